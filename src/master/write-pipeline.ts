@@ -1,0 +1,226 @@
+/**
+ * The write pipeline: the master's one writer. Requests queue here and are group-committed:
+ * the writer runs every queued request inside one SQLite transaction, each in a savepoint of its
+ * own so it stays all-or-nothing, while one session records the row changes. Before COMMIT it
+ * appends one log entry holding those changes, in the same transaction, so data and log can
+ * never disagree. Then it answers every request in the batch with the entry's LSN and hands the
+ * entry to replication.
+ *
+ * Batching happens by itself: SQLite calls are synchronous, so requests that arrive while a batch
+ * commits wait in the socket buffers, are parsed together on the next turn of the event loop,
+ * and form the next batch.
+ */
+import { assert } from '../shared/assert.ts'
+import type { Clock } from '../shared/clock.ts'
+import { TandemError, messageOf } from '../shared/errors.ts'
+import type { Logger } from '../shared/logger.ts'
+import { createEntry, encodeOps, type LogEntry } from '../replication-log/log-entry.ts'
+import type { LogStore } from '../replication-log/log-store.ts'
+import {
+  ChangeCapture,
+  holdsDdl,
+  isDdlKeyword,
+  prepareClientStatements,
+  runPrepared,
+  splitSql,
+  tablesWithoutPrimaryKey,
+  type GuardedConnection,
+  type SqlStatement,
+  type StatementResult,
+} from '../storage/index.ts'
+
+export interface WriteRequest {
+  statements: readonly SqlStatement[]
+  /** All statements succeed or none is applied; without it each statement stands alone. */
+  transaction: boolean
+}
+
+export interface WriteOutcome {
+  results: StatementResult[]
+  /** The LSN of the entry holding this request's changes, or the newest LSN if it changed nothing. */
+  lsn: number
+}
+
+export interface WritePipelineOptions {
+  writer: GuardedConnection
+  log: LogStore
+  clock: Clock
+  logger: Logger
+  /** Requests waiting beyond this are refused with OVERLOADED. */
+  queueMax: number
+  /** Requests per transaction at most. */
+  batchMax: number
+  onCommit: (entry: LogEntry) => void
+}
+
+interface Pending {
+  request: WriteRequest
+  resolve: (outcome: WriteOutcome) => void
+  reject: (error: unknown) => void
+  results?: StatementResult[]
+  error?: unknown
+}
+
+export class WritePipeline {
+  private readonly queue: Pending[] = []
+  private scheduled = false
+  private closed = false
+  private lsn: number
+  private epoch: number
+  private readonly capture: ChangeCapture
+  private readonly options: WritePipelineOptions
+
+  constructor(options: WritePipelineOptions) {
+    this.options = options
+    this.capture = new ChangeCapture(options.writer.connection, (fn) => options.writer.policy.internally(fn))
+    const position = options.log.position()
+    this.lsn = position.lsn
+    this.epoch = options.log.epoch()
+  }
+
+  get lastLsn(): number {
+    return this.lsn
+  }
+
+  get pending(): number {
+    return this.queue.length
+  }
+
+  submit(request: WriteRequest): Promise<WriteOutcome> {
+    if (this.closed) return Promise.reject(new TandemError('SHUTTING_DOWN', 'the master is stopping'))
+    if (this.queue.length >= this.options.queueMax) {
+      return Promise.reject(new TandemError('OVERLOADED', `the write queue holds ${this.queue.length} requests; retry shortly`))
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ request, resolve, reject })
+      this.schedule()
+    })
+  }
+
+  /** Refuses new requests; queued ones still commit. */
+  close(): void {
+    this.closed = true
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return
+    this.scheduled = true
+    setImmediate(() => {
+      this.scheduled = false
+      this.runBatch()
+      if (this.queue.length > 0) this.schedule()
+    })
+  }
+
+  private runBatch(): void {
+    const batch = this.queue.splice(0, this.options.batchMax)
+    if (batch.length === 0) return
+    const { connection, policy } = this.options.writer
+    let entry: LogEntry | undefined
+    try {
+      policy.internally(() => connection.exec('BEGIN IMMEDIATE'))
+      this.capture.begin()
+      for (const pending of batch) this.runRequest(pending)
+      const ops = this.capture.finish()
+      if (ops.length > 0) {
+        entry = createEntry(this.lsn + 1, this.epoch, this.options.clock.now(), encodeOps(ops))
+        this.options.log.append(entry)
+      }
+      policy.internally(() => connection.exec('COMMIT'))
+    } catch (error) {
+      this.capture.abort()
+      if (connection.isTransaction) policy.internally(() => connection.exec('ROLLBACK'))
+      this.options.logger.error({ err: error }, 'write batch failed to commit')
+      const failure = new TandemError('WRITE_FAILED', `the master could not commit: ${messageOf(error)}`, { cause: error })
+      for (const pending of batch) pending.reject(failure)
+      return
+    }
+    if (entry !== undefined) this.lsn = entry.lsn
+    for (const pending of batch) {
+      if (pending.error !== undefined) pending.reject(pending.error)
+      else pending.resolve({ results: pending.results ?? [], lsn: this.lsn })
+    }
+    if (entry !== undefined) this.options.onCommit(entry)
+  }
+
+  /**
+   * Runs one request in a savepoint. A refused request (bad SQL policy, a schema Tandem cannot
+   * replicate) is rolled back whole and rejected; SQL errors are per-statement results.
+   */
+  private runRequest(pending: Pending): void {
+    const { connection, policy } = this.options.writer
+    const { statements, transaction } = pending.request
+    const splits = statements.map((s) => splitSql(s.sql))
+    // A request that changes the schema starts a fresh run of ops, so every op past its mark is
+    // its own and a rollback can drop exactly those.
+    if (splits.some(holdsDdl)) this.capture.flush()
+    const mark = this.capture.mark()
+    const internal = (sql: string) => policy.internally(() => connection.exec(sql))
+    internal('SAVEPOINT request')
+    const results: StatementResult[] = []
+    try {
+      for (let i = 0; i < statements.length; i++) {
+        const statement = statements[i]!
+        const split = splits[i]!
+        if (!transaction) {
+          if (holdsDdl(split)) this.capture.flush()
+          const statementMark = this.capture.mark()
+          internal('SAVEPOINT statement')
+          const result = this.runStatement(statement, split)
+          if (result.kind === 'error') {
+            internal('ROLLBACK TO statement')
+            this.capture.rollbackTo(statementMark)
+          }
+          internal('RELEASE statement')
+          results.push(result)
+        } else {
+          const result = this.runStatement(statement, split)
+          results.push(result)
+          if (result.kind === 'error') {
+            internal('ROLLBACK TO request')
+            this.capture.rollbackTo(mark)
+            break
+          }
+        }
+      }
+      internal('RELEASE request')
+      pending.results = results
+    } catch (error) {
+      internal('ROLLBACK TO request')
+      internal('RELEASE request')
+      this.capture.rollbackTo(mark)
+      pending.error = error
+    }
+  }
+
+  private runStatement(statement: SqlStatement, split: ReturnType<typeof splitSql>): StatementResult {
+    const { connection, policy } = this.options.writer
+    const started = performance.now()
+    let result: StatementResult | undefined
+    try {
+      for (const part of prepareClientStatements(connection, policy, statement.sql, statement.params !== undefined, split)) {
+        const params = part.isLast ? statement.params : undefined
+        if (!part.observation.isDdl || !isDdlKeyword(part.keyword)) {
+          result = runPrepared(part.statement, params)
+          continue
+        }
+        this.capture.beforeDdl()
+        result = runPrepared(part.statement, params)
+        const missing = policy.internally(() => tablesWithoutPrimaryKey(connection))
+        if (missing.length > 0) {
+          throw new TandemError(
+            'SCHEMA_REFUSED',
+            `table ${missing.join(', ')} has no PRIMARY KEY: Tandem replicates row changes by key, so every table needs one (add a PRIMARY KEY or an INTEGER PRIMARY KEY column)`,
+            { tables: missing },
+          )
+        }
+        this.capture.afterDdl(part.sql)
+      }
+    } catch (error) {
+      if (error instanceof TandemError && error.code !== 'BAD_REQUEST') throw error
+      return { kind: 'error', error: messageOf(error), timeSec: (performance.now() - started) / 1000 }
+    }
+    assert(result !== undefined, 'a statement text holds at least one statement')
+    return { ...result, timeSec: (performance.now() - started) / 1000 }
+  }
+}

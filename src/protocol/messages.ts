@@ -1,0 +1,98 @@
+/**
+ * The replication protocol, version 1. Pure: types and codecs, no I/O.
+ *
+ * A replica opens a WebSocket to `GET /replication` on the master. Control messages are JSON
+ * text frames; entries travel in binary frames.
+ *
+ *   replica → master   hello    {type, version, nodeId, url, position}      first message, once
+ *                      ack      {type, lsn}                                 applied and committed up to lsn
+ *                      pong     {type, sentAt, receivedAt}                  answers ping
+ *   master → replica   welcome  {type, nodeId, epoch, lsn, time}           streaming starts after position
+ *                      snapshot {type, reason}                             position not served: bootstrap, reconnect
+ *                      refuse   {type, code, message}                       cannot serve (not a master, bad version)
+ *                      heartbeat{type, lsn, time}                          the master's newest LSN and clock, every interval
+ *                      ping     {type, sentAt}
+ *                      (binary) entries frame, see encodeEntries()
+ *
+ * Entries frame: `count:u32be` then per entry
+ *   `opsLength:u32be lsn:u64be epoch:u32be time:f64be crc:u32be ops[opsLength]`.
+ * Validity: entries in a frame are contiguous and follow the last entry received; every crc
+ * verifies. A replica that receives anything else closes the connection and reconnects.
+ */
+import { TandemError } from '../shared/errors.ts'
+import type { LogEntry, Position } from '../replication-log/log-entry.ts'
+
+export const protocolVersion = 1
+
+export type ReplicaMessage =
+  | { type: 'hello'; version: number; nodeId: string; url: string; position: Position }
+  | { type: 'ack'; lsn: number }
+  | { type: 'pong'; sentAt: number; receivedAt: number }
+
+export type MasterMessage =
+  | { type: 'welcome'; nodeId: string; epoch: number; lsn: number; time: number }
+  | { type: 'snapshot'; reason: string }
+  | { type: 'refuse'; code: string; message: string }
+  | { type: 'heartbeat'; lsn: number; time: number }
+  | { type: 'ping'; sentAt: number }
+
+const entryHeaderBytes = 28
+
+export function encodeEntries(entries: readonly LogEntry[]): Uint8Array {
+  const size = 4 + entries.reduce((sum, e) => sum + entryHeaderBytes + e.ops.length, 0)
+  const out = new Uint8Array(size)
+  const view = new DataView(out.buffer)
+  view.setUint32(0, entries.length)
+  let at = 4
+  for (const e of entries) {
+    view.setUint32(at, e.ops.length)
+    view.setBigUint64(at + 4, BigInt(e.lsn))
+    view.setUint32(at + 12, e.epoch)
+    view.setFloat64(at + 16, e.time)
+    view.setUint32(at + 24, e.crc)
+    out.set(e.ops, at + entryHeaderBytes)
+    at += entryHeaderBytes + e.ops.length
+  }
+  return out
+}
+
+/** Decodes an entries frame. Checksums are verified by the caller (verifyEntry). */
+export function decodeEntries(frame: Uint8Array): LogEntry[] {
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength)
+  if (frame.length < 4) throw new TandemError('PROTOCOL_ERROR', 'entries frame too short')
+  const count = view.getUint32(0)
+  const entries: LogEntry[] = []
+  let at = 4
+  for (let i = 0; i < count; i++) {
+    if (at + entryHeaderBytes > frame.length) throw new TandemError('PROTOCOL_ERROR', 'entries frame ends inside an entry header')
+    const opsLength = view.getUint32(at)
+    const ops = frame.slice(at + entryHeaderBytes, at + entryHeaderBytes + opsLength)
+    if (ops.length !== opsLength) throw new TandemError('PROTOCOL_ERROR', 'entries frame ends inside an entry')
+    entries.push({
+      lsn: Number(view.getBigUint64(at + 4)),
+      epoch: view.getUint32(at + 12),
+      time: view.getFloat64(at + 16),
+      crc: view.getUint32(at + 24),
+      ops,
+    })
+    at += entryHeaderBytes + opsLength
+  }
+  if (at !== frame.length) throw new TandemError('PROTOCOL_ERROR', 'entries frame has trailing bytes')
+  return entries
+}
+
+export function parseReplicaMessage(text: string): ReplicaMessage {
+  const message = JSON.parse(text) as ReplicaMessage
+  if (typeof message !== 'object' || message === null || typeof message.type !== 'string') {
+    throw new TandemError('PROTOCOL_ERROR', 'replication message without a type')
+  }
+  return message
+}
+
+export function parseMasterMessage(text: string): MasterMessage {
+  const message = JSON.parse(text) as MasterMessage
+  if (typeof message !== 'object' || message === null || typeof message.type !== 'string') {
+    throw new TandemError('PROTOCOL_ERROR', 'replication message without a type')
+  }
+  return message
+}

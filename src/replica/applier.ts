@@ -1,0 +1,65 @@
+/**
+ * Applies log entries on a replica. Each batch is one local transaction that applies the
+ * entries' ops and appends the entries to the replica's own log, so the replica's position moves
+ * atomically with its data: a crash leaves it either before the batch or after it, never inside,
+ * and it resumes from its newest log entry.
+ */
+import { TandemError } from '../shared/errors.ts'
+import { decodeOps, verifyEntry, type LogEntry, type Position } from '../replication-log/log-entry.ts'
+import { LogStore } from '../replication-log/log-store.ts'
+import { ChangeApplier, type Connection } from '../storage/index.ts'
+
+export class Applier {
+  private readonly connection: Connection
+  private readonly log: LogStore
+  private readonly changes: ChangeApplier
+  private current: Position
+
+  constructor(connection: Connection) {
+    this.connection = connection
+    this.log = new LogStore(connection)
+    this.changes = new ChangeApplier(connection)
+    this.current = this.log.position()
+  }
+
+  get position(): Position {
+    return this.current
+  }
+
+  get store(): LogStore {
+    return this.log
+  }
+
+  /**
+   * Applies entries that must directly follow the current position. Throws LOG_CORRUPTED for a
+   * gap or a bad checksum and REPLICA_DIVERGED for a conflict; either way nothing of the batch
+   * is applied.
+   */
+  applyBatch(entries: readonly LogEntry[]): void {
+    if (entries.length === 0) return
+    let expected = this.current.lsn + 1
+    for (const entry of entries) {
+      if (entry.lsn !== expected) {
+        throw new TandemError('LOG_CORRUPTED', `expected entry ${expected} but received ${entry.lsn}: the stream has a gap`)
+      }
+      verifyEntry(entry)
+      expected++
+    }
+    this.connection.exec('BEGIN IMMEDIATE')
+    try {
+      this.changes.suppressTriggers()
+      for (const entry of entries) {
+        this.changes.apply(decodeOps(entry.ops), entry.lsn)
+        this.log.append(entry)
+      }
+      this.changes.restoreTriggers()
+      this.connection.exec('COMMIT')
+    } catch (error) {
+      this.connection.exec('ROLLBACK')
+      this.changes.reset()
+      throw error
+    }
+    const last = entries[entries.length - 1]!
+    this.current = { epoch: last.epoch, lsn: last.lsn }
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Log entries: their in-memory form, the binary encoding of their ops, and their checksum.
+ *
+ * An entry is one committed write transaction on the master: `{lsn, epoch, time, ops}`.
+ * LSNs start at 1 and have no gaps. `time` is the master's commit time in ms since the Unix
+ * epoch. Plain JS numbers hold LSNs exactly up to 2^53.
+ *
+ * Ops encoding, version 1 (the `ops` blob in the log table and on the wire):
+ *
+ *     ops   := op*
+ *     op    := kind:u8  length:u32be  payload[length]
+ *     kind  := 1 ddl        payload = SQL text, UTF-8
+ *            | 2 changeset  payload = SQLite changeset bytes
+ *            | 3 sequence   payload = JSON [[name, seq], ...], the whole sqlite_sequence
+ *
+ * Checksum: CRC-32 over `lsn:u64be epoch:u32be time:f64be` followed by the ops blob. It is
+ * computed once when the master appends the entry, stored beside it, carried on the wire, and
+ * verified whenever an entry is read or received; a mismatch is LOG_CORRUPTED and the entry is
+ * never applied.
+ */
+import { TandemError } from '../shared/errors.ts'
+import type { Op, SequenceRow } from '../storage/ops.ts'
+import { crc32 } from './crc32.ts'
+
+export interface LogEntry {
+  lsn: number
+  epoch: number
+  time: number
+  /** The encoded ops blob. */
+  ops: Uint8Array
+  crc: number
+}
+
+export interface Position {
+  epoch: number
+  lsn: number
+}
+
+const OP_DDL = 1
+const OP_CHANGESET = 2
+const OP_SEQUENCE = 3
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+export function encodeOps(ops: readonly Op[]): Uint8Array {
+  const payloads = ops.map((op) => {
+    if (op.kind === 'ddl') return { kind: OP_DDL, bytes: encoder.encode(op.sql) }
+    if (op.kind === 'changeset') return { kind: OP_CHANGESET, bytes: op.bytes }
+    return { kind: OP_SEQUENCE, bytes: encoder.encode(JSON.stringify(op.rows)) }
+  })
+  const size = payloads.reduce((sum, p) => sum + 5 + p.bytes.length, 0)
+  const out = new Uint8Array(size)
+  const view = new DataView(out.buffer)
+  let at = 0
+  for (const p of payloads) {
+    out[at] = p.kind
+    view.setUint32(at + 1, p.bytes.length)
+    out.set(p.bytes, at + 5)
+    at += 5 + p.bytes.length
+  }
+  return out
+}
+
+export function decodeOps(bytes: Uint8Array): Op[] {
+  const ops: Op[] = []
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  let at = 0
+  while (at < bytes.length) {
+    if (at + 5 > bytes.length) throw new TandemError('LOG_CORRUPTED', 'ops blob ends inside an op header')
+    const kind = bytes[at]
+    const length = view.getUint32(at + 1)
+    const payload = bytes.subarray(at + 5, at + 5 + length)
+    if (payload.length !== length) throw new TandemError('LOG_CORRUPTED', 'ops blob ends inside an op')
+    if (kind === OP_DDL) ops.push({ kind: 'ddl', sql: decoder.decode(payload) })
+    else if (kind === OP_CHANGESET) ops.push({ kind: 'changeset', bytes: payload })
+    else if (kind === OP_SEQUENCE) ops.push({ kind: 'sequence', rows: JSON.parse(decoder.decode(payload)) as SequenceRow[] })
+    else throw new TandemError('LOG_CORRUPTED', `unknown op kind ${kind}`)
+    at += 5 + length
+  }
+  return ops
+}
+
+export function entryChecksum(lsn: number, epoch: number, time: number, ops: Uint8Array): number {
+  const header = new DataView(new ArrayBuffer(20))
+  header.setBigUint64(0, BigInt(lsn))
+  header.setUint32(8, epoch)
+  header.setFloat64(12, time)
+  return crc32(ops, crc32(new Uint8Array(header.buffer)))
+}
+
+export function createEntry(lsn: number, epoch: number, time: number, ops: Uint8Array): LogEntry {
+  return { lsn, epoch, time, ops, crc: entryChecksum(lsn, epoch, time, ops) }
+}
+
+export function verifyEntry(entry: LogEntry): void {
+  if (entryChecksum(entry.lsn, entry.epoch, entry.time, entry.ops) !== entry.crc) {
+    throw new TandemError('LOG_CORRUPTED', `log entry ${entry.lsn} fails its checksum: it was corrupted on disk or in transit`, { lsn: entry.lsn })
+  }
+}

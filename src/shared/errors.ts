@@ -1,0 +1,52 @@
+/**
+ * The error catalogue: every expected failure Tandem reports, with its HTTP status and whether
+ * a retry can help. One function (`http-api/error-reply.ts`) turns these into responses; no
+ * handler maps statuses itself. The README's error table is checked against this list by a test.
+ */
+export const codes = {
+  BAD_REQUEST: { status: 400, retry: 'never', summary: 'the request is malformed (JSON, parameters, body shape)' },
+  SQL_REFUSED: { status: 400, retry: 'never', summary: 'the SQL is valid but not allowed (ATTACH, VACUUM, unsafe PRAGMA, BEGIN/COMMIT, load_extension, internal tables)' },
+  SCHEMA_REFUSED: { status: 400, retry: 'never', summary: 'a schema change Tandem cannot replicate (a table without a PRIMARY KEY, a reserved name)' },
+  BODY_TOO_LARGE: { status: 413, retry: 'never', summary: 'the request body is over the size limit' },
+  NOT_FOUND: { status: 404, retry: 'never', summary: 'no such endpoint or object' },
+  NOT_MASTER: { status: 421, retry: 'redirect', summary: 'this node is a replica and the request needs the master' },
+  NO_MASTER: { status: 503, retry: 'later', summary: 'no master is reachable from this node' },
+  MIN_LSN_TIMEOUT: { status: 503, retry: 'later', summary: 'the replica did not reach the requested min_lsn within min_lsn_timeout' },
+  REPLICA_TOO_STALE: { status: 503, retry: 'later', summary: 'the replica has not heard from its master within the freshness bound' },
+  REPLICA_DIVERGED: { status: 503, retry: 'later', summary: 'the replica found a conflict while applying and is resyncing from a snapshot' },
+  NOT_READY: { status: 503, retry: 'later', summary: 'the node is starting, or installing a snapshot' },
+  WRITE_FAILED: { status: 503, retry: 'later', summary: 'the master could not commit (disk full or an I/O error); nothing of the request was applied' },
+  OVERLOADED: { status: 503, retry: 'later', summary: 'the write queue is full' },
+  SHUTTING_DOWN: { status: 503, retry: 'later', summary: 'the node is stopping' },
+  LOG_CORRUPTED: { status: 500, retry: 'never', summary: 'a log entry failed its checksum or the log has a gap' },
+  PROTOCOL_ERROR: { status: 500, retry: 'later', summary: 'a replication peer sent a message this node cannot accept' },
+  INTERNAL: { status: 500, retry: 'never', summary: 'a bug: the node logged the details' },
+} as const satisfies Record<string, { status: number; retry: 'never' | 'later' | 'redirect'; summary: string }>
+
+export type ErrorCode = keyof typeof codes
+
+export class TandemError extends Error {
+  readonly code: ErrorCode
+  readonly details: Record<string, unknown>
+
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> & { cause?: unknown } = {}) {
+    const { cause, ...rest } = details
+    super(message, cause === undefined ? undefined : { cause })
+    this.name = 'TandemError'
+    this.code = code
+    this.details = rest
+  }
+
+  get status(): number {
+    return codes[this.code].status
+  }
+}
+
+export function isTandemError(error: unknown, code?: ErrorCode): error is TandemError {
+  return error instanceof TandemError && (code === undefined || error.code === code)
+}
+
+/** The message of anything thrown, for logs and per-statement errors. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}

@@ -1,0 +1,5 @@
+export * from './errors.ts'
+export * from './assert.ts'
+export * from './clock.ts'
+export * from './logger.ts'
+export * from './wait.ts'

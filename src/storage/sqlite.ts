@@ -1,0 +1,130 @@
+/**
+ * The only import of the SQLite binding in Tandem, typed as the small subset we call, so that
+ * moving to Node's built-in `node:sqlite` (same API, Node ≥ 22) is a change to this file alone.
+ */
+import { DatabaseSync, constants } from '@photostructure/sqlite'
+
+export type SqlValue = null | number | bigint | string | Uint8Array
+export type SqlParams = readonly SqlValue[] | Readonly<Record<string, SqlValue>>
+
+export interface RunResult {
+  changes: number | bigint
+  lastInsertRowid: number | bigint
+}
+
+export interface ColumnInfo {
+  name: string
+  type: string | null
+}
+
+export interface Statement {
+  run(...params: unknown[]): RunResult
+  get(...params: unknown[]): unknown
+  all(...params: unknown[]): unknown[]
+  iterate(...params: unknown[]): IterableIterator<unknown>
+  columns(): ColumnInfo[]
+  setReadBigInts(enabled: boolean): void
+  setReturnArrays(enabled: boolean): void
+}
+
+export interface Session {
+  changeset(): Uint8Array
+  close(): void
+}
+
+export interface Connection {
+  readonly isOpen: boolean
+  readonly isTransaction: boolean
+  prepare(sql: string): Statement
+  exec(sql: string): void
+  close(): void
+  createSession(): Session
+  applyChangeset(changeset: Uint8Array, options: { onConflict: (kind: number) => number }): boolean
+  setAuthorizer(callback: AuthorizerCallback | null): void
+}
+
+/** (action, arg1, arg2, database, trigger-or-view) → one of `auth` below. */
+export type AuthorizerCallback = (
+  action: number,
+  arg1: string | null,
+  arg2: string | null,
+  database: string | null,
+  trigger: string | null,
+) => number
+
+export interface OpenOptions {
+  readOnly?: boolean
+  /** Off only on a replica's apply connection: FTS5 shadow tables must be writable there. */
+  defensive?: boolean
+  /** Off only on a replica's apply connection: the master already ran the foreign-key actions. */
+  foreignKeys?: boolean
+  busyTimeoutMs?: number
+}
+
+export function openConnection(path: string, options: OpenOptions = {}): Connection {
+  const db = new DatabaseSync(path, {
+    readOnly: options.readOnly ?? false,
+    defensive: options.defensive ?? true,
+    enableForeignKeyConstraints: options.foreignKeys ?? true,
+    timeout: options.busyTimeoutMs ?? 5000,
+    allowExtension: false,
+    allowBareNamedParameters: true,
+  })
+  return db as unknown as Connection
+}
+
+export const auth = {
+  OK: constants.SQLITE_OK,
+  DENY: constants.SQLITE_DENY,
+  IGNORE: constants.SQLITE_IGNORE,
+} as const
+
+/** Authorizer action codes (sqlite3.h). */
+export const action = {
+  CREATE_INDEX: 1,
+  CREATE_TABLE: 2,
+  CREATE_TEMP_INDEX: 3,
+  CREATE_TEMP_TABLE: 4,
+  CREATE_TEMP_TRIGGER: 5,
+  CREATE_TEMP_VIEW: 6,
+  CREATE_TRIGGER: 7,
+  CREATE_VIEW: 8,
+  DELETE: 9,
+  DROP_INDEX: 10,
+  DROP_TABLE: 11,
+  DROP_TEMP_INDEX: 12,
+  DROP_TEMP_TABLE: 13,
+  DROP_TEMP_TRIGGER: 14,
+  DROP_TEMP_VIEW: 15,
+  DROP_TRIGGER: 16,
+  DROP_VIEW: 17,
+  INSERT: 18,
+  PRAGMA: 19,
+  READ: 20,
+  SELECT: 21,
+  TRANSACTION: 22,
+  UPDATE: 23,
+  ATTACH: 24,
+  DETACH: 25,
+  ALTER_TABLE: 26,
+  REINDEX: 27,
+  ANALYZE: 28,
+  CREATE_VTABLE: 29,
+  DROP_VTABLE: 30,
+  FUNCTION: 31,
+  SAVEPOINT: 32,
+  RECURSIVE: 33,
+} as const
+
+export const changesetConflict = {
+  ABORT: constants.SQLITE_CHANGESET_ABORT,
+} as const
+
+/** The SQLite error fields the binding attaches to thrown errors. */
+export function sqliteErrorCode(error: unknown): string | undefined {
+  if (typeof error === 'object' && error !== null && 'sqliteCodeName' in error) {
+    const name = (error as { sqliteCodeName: unknown }).sqliteCodeName
+    return typeof name === 'string' ? name : undefined
+  }
+  return undefined
+}

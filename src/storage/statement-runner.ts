@@ -1,0 +1,143 @@
+import { TandemError, messageOf } from '../shared/errors.ts'
+import { keywordRefusal, type Observation, type SqlPolicy } from './sql-policy.ts'
+import { splitSql, type SplitStatement } from './sql-splitter.ts'
+import type { Connection, SqlParams, SqlValue, Statement } from './sqlite.ts'
+
+/** One statement of a client request: SQL text and its positional or named parameters. */
+export interface SqlStatement {
+  sql: string
+  params?: SqlParams
+}
+
+export interface RowsResult {
+  kind: 'rows'
+  columns: string[]
+  /** Declared column types, lower case; '' for expressions (rqlite's convention). */
+  types: string[]
+  values: SqlValue[][]
+}
+
+export interface ExecResult {
+  kind: 'exec'
+  rowsAffected: number
+  lastInsertId: number
+}
+
+export interface ErrorResult {
+  kind: 'error'
+  error: string
+}
+
+export type StatementResult = (RowsResult | ExecResult | ErrorResult) & { timeSec?: number }
+
+/**
+ * Prepares a client statement (which may hold several `;`-separated statements) under the
+ * policy. Throws SQL_REFUSED for refused SQL, or the SQLite error for invalid SQL.
+ *
+ * Statements are prepared one at a time, right before they run: a later statement may name a
+ * table an earlier one creates.
+ */
+export function* prepareClientStatements(
+  connection: Connection,
+  policy: SqlPolicy,
+  sql: string,
+  hasParams = false,
+  split: SplitStatement[] = splitSql(sql),
+) {
+  if (split.length === 0) throw new TandemError('BAD_REQUEST', 'empty SQL statement')
+  if (hasParams && split.length > 1) {
+    throw new TandemError('BAD_REQUEST', `parameters were given for a text holding ${split.length} statements; send one statement per parameter list`)
+  }
+  for (const part of split) {
+    const refusal = keywordRefusal(part.keyword)
+    if (refusal !== undefined) throw new TandemError('SQL_REFUSED', refusal)
+    const { value: statement, observation } = policy.observe(() => connection.prepare(part.sql))
+    yield { statement, observation, sql: part.sql, keyword: part.keyword, isLast: part === split[split.length - 1] }
+  }
+}
+
+const ddlKeywords = new Set(['CREATE', 'DROP', 'ALTER', 'REINDEX', 'ANALYZE'])
+
+/** Does this text hold a schema change? Known from keywords before anything is prepared. */
+export function holdsDdl(split: readonly SplitStatement[]): boolean {
+  return split.some((part) => ddlKeywords.has(part.keyword))
+}
+
+export function isDdlKeyword(keyword: string): boolean {
+  return ddlKeywords.has(keyword)
+}
+
+/** Classifies SQL without running it: does it write? is it DDL? */
+export function classify(connection: Connection, policy: SqlPolicy, sql: string): { isWrite: boolean; isDdl: boolean } {
+  const split = splitSql(sql)
+  let isWrite = false
+  let isDdl = false
+  for (const part of split) {
+    if (keywordRefusal(part.keyword) !== undefined) return { isWrite: true, isDdl: false }
+    try {
+      const { observation } = policy.observe(() => connection.prepare(part.sql))
+      isWrite ||= observation.isWrite
+      isDdl ||= observation.isDdl
+    } catch {
+      // A statement that does not prepare here (it names a table an earlier part creates, say)
+      // is treated as a write so that it goes where writes go and reports its error there.
+      return { isWrite: true, isDdl }
+    }
+  }
+  return { isWrite, isDdl }
+}
+
+const minSafe = BigInt(Number.MIN_SAFE_INTEGER)
+const maxSafe = BigInt(Number.MAX_SAFE_INTEGER)
+
+/**
+ * Runs one prepared statement and shapes its result. Integers come back as numbers, or as
+ * bigints beyond 2^53 so that 64-bit values (random(), say) stay exact.
+ */
+export function runPrepared(statement: Statement, params: SqlParams | undefined): RowsResult | ExecResult {
+  const columns = statement.columns()
+  const args = params === undefined ? [] : Array.isArray(params) ? params : [params]
+  if (columns.length > 0) {
+    statement.setReturnArrays(true)
+    statement.setReadBigInts(true)
+    const values = statement.all(...args) as SqlValue[][]
+    for (const row of values) {
+      for (let i = 0; i < row.length; i++) {
+        const value = row[i]
+        if (typeof value === 'bigint' && value >= minSafe && value <= maxSafe) row[i] = Number(value)
+      }
+    }
+    return {
+      kind: 'rows',
+      columns: columns.map((c) => c.name),
+      types: columns.map((c) => (c.type ?? '').toLowerCase()),
+      values,
+    }
+  }
+  const result = statement.run(...args)
+  return { kind: 'exec', rowsAffected: Number(result.changes), lastInsertId: Number(result.lastInsertRowid) }
+}
+
+/**
+ * Runs a client statement to completion on `connection`. The result of a multi-statement text is
+ * that of its last statement. SQL errors come back as an ErrorResult; refusals throw.
+ */
+export function runClientStatement(
+  connection: Connection,
+  policy: SqlPolicy,
+  statement: SqlStatement,
+  beforeRun?: (observation: Observation) => void,
+): StatementResult {
+  const started = performance.now()
+  let result: RowsResult | ExecResult | undefined
+  try {
+    for (const part of prepareClientStatements(connection, policy, statement.sql, statement.params !== undefined)) {
+      beforeRun?.(part.observation)
+      result = runPrepared(part.statement, part.isLast ? statement.params : undefined)
+    }
+  } catch (error) {
+    if (error instanceof TandemError && error.code !== 'BAD_REQUEST') throw error
+    return { kind: 'error', error: messageOf(error), timeSec: (performance.now() - started) / 1000 }
+  }
+  return { ...result!, timeSec: (performance.now() - started) / 1000 }
+}
