@@ -22,6 +22,7 @@ import {
   isDdlKeyword,
   prepareClientStatements,
   runPrepared,
+  withoutCounts,
   splitSql,
   tablesWithoutPrimaryKey,
   type GuardedConnection,
@@ -206,6 +207,7 @@ export class WritePipeline {
         }
         this.capture.beforeDdl()
         result = runPrepared(part.statement, params)
+        if (result.kind === 'exec') result = withoutCounts(result)
         const missing = policy.internally(() => tablesWithoutPrimaryKey(connection))
         if (missing.length > 0) {
           throw new TandemError(

@@ -16,6 +16,7 @@ import { Applier } from './applier.ts'
 function pair() {
   const dir = mkdtempSync(join(tmpdir(), 'tandem-applier-'))
   const writer = openWriter(join(dir, 'master.db'), 'off')
+  LogStore.ensureSchema(writer.connection, (fn) => writer.policy.internally(fn))
   const log = new LogStore(writer.connection, (fn) => writer.policy.internally(fn))
   const entries: LogEntry[] = []
   const pipeline = new WritePipeline({

@@ -17,6 +17,7 @@ export class Applier {
 
   constructor(connection: Connection) {
     this.connection = connection
+    LogStore.ensureSchema(connection)
     this.log = new LogStore(connection)
     this.changes = new ChangeApplier(connection)
     this.current = this.log.position()

@@ -35,7 +35,6 @@ export class LogStore {
   constructor(connection: Connection, internally: Internally = (fn) => fn()) {
     this.connection = connection
     this.internally = internally
-    this.internally(() => connection.exec(schema))
     this.insert = this.internally(() => connection.prepare('INSERT INTO _tandem_log(lsn, epoch, time, crc, ops) VALUES (?, ?, ?, ?, ?)'))
     this.selectRange = this.internally(() =>
       connection.prepare('SELECT lsn, epoch, time, crc, ops FROM _tandem_log WHERE lsn >= ? ORDER BY lsn LIMIT ?'),
@@ -43,7 +42,7 @@ export class LogStore {
     this.selectOne = this.internally(() => connection.prepare('SELECT lsn, epoch, time, crc, ops FROM _tandem_log WHERE lsn = ?'))
   }
 
-  /** Creates the log tables on a connection that may write (used before a read-only open). */
+  /** Creates the log tables; call once on the node's writing connection before any LogStore. */
   static ensureSchema(connection: Connection, internally: Internally = (fn) => fn()): void {
     internally(() => connection.exec(schema))
   }
@@ -89,6 +88,9 @@ export class LogStore {
     const rows = this.internally(() => this.selectRange.all(fromLsn, countMax)) as LogEntry[]
     const out: LogEntry[] = []
     let bytes = 0
+    // The oldest entries may have been truncated since the caller looked: return nothing, and the
+    // caller sees from oldestLsn() that it needs a snapshot.
+    if (rows[0] !== undefined && rows[0].lsn !== fromLsn) return []
     for (const row of rows) {
       verifyEntry(row)
       assert(row.lsn === fromLsn + out.length, `log must be contiguous: expected ${fromLsn + out.length}, found ${row.lsn}`)

@@ -118,6 +118,11 @@ export function runPrepared(statement: Statement, params: SqlParams | undefined)
   return { kind: 'exec', rowsAffected: Number(result.changes), lastInsertId: Number(result.lastInsertRowid) }
 }
 
+/** SQLite's change counters are per connection: after DDL they still hold the last DML's. */
+export function withoutCounts(_result: ExecResult): ExecResult {
+  return { kind: 'exec', rowsAffected: 0, lastInsertId: 0 }
+}
+
 /**
  * Runs a client statement to completion on `connection`. The result of a multi-statement text is
  * that of its last statement. SQL errors come back as an ErrorResult; refusals throw.
@@ -134,6 +139,7 @@ export function runClientStatement(
     for (const part of prepareClientStatements(connection, policy, statement.sql, statement.params !== undefined)) {
       beforeRun?.(part.observation)
       result = runPrepared(part.statement, part.isLast ? statement.params : undefined)
+      if (part.observation.isDdl && result.kind === 'exec') result = withoutCounts(result)
     }
   } catch (error) {
     if (error instanceof TandemError && error.code !== 'BAD_REQUEST') throw error

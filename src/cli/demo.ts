@@ -1,0 +1,79 @@
+/**
+ * `tandem demo`: a master and N replicas, each its own process, on this machine. Prints how to
+ * use the cluster once every node is ready; Ctrl-C stops them all.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const bin = fileURLToPath(new URL('../../bin/tandem.js', import.meta.url))
+
+function startNode(args: string[], name: string): Promise<{ child: ChildProcess; url: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const lines = createInterface({ input: child.stdout! })
+    lines.on('line', (line) => {
+      const match = /^tandem \w+ ready (\S+)/.exec(line)
+      if (match !== null) resolve({ child, url: match[1]! })
+    })
+    const errors = createInterface({ input: child.stderr! })
+    errors.on('line', (line) => {
+      try {
+        const event = JSON.parse(line) as { level: number; msg: string }
+        if (event.level >= 40) process.stderr.write(`[${name}] ${event.msg}\n`)
+      } catch {
+        process.stderr.write(`[${name}] ${line}\n`)
+      }
+    })
+    child.once('exit', (code) => reject(new Error(`${name} exited with code ${code} before it was ready`)))
+  })
+}
+
+export async function runDemo(options: { replicas: number; dir: string; port: number }): Promise<void> {
+  const children: ChildProcess[] = []
+  const stopAll = () => {
+    for (const child of children) child.kill('SIGTERM')
+  }
+  process.on('SIGINT', () => {
+    stopAll()
+    process.exit(0)
+  })
+  process.on('SIGTERM', () => {
+    stopAll()
+    process.exit(0)
+  })
+  try {
+    const master = await startNode(['master', '--data', join(options.dir, 'master'), '--port', String(options.port)], 'master')
+    children.push(master.child)
+    const replicas: string[] = []
+    for (let i = 1; i <= options.replicas; i++) {
+      const name = `replica${i}`
+      const replica = await startNode(
+        ['replica', '--data', join(options.dir, name), '--port', String(options.port + i), '--master', master.url],
+        name,
+      )
+      children.push(replica.child)
+      replicas.push(replica.url)
+    }
+    const r = replicas[0] ?? master.url
+    process.stdout.write(`
+Tandem is running: a master and ${replicas.length} replica${replicas.length === 1 ? '' : 's'}, data under ${options.dir}
+
+  master    ${master.url}
+${replicas.map((url, i) => `  replica${i + 1}  ${url}`).join('\n')}
+
+Try it:
+  curl -s -XPOST '${master.url}/db/execute' -H 'Content-Type: application/json' \\
+       -d '["CREATE TABLE fruit (id INTEGER PRIMARY KEY, name TEXT)", ["INSERT INTO fruit(name) VALUES (?)", "apple"]]'
+  curl -s -G '${r}/db/query' --data-urlencode 'q=SELECT * FROM fruit' --data-urlencode 'level=none'
+  npx tandem status ${master.url}
+  npx tandem shell ${r}
+
+Press Ctrl-C to stop.
+`)
+  } catch (error) {
+    stopAll()
+    throw error
+  }
+}

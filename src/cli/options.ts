@@ -1,0 +1,31 @@
+import { InvalidArgumentError } from 'commander'
+
+export function integer(name: string, min = 0) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value) || Number(value) < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}`)
+    return Number(value)
+  }
+}
+
+export function bytes(value: string): number {
+  const match = /^(\d+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?$/i.exec(value.trim())
+  if (match === null) throw new InvalidArgumentError('use a size such as 65536, 64MiB or 1GiB')
+  const unit = (match[2] ?? 'b').toLowerCase()
+  const factor = unit.startsWith('g') ? 1024 ** 3 : unit.startsWith('m') ? 1024 ** 2 : unit.startsWith('k') ? 1024 : 1
+  return Number(match[1]) * factor
+}
+
+export function synchronous(value: string): 'full' | 'normal' | 'off' {
+  const lowered = value.toLowerCase()
+  if (lowered !== 'full' && lowered !== 'normal' && lowered !== 'off') throw new InvalidArgumentError('use full, normal or off')
+  return lowered
+}
+
+export function baseUrl(value: string): string {
+  const url = /^https?:\/\//.test(value) ? value : `http://${value}`
+  try {
+    return new URL(url).origin
+  } catch {
+    throw new InvalidArgumentError(`${value} is not a URL`)
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * Relays a request to the master on behalf of a replica, and the master's answer back. Keeps
+ * one keep-alive pool to the current master.
+ */
+import { Pool } from 'undici'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { TandemError, messageOf } from '../shared/errors.ts'
+
+const relayedHeaders = ['content-type', 'x-tandem-lsn', 'x-tandem-error', 'location', 'content-length']
+
+export class Forwarder {
+  private pool: Pool | undefined
+  private origin: string | undefined
+
+  async forward(masterUrl: string, request: FastifyRequest, reply: FastifyReply, body: string | undefined): Promise<FastifyReply> {
+    const pool = this.poolFor(masterUrl)
+    try {
+      const headers: Record<string, string> = { 'x-tandem-forwarded': '1' }
+      const contentType = request.headers['content-type']
+      if (contentType !== undefined) headers['content-type'] = contentType
+      const response = await pool.request({
+        method: request.method as 'GET' | 'POST',
+        path: request.url,
+        headers,
+        body: body ?? null,
+        headersTimeout: 30_000,
+        bodyTimeout: 30_000,
+      })
+      reply.status(response.statusCode)
+      for (const name of relayedHeaders) {
+        const value = response.headers[name]
+        if (typeof value === 'string') reply.header(name, value)
+      }
+      reply.header('x-tandem-served-by', masterUrl)
+      return reply.send(response.body)
+    } catch (error) {
+      throw new TandemError('NO_MASTER', `the master at ${masterUrl} is not reachable: ${messageOf(error)}`, { masterUrl })
+    }
+  }
+
+  private poolFor(masterUrl: string): Pool {
+    const origin = new URL(masterUrl).origin
+    if (this.pool === undefined || this.origin !== origin) {
+      void this.pool?.close()
+      this.pool = new Pool(origin, { connections: 64, pipelining: 1, keepAliveTimeout: 10_000 })
+      this.origin = origin
+    }
+    return this.pool
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.close()
+  }
+}

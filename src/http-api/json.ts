@@ -1,0 +1,42 @@
+/**
+ * JSON in and out without losing 64-bit integers. JSON.parse turns 9007199254740993 into
+ * ...992; SQLite holds 64-bit integers, and rqlite clients send and read them exactly.
+ */
+import { parse as parseLossless } from 'lossless-json'
+
+const minSafe = BigInt(Number.MIN_SAFE_INTEGER)
+const maxSafe = BigInt(Number.MAX_SAFE_INTEGER)
+
+function parseNumber(text: string): number | bigint {
+  if (/^-?\d+$/.test(text)) {
+    const value = BigInt(text)
+    return value >= minSafe && value <= maxSafe ? Number(value) : value
+  }
+  return Number(text)
+}
+
+/** Parses JSON; integers beyond 2^53 become bigints. */
+export function parseJson(text: string): unknown {
+  // Fast path: only a run of 16+ digits can exceed 2^53.
+  if (!/\d{16}/.test(text)) return JSON.parse(text)
+  return parseLossless(text, null, parseNumber)
+}
+
+const bigintMarker = '\u0000bigint:'
+
+/** Serializes JSON; bigints are written as plain JSON integers. */
+export function stringifyJson(value: unknown, pretty = false): string {
+  let sawBigint = false
+  const text = JSON.stringify(
+    value,
+    (_key, v: unknown) => {
+      if (typeof v === 'bigint') {
+        sawBigint = true
+        return `${bigintMarker}${v}`
+      }
+      return v
+    },
+    pretty ? 4 : undefined,
+  )
+  return sawBigint ? text.replace(/"\\u0000bigint:(-?\d+)"/g, '$1') : text
+}

@@ -1,0 +1,57 @@
+import type { Readable } from 'node:stream'
+import type { IncomingMessage } from 'node:http'
+import type { WebSocket } from 'ws'
+import type { WriteRequest, WriteOutcome } from '../master/write-pipeline.ts'
+import type { SqlStatement, StatementResult } from '../storage/index.ts'
+
+export type Role = 'master' | 'replica'
+
+export interface NodeInfo {
+  id: string
+  url: string
+  role: Role
+  reachable: boolean
+  appliedLsn: number
+  lagEntries: number
+  lagMs: number
+  error?: string
+}
+
+export interface Snapshot {
+  stream: Readable
+  lsn: number
+  epoch: number
+  bytes: number
+}
+
+/**
+ * What the HTTP API needs from the node it serves. The node (the composition root) implements
+ * it; the routes know nothing else of the node's insides.
+ */
+export interface NodeApi {
+  readonly role: Role
+  readonly nodeId: string
+  readonly url: string
+  /** The master's URL: this node's own on the master, the followed one on a replica. */
+  masterUrl(): string | undefined
+  /** Master only. */
+  write(request: WriteRequest): Promise<WriteOutcome>
+  /** Runs read-only statements on the local read-only connection. */
+  query(statements: readonly SqlStatement[], transaction: boolean): StatementResult[]
+  /** Does any of these statements write? */
+  isWrite(statements: readonly SqlStatement[]): boolean
+  /** The newest LSN applied (replica) or committed (master) here. */
+  appliedLsn(): number
+  /** Resolves once appliedLsn() >= lsn; rejects with MIN_LSN_TIMEOUT after timeoutMs. */
+  waitForLsn(lsn: number, timeoutMs: number): Promise<void>
+  /** Replica only: ms since it last heard its master (undefined: never), and the age of its data. */
+  staleness(): { sinceContactMs: number | undefined; dataAgeMs: number | undefined }
+  /** Throws (NOT_READY, REPLICA_DIVERGED) when local reads cannot be served. */
+  assertReadable(): void
+  status(): Record<string, unknown>
+  nodes(): NodeInfo[]
+  checksum(): { lsn: number; epoch: number; checksum: string; tables: Record<string, string> }
+  snapshot(): Promise<Snapshot>
+  acceptReplication(socket: WebSocket, request: IncomingMessage): void
+  isReady(): { ok: boolean; lines: string[] }
+}

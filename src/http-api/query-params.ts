@@ -1,0 +1,88 @@
+/**
+ * Query parameters, validated once per request. Flags are on by their presence, whatever their
+ * value (rqlite's rule: `?transaction=false` still means a transaction). Unlike rqlite, an
+ * unknown `level` is refused with 400 instead of silently meaning `weak`: a typo in a
+ * consistency level should not quietly change the guarantee.
+ */
+import { TandemError } from '../shared/errors.ts'
+
+export type Level = 'none' | 'weak' | 'strong' | 'linearizable' | 'auto'
+const levels = new Set<Level>(['none', 'weak', 'strong', 'linearizable', 'auto'])
+
+export interface QueryParams {
+  transaction: boolean
+  timings: boolean
+  associative: boolean
+  pretty: boolean
+  redirect: boolean
+  blobArray: boolean
+  noleader: boolean
+  freshnessStrict: boolean
+  /** Undefined when not given: the endpoint's default applies. */
+  level: Level | undefined
+  freshnessMs: number | undefined
+  minLsn: number | undefined
+  minLsnTimeoutMs: number
+  q: string | undefined
+  ver: string | undefined
+}
+
+export const minLsnTimeoutDefaultMs = 5000
+
+export function parseQueryParams(query: Record<string, string | string[] | undefined>): QueryParams {
+  const first = (key: string): string | undefined => {
+    const value = query[key]
+    return Array.isArray(value) ? value[0] : value
+  }
+  const has = (key: string) => query[key] !== undefined
+  const levelText = first('level')
+  let level: Level | undefined
+  if (levelText !== undefined) {
+    const lowered = levelText.toLowerCase() as Level
+    if (!levels.has(lowered)) throw new TandemError('BAD_REQUEST', `level must be one of none, weak, strong, linearizable, auto; got '${levelText}'`)
+    level = lowered
+  }
+  const freshnessMs = duration('freshness', first('freshness'))
+  if (has('freshness_strict') && freshnessMs === undefined) throw new TandemError('BAD_REQUEST', 'freshness_strict requires freshness')
+  const minLsnText = first('min_lsn')
+  let minLsn: number | undefined
+  if (minLsnText !== undefined) {
+    if (!/^\d+$/.test(minLsnText)) throw new TandemError('BAD_REQUEST', `min_lsn must be a non-negative integer; got '${minLsnText}'`)
+    minLsn = Number(minLsnText)
+  }
+  const q = first('q')
+  if (q !== undefined && q.trim() === '') throw new TandemError('BAD_REQUEST', 'query parameter q is empty')
+  duration('timeout', first('timeout'))
+  duration('db_timeout', first('db_timeout'))
+  return {
+    transaction: has('transaction'),
+    timings: has('timings'),
+    associative: has('associative'),
+    pretty: has('pretty'),
+    redirect: has('redirect'),
+    blobArray: has('blob_array'),
+    noleader: has('noleader'),
+    freshnessStrict: has('freshness_strict'),
+    level,
+    freshnessMs,
+    minLsn,
+    minLsnTimeoutMs: duration('min_lsn_timeout', first('min_lsn_timeout')) ?? minLsnTimeoutDefaultMs,
+    q,
+    ver: first('ver'),
+  }
+}
+
+const units: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/** A Go duration (`500ms`, `2s`, `1m30s`) in milliseconds. */
+export function duration(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined
+  const parts = /^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$/.test(text) ? text.match(/\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h)/g) : null
+  if (parts === null) {
+    throw new TandemError('BAD_REQUEST', `${name} is not a valid duration: use a number with a unit, like 500ms, 2s or 1m30s; got '${text}'`)
+  }
+  return parts.reduce((total, part) => {
+    const [, amount, unit] = /^(\d+(?:\.\d+)?)(.+)$/.exec(part)!
+    return total + Number(amount) * units[unit!]!
+  }, 0)
+}

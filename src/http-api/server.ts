@@ -1,0 +1,223 @@
+/**
+ * The HTTP API: rqlite's endpoints and shapes, plus Tandem's additions (LSNs on writes,
+ * min_lsn on reads, /db/checksum, the replication stream). Routes parse and validate, then ask
+ * the node; a replica forwards what needs the master (or redirects with `redirect`).
+ */
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
+import { WebSocketServer } from 'ws'
+import type { Logger } from '../shared/logger.ts'
+import { TandemError, codes, messageOf } from '../shared/errors.ts'
+import type { StatementResult } from '../storage/index.ts'
+import { sendError } from './error-reply.ts'
+import { Forwarder } from './forwarder.ts'
+import { stringifyJson } from './json.ts'
+import type { NodeApi } from './node-api.ts'
+import { parseQueryParams, type Level, type QueryParams } from './query-params.ts'
+import { parseStatements } from './request-parser.ts'
+import { formatResult } from './rqlite-format.ts'
+
+export interface HttpServerOptions {
+  bodyLimitBytes: number
+  logger: Logger
+}
+
+type Query = Record<string, string | string[] | undefined>
+
+export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
+  // Fastify logs every request at info; its logger sees warnings and errors only.
+  const app = Fastify({ loggerInstance: options.logger.child({}, { level: 'warn' }), bodyLimit: options.bodyLimitBytes })
+  const forwarder = new Forwarder()
+  app.addHook('onClose', async () => forwarder.close())
+
+  // rqlite reads every body as JSON (or text/plain SQL), whatever the content type says.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body))
+
+  app.setErrorHandler((error: unknown, _request, reply) => {
+    if (error instanceof TandemError) return sendError(reply, error)
+    const status = (error as { statusCode?: number }).statusCode
+    if (status === 413) {
+      return sendError(reply, new TandemError('BODY_TOO_LARGE', `the request body is over the limit of ${options.bodyLimitBytes} bytes`))
+    }
+    if (status !== undefined && status >= 400 && status < 500) return sendError(reply, new TandemError('BAD_REQUEST', messageOf(error)))
+    options.logger.error({ err: error }, 'request failed')
+    return sendError(reply, new TandemError('INTERNAL', `internal error: ${messageOf(error)}`))
+  })
+  app.setNotFoundHandler((request, reply) => sendError(reply, new TandemError('NOT_FOUND', `no endpoint ${request.method} ${request.url.split('?')[0]}`)))
+
+  const sendJson = (reply: FastifyReply, body: unknown, params?: QueryParams) =>
+    reply.header('content-type', 'application/json; charset=utf-8').send(stringifyJson(body, params?.pretty ?? false))
+
+  const format = (results: StatementResult[], params: QueryParams) =>
+    results.map((r) => formatResult(r, { associative: params.associative, timings: params.timings, blobArray: params.blobArray }))
+
+  /** On a replica, hands the request to the master: redirect (301) or forward. */
+  const toMaster = (request: FastifyRequest, reply: FastifyReply, params: QueryParams): Promise<FastifyReply> | FastifyReply => {
+    const masterUrl = node.masterUrl()
+    if (masterUrl === undefined) throw new TandemError('NO_MASTER', 'this replica does not know its master')
+    if (params.redirect) return reply.status(301).header('location', `${masterUrl}${request.url}`).send()
+    if (request.headers['x-tandem-forwarded'] !== undefined) {
+      throw new TandemError('NOT_MASTER', `node ${node.nodeId} is a replica and will not forward a forwarded request again`, { masterUrl })
+    }
+    return forwarder.forward(masterUrl, request, reply, typeof request.body === 'string' ? request.body : undefined)
+  }
+
+  const methods = (allowed: string[], handler: (request: FastifyRequest, reply: FastifyReply) => unknown) =>
+    async (request: FastifyRequest, reply: FastifyReply) => {
+      if (!allowed.includes(request.method)) return reply.status(405).header('allow', allowed.join(', ')).send()
+      return handler(request, reply)
+    }
+  const anyMethod = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const
+
+  const execute = async (request: FastifyRequest, reply: FastifyReply, params: QueryParams) => {
+    if (node.role !== 'master') return toMaster(request, reply, params)
+    const started = performance.now()
+    const statements = parseStatements(String(request.body ?? ''), request.headers['content-type'])
+    const outcome = await node.write({ statements, transaction: params.transaction })
+    const body: Record<string, unknown> = { results: format(outcome.results, params) }
+    if (params.timings) body['time'] = (performance.now() - started) / 1000
+    body['lsn'] = outcome.lsn
+    reply.header('x-tandem-lsn', String(outcome.lsn))
+    return sendJson(reply, body, params)
+  }
+
+  const read = async (request: FastifyRequest, reply: FastifyReply, params: QueryParams, statementsText: () => ReturnType<typeof parseStatements>) => {
+    const level: Level = params.level ?? (params.minLsn !== undefined || params.freshnessMs !== undefined ? 'none' : 'weak')
+    const local = node.role === 'master' || level === 'none' || level === 'auto'
+    if (!local) return toMaster(request, reply, params)
+    const started = performance.now()
+    const statements = statementsText()
+    if (node.role === 'replica' && params.freshnessMs !== undefined) {
+      const { sinceContactMs, dataAgeMs } = node.staleness()
+      if (sinceContactMs === undefined || sinceContactMs > params.freshnessMs) {
+        throw new TandemError('REPLICA_TOO_STALE', `stale read: this replica last heard its master ${sinceContactMs === undefined ? 'never' : `${Math.round(sinceContactMs)} ms ago`}, beyond freshness ${params.freshnessMs} ms`)
+      }
+      if (params.freshnessStrict && dataAgeMs !== undefined && dataAgeMs > params.freshnessMs) {
+        throw new TandemError('REPLICA_TOO_STALE', `stale read: this replica's data is ${Math.round(dataAgeMs)} ms behind its master, beyond freshness ${params.freshnessMs} ms`)
+      }
+    }
+    if (params.minLsn !== undefined) await node.waitForLsn(params.minLsn, params.minLsnTimeoutMs)
+    node.assertReadable()
+    const results = node.query(statements, params.transaction)
+    const body: Record<string, unknown> = { results: format(results, params) }
+    if (params.timings) body['time'] = (performance.now() - started) / 1000
+    reply.header('x-tandem-lsn', String(node.appliedLsn()))
+    return sendJson(reply, body, params)
+  }
+
+  app.route({
+    method: [...anyMethod],
+    url: '/db/execute',
+    handler: methods(['POST'], (request, reply) => execute(request, reply, parseQueryParams(request.query as Query))),
+  })
+
+  app.route({
+    method: [...anyMethod],
+    url: '/db/query',
+    handler: methods(['GET', 'POST'], (request, reply) => {
+      const params = parseQueryParams(request.query as Query)
+      return read(request, reply, params, () => {
+        if (request.method === 'GET') return params.q === undefined ? [] : [{ sql: params.q }]
+        return parseStatements(String(request.body ?? ''), request.headers['content-type'])
+      })
+    }),
+  })
+
+  app.route({
+    method: [...anyMethod],
+    url: '/db/request',
+    handler: methods(['POST'], (request, reply) => {
+      const params = parseQueryParams(request.query as Query)
+      const statements = parseStatements(String(request.body ?? ''), request.headers['content-type'])
+      if (node.role === 'master' ? node.isWrite(statements) : true) {
+        // A replica cannot tell reads from writes without the master's schema for certain; a
+        // read-only request with a local level is still served here.
+        if (node.role === 'replica' && !node.isWrite(statements)) return read(request, reply, params, () => statements)
+        return execute(request, reply, params)
+      }
+      return read(request, reply, params, () => statements)
+    }),
+  })
+
+  app.get('/status', (request, reply) => sendJson(reply, node.status(), parseQueryParams(request.query as Query)))
+
+  app.get('/nodes', async (request, reply) => {
+    const params = parseQueryParams(request.query as Query)
+    const masterUrl = node.masterUrl()
+    if (node.role === 'replica' && masterUrl !== undefined && request.headers['x-tandem-forwarded'] === undefined) {
+      try {
+        return await forwarder.forward(masterUrl, request, reply, undefined)
+      } catch {
+        // Fall through to this replica's own view.
+      }
+    }
+    const nodes = node.nodes().map((n) => ({
+      id: n.id,
+      api_addr: n.url,
+      addr: new URL(n.url).host,
+      voter: n.role === 'master',
+      reachable: n.reachable,
+      leader: n.role === 'master',
+      role: n.role,
+      applied_lsn: n.appliedLsn,
+      lag_entries: n.lagEntries,
+      lag_ms: n.lagMs,
+      ...(n.error === undefined ? {} : { error: n.error }),
+    }))
+    if (params.ver === '2') return sendJson(reply, { nodes }, params)
+    return sendJson(reply, Object.fromEntries(nodes.map((n) => [n.id, n])), params)
+  })
+
+  app.get('/readyz', (request, reply) => {
+    const params = parseQueryParams(request.query as Query)
+    const ready = node.isReady()
+    const lines = params.noleader ? ready.lines.slice(0, 1) : ready.lines
+    const ok = params.noleader ? true : ready.ok
+    return reply.status(ok ? 200 : 503).header('content-type', 'text/plain; charset=utf-8').send(lines.join('\n'))
+  })
+
+  app.get('/db/checksum', (request, reply) => {
+    node.assertReadable()
+    return sendJson(reply, node.checksum(), parseQueryParams(request.query as Query))
+  })
+
+  const sendSnapshot = async (reply: FastifyReply) => {
+    const snapshot = await node.snapshot()
+    return reply
+      .header('content-type', 'application/octet-stream')
+      .header('content-length', String(snapshot.bytes))
+      .header('x-tandem-lsn', String(snapshot.lsn))
+      .header('x-tandem-epoch', String(snapshot.epoch))
+      .send(snapshot.stream)
+  }
+
+  app.get('/db/backup', async (request, reply) => {
+    const params = parseQueryParams(request.query as Query)
+    if (node.role === 'replica' && !params.noleader) return toMaster(request, reply, params)
+    node.assertReadable()
+    return sendSnapshot(reply)
+  })
+
+  app.get('/replication/snapshot', async (_request, reply) => {
+    if (node.role !== 'master') throw new TandemError('NOT_MASTER', `node ${node.nodeId} is a replica`, { masterUrl: node.masterUrl() })
+    return sendSnapshot(reply)
+  })
+
+  // The replication stream: a WebSocket on the same port.
+  const sockets = new WebSocketServer({ noServer: true, maxPayload: 1 << 20 })
+  app.server.on('upgrade', (request, socket, head) => {
+    if (request.url?.split('?')[0] !== '/replication') {
+      socket.destroy()
+      return
+    }
+    sockets.handleUpgrade(request, socket, head, (ws) => node.acceptReplication(ws, request))
+  })
+  app.addHook('onClose', async () => {
+    for (const client of sockets.clients) client.terminate()
+    sockets.close()
+  })
+
+  return app
+}
+
+export { codes }

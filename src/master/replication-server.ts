@@ -1,0 +1,231 @@
+/**
+ * Serves the replication stream to replicas (see protocol/messages.ts for the protocol).
+ *
+ * Each replica gets a session that knows what was sent and what was acknowledged. A session
+ * that is caught up receives each entry as soon as it commits (one encoded frame shared by all
+ * sessions); one that is behind is pumped from the log in bounded batches, waiting for the
+ * socket to drain between them, until it is caught up.
+ */
+import type { IncomingMessage } from 'node:http'
+import type { WebSocket } from 'ws'
+import type { Clock } from '../shared/clock.ts'
+import type { Logger } from '../shared/logger.ts'
+import { messageOf } from '../shared/errors.ts'
+import type { LogEntry } from '../replication-log/log-entry.ts'
+import type { LogStore } from '../replication-log/log-store.ts'
+import { encodeEntries, parseReplicaMessage, protocolVersion, type MasterMessage } from '../protocol/messages.ts'
+import { FrameSocket } from '../transport/frame-socket.ts'
+
+export interface ReplicationServerOptions {
+  nodeId: string
+  /** A log store on a connection of its own (catch-up reads must not see an open write batch). */
+  log: LogStore
+  lastLsn: () => number
+  epoch: () => number
+  clock: Clock
+  logger: Logger
+  heartbeatMs: number
+  silenceMsMax: number
+  batchEntriesMax: number
+  batchBytesMax: number
+  bufferedBytesMax: number
+}
+
+export interface ReplicaView {
+  nodeId: string
+  url: string
+  address: string
+  /** Invariant: ackedLsn <= sentLsn <= the master's LSN. */
+  sentLsn: number
+  ackedLsn: number
+  connectedAt: number
+  lastAckAt: number
+  isCaughtUp: boolean
+}
+
+class ReplicaSession implements ReplicaView {
+  nodeId: string
+  url: string
+  address: string
+  sentLsn: number
+  ackedLsn: number
+  connectedAt: number
+  lastAckAt: number
+  isPumping = false
+  readonly socket: FrameSocket
+
+  constructor(socket: FrameSocket, hello: { nodeId: string; url: string; lsn: number }, address: string, now: number) {
+    this.socket = socket
+    this.nodeId = hello.nodeId
+    this.url = hello.url
+    this.address = address
+    this.sentLsn = hello.lsn
+    this.ackedLsn = hello.lsn
+    this.connectedAt = now
+    this.lastAckAt = now
+  }
+
+  get isCaughtUp(): boolean {
+    return !this.isPumping
+  }
+}
+
+export class ReplicationServer {
+  private readonly sessions = new Map<string, ReplicaSession>()
+  private readonly options: ReplicationServerOptions
+  private readonly heartbeat: NodeJS.Timeout
+  private readonly ackListeners = new Set<() => void>()
+
+  constructor(options: ReplicationServerOptions) {
+    this.options = options
+    this.heartbeat = setInterval(() => this.sendHeartbeats(), options.heartbeatMs)
+    this.heartbeat.unref()
+  }
+
+  /** Takes a WebSocket that asked for /replication. */
+  accept(socket: WebSocket, request: IncomingMessage): void {
+    const frames = new FrameSocket(socket, { bufferedBytesMax: this.options.bufferedBytesMax, silenceMsMax: this.options.silenceMsMax })
+    const address = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`
+    let session: ReplicaSession | undefined
+    socket.on('message', (data, isBinary) => {
+      try {
+        if (isBinary) throw new Error('replicas send no binary frames')
+        const message = parseReplicaMessage(String(data))
+        if (message.type === 'hello') {
+          if (session !== undefined) throw new Error('hello sent twice')
+          session = this.open(frames, message, address)
+        } else if (message.type === 'ack') {
+          if (session === undefined) throw new Error('ack before hello')
+          if (message.lsn > session.ackedLsn && message.lsn <= session.sentLsn) session.ackedLsn = message.lsn
+          session.lastAckAt = this.options.clock.now()
+          for (const listener of this.ackListeners) listener()
+        }
+      } catch (error) {
+        this.options.logger.warn({ err: error, address }, 'closing a replication connection after a bad message')
+        frames.sendJson({ type: 'refuse', code: 'PROTOCOL_ERROR', message: messageOf(error) } satisfies MasterMessage)
+        frames.close(1002, 'protocol error')
+      }
+    })
+    socket.on('close', () => {
+      if (session !== undefined && this.sessions.get(session.nodeId) === session) {
+        this.sessions.delete(session.nodeId)
+        this.options.logger.info({ replica: session.nodeId, ackedLsn: session.ackedLsn }, 'replica disconnected')
+      }
+    })
+    socket.on('error', () => frames.terminate())
+  }
+
+  private open(
+    frames: FrameSocket,
+    hello: { version: number; nodeId: string; url: string; position: { epoch: number; lsn: number } },
+    address: string,
+  ): ReplicaSession | undefined {
+    if (hello.version !== protocolVersion) {
+      frames.sendJson({ type: 'refuse', code: 'PROTOCOL_ERROR', message: `protocol version ${hello.version} is not ${protocolVersion}` } satisfies MasterMessage)
+      frames.close(1002, 'version')
+      return undefined
+    }
+    const reason = this.whySnapshot(hello.position)
+    if (reason !== undefined) {
+      this.options.logger.info({ replica: hello.nodeId, position: hello.position, reason }, 'replica needs a snapshot')
+      frames.sendJson({ type: 'snapshot', reason } satisfies MasterMessage)
+      frames.close(1000, 'snapshot')
+      return undefined
+    }
+    this.sessions.get(hello.nodeId)?.socket.terminate()
+    const session = new ReplicaSession(frames, { nodeId: hello.nodeId, url: hello.url, lsn: hello.position.lsn }, address, this.options.clock.now())
+    this.sessions.set(hello.nodeId, session)
+    frames.sendJson({
+      type: 'welcome',
+      nodeId: this.options.nodeId,
+      epoch: this.options.epoch(),
+      lsn: this.options.lastLsn(),
+      time: this.options.clock.now(),
+    } satisfies MasterMessage)
+    this.options.logger.info({ replica: hello.nodeId, url: hello.url, fromLsn: hello.position.lsn + 1 }, 'replica connected')
+    void this.pump(session)
+    return session
+  }
+
+  /** Why a replica at `position` cannot stream from here, or undefined if it can. */
+  private whySnapshot(position: { epoch: number; lsn: number }): string | undefined {
+    const lastLsn = this.options.lastLsn()
+    if (position.lsn > lastLsn) return `the replica is at LSN ${position.lsn}, past the master's ${lastLsn}: its history diverged`
+    if (position.lsn === lastLsn && position.lsn === 0) return undefined
+    const oldest = this.options.log.oldestLsn()
+    if (oldest === undefined || position.lsn + 1 < oldest) {
+      return `the master retains LSN ${oldest ?? lastLsn + 1} onwards; the replica needs ${position.lsn + 1}`
+    }
+    if (position.lsn >= oldest) {
+      const entry = this.options.log.get(position.lsn)
+      if (entry !== undefined && entry.epoch !== position.epoch) {
+        return `the replica's entry ${position.lsn} is from epoch ${position.epoch}, the master's from epoch ${entry.epoch}: histories diverged`
+      }
+    }
+    return undefined
+  }
+
+  /** Hands a committed entry to every replica. */
+  publish(entry: LogEntry): void {
+    let frame: Uint8Array | undefined
+    for (const session of this.sessions.values()) {
+      if (!session.isPumping && session.sentLsn === entry.lsn - 1) {
+        frame ??= encodeEntries([entry])
+        void session.socket.sendBinary(frame)
+        session.sentLsn = entry.lsn
+      } else {
+        void this.pump(session)
+      }
+    }
+  }
+
+  private async pump(session: ReplicaSession): Promise<void> {
+    if (session.isPumping) return
+    session.isPumping = true
+    try {
+      while (session.socket.isOpen && session.sentLsn < this.options.lastLsn()) {
+        const entries = this.options.log.read(session.sentLsn + 1, this.options.batchEntriesMax, this.options.batchBytesMax)
+        if (entries.length === 0) {
+          session.socket.sendJson({ type: 'snapshot', reason: `entry ${session.sentLsn + 1} is no longer retained` } satisfies MasterMessage)
+          session.socket.close(1000, 'snapshot')
+          return
+        }
+        await session.socket.sendBinary(encodeEntries(entries))
+        session.sentLsn = entries[entries.length - 1]!.lsn
+      }
+    } catch (error) {
+      this.options.logger.error({ err: error, replica: session.nodeId }, 'replication stream failed')
+      session.socket.terminate()
+    } finally {
+      session.isPumping = false
+    }
+  }
+
+  private sendHeartbeats(): void {
+    const message = { type: 'heartbeat', lsn: this.options.lastLsn(), time: this.options.clock.now() } satisfies MasterMessage
+    for (const session of this.sessions.values()) session.socket.sendJson(message)
+  }
+
+  replicas(): ReplicaView[] {
+    return [...this.sessions.values()]
+  }
+
+  /** The oldest LSN a connected replica still needs, for retention. */
+  neededFromLsn(): number | undefined {
+    let needed: number | undefined
+    for (const session of this.sessions.values()) needed = Math.min(needed ?? Infinity, session.ackedLsn + 1)
+    return needed
+  }
+
+  /** Called after every acknowledgement (synchronous replication waits on these). */
+  onAck(listener: () => void): () => void {
+    this.ackListeners.add(listener)
+    return () => this.ackListeners.delete(listener)
+  }
+
+  close(): void {
+    clearInterval(this.heartbeat)
+    for (const session of this.sessions.values()) session.socket.close(1001, 'master stopping')
+    this.sessions.clear()
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * Client reads on a node's read-only connection. It cannot write whatever the SQL says;
+ * statements that would write are answered with rqlite's per-statement error before they run.
+ */
+import { LogStore } from '../replication-log/log-store.ts'
+import {
+  checksumTables,
+  classify,
+  openReader,
+  runClientStatement,
+  type GuardedConnection,
+  type SqlStatement,
+  type StatementResult,
+} from '../storage/index.ts'
+
+export const writeViaQueryError = 'attempt to change database via query operation'
+
+export class LocalReads {
+  private readonly reader: GuardedConnection
+  private readonly log: LogStore
+
+  constructor(path: string) {
+    this.reader = openReader(path)
+    this.log = new LogStore(this.reader.connection, (fn) => this.reader.policy.internally(fn))
+  }
+
+  query(statements: readonly SqlStatement[], transaction: boolean): StatementResult[] {
+    const { connection, policy } = this.reader
+    // One read transaction for the whole request when asked: the statements see one snapshot.
+    if (transaction) policy.internally(() => connection.exec('BEGIN'))
+    try {
+      return statements.map((statement) =>
+        runClientStatement(connection, policy, statement, (observation) => {
+          if (observation.isWrite) throw new Error(writeViaQueryError)
+        }),
+      )
+    } finally {
+      if (transaction) policy.internally(() => connection.exec('COMMIT'))
+    }
+  }
+
+  isWrite(statements: readonly SqlStatement[]): boolean {
+    return statements.some((s) => classify(this.reader.connection, this.reader.policy, s.sql).isWrite)
+  }
+
+  /** The checksum of every user table, with the position it was taken at (one read transaction). */
+  checksum(): { lsn: number; epoch: number; checksum: string; tables: Record<string, string> } {
+    const { connection, policy } = this.reader
+    return policy.internally(() => {
+      connection.exec('BEGIN')
+      try {
+        const position = this.log.position()
+        return { ...position, ...checksumTables(connection) }
+      } finally {
+        connection.exec('COMMIT')
+      }
+    })
+  }
+
+  close(): void {
+    this.reader.connection.close()
+  }
+}

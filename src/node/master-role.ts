@@ -1,0 +1,157 @@
+/**
+ * The master's parts: the writer and its pipeline, the replication server, log retention and
+ * snapshots for bootstrapping replicas.
+ */
+import { mkdirSync, rmSync, statSync, createReadStream } from 'node:fs'
+import { join } from 'node:path'
+import type { IncomingMessage } from 'node:http'
+import type { WebSocket } from 'ws'
+import type { Clock } from '../shared/clock.ts'
+import type { Logger } from '../shared/logger.ts'
+import { TandemError } from '../shared/errors.ts'
+import { WritePipeline, type WriteOutcome, type WriteRequest } from '../master/write-pipeline.ts'
+import { ReplicationServer } from '../master/replication-server.ts'
+import { LogStore } from '../replication-log/log-store.ts'
+import { Retention } from '../replication-log/retention.ts'
+import type { LogEntry } from '../replication-log/log-entry.ts'
+import { openConnection, openWriter, writeSnapshot, type Connection, type GuardedConnection } from '../storage/index.ts'
+import type { NodeInfo, Snapshot } from '../http-api/node-api.ts'
+import type { NodeConfig } from './config.ts'
+
+export class MasterRole {
+  readonly pipeline: WritePipeline
+  readonly replication: ReplicationServer
+  private readonly writer: GuardedConnection
+  private readonly log: LogStore
+  private readonly logReaderConnection: Connection
+  private readonly retention = new Retention()
+  private readonly retentionTimer: NodeJS.Timeout
+  private readonly snapshotDir: string
+  private snapshotCount = 0
+  private readonly commitListeners: ((entry: LogEntry) => void)[] = []
+  private readonly config: NodeConfig
+  private readonly dbPath: string
+
+  constructor(config: NodeConfig, dbPath: string, nodeId: string, clock: Clock, logger: Logger) {
+    this.config = config
+    this.dbPath = dbPath
+    this.writer = openWriter(dbPath, config.synchronous)
+    const internally = <T>(fn: () => T) => this.writer.policy.internally(fn)
+    LogStore.ensureSchema(this.writer.connection, internally)
+    this.log = new LogStore(this.writer.connection, internally)
+    for (const { lsn, size } of this.log.sizes()) this.retention.add(lsn, size)
+    this.logReaderConnection = openConnection(dbPath, { readOnly: true })
+    const logReader = new LogStore(this.logReaderConnection)
+    this.snapshotDir = join(config.dataDir, 'snapshots')
+    rmSync(this.snapshotDir, { recursive: true, force: true })
+    mkdirSync(this.snapshotDir, { recursive: true })
+    this.replication = new ReplicationServer({
+      nodeId,
+      log: logReader,
+      lastLsn: () => this.pipeline.lastLsn,
+      epoch: () => this.log.epoch(),
+      clock,
+      logger,
+      heartbeatMs: config.heartbeatMs,
+      silenceMsMax: config.silenceMsMax,
+      batchEntriesMax: 2000,
+      batchBytesMax: 4 * 1024 * 1024,
+      bufferedBytesMax: 8 * 1024 * 1024,
+    })
+    this.pipeline = new WritePipeline({
+      writer: this.writer,
+      log: this.log,
+      clock,
+      logger,
+      queueMax: config.writeQueueMax,
+      batchMax: config.writeBatchMax,
+      onCommit: (entry) => {
+        this.retention.add(entry.lsn, entry.ops.length + 32)
+        this.replication.publish(entry)
+        for (const listener of this.commitListeners) listener(entry)
+      },
+    })
+    this.retentionTimer = setInterval(() => this.truncateLog(), 1000)
+    this.retentionTimer.unref()
+  }
+
+  onCommit(listener: (entry: LogEntry) => void): void {
+    this.commitListeners.push(listener)
+  }
+
+  write(request: WriteRequest): Promise<WriteOutcome> {
+    return this.pipeline.submit(request)
+  }
+
+  accept(socket: WebSocket, request: IncomingMessage): void {
+    this.replication.accept(socket, request)
+  }
+
+  epoch(): number {
+    return this.log.epoch()
+  }
+
+  /** Drops log entries no longer needed, between write batches. */
+  truncateLog(): void {
+    const point = this.retention.truncationPoint(
+      { retainBytes: this.config.logRetainBytes, retainBytesMax: this.config.logRetainBytesMax },
+      this.replication.neededFromLsn(),
+    )
+    if (point === undefined) return
+    this.log.truncateBefore(point)
+    this.retention.dropBefore(point)
+  }
+
+  get retainedLogBytes(): number {
+    return this.retention.bytes
+  }
+
+  /** A consistent copy of the database, streamed from a temporary file deleted once sent. */
+  async snapshot(): Promise<Snapshot> {
+    if (this.snapshotCount >= 2) throw new TandemError('OVERLOADED', 'two snapshots are already being served; retry shortly')
+    this.snapshotCount++
+    const file = join(this.snapshotDir, `snapshot-${Date.now()}-${Math.random().toString(36).slice(2)}.db`)
+    let released = false
+    const release = () => {
+      if (released) return
+      released = true
+      this.snapshotCount--
+      rmSync(file, { force: true })
+    }
+    try {
+      await writeSnapshot(this.dbPath, file)
+      const copy = openConnection(file, { readOnly: true })
+      const position = new LogStore(copy).position()
+      copy.close()
+      const bytes = statSync(file).size
+      const stream = createReadStream(file)
+      stream.once('close', release)
+      stream.once('error', release)
+      return { stream, lsn: position.lsn, epoch: position.epoch, bytes }
+    } catch (error) {
+      release()
+      throw error
+    }
+  }
+
+  replicaInfos(now: number): NodeInfo[] {
+    const lastLsn = this.pipeline.lastLsn
+    return this.replication.replicas().map((r) => {
+      const lagEntries = Math.max(0, lastLsn - r.ackedLsn)
+      let lagMs = 0
+      if (lagEntries > 0) {
+        const next = this.log.get(r.ackedLsn + 1)
+        lagMs = next === undefined ? now - r.lastAckAt : Math.max(0, now - next.time)
+      }
+      return { id: r.nodeId, url: r.url, role: 'replica' as const, reachable: true, appliedLsn: r.ackedLsn, lagEntries, lagMs }
+    })
+  }
+
+  close(): void {
+    clearInterval(this.retentionTimer)
+    this.pipeline.close()
+    this.replication.close()
+    this.logReaderConnection.close()
+    this.writer.connection.close()
+  }
+}

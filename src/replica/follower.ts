@@ -1,0 +1,227 @@
+/**
+ * Follows the master: connects, says where it is, applies the entries it is sent, acknowledges
+ * them, and reconnects with backoff when the connection drops. When the master cannot serve its
+ * position, or applying finds a conflict (divergence), it bootstraps from a snapshot and resumes
+ * streaming from the snapshot's position.
+ */
+import { WebSocket } from 'ws'
+import { EventEmitter } from 'node:events'
+import type { Clock } from '../shared/clock.ts'
+import { isTandemError, messageOf } from '../shared/errors.ts'
+import type { Logger } from '../shared/logger.ts'
+import { backoffMs, sleep } from '../shared/wait.ts'
+import type { LogEntry } from '../replication-log/log-entry.ts'
+import { decodeEntries, parseMasterMessage, protocolVersion, type ReplicaMessage } from '../protocol/messages.ts'
+import { FrameSocket } from '../transport/frame-socket.ts'
+import type { Applier } from './applier.ts'
+
+export type FollowerState = 'connecting' | 'streaming' | 'snapshotting' | 'diverged' | 'stopped'
+
+export interface FollowerOptions {
+  nodeId: string
+  /** This replica's own HTTP URL, told to the master for /nodes (known once it listens). */
+  url: () => string
+  masterUrl: string
+  clock: Clock
+  logger: Logger
+  applier: () => Applier
+  /** Downloads a snapshot of the master and installs it in place of the local database. */
+  bootstrap: (reason: string) => Promise<void>
+  reconnectBaseMs: number
+  reconnectCapMs: number
+  silenceMsMax: number
+  applyEntriesMax: number
+}
+
+export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [FollowerState] }> {
+  state: FollowerState = 'connecting'
+  /** The master's newest LSN, as last heard. */
+  masterLsn = 0
+  /** The master's commit time of masterLsn on the master's clock, as last heard. */
+  masterTime = 0
+  /** When this replica last heard from its master (local clock), 0 if never. */
+  lastContactAt = 0
+  /** Why the replica last bootstrapped or diverged. */
+  lastProblem: string | undefined
+  /** Commit time (master clock) of the newest applied entry. */
+  appliedTime = 0
+  snapshotsInstalled = 0
+  private readonly options: FollowerOptions
+  private socket: FrameSocket | undefined
+  private stopped = false
+  private queue: LogEntry[] = []
+  private applyScheduled = false
+  private receivedLsn = 0
+  private running: Promise<void> | undefined
+
+  constructor(options: FollowerOptions) {
+    super()
+    this.options = options
+  }
+
+  start(): void {
+    this.running = this.run()
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    this.socket?.close(1001, 'replica stopping')
+    this.setState('stopped')
+    await this.running
+  }
+
+  private setState(state: FollowerState): void {
+    if (this.state === state) return
+    this.state = state
+    this.emit('state', state)
+  }
+
+  private async run(): Promise<void> {
+    let attempt = 0
+    while (!this.stopped) {
+      const outcome = await this.followOnce()
+      if (this.stopped) break
+      if (outcome.kind === 'snapshot') {
+        await this.bootstrapWithRetry(outcome.reason)
+        attempt = 0
+        continue
+      }
+      if (outcome.kind === 'streamed') attempt = 0
+      const delay = backoffMs(attempt++, this.options.reconnectBaseMs, this.options.reconnectCapMs)
+      this.options.logger.info({ reason: outcome.reason, retryInMs: delay }, 'replication connection ended; reconnecting')
+      await sleep(delay)
+    }
+  }
+
+  private async bootstrapWithRetry(reason: string): Promise<void> {
+    let attempt = 0
+    this.setState('snapshotting')
+    this.lastProblem = reason
+    while (!this.stopped) {
+      try {
+        this.options.logger.warn({ reason }, 'bootstrapping from a snapshot of the master')
+        await this.options.bootstrap(reason)
+        this.snapshotsInstalled++
+        this.options.logger.info({ position: this.options.applier().position }, 'snapshot installed')
+        return
+      } catch (error) {
+        const delay = backoffMs(attempt++, this.options.reconnectBaseMs, this.options.reconnectCapMs)
+        this.options.logger.error({ err: error, retryInMs: delay }, 'snapshot failed')
+        await sleep(delay)
+      }
+    }
+  }
+
+  /** One connection's life. */
+  private followOnce(): Promise<{ kind: 'snapshot' | 'streamed' | 'failed'; reason: string }> {
+    this.setState('connecting')
+    const wsUrl = `${this.options.masterUrl.replace(/^http/, 'ws')}/replication`
+    const applier = this.options.applier()
+    this.queue = []
+    this.receivedLsn = applier.position.lsn
+    return new Promise((resolve) => {
+      let outcome: { kind: 'snapshot' | 'streamed' | 'failed'; reason: string } = { kind: 'failed', reason: 'connection closed' }
+      const ws = new WebSocket(wsUrl, { handshakeTimeout: 5000, maxPayload: 256 * 1024 * 1024 })
+      const frames = new FrameSocket(ws, { bufferedBytesMax: 1 << 20, silenceMsMax: this.options.silenceMsMax })
+      this.socket = frames
+      ws.on('open', () => {
+        frames.sendJson({
+          type: 'hello',
+          version: protocolVersion,
+          nodeId: this.options.nodeId,
+          url: this.options.url(),
+          position: applier.position,
+        } satisfies ReplicaMessage)
+      })
+      ws.on('message', (data: Buffer, isBinary) => {
+        this.lastContactAt = this.options.clock.now()
+        try {
+          if (isBinary) {
+            this.receive(decodeEntries(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)))
+            return
+          }
+          const message = parseMasterMessage(String(data))
+          switch (message.type) {
+            case 'welcome':
+              this.masterLsn = message.lsn
+              this.masterTime = message.time
+              outcome = { kind: 'streamed', reason: 'connection closed' }
+              this.setState('streaming')
+              break
+            case 'heartbeat':
+              this.masterLsn = Math.max(this.masterLsn, message.lsn)
+              this.masterTime = message.time
+              break
+            case 'snapshot':
+              outcome = { kind: 'snapshot', reason: message.reason }
+              frames.close()
+              break
+            case 'refuse':
+              outcome = { kind: 'failed', reason: `${message.code}: ${message.message}` }
+              frames.close()
+              break
+            case 'ping':
+              break
+          }
+        } catch (error) {
+          outcome = { kind: 'failed', reason: messageOf(error) }
+          frames.terminate()
+        }
+      })
+      ws.on('error', (error) => {
+        outcome = { kind: outcome.kind === 'snapshot' ? 'snapshot' : 'failed', reason: messageOf(error) }
+      })
+      ws.on('close', () => {
+        this.socket = undefined
+        // Entries still queued were received from this master and are valid: apply them.
+        this.applyQueued()
+        if (this.state === 'diverged') outcome = { kind: 'snapshot', reason: this.lastProblem ?? 'diverged' }
+        resolve(outcome)
+      })
+    })
+  }
+
+  private receive(entries: LogEntry[]): void {
+    for (const entry of entries) {
+      if (entry.lsn !== this.receivedLsn + 1) {
+        throw new Error(`stream gap: expected entry ${this.receivedLsn + 1}, received ${entry.lsn}`)
+      }
+      this.receivedLsn = entry.lsn
+      this.queue.push(entry)
+    }
+    this.masterLsn = Math.max(this.masterLsn, this.receivedLsn)
+    if (!this.applyScheduled) {
+      this.applyScheduled = true
+      setImmediate(() => {
+        this.applyScheduled = false
+        this.applyQueued()
+      })
+    }
+  }
+
+  /** Applies everything queued in batches of one transaction each, then acknowledges. */
+  private applyQueued(): void {
+    const applier = this.options.applier()
+    while (this.queue.length > 0 && this.state !== 'diverged') {
+      const batch = this.queue.splice(0, this.options.applyEntriesMax)
+      try {
+        applier.applyBatch(batch)
+      } catch (error) {
+        this.queue = []
+        if (isTandemError(error, 'REPLICA_DIVERGED')) {
+          this.lastProblem = messageOf(error)
+          this.options.logger.error({ err: error }, 'divergence: this replica stops applying and will resync from a snapshot')
+          this.setState('diverged')
+        } else {
+          this.options.logger.error({ err: error }, 'apply failed; reconnecting')
+        }
+        this.socket?.terminate()
+        return
+      }
+      const last = batch[batch.length - 1]!
+      this.appliedTime = last.time
+      this.socket?.sendJson({ type: 'ack', lsn: last.lsn } satisfies ReplicaMessage)
+      this.emit('applied', last.lsn)
+    }
+  }
+}
