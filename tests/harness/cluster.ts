@@ -1,0 +1,78 @@
+/**
+ * A master and N replicas as real processes in a temporary directory, for one test file.
+ * Waits are bounded: `waitFor` fails the test with the last observation after its deadline.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { NodeProcess } from './node-process.ts'
+import { checksum, get } from './http.ts'
+
+export class Cluster {
+  readonly dir: string
+  master!: NodeProcess
+  replicas: NodeProcess[] = []
+  private replicaCount = 0
+
+  private constructor(dir: string) {
+    this.dir = dir
+  }
+
+  static async start(options: { replicas: number; masterArgs?: string[]; replicaArgs?: string[] }): Promise<Cluster> {
+    const cluster = new Cluster(mkdtempSync(join(tmpdir(), 'tandem-cluster-')))
+    cluster.master = await NodeProcess.start({ role: 'master', dataDir: join(cluster.dir, 'master'), args: options.masterArgs ?? [] })
+    for (let i = 0; i < options.replicas; i++) await cluster.addReplica(options.replicaArgs ?? [])
+    return cluster
+  }
+
+  async addReplica(args: string[] = []): Promise<NodeProcess> {
+    const replica = await NodeProcess.start({
+      role: 'replica',
+      dataDir: join(this.dir, `replica${++this.replicaCount}`),
+      masterUrl: this.master.url,
+      args,
+    })
+    this.replicas.push(replica)
+    return replica
+  }
+
+  /** Waits until every replica has applied the master's newest LSN and holds the same checksum. */
+  async converged(timeoutMs = 20_000): Promise<string> {
+    let last = ''
+    return waitFor(async () => {
+      const master = await checksum(this.master.url)
+      const sums = await Promise.all(this.replicas.map((r) => checksum(r.url).catch(() => undefined)))
+      last = JSON.stringify({ master: { lsn: master.lsn, sum: master.checksum }, replicas: sums.map((s) => s && { lsn: s.lsn, sum: s.checksum }) })
+      return sums.every((s) => s !== undefined && s.lsn === master.lsn && s.checksum === master.checksum) ? master.checksum : undefined
+    }, timeoutMs, () => `cluster did not converge: ${last}`)
+  }
+
+  async status(url: string): Promise<Record<string, unknown>> {
+    return (await get(`${url}/status`)).body
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.master, ...this.replicas].map((n) => n?.kill('SIGKILL')))
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+
+  /** The last lines each node logged, for assertion messages. */
+  logs(lines = 15): string {
+    return [this.master, ...this.replicas].map((n) => `--- ${n.spec.role} ${n.url}\n${n.log.slice(-lines).join('\n')}`).join('\n')
+  }
+}
+
+/** Polls `probe` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, describe: () => string = () => 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      const value = await probe()
+      if (value !== undefined) return value
+    } catch (error) {
+      if (Date.now() > deadline) throw new Error(`${describe()} (last error: ${String(error)})`)
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${describe()}`)
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * A real `tandem` process for tests: spawned from the built bin on port 0 with a temporary data
+ * directory, ready when it prints its ready line; killed, paused and restarted like a real one.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+
+const bin = fileURLToPath(new URL('../../bin/tandem.js', import.meta.url))
+
+export interface NodeSpec {
+  role: 'master' | 'replica'
+  dataDir: string
+  masterUrl?: string
+  port?: number
+  args?: string[]
+}
+
+export class NodeProcess {
+  readonly spec: NodeSpec
+  url = ''
+  id = ''
+  child: ChildProcess | undefined
+  /** Everything the node wrote on stderr (its JSON log), for failure messages. */
+  log: string[] = []
+
+  private constructor(spec: NodeSpec) {
+    this.spec = spec
+  }
+
+  static async start(spec: NodeSpec): Promise<NodeProcess> {
+    const node = new NodeProcess(spec)
+    await node.launch(spec.port ?? 0)
+    return node
+  }
+
+  get port(): number {
+    return Number(new URL(this.url).port)
+  }
+
+  private launch(port: number): Promise<void> {
+    const args = [bin, this.spec.role, '--data', this.spec.dataDir, '--port', String(port), ...(this.spec.args ?? [])]
+    if (this.spec.masterUrl !== undefined) args.push('--master', this.spec.masterUrl)
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TANDEM_LOG_LEVEL: 'info' } })
+    this.child = child
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      this.log.push(line)
+      if (this.log.length > 2000) this.log.shift()
+    })
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${this.spec.role} did not become ready in 20 s:\n${this.log.slice(-20).join('\n')}`)), 20_000)
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        const match = /^tandem \w+ ready (\S+) id=(\S+)/.exec(line)
+        if (match !== null) {
+          clearTimeout(timer)
+          this.url = match[1]!
+          this.id = match[2]!
+          resolve()
+        }
+      })
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer)
+        reject(new Error(`${this.spec.role} exited (${code ?? signal}) before it was ready:\n${this.log.slice(-20).join('\n')}`))
+      })
+    })
+  }
+
+  /** Sends a signal and waits for the process to exit. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.child
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+    if (signal !== 'SIGKILL') child.kill('SIGCONT')
+    child.kill(signal)
+    await exited
+  }
+
+  pause(): void {
+    this.child?.kill('SIGSTOP')
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT')
+  }
+
+  /** Starts the process again on the same data directory and the same port. */
+  async restart(): Promise<void> {
+    await this.kill('SIGKILL')
+    await this.launch(this.port)
+  }
+}
