@@ -102,6 +102,10 @@ export class MasterRole {
     this.retention.dropBefore(point)
   }
 
+  oldestRetainedLsn(): number | undefined {
+    return this.log.oldestLsn()
+  }
+
   get retainedLogBytes(): number {
     return this.retention.bytes
   }

@@ -170,7 +170,7 @@ export class TandemNode implements NodeApi {
       },
     }
     if (this.master !== undefined) {
-      base['master'] = { url: this.url, lsn, write_queue: this.master.pipeline.pending, log_retained_bytes: this.master.retainedLogBytes }
+      base['master'] = { url: this.url, lsn, write_queue: this.master.pipeline.pending, log_retained_bytes: this.master.retainedLogBytes, log_oldest_lsn: this.master.oldestRetainedLsn() ?? null }
       base['replicas'] = this.master.replicaInfos(now).map((r) => ({ id: r.id, url: r.url, applied_lsn: r.appliedLsn, lag_entries: r.lagEntries, lag_ms: r.lagMs }))
     }
     if (this.replica !== undefined) {
