@@ -45,22 +45,23 @@ export class Retention {
    * `neededFromLsn` is the oldest LSN a connected replica still needs (undefined: none does).
    */
   truncationPoint(limits: RetentionLimits, neededFromLsn: number | undefined): number | undefined {
-    let keepFrom: number | undefined
+    const oldest = this.chunks[0]?.firstLsn
+    if (oldest === undefined) return undefined
     let bytesFromEnd = 0
     let bySize: number | undefined
     let byCap: number | undefined
     for (let i = this.chunks.length - 1; i >= 0; i--) {
       const chunk = this.chunks[i]!
       bytesFromEnd += chunk.bytes
-      // The newest chunk is always kept; past it, a chunk is kept while it fits the limit.
-      if (bySize === undefined && bytesFromEnd > limits.retainBytes && i < this.chunks.length - 1) bySize = this.chunks[i + 1]!.firstLsn
-      if (byCap === undefined && bytesFromEnd > limits.retainBytesMax && i < this.chunks.length - 1) byCap = this.chunks[i + 1]!.firstLsn
+      // Keep the chunk that reaches retainBytes; past the cap, keep nothing older (but always
+      // the newest chunk, which holds the position).
+      if (bySize === undefined && bytesFromEnd >= limits.retainBytes) bySize = chunk.firstLsn
+      if (byCap === undefined && bytesFromEnd > limits.retainBytesMax) byCap = (this.chunks[i + 1] ?? chunk).firstLsn
     }
-    if (bySize === undefined) return undefined
-    keepFrom = neededFromLsn === undefined ? bySize : Math.min(bySize, neededFromLsn)
+    let keepFrom = bySize ?? oldest
+    if (neededFromLsn !== undefined) keepFrom = Math.min(keepFrom, neededFromLsn)
     if (byCap !== undefined) keepFrom = Math.max(keepFrom, byCap)
-    const oldest = this.chunks[0]?.firstLsn
-    return oldest !== undefined && keepFrom > oldest ? keepFrom : undefined
+    return keepFrom > oldest ? keepFrom : undefined
   }
 
   /** Forgets chunks wholly before `lsn` (after the log was truncated there). */

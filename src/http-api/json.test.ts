@@ -1,0 +1,15 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { parseJson, stringifyJson } from './json.ts'
+
+test('64-bit integers survive parsing and serializing', () => {
+  const parsed = parseJson('[["INSERT INTO t VALUES (?, ?, ?)", 9007199254740993, -9223372036854775808, 1.5]]') as unknown[][]
+  assert.equal(parsed[0]![1], 9007199254740993n)
+  assert.equal(parsed[0]![2], -9223372036854775808n)
+  assert.equal(parsed[0]![3], 1.5)
+  assert.equal(stringifyJson({ v: [9007199254740993n, 1, 'x'] }), '{"v":[9007199254740993,1,"x"]}')
+})
+
+test('safe integers stay numbers, and strings holding digits stay strings', () => {
+  assert.deepEqual(parseJson('[1, "12345678901234567890", 42]'), [1, '12345678901234567890', 42])
+})
