@@ -1,0 +1,118 @@
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { Cluster, waitFor } from '../harness/cluster.ts'
+import { execute, rows } from '../harness/http.ts'
+
+const bin = fileURLToPath(new URL('../../bin/tandem.js', import.meta.url))
+
+function tandem(args: string[], input?: string) {
+  const result = spawnSync(process.execPath, [bin, ...args], { input, encoding: 'utf8', timeout: 30_000, env: { ...process.env, HOME: tmpdir() } })
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+describe('the tandem command', () => {
+  let cluster: Cluster
+  before(async () => {
+    cluster = await Cluster.start({ replicas: 1 })
+  })
+  after(async () => {
+    await cluster.stop()
+  })
+
+  test('every command has --help', () => {
+    for (const command of [[], ['master'], ['replica'], ['demo'], ['status'], ['shell']]) {
+      const result = tandem([...command, '--help'])
+      assert.equal(result.status, 0, result.stderr)
+      assert.match(result.stdout, /Usage: tandem/)
+    }
+    assert.match(tandem(['replica', '--help']).stdout, /--master <url>/)
+  })
+
+  test('a bad flag is refused with a message', () => {
+    const result = tandem(['master', '--data', join(cluster.dir, 'x'), '--port', 'abc'])
+    assert.notEqual(result.status, 0)
+    assert.match(result.stderr, /--port must be an integer/)
+  })
+
+  test('status prints the topology as a table', async () => {
+    await execute(cluster.master.url, ['CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)', "INSERT INTO t(v) VALUES ('x')"])
+    await cluster.converged()
+    const result = tandem(['status', cluster.replicas[0]!.url])
+    assert.equal(result.status, 0, result.stderr)
+    const lines = result.stdout.trim().split('\n')
+    assert.match(lines[0]!, /node\s+role\s+url\s+epoch\/lsn\s+lag \(entries\)\s+lag \(ms\)\s+state/)
+    assert.ok(lines.some((l) => l.includes(cluster.master.url) && /\bmaster\b/.test(l)))
+    assert.ok(lines.some((l) => l.includes(cluster.replicas[0]!.url) && /streaming/.test(l)))
+  })
+
+  test('shell runs SQL, writes through a replica, and answers dot commands', () => {
+    const script = [
+      'CREATE TABLE shelf (id INTEGER PRIMARY KEY,',
+      '  title TEXT);',
+      "INSERT INTO shelf(title) VALUES ('Dune'), ('Emma');",
+      '.tables',
+      '.schema shelf',
+      'SELECT id, title FROM shelf ORDER BY id;',
+      'SELECT nope FROM shelf;',
+      '.quit',
+    ].join('\n')
+    const result = tandem(['shell', cluster.master.url], `${script}\n`)
+    assert.equal(result.status, 0, result.stderr)
+    assert.match(result.stdout, /2 rows affected/)
+    assert.match(result.stdout, /shelf\b/)
+    assert.match(result.stdout, /CREATE TABLE shelf/)
+    assert.match(result.stdout, /id\s+title\n[─ ]+\n1\s+Dune\n2\s+Emma\n\(2 rows\)/)
+    assert.match(result.stdout, /error: no such column: nope/)
+  })
+})
+
+async function freePortRange(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000)
+    const free = await Promise.all(
+      Array.from({ length: count }, (_, i) => new Promise<boolean>((resolve) => {
+        const server = createServer()
+        server.once('error', () => resolve(false))
+        server.listen(base + i, '127.0.0.1', () => server.close(() => resolve(true)))
+      })),
+    )
+    if (free.every(Boolean)) return base
+  }
+  throw new Error('no free port range')
+}
+
+test('demo runs a master and two replicas, and Ctrl-C stops them all', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tandem-demo-'))
+  const port = await freePortRange(3)
+  const child = spawn(process.execPath, [bin, 'demo', '--dir', dir, '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] })
+  try {
+    const output: string[] = []
+    createInterface({ input: child.stdout! }).on('line', (line) => output.push(line))
+    await waitFor(() => (output.some((l) => l.includes('Press Ctrl-C')) ? true : undefined), 30_000, () => `demo to be ready:\n${output.join('\n')}`)
+    const master = `http://127.0.0.1:${port}`
+    const replica = `http://127.0.0.1:${port + 2}`
+    await execute(master, ['CREATE TABLE hello (id INTEGER PRIMARY KEY, v TEXT)', "INSERT INTO hello(v) VALUES ('world')"])
+    assert.deepEqual(await waitFor(async () => (await rows(replica, 'SELECT v FROM hello').catch(() => undefined)), 10_000), [['world']])
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+    child.kill('SIGINT')
+    assert.equal(await exited, 0)
+    await waitFor(async () => {
+      try {
+        await fetch(`${replica}/status`, { signal: AbortSignal.timeout(500) })
+        return undefined
+      } catch {
+        return true
+      }
+    }, 10_000, () => 'the replicas to stop with the demo')
+  } finally {
+    child.kill('SIGKILL')
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
