@@ -23,9 +23,9 @@ import {
   prepareClientStatements,
   runPrepared,
   withoutCounts,
-  splitSql,
   tablesWithoutPrimaryKey,
   type GuardedConnection,
+  type SplitStatement,
   type SqlStatement,
   type StatementResult,
 } from '../storage/index.ts'
@@ -151,7 +151,7 @@ export class WritePipeline {
   private runRequest(pending: Pending): void {
     const { connection, policy } = this.options.writer
     const { statements, transaction } = pending.request
-    const splits = statements.map((s) => splitSql(s.sql))
+    const splits = statements.map((s) => this.options.writer.statements.split(s.sql))
     // A request that changes the schema starts a fresh run of ops, so every op past its mark is
     // its own and a rollback can drop exactly those.
     if (splits.some(holdsDdl)) this.capture.flush()
@@ -194,12 +194,12 @@ export class WritePipeline {
     }
   }
 
-  private runStatement(statement: SqlStatement, split: ReturnType<typeof splitSql>): StatementResult {
+  private runStatement(statement: SqlStatement, split: SplitStatement[]): StatementResult {
     const { connection, policy } = this.options.writer
     const started = performance.now()
     let result: StatementResult | undefined
     try {
-      for (const part of prepareClientStatements(connection, policy, statement.sql, statement.params !== undefined, split)) {
+      for (const part of prepareClientStatements(this.options.writer, statement.sql, statement.params !== undefined, split)) {
         const params = part.isLast ? statement.params : undefined
         if (!part.observation.isDdl || !isDdlKeyword(part.keyword)) {
           result = runPrepared(part.statement, params)

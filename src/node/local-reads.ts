@@ -30,7 +30,7 @@ export class LocalReads {
     if (transaction) policy.internally(() => connection.exec('BEGIN'))
     try {
       return statements.map((statement) =>
-        runClientStatement(connection, policy, statement, (observation) => {
+        runClientStatement(this.reader, statement, (observation) => {
           if (observation.isWrite) throw new Error(writeViaQueryError)
         }),
       )
@@ -40,7 +40,7 @@ export class LocalReads {
   }
 
   isWrite(statements: readonly SqlStatement[]): boolean {
-    return statements.some((s) => classify(this.reader.connection, this.reader.policy, s.sql).isWrite)
+    return statements.some((s) => classify(this.reader, s.sql).isWrite)
   }
 
   /** The checksum of every user table, with the position it was taken at (one read transaction). */

@@ -1,4 +1,5 @@
 import { SqlPolicy } from './sql-policy.ts'
+import { StatementCache } from './statement-cache.ts'
 import { openConnection, type Connection } from './sqlite.ts'
 
 export type Synchronous = 'full' | 'normal' | 'off'
@@ -7,6 +8,7 @@ export type Synchronous = 'full' | 'normal' | 'off'
 export interface GuardedConnection {
   connection: Connection
   policy: SqlPolicy
+  statements: StatementCache
 }
 
 /**
@@ -16,9 +18,7 @@ export interface GuardedConnection {
 export function openWriter(path: string, synchronous: Synchronous): GuardedConnection {
   const connection = openConnection(path, { defensive: true, foreignKeys: true })
   configureWrites(connection, synchronous)
-  const policy = new SqlPolicy()
-  policy.install(connection)
-  return { connection, policy }
+  return guard(connection)
 }
 
 /**
@@ -35,9 +35,13 @@ export function openApplier(path: string, synchronous: Synchronous): Connection 
 /** A read-only connection for client queries: it cannot write, whatever the SQL says. */
 export function openReader(path: string): GuardedConnection {
   const connection = openConnection(path, { readOnly: true, defensive: true })
+  return guard(connection)
+}
+
+function guard(connection: Connection): GuardedConnection {
   const policy = new SqlPolicy()
   policy.install(connection)
-  return { connection, policy }
+  return { connection, policy, statements: new StatementCache(connection, policy) }
 }
 
 function configureWrites(connection: Connection, synchronous: Synchronous): void {

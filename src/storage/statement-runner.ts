@@ -1,7 +1,8 @@
 import { TandemError, messageOf } from '../shared/errors.ts'
-import { keywordRefusal, type Observation, type SqlPolicy } from './sql-policy.ts'
-import { splitSql, type SplitStatement } from './sql-splitter.ts'
-import type { Connection, SqlParams, SqlValue, Statement } from './sqlite.ts'
+import type { GuardedConnection } from './database.ts'
+import { keywordRefusal, type Observation } from './sql-policy.ts'
+import type { SplitStatement } from './sql-splitter.ts'
+import type { SqlParams, SqlValue, Statement } from './sqlite.ts'
 
 /** One statement of a client request: SQL text and its positional or named parameters. */
 export interface SqlStatement {
@@ -37,13 +38,7 @@ export type StatementResult = (RowsResult | ExecResult | ErrorResult) & { timeSe
  * Statements are prepared one at a time, right before they run: a later statement may name a
  * table an earlier one creates.
  */
-export function* prepareClientStatements(
-  connection: Connection,
-  policy: SqlPolicy,
-  sql: string,
-  hasParams = false,
-  split: SplitStatement[] = splitSql(sql),
-) {
+export function* prepareClientStatements(client: GuardedConnection, sql: string, hasParams = false, split = client.statements.split(sql)) {
   if (split.length === 0) throw new TandemError('BAD_REQUEST', 'empty SQL statement')
   if (hasParams && split.length > 1) {
     throw new TandemError('BAD_REQUEST', `parameters were given for a text holding ${split.length} statements; send one statement per parameter list`)
@@ -51,7 +46,7 @@ export function* prepareClientStatements(
   for (const part of split) {
     const refusal = keywordRefusal(part.keyword)
     if (refusal !== undefined) throw new TandemError('SQL_REFUSED', refusal)
-    const { value: statement, observation } = policy.observe(() => connection.prepare(part.sql))
+    const { statement, observation } = client.statements.prepare(part.sql)
     yield { statement, observation, sql: part.sql, keyword: part.keyword, isLast: part === split[split.length - 1] }
   }
 }
@@ -68,14 +63,14 @@ export function isDdlKeyword(keyword: string): boolean {
 }
 
 /** Classifies SQL without running it: does it write? is it DDL? */
-export function classify(connection: Connection, policy: SqlPolicy, sql: string): { isWrite: boolean; isDdl: boolean } {
-  const split = splitSql(sql)
+export function classify(client: GuardedConnection, sql: string): { isWrite: boolean; isDdl: boolean } {
+  const split = client.statements.split(sql)
   let isWrite = false
   let isDdl = false
   for (const part of split) {
     if (keywordRefusal(part.keyword) !== undefined) return { isWrite: true, isDdl: false }
     try {
-      const { observation } = policy.observe(() => connection.prepare(part.sql))
+      const { observation } = client.statements.prepare(part.sql)
       isWrite ||= observation.isWrite
       isDdl ||= observation.isDdl
     } catch {
@@ -128,15 +123,14 @@ export function withoutCounts(_result: ExecResult): ExecResult {
  * that of its last statement. SQL errors come back as an ErrorResult; refusals throw.
  */
 export function runClientStatement(
-  connection: Connection,
-  policy: SqlPolicy,
+  client: GuardedConnection,
   statement: SqlStatement,
   beforeRun?: (observation: Observation) => void,
 ): StatementResult {
   const started = performance.now()
   let result: RowsResult | ExecResult | undefined
   try {
-    for (const part of prepareClientStatements(connection, policy, statement.sql, statement.params !== undefined)) {
+    for (const part of prepareClientStatements(client, statement.sql, statement.params !== undefined)) {
       beforeRun?.(part.observation)
       result = runPrepared(part.statement, part.isLast ? statement.params : undefined)
       if (part.observation.isDdl && result.kind === 'exec') result = withoutCounts(result)

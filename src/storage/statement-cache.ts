@@ -1,0 +1,57 @@
+import type { Observation, SqlPolicy } from './sql-policy.ts'
+import { splitSql, type SplitStatement } from './sql-splitter.ts'
+import type { Connection, Statement } from './sqlite.ts'
+
+/**
+ * Prepared client statements by SQL text, least recently used first out. Preparing costs more
+ * than running a one-row INSERT (parse, plan, and an authorizer call into JS per action), and
+ * clients send the same SQL over and over. A cached statement keeps what the policy observed
+ * when it was prepared; SQLite re-prepares it by itself after a schema change, under the same
+ * authorizer. Schema changes are never cached: they run once.
+ */
+export class StatementCache {
+  private readonly prepared = new Map<string, { statement: Statement; observation: Observation }>()
+  private readonly splits = new Map<string, SplitStatement[]>()
+  private readonly connection: Connection
+  private readonly policy: SqlPolicy
+  private readonly capacity: number
+
+  constructor(connection: Connection, policy: SqlPolicy, capacity = 256) {
+    this.connection = connection
+    this.policy = policy
+    this.capacity = capacity
+  }
+
+  split(sql: string): SplitStatement[] {
+    let split = this.splits.get(sql)
+    if (split === undefined) {
+      split = splitSql(sql)
+      remember(this.splits, sql, split, this.capacity)
+    }
+    return split
+  }
+
+  /** Prepares under the policy (throws SQL_REFUSED or the SQLite error). */
+  prepare(sql: string): { statement: Statement; observation: Observation } {
+    const cached = this.prepared.get(sql)
+    if (cached !== undefined) {
+      this.prepared.delete(sql)
+      this.prepared.set(sql, cached)
+      return cached
+    }
+    const { value: statement, observation } = this.policy.observe(() => this.connection.prepare(sql))
+    const entry = { statement, observation: { ...observation } }
+    if (!observation.isDdl) remember(this.prepared, sql, entry, this.capacity)
+    return entry
+  }
+
+  clear(): void {
+    this.prepared.clear()
+    this.splits.clear()
+  }
+}
+
+function remember<V>(map: Map<string, V>, key: string, value: V, capacity: number): void {
+  map.set(key, value)
+  if (map.size > capacity) map.delete(map.keys().next().value!)
+}
