@@ -13,3 +13,8 @@ test('64-bit integers survive parsing and serializing', () => {
 test('safe integers stay numbers, and strings holding digits stay strings', () => {
   assert.deepEqual(parseJson('[1, "12345678901234567890", 42]'), [1, '12345678901234567890', 42])
 })
+
+test('an integer beyond int64 becomes a REAL, as rqlite binds it, instead of failing to bind', () => {
+  const parsed = parseJson('[9223372036854775807, 9223372036854775808, -9223372036854775809]') as unknown[]
+  assert.deepEqual(parsed, [9223372036854775807n, 9223372036854775808, -9223372036854775809])
+})

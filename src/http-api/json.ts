@@ -6,11 +6,16 @@ import { parse as parseLossless } from 'lossless-json'
 
 const minSafe = BigInt(Number.MIN_SAFE_INTEGER)
 const maxSafe = BigInt(Number.MAX_SAFE_INTEGER)
+const minInt64 = -(2n ** 63n)
+const maxInt64 = 2n ** 63n - 1n
 
 function parseNumber(text: string): number | bigint {
   if (/^-?\d+$/.test(text)) {
     const value = BigInt(text)
-    return value >= minSafe && value <= maxSafe ? Number(value) : value
+    if (value >= minSafe && value <= maxSafe) return Number(value)
+    // Beyond int64 SQLite cannot bind an integer; rqlite binds such a number as a REAL
+    // (strconv.ParseInt fails, ParseFloat succeeds), so the statement still runs.
+    return value >= minInt64 && value <= maxInt64 ? value : Number(text)
   }
   return Number(text)
 }

@@ -18,6 +18,8 @@ export interface QueryParams {
   blobArray: boolean
   noleader: boolean
   freshnessStrict: boolean
+  /** /db/backup: gzip the file. */
+  compress: boolean
   /** Undefined when not given: the endpoint's default applies. */
   level: Level | undefined
   freshnessMs: number | undefined
@@ -25,6 +27,8 @@ export interface QueryParams {
   minLsnTimeoutMs: number
   q: string | undefined
   ver: string | undefined
+  /** /db/backup's format: `binary` (the default) or `delete`; `sql` is refused there. */
+  fmt: string | undefined
 }
 
 export const minLsnTimeoutDefaultMs = 5000
@@ -63,12 +67,14 @@ export function parseQueryParams(query: Record<string, string | string[] | undef
     blobArray: has('blob_array'),
     noleader: has('noleader'),
     freshnessStrict: has('freshness_strict'),
+    compress: has('compress'),
     level,
     freshnessMs,
     minLsn,
     minLsnTimeoutMs: duration('min_lsn_timeout', first('min_lsn_timeout')) ?? minLsnTimeoutDefaultMs,
     q,
     ver: first('ver'),
+    fmt: first('fmt'),
   }
 }
 

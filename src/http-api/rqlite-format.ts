@@ -5,7 +5,7 @@
  * BLOBs are base64 (or byte arrays with `blob_array`), except in text-typed columns where rqlite
  * returns them as text.
  */
-import type { SqlValue, StatementResult } from '../storage/index.ts'
+import type { RowsResult, SqlValue, StatementResult } from '../storage/index.ts'
 
 export interface FormatOptions {
   associative: boolean
@@ -25,8 +25,7 @@ export function formatResult(result: StatementResult, options: FormatOptions): R
     if (result.rowsAffected !== 0) out['rows_affected'] = result.rowsAffected
     if (options.associative) out['rows'] = null
   } else {
-    const types = result.types.map((type, i) => (type === '' ? typeOfValue(result.values[0]?.[i]) : type))
-    const values = result.values.map((row) => row.map((value, i) => formatValue(value, types[i] ?? '', options.blobArray)))
+    const { types, values } = formatRows(result, options.blobArray)
     if (options.associative) {
       const typeMap: Record<string, string> = {}
       result.columns.forEach((column, i) => (typeMap[column] = types[i] ?? ''))
@@ -46,17 +45,37 @@ export function formatResult(result: StatementResult, options: FormatOptions): R
   return out
 }
 
-function typeOfValue(value: SqlValue | undefined): string {
+/**
+ * rqlite's order (db.go queryStmtWithConn): the first row is formatted with the declared types,
+ * then the empty types are filled from that formatted row, and later rows use the filled types.
+ * So a BLOB in a column without a declared type (an expression) comes back as text typed "text",
+ * not as base64 typed "blob".
+ */
+function formatRows(result: RowsResult, blobArray: boolean): { types: string[]; values: unknown[][] } {
+  const types = [...result.types]
+  const values = result.values.map((row, rowIndex) => {
+    const formatted = row.map((value, i) => formatValue(value, types[i] ?? '', blobArray))
+    if (rowIndex === 0) formatted.forEach((value, i) => (types[i] = types[i] || typeOfValue(value)))
+    return formatted
+  })
+  return { types, values }
+}
+
+/** The type rqlite names for a formatted value; '' for NULL. */
+function typeOfValue(value: unknown): string {
   if (typeof value === 'number') return Number.isInteger(value) ? 'integer' : 'real'
   if (typeof value === 'bigint') return 'integer'
   if (typeof value === 'string') return 'text'
-  if (value instanceof Uint8Array) return 'blob'
+  if (Array.isArray(value)) return 'blob'
   return ''
 }
 
 function formatValue(value: SqlValue, type: string, blobArray: boolean): unknown {
   if (!(value instanceof Uint8Array)) return value
+  const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+  // Text first: in a text-typed column rqlite has already turned the bytes into a string, so
+  // blob_array never applies there.
+  if (textTypes.test(type)) return bytes.toString('utf8')
   if (blobArray) return Array.from(value)
-  if (textTypes.test(type)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8')
-  return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64')
+  return bytes.toString('base64')
 }

@@ -3,6 +3,8 @@
  * min_lsn on reads, /db/checksum, the replication stream). Routes parse and validate, then ask
  * the node; a replica forwards what needs the master (or redirects with `redirect`).
  */
+import { pipeline } from 'node:stream'
+import { constants as zlibConstants, createGzip } from 'node:zlib'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { WebSocketServer } from 'ws'
 import type { Logger } from '../shared/logger.ts'
@@ -68,6 +70,14 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
       return handler(request, reply)
     }
   const anyMethod = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const
+  /** A read-only endpoint: rqlite answers 405 (not 404) to any other method on it. */
+  const getOnly = (url: string, handler: (request: FastifyRequest, reply: FastifyReply) => unknown) =>
+    app.route({ method: [...anyMethod], url, handler: methods(['GET'], handler) })
+
+  // rqlite answers OPTIONS on every path with 200 and an empty body (CORS preflight).
+  app.options('*', (_request, reply) =>
+    reply.status(200).header('access-control-allow-methods', 'OPTIONS, GET, POST').header('access-control-allow-headers', 'Content-Type').send(),
+  )
 
   const execute = async (request: FastifyRequest, reply: FastifyReply, params: QueryParams) => {
     if (node.role !== 'master') return toMaster(request, reply, params)
@@ -139,9 +149,9 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     }),
   })
 
-  app.get('/status', (request, reply) => sendJson(reply, node.status(), parseQueryParams(request.query as Query)))
+  getOnly('/status', (request, reply) => sendJson(reply, node.status(), parseQueryParams(request.query as Query)))
 
-  app.get('/nodes', async (request, reply) => {
+  getOnly('/nodes', async (request, reply) => {
     const params = parseQueryParams(request.query as Query)
     const masterUrl = node.masterUrl()
     if (node.role === 'replica' && masterUrl !== undefined && request.headers['x-tandem-forwarded'] === undefined) {
@@ -164,11 +174,12 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
       lag_ms: n.lagMs,
       ...(n.error === undefined ? {} : { error: n.error }),
     }))
-    if (params.ver === '2') return sendJson(reply, { nodes }, params)
+    // rqlite's new format lists the nodes sorted by id.
+    if (params.ver === '2') return sendJson(reply, { nodes: nodes.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)) }, params)
     return sendJson(reply, Object.fromEntries(nodes.map((n) => [n.id, n])), params)
   })
 
-  app.get('/readyz', (request, reply) => {
+  getOnly('/readyz', (request, reply) => {
     const params = parseQueryParams(request.query as Query)
     const ready = node.isReady()
     const lines = params.noleader ? ready.lines.slice(0, 1) : ready.lines
@@ -181,21 +192,29 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     return sendJson(reply, node.checksum(), parseQueryParams(request.query as Query))
   })
 
-  const sendSnapshot = async (reply: FastifyReply) => {
+  const sendSnapshot = async (reply: FastifyReply, compress = false) => {
     const snapshot = await node.snapshot()
-    return reply
+    reply
       .header('content-type', 'application/octet-stream')
-      .header('content-length', String(snapshot.bytes))
       .header('x-tandem-lsn', String(snapshot.lsn))
       .header('x-tandem-epoch', String(snapshot.epoch))
-      .send(snapshot.stream)
+    // rqlite gzips with BestSpeed and keeps the content type; the length is then unknown. A
+    // failure mid-stream cuts the response, and the missing gzip trailer tells the client.
+    if (compress) return reply.send(pipeline(snapshot.stream, createGzip({ level: zlibConstants.Z_BEST_SPEED }), () => {}))
+    return reply.header('content-length', String(snapshot.bytes)).send(snapshot.stream)
   }
 
-  app.get('/db/backup', async (request, reply) => {
+  getOnly('/db/backup', async (request, reply) => {
     const params = parseQueryParams(request.query as Query)
+    // The snapshot is already a rollback-journal (DELETE mode) file, so `fmt=delete` is served
+    // as is. An SQL dump is refused rather than answered with a binary file the client would
+    // take for SQL text.
+    if (params.fmt !== undefined && params.fmt !== 'binary' && params.fmt !== 'delete') {
+      throw new TandemError('BAD_REQUEST', `fmt=${params.fmt} is not supported: Tandem's backup is the SQLite file (fmt=binary or fmt=delete)`)
+    }
     if (node.role === 'replica' && !params.noleader) return toMaster(request, reply, params)
     node.assertReadable()
-    return sendSnapshot(reply)
+    return sendSnapshot(reply, params.compress)
   })
 
   app.get('/replication/snapshot', async (_request, reply) => {
