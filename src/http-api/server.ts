@@ -66,7 +66,10 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
 
   const methods = (allowed: string[], handler: (request: FastifyRequest, reply: FastifyReply) => unknown) =>
     async (request: FastifyRequest, reply: FastifyReply) => {
-      if (!allowed.includes(request.method)) return reply.status(405).header('allow', allowed.join(', ')).send()
+      if (!allowed.includes(request.method)) {
+        reply.header('allow', allowed.join(', '))
+        throw new TandemError('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${request.url.split('?')[0]}; use ${allowed.join(' or ')}`)
+      }
       return handler(request, reply)
     }
   const anyMethod = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const

@@ -1,21 +1,17 @@
 /**
- * The master's parts: the writer and its pipeline, the replication server, log retention and
- * snapshots for bootstrapping replicas.
+ * The master's parts: the writer and its pipeline, the replication server, and log retention.
  */
-import { mkdirSync, rmSync, statSync, createReadStream } from 'node:fs'
-import { join } from 'node:path'
 import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from 'ws'
 import type { Clock } from '../shared/clock.ts'
 import type { Logger } from '../shared/logger.ts'
-import { TandemError } from '../shared/errors.ts'
 import { WritePipeline, type WriteOutcome, type WriteRequest } from '../master/write-pipeline.ts'
 import { ReplicationServer } from '../master/replication-server.ts'
 import { LogStore } from '../replication-log/log-store.ts'
 import { Retention } from '../replication-log/retention.ts'
 import type { LogEntry } from '../replication-log/log-entry.ts'
-import { openConnection, openWriter, writeSnapshot, type Connection, type GuardedConnection } from '../storage/index.ts'
-import type { NodeInfo, Snapshot } from '../http-api/node-api.ts'
+import { openConnection, openWriter, type Connection, type GuardedConnection } from '../storage/index.ts'
+import type { NodeInfo } from '../http-api/node-api.ts'
 import type { NodeConfig } from './config.ts'
 
 export class MasterRole {
@@ -26,15 +22,11 @@ export class MasterRole {
   private readonly logReaderConnection: Connection
   private readonly retention = new Retention()
   private readonly retentionTimer: NodeJS.Timeout
-  private readonly snapshotDir: string
-  private snapshotCount = 0
   private readonly commitListeners: ((entry: LogEntry) => void)[] = []
   private readonly config: NodeConfig
-  private readonly dbPath: string
 
   constructor(config: NodeConfig, dbPath: string, nodeId: string, clock: Clock, logger: Logger) {
     this.config = config
-    this.dbPath = dbPath
     this.writer = openWriter(dbPath, config.synchronous)
     const internally = <T>(fn: () => T) => this.writer.policy.internally(fn)
     LogStore.ensureSchema(this.writer.connection, internally)
@@ -42,9 +34,6 @@ export class MasterRole {
     for (const { lsn, size } of this.log.sizes()) this.retention.add(lsn, size)
     this.logReaderConnection = openConnection(dbPath, { readOnly: true })
     const logReader = new LogStore(this.logReaderConnection)
-    this.snapshotDir = join(config.dataDir, 'snapshots')
-    rmSync(this.snapshotDir, { recursive: true, force: true })
-    mkdirSync(this.snapshotDir, { recursive: true })
     this.replication = new ReplicationServer({
       nodeId,
       log: logReader,
@@ -108,34 +97,6 @@ export class MasterRole {
 
   get retainedLogBytes(): number {
     return this.retention.bytes
-  }
-
-  /** A consistent copy of the database, streamed from a temporary file deleted once sent. */
-  async snapshot(): Promise<Snapshot> {
-    if (this.snapshotCount >= 2) throw new TandemError('OVERLOADED', 'two snapshots are already being served; retry shortly')
-    this.snapshotCount++
-    const file = join(this.snapshotDir, `snapshot-${Date.now()}-${Math.random().toString(36).slice(2)}.db`)
-    let released = false
-    const release = () => {
-      if (released) return
-      released = true
-      this.snapshotCount--
-      rmSync(file, { force: true })
-    }
-    try {
-      await writeSnapshot(this.dbPath, file)
-      const copy = openConnection(file, { readOnly: true })
-      const position = new LogStore(copy).position()
-      copy.close()
-      const bytes = statSync(file).size
-      const stream = createReadStream(file)
-      stream.once('close', release)
-      stream.once('error', release)
-      return { stream, lsn: position.lsn, epoch: position.epoch, bytes }
-    } catch (error) {
-      release()
-      throw error
-    }
   }
 
   replicaInfos(now: number): NodeInfo[] {

@@ -4,6 +4,7 @@
  * role, HTTP (so the URL is known), then following; stop order is the reverse.
  */
 import { statSync } from 'node:fs'
+import { join } from 'node:path'
 import { systemClock, type Clock } from '../shared/clock.ts'
 import { TandemError } from '../shared/errors.ts'
 import { createLogger, type Logger } from '../shared/logger.ts'
@@ -19,6 +20,7 @@ import { LsnWaiters } from './lsn-waiters.ts'
 import { MasterRole } from './master-role.ts'
 import { ReplicaRole } from './replica-role.ts'
 import { loadNodeId } from './node-identity.ts'
+import { Snapshots } from './snapshots.ts'
 
 export type NodeOptions = Partial<NodeConfig> & Pick<NodeConfig, 'role' | 'dataDir' | 'port'>
 
@@ -36,6 +38,7 @@ export class TandemNode implements NodeApi {
   private readonly waiters = new LsnWaiters()
   private readonly startedAt: number
   private http: ReturnType<typeof createHttpServer> | undefined
+  private readonly snapshots: Snapshots
 
   private constructor(options: NodeOptions, clock: Clock) {
     this.config = { ...defaultConfig, ...options }
@@ -74,6 +77,7 @@ export class TandemNode implements NodeApi {
       this.waiters.reached(this.replica.applier.position.lsn)
     }
     this.reads = new LocalReads(this.dbPath)
+    this.snapshots = new Snapshots(this.dbPath, join(this.config.dataDir, 'snapshots'))
   }
 
   static async start(options: NodeOptions, clock: Clock = systemClock): Promise<TandemNode> {
@@ -212,8 +216,8 @@ export class TandemNode implements NodeApi {
   }
 
   snapshot(): Promise<Snapshot> {
-    if (this.master === undefined) throw new TandemError('NOT_MASTER', `node ${this.nodeId} is a replica`, { masterUrl: this.masterUrl() })
-    return this.master.snapshot()
+    this.assertReadable()
+    return this.snapshots.take()
   }
 
   acceptReplication(socket: WebSocket, request: IncomingMessage): void {

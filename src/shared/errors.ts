@@ -9,6 +9,7 @@ export const codes = {
   SCHEMA_REFUSED: { status: 400, retry: 'never', summary: 'a schema change Tandem cannot replicate (a table without a PRIMARY KEY, a reserved name)' },
   BODY_TOO_LARGE: { status: 413, retry: 'never', summary: 'the request body is over the size limit' },
   NOT_FOUND: { status: 404, retry: 'never', summary: 'no such endpoint or object' },
+  METHOD_NOT_ALLOWED: { status: 405, retry: 'never', summary: 'the endpoint does not take this HTTP method' },
   NOT_MASTER: { status: 421, retry: 'redirect', summary: 'this node is a replica and the request needs the master' },
   NO_MASTER: { status: 503, retry: 'later', summary: 'no master is reachable from this node' },
   MIN_LSN_TIMEOUT: { status: 503, retry: 'later', summary: 'the replica did not reach the requested min_lsn within min_lsn_timeout' },

@@ -69,6 +69,8 @@ export function openConnection(path: string, options: OpenOptions = {}): Connect
     timeout: options.busyTimeoutMs ?? 5000,
     allowExtension: false,
     allowBareNamedParameters: true,
+    // rqlite clients may send more named values than a statement uses; rqlite ignores them.
+    allowUnknownNamedParameters: true,
   })
   return db as unknown as Connection
 }

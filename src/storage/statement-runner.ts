@@ -21,7 +21,8 @@ export interface RowsResult {
 export interface ExecResult {
   kind: 'exec'
   rowsAffected: number
-  lastInsertId: number
+  /** A bigint beyond 2^53. */
+  lastInsertId: number | bigint
 }
 
 export interface ErrorResult {
@@ -85,6 +86,11 @@ export function classify(client: GuardedConnection, sql: string): { isWrite: boo
 const minSafe = BigInt(Number.MIN_SAFE_INTEGER)
 const maxSafe = BigInt(Number.MAX_SAFE_INTEGER)
 
+/** A number when it is exact as one, else the bigint. */
+function exactInteger(value: number | bigint): number | bigint {
+  return typeof value === 'bigint' && value >= minSafe && value <= maxSafe ? Number(value) : value
+}
+
 /**
  * Runs one prepared statement and shapes its result. Integers come back as numbers, or as
  * bigints beyond 2^53 so that 64-bit values (random(), say) stay exact.
@@ -99,7 +105,7 @@ export function runPrepared(statement: Statement, params: SqlParams | undefined)
     for (const row of values) {
       for (let i = 0; i < row.length; i++) {
         const value = row[i]
-        if (typeof value === 'bigint' && value >= minSafe && value <= maxSafe) row[i] = Number(value)
+        if (typeof value === 'bigint') row[i] = exactInteger(value)
       }
     }
     return {
@@ -109,8 +115,9 @@ export function runPrepared(statement: Statement, params: SqlParams | undefined)
       values,
     }
   }
+  statement.setReadBigInts(true)
   const result = statement.run(...args)
-  return { kind: 'exec', rowsAffected: Number(result.changes), lastInsertId: Number(result.lastInsertRowid) }
+  return { kind: 'exec', rowsAffected: Number(result.changes), lastInsertId: exactInteger(result.lastInsertRowid) }
 }
 
 /** SQLite's change counters are per connection: after DDL they still hold the last DML's. */

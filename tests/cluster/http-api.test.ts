@@ -282,6 +282,7 @@ describe('the HTTP API', () => {
             const reply = await call(method, `${node}${path}`, body)
             assert.equal(reply.status, 405, `${method} ${path}: HTTP ${reply.status} ${reply.text}`)
             assert.equal(reply.headers.get('allow'), allowed, `${method} ${path}`)
+            assert.equal((JSON.parse(reply.text) as { code: string }).code, 'METHOD_NOT_ALLOWED')
           }
         }
       })

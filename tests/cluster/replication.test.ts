@@ -159,4 +159,13 @@ describe('replication', () => {
     assert.equal(status.body.replicas.length, cluster.replicas.length)
     for (const r of status.body.replicas) assert.equal(r.lag_entries, 0)
   })
+
+  test('a replica serves a backup of its own copy with noleader', async () => {
+    const replica = cluster.replicas[0]!
+    const response = await fetch(`${replica.url}/db/backup?noleader`, { signal: AbortSignal.timeout(30_000) })
+    assert.equal(response.status, 200)
+    const bytes = Buffer.from(await response.arrayBuffer())
+    assert.equal(bytes.subarray(0, 16).toString('latin1'), 'SQLite format 3\0')
+    assert.equal(response.headers.get('x-tandem-lsn'), String((await checksum(replica.url)).lsn))
+  })
 })
