@@ -26,6 +26,7 @@ import {
   tablesWithoutPrimaryKey,
   type GuardedConnection,
   type SplitStatement,
+  type Statement,
   type SqlStatement,
   type StatementResult,
 } from '../storage/index.ts'
@@ -116,10 +117,10 @@ export class WritePipeline {
   private runBatch(): void {
     const batch = this.queue.splice(0, this.options.batchMax)
     if (batch.length === 0) return
-    const { connection, policy } = this.options.writer
+    const { connection } = this.options.writer
     let entry: LogEntry | undefined
     try {
-      policy.internally(() => connection.exec('BEGIN IMMEDIATE'))
+      this.internal('BEGIN IMMEDIATE')
       this.capture.begin()
       for (const pending of batch) this.runRequest(pending)
       const ops = this.capture.finish()
@@ -127,10 +128,10 @@ export class WritePipeline {
         entry = createEntry(this.lsn + 1, this.epoch, this.options.clock.now(), encodeOps(ops))
         this.options.log.append(entry)
       }
-      policy.internally(() => connection.exec('COMMIT'))
+      this.internal('COMMIT')
     } catch (error) {
       this.capture.abort()
-      if (connection.isTransaction) policy.internally(() => connection.exec('ROLLBACK'))
+      if (connection.isTransaction) this.internal('ROLLBACK')
       this.options.logger.error({ err: error }, 'write batch failed to commit')
       const failure = new TandemError('WRITE_FAILED', `the master could not commit: ${messageOf(error)}`, { cause: error })
       for (const pending of batch) pending.reject(failure)
@@ -149,14 +150,15 @@ export class WritePipeline {
    * replicate) is rolled back whole and rejected; SQL errors are per-statement results.
    */
   private runRequest(pending: Pending): void {
-    const { connection, policy } = this.options.writer
-    const { statements, transaction } = pending.request
+    const { statements } = pending.request
+    // One statement alone is all-or-nothing either way: the request's savepoint is enough.
+    const transaction = pending.request.transaction || statements.length === 1
     const splits = statements.map((s) => this.options.writer.statements.split(s.sql))
     // A request that changes the schema starts a fresh run of ops, so every op past its mark is
     // its own and a rollback can drop exactly those.
     if (splits.some(holdsDdl)) this.capture.flush()
     const mark = this.capture.mark()
-    const internal = (sql: string) => policy.internally(() => connection.exec(sql))
+    const internal = this.internal
     internal('SAVEPOINT request')
     const results: StatementResult[] = []
     try {
@@ -193,6 +195,21 @@ export class WritePipeline {
       pending.error = error
     }
   }
+
+  /** Runs one of Tandem's own transaction-control statements, prepared once. */
+  private readonly internal = (sql: string): void => {
+    const { connection, policy } = this.options.writer
+    policy.internally(() => {
+      let statement = this.internalStatements.get(sql)
+      if (statement === undefined) {
+        statement = connection.prepare(sql)
+        this.internalStatements.set(sql, statement)
+      }
+      statement.run()
+    })
+  }
+
+  private readonly internalStatements = new Map<string, Statement>()
 
   private runStatement(statement: SqlStatement, split: SplitStatement[]): StatementResult {
     const { connection, policy } = this.options.writer

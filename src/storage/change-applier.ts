@@ -17,6 +17,8 @@ import { changesetConflict, type Connection } from './sqlite.ts'
  */
 export class ChangeApplier {
   private suppressed: TriggerDefinition[] | undefined
+  /** The schema's triggers; read again after every DDL op. */
+  private known: TriggerDefinition[] | undefined
 
   private readonly connection: Connection
 
@@ -27,7 +29,8 @@ export class ChangeApplier {
   /** Call inside a transaction, before the first apply(). */
   suppressTriggers(): void {
     if (this.suppressed !== undefined) return
-    this.suppressed = triggers(this.connection)
+    this.known ??= triggers(this.connection)
+    this.suppressed = this.known
     for (const trigger of this.suppressed) this.connection.exec(`DROP TRIGGER ${quoteIdentifier(trigger.name)}`)
   }
 
@@ -41,6 +44,7 @@ export class ChangeApplier {
   /** Forget suppressed triggers after the caller rolled the transaction back (it restored them). */
   reset(): void {
     this.suppressed = undefined
+    this.known = undefined
   }
 
   apply(ops: readonly Op[], lsn: number): void {
@@ -50,6 +54,7 @@ export class ChangeApplier {
           // A DDL statement may drop or replace a trigger: run it against the real schema.
           this.restoreTriggers()
           this.connection.exec(op.sql)
+          this.known = undefined
           this.suppressTriggers()
           break
         case 'changeset': {

@@ -1,6 +1,6 @@
 import { assert } from '../shared/assert.ts'
 import type { Op } from './ops.ts'
-import type { Connection, Session } from './sqlite.ts'
+import type { Connection, Session, Statement } from './sqlite.ts'
 
 /**
  * Records the row changes of one write transaction on the master as ops. One session spans the
@@ -21,6 +21,7 @@ export class ChangeCapture {
   private sessionNumber = 0
   private ops: Op[] = []
   private sequence: Map<string, number> | undefined
+  private readonly sequenceReader: SequenceReader
 
   private readonly connection: Connection
   private readonly internally: <T>(fn: () => T) => T
@@ -29,12 +30,13 @@ export class ChangeCapture {
   constructor(connection: Connection, internally: <T>(fn: () => T) => T = (fn) => fn()) {
     this.connection = connection
     this.internally = internally
+    this.sequenceReader = new SequenceReader(connection)
   }
 
   begin(): void {
     assert(this.session === undefined, 'capture already begun')
     this.ops = []
-    this.sequence ??= this.internally(() => readSequence(this.connection))
+    this.sequence ??= this.internally(() => this.sequenceReader.read())
     this.openSession()
   }
 
@@ -77,13 +79,14 @@ export class ChangeCapture {
   afterDdl(sql: string): void {
     this.ops.push({ kind: 'ddl', sql })
     this.sequence = undefined
+    this.sequenceReader.schemaChanged()
     this.openSession()
   }
 
   /** Ends the capture and returns the transaction's ops (empty when nothing changed). */
   finish(): Op[] {
     this.closeSession()
-    const now = this.internally(() => readSequence(this.connection))
+    const now = this.internally(() => this.sequenceReader.read())
     const changed = this.sequence === undefined ? now.size > 0 : !sameSequence(this.sequence, now)
     if (changed) this.ops.push({ kind: 'sequence', rows: [...now] })
     this.sequence = now
@@ -98,6 +101,7 @@ export class ChangeCapture {
     this.session = undefined
     this.ops = []
     this.sequence = undefined
+    this.sequenceReader.schemaChanged()
   }
 
   private openSession(): void {
@@ -116,11 +120,28 @@ export class ChangeCapture {
   }
 }
 
-function readSequence(connection: Connection): Map<string, number> {
-  const exists = connection.prepare(`SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_sequence'`).get() !== undefined
-  if (!exists) return new Map()
-  const rows = connection.prepare('SELECT name, seq FROM sqlite_sequence ORDER BY name').all() as { name: string; seq: number }[]
-  return new Map(rows.map((r) => [r.name, r.seq]))
+/** Reads sqlite_sequence once per transaction, cheaply: it exists only after AUTOINCREMENT. */
+class SequenceReader {
+  private readonly connection: Connection
+  private select: Statement | undefined
+  private exists: boolean | undefined
+
+  constructor(connection: Connection) {
+    this.connection = connection
+  }
+
+  schemaChanged(): void {
+    this.exists = undefined
+    this.select = undefined
+  }
+
+  read(): Map<string, number> {
+    this.exists ??= this.connection.prepare(`SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_sequence'`).get() !== undefined
+    if (!this.exists) return new Map()
+    this.select ??= this.connection.prepare('SELECT name, seq FROM sqlite_sequence ORDER BY name')
+    const rows = this.select.all() as { name: string; seq: number }[]
+    return new Map(rows.map((r) => [r.name, r.seq]))
+  }
 }
 
 function sameSequence(a: Map<string, number>, b: Map<string, number>): boolean {
