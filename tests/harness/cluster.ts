@@ -20,8 +20,13 @@ export class Cluster {
 
   static async start(options: { replicas: number; masterArgs?: string[]; replicaArgs?: string[] }): Promise<Cluster> {
     const cluster = new Cluster(mkdtempSync(join(tmpdir(), 'tandem-cluster-')))
-    cluster.master = await NodeProcess.start({ role: 'master', dataDir: join(cluster.dir, 'master'), args: options.masterArgs ?? [] })
-    for (let i = 0; i < options.replicas; i++) await cluster.addReplica(options.replicaArgs ?? [])
+    try {
+      cluster.master = await NodeProcess.start({ role: 'master', dataDir: join(cluster.dir, 'master'), args: options.masterArgs ?? [] })
+      for (let i = 0; i < options.replicas; i++) await cluster.addReplica(options.replicaArgs ?? [])
+    } catch (error) {
+      await cluster.stop()
+      throw error
+    }
     return cluster
   }
 
@@ -52,7 +57,7 @@ export class Cluster {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.master, ...this.replicas].map((n) => n?.kill('SIGKILL')))
+    await Promise.all([this.master as NodeProcess | undefined, ...this.replicas].map((n) => n?.kill('SIGKILL')))
     rmSync(this.dir, { recursive: true, force: true })
   }
 

@@ -48,7 +48,10 @@ export class NodeProcess {
       if (this.log.length > 2000) this.log.shift()
     })
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.spec.role} did not become ready in 20 s:\n${this.log.slice(-20).join('\n')}`)), 20_000)
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL')
+        reject(new Error(`${this.spec.role} did not become ready in 20 s:\n${this.log.slice(-20).join('\n')}`))
+      }, 20_000)
       createInterface({ input: child.stdout! }).on('line', (line) => {
         const match = /^tandem \w+ ready (\S+) id=(\S+)/.exec(line)
         if (match !== null) {

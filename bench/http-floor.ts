@@ -1,0 +1,54 @@
+/**
+ * The HTTP floor: a minimal node:http server in a process of its own (as a Tandem node is) that
+ * reads the request body and answers a fixed JSON of the size and shape of a Tandem write
+ * response. No framework, no parsing, no database: what the same client, connections and
+ * machine can do at best.
+ */
+import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import type { Resources } from './resources.ts'
+
+const source = `
+const http = require('node:http')
+const body = JSON.stringify({ results: [{ last_insert_id: 123456, rows_affected: 1 }], lsn: 123456 })
+const server = http.createServer((request, response) => {
+  request.on('data', () => {})
+  request.on('end', () => {
+    response.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) })
+    response.end(body)
+  })
+})
+server.keepAliveTimeout = 72000
+server.listen(0, '127.0.0.1', () => process.stdout.write('ready http://127.0.0.1:' + server.address().port + '\\n'))
+`
+
+export interface HttpFloor {
+  url: string
+  stop(): Promise<void>
+}
+
+/** `marker` goes on the command line so a cleanup sweep can find the process. */
+export function startHttpFloor(resources: Resources): Promise<HttpFloor> {
+  const child = resources.child(spawn(process.execPath, ['-e', source, resources.root], { stdio: ['ignore', 'pipe', 'inherit'] }))
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the HTTP floor server did not start in 10 s')), 10_000)
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer)
+      reject(new Error(`the HTTP floor server exited (${code ?? signal}) before it was ready`))
+    })
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const match = /^ready (\S+)/.exec(line)
+      if (match === null) return
+      clearTimeout(timer)
+      resolve({
+        url: match[1]!,
+        stop: async () => {
+          if (child.exitCode !== null || child.signalCode !== null) return
+          const exited = new Promise((done) => child.once('exit', done))
+          child.kill('SIGKILL')
+          await exited
+        },
+      })
+    })
+  })
+}

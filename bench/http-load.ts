@@ -1,0 +1,41 @@
+/**
+ * Closed-loop HTTP load with autocannon: `connections` keep-alive connections, each sending its
+ * next request as soon as the previous answer arrives, for `durationSec`. The same function
+ * drives Tandem and the node:http floor, so they are measured the same way.
+ */
+import autocannon from 'autocannon'
+
+export interface LoadResult {
+  /** Successful (2xx) requests per second. */
+  perSec: number
+  ok: number
+  durationSec: number
+  latencyP50Ms: number
+  latencyP99Ms: number
+}
+
+export async function closedLoop(url: string, options: { connections: number; durationSec: number; body: string }): Promise<LoadResult> {
+  const result = await autocannon({
+    url,
+    method: 'POST',
+    body: options.body,
+    headers: { 'content-type': 'application/json' },
+    connections: options.connections,
+    duration: options.durationSec,
+    timeout: 10,
+  })
+  const failed = result.non2xx + result.errors + result.timeouts
+  if (failed > 0 || result['2xx'] === 0) {
+    throw new Error(
+      `load against ${url} had ${result.non2xx} non-2xx answers, ${result.errors} errors, ${result.timeouts} timeouts ` +
+        `(status counts ${JSON.stringify(result.statusCodeStats)}); a throughput with failures would be meaningless`,
+    )
+  }
+  return {
+    perSec: result['2xx'] / result.duration,
+    ok: result['2xx'],
+    durationSec: result.duration,
+    latencyP50Ms: result.latency.p50,
+    latencyP99Ms: result.latency.p99,
+  }
+}
