@@ -26,6 +26,11 @@ interface ServeFlags {
   logRetainMaxBytes: number
   bodyLimitBytes: number
   master?: string
+  syncReplicas?: number
+  syncTimeoutMs?: number
+  minReplicas?: number
+  maxLag?: number
+  applyDelayMs?: number
 }
 
 function toNodeOptions(role: 'master' | 'replica', flags: ServeFlags) {
@@ -39,6 +44,11 @@ function toNodeOptions(role: 'master' | 'replica', flags: ServeFlags) {
     logRetainBytesMax: flags.logRetainMaxBytes,
     bodyLimitBytes: flags.bodyLimitBytes,
     ...(flags.master === undefined ? {} : { masterUrl: flags.master }),
+    ...(flags.syncReplicas === undefined ? {} : { syncReplicas: flags.syncReplicas }),
+    ...(flags.syncTimeoutMs === undefined ? {} : { syncTimeoutMs: flags.syncTimeoutMs }),
+    ...(flags.minReplicas === undefined ? {} : { minReplicas: flags.minReplicas }),
+    ...(flags.maxLag === undefined ? {} : { maxLagMs: flags.maxLag }),
+    ...(flags.applyDelayMs === undefined ? {} : { applyDelayMs: flags.applyDelayMs }),
   }
 }
 
@@ -48,10 +58,15 @@ export function buildProgram(): Command {
     .showHelpAfterError()
 
   nodeOptions(program.command('master').description('run the master: it takes every write and streams its log to replicas'), 4001)
+    .option('--sync-replicas <k>', 'replicas that must confirm each write before it is acknowledged (per request: sync=K)', integer('--sync-replicas'), defaultConfig.syncReplicas)
+    .option('--sync-timeout-ms <ms>', 'how long a synchronous write waits for its confirmations (per request: sync_timeout)', integer('--sync-timeout-ms', 1), defaultConfig.syncTimeoutMs)
+    .option('--min-replicas <n>', 'refuse writes while fewer than N replicas are within --max-lag', integer('--min-replicas'), defaultConfig.minReplicas)
+    .option('--max-lag <ms>', 'how far behind (ms) a replica may be and still count for --min-replicas', integer('--max-lag', 1), defaultConfig.maxLagMs)
     .action((flags: ServeFlags) => serve(toNodeOptions('master', flags)))
 
   nodeOptions(program.command('replica').description('run a replica: it follows the master and serves reads'), 4002)
     .requiredOption('--master <url>', 'the master HTTP URL, e.g. http://127.0.0.1:4001', baseUrl)
+    .option('--apply-delay-ms <ms>', 'apply each entry no earlier than this long after it arrives (a delayed replica)', integer('--apply-delay-ms'), defaultConfig.applyDelayMs)
     .action((flags: ServeFlags) => serve(toNodeOptions('replica', flags)))
 
   program

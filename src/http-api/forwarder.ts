@@ -6,7 +6,7 @@ import { Pool } from 'undici'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { TandemError, messageOf } from '../shared/errors.ts'
 
-const relayedHeaders = ['content-type', 'x-tandem-lsn', 'x-tandem-error', 'location', 'content-length']
+const relayedHeaders = ['content-type', 'x-tandem-lsn', 'x-tandem-error', 'x-tandem-idempotent-replay', 'location', 'content-length']
 
 export class Forwarder {
   private pool: Pool | undefined
@@ -18,6 +18,8 @@ export class Forwarder {
       const headers: Record<string, string> = { 'x-tandem-forwarded': '1' }
       const contentType = request.headers['content-type']
       if (contentType !== undefined) headers['content-type'] = contentType
+      const key = request.headers['idempotency-key']
+      if (typeof key === 'string') headers['idempotency-key'] = key
       const response = await pool.request({
         method: request.method as 'GET' | 'POST',
         path: request.url,

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream'
 import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from 'ws'
 import type { WriteRequest, WriteOutcome } from '../master/write-pipeline.ts'
+import type { SyncOutcome, WriteOptions } from '../master/write-options.ts'
 import type { SqlStatement, StatementResult } from '../storage/index.ts'
 
 export type Role = 'master' | 'replica'
@@ -35,7 +36,7 @@ export interface NodeApi {
   /** The master's URL: this node's own on the master, the followed one on a replica. */
   masterUrl(): string | undefined
   /** Master only. */
-  write(request: WriteRequest): Promise<WriteOutcome>
+  write(request: WriteRequest, options?: WriteOptions): Promise<WriteOutcome & { sync?: SyncOutcome }>
   /** Runs read-only statements on the local read-only connection. */
   query(statements: readonly SqlStatement[], transaction: boolean): StatementResult[]
   /** Does any of these statements write? */

@@ -27,6 +27,9 @@ export interface QueryParams {
   minLsnTimeoutMs: number
   q: string | undefined
   ver: string | undefined
+  /** Replicas that must confirm a write (overrides the master's --sync-replicas). */
+  sync: number | undefined
+  syncTimeoutMs: number | undefined
   /** /db/backup's format: `binary` (the default) or `delete`; `sql` is refused there. */
   fmt: string | undefined
 }
@@ -75,7 +78,15 @@ export function parseQueryParams(query: Record<string, string | string[] | undef
     q,
     ver: first('ver'),
     fmt: first('fmt'),
+    sync: count('sync', first('sync')),
+    syncTimeoutMs: duration('sync_timeout', first('sync_timeout')),
   }
+}
+
+function count(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined
+  if (!/^\d{1,4}$/.test(text)) throw new TandemError('BAD_REQUEST', `${name} must be a non-negative integer; got '${text}'`)
+  return Number(text)
 }
 
 const units: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }

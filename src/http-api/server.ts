@@ -10,6 +10,9 @@ import { WebSocketServer } from 'ws'
 import type { Logger } from '../shared/logger.ts'
 import { TandemError, codes, messageOf } from '../shared/errors.ts'
 import type { StatementResult } from '../storage/index.ts'
+import type { WriteRequest } from '../master/write-pipeline.ts'
+import type { WriteOptions } from '../master/write-options.ts'
+import { requestHash, validateIdempotencyKey } from '../master/idempotency.ts'
 import { sendError } from './error-reply.ts'
 import { Forwarder } from './forwarder.ts'
 import { stringifyJson } from './json.ts'
@@ -86,12 +89,37 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     if (node.role !== 'master') return toMaster(request, reply, params)
     const started = performance.now()
     const statements = parseStatements(String(request.body ?? ''), request.headers['content-type'])
-    const outcome = await node.write({ statements, transaction: params.transaction })
+    const write: WriteRequest = { statements, transaction: params.transaction }
+    const key = idempotencyKeyOf(request)
+    if (key !== undefined) write.idempotency = { key, hash: requestHash(write) }
+    const options: WriteOptions = {}
+    if (params.sync !== undefined) options.sync = params.sync
+    if (params.syncTimeoutMs !== undefined) options.syncTimeoutMs = params.syncTimeoutMs
+    const outcome = await node.write(write, options)
     const body: Record<string, unknown> = { results: format(outcome.results, params) }
     if (params.timings) body['time'] = (performance.now() - started) / 1000
     body['lsn'] = outcome.lsn
     reply.header('x-tandem-lsn', String(outcome.lsn))
+    if (outcome.replayed) reply.header('x-tandem-idempotent-replay', '1')
+    if (outcome.sync !== undefined) {
+      body['sync'] = outcome.sync
+      if (outcome.sync.confirmed < outcome.sync.required) {
+        // Not an error status: the write is committed and must not be retried. The code says
+        // exactly what is missing.
+        body['code'] = 'SYNC_TIMEOUT'
+        body['error'] = `committed on the master at LSN ${outcome.lsn}, but confirmed by ${outcome.sync.confirmed} of the ${outcome.sync.required} replicas required in time; do not retry the write`
+        reply.status(codes.SYNC_TIMEOUT.status).header('x-tandem-error', 'SYNC_TIMEOUT')
+      }
+    }
     return sendJson(reply, body, params)
+  }
+
+  const idempotencyKeyOf = (request: FastifyRequest): string | undefined => {
+    const header = request.headers['idempotency-key']
+    if (header === undefined) return undefined
+    const key = Array.isArray(header) ? header[0]! : header
+    validateIdempotencyKey(key)
+    return key
   }
 
   const read = async (request: FastifyRequest, reply: FastifyReply, params: QueryParams, statementsText: () => ReturnType<typeof parseStatements>) => {

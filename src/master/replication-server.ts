@@ -217,6 +217,52 @@ export class ReplicationServer {
     return needed
   }
 
+  /** How many replicas have durably applied `lsn` (they acknowledge after COMMIT). */
+  confirmedCount(lsn: number): number {
+    let count = 0
+    for (const session of this.sessions.values()) if (session.ackedLsn >= lsn) count++
+    return count
+  }
+
+  /**
+   * Resolves with the number of replicas that confirmed `lsn`, as soon as it reaches `count`,
+   * or with whatever it is when `timeoutMs` passes.
+   */
+  waitForConfirmations(lsn: number, count: number, timeoutMs: number): Promise<number> {
+    const now = this.confirmedCount(lsn)
+    if (now >= count) return Promise.resolve(now)
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        unsubscribe()
+        resolve(this.confirmedCount(lsn))
+      }
+      const timer = setTimeout(done, timeoutMs)
+      const unsubscribe = this.onAck(() => {
+        if (this.confirmedCount(lsn) >= count) done()
+      })
+    })
+  }
+
+  /**
+   * Replicas that are connected, have acknowledged within `maxLagMs`, and whose oldest missing
+   * entry (if any) was committed less than `maxLagMs` ago. Replicas answer every heartbeat, so a
+   * paused or cut-off replica stops counting after `maxLagMs`.
+   */
+  replicasWithin(maxLagMs: number, lastLsn: number, commitTimeOf: (lsn: number) => number | undefined): number {
+    const now = this.options.clock.now()
+    let count = 0
+    for (const session of this.sessions.values()) {
+      if (now - session.lastAckAt > maxLagMs) continue
+      if (session.ackedLsn < lastLsn) {
+        const missingSince = commitTimeOf(session.ackedLsn + 1)
+        if (missingSince === undefined || now - missingSince > maxLagMs) continue
+      }
+      count++
+    }
+    return count
+  }
+
   /** Called after every acknowledgement (synchronous replication waits on these). */
   onAck(listener: () => void): () => void {
     this.ackListeners.add(listener)

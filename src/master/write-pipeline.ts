@@ -16,6 +16,7 @@ import { TandemError, messageOf } from '../shared/errors.ts'
 import type { Logger } from '../shared/logger.ts'
 import { createEntry, encodeOps, type LogEntry } from '../replication-log/log-entry.ts'
 import type { LogStore } from '../replication-log/log-store.ts'
+import { IdempotencyStore } from './idempotency.ts'
 import {
   ChangeCapture,
   holdsDdl,
@@ -25,6 +26,7 @@ import {
   withoutCounts,
   tablesWithoutPrimaryKey,
   type GuardedConnection,
+  type Connection,
   type SplitStatement,
   type Statement,
   type SqlStatement,
@@ -35,12 +37,21 @@ export interface WriteRequest {
   statements: readonly SqlStatement[]
   /** All statements succeed or none is applied; without it each statement stands alone. */
   transaction: boolean
+  /** Run this request once per key (see idempotency.ts); `hash` tells a retry from a new request. */
+  idempotency?: { key: string; hash: string }
+}
+
+/** Tandem's own maintenance write (expiring idempotency keys, say), run past the SQL policy. */
+export interface InternalWrite {
+  internal: (connection: Connection) => void
 }
 
 export interface WriteOutcome {
   results: StatementResult[]
   /** The LSN of the entry holding this request's changes, or the newest LSN if it changed nothing. */
   lsn: number
+  /** True when an Idempotency-Key repeat was answered with the first run's outcome. */
+  replayed: boolean
 }
 
 export interface WritePipelineOptions {
@@ -56,10 +67,12 @@ export interface WritePipelineOptions {
 }
 
 interface Pending {
-  request: WriteRequest
+  request: WriteRequest | InternalWrite
   resolve: (outcome: WriteOutcome) => void
   reject: (error: unknown) => void
   results?: StatementResult[]
+  /** Set when an idempotent request is answered from its first run. */
+  replayedLsn?: number
   error?: unknown
 }
 
@@ -70,11 +83,13 @@ export class WritePipeline {
   private lsn: number
   private epoch: number
   private readonly capture: ChangeCapture
+  private readonly idempotency: IdempotencyStore
   private readonly options: WritePipelineOptions
 
   constructor(options: WritePipelineOptions) {
     this.options = options
     this.capture = new ChangeCapture(options.writer.connection, (fn) => options.writer.policy.internally(fn))
+    this.idempotency = options.writer.policy.internally(() => new IdempotencyStore(options.writer.connection))
     const position = options.log.position()
     this.lsn = position.lsn
     this.epoch = options.log.epoch()
@@ -88,7 +103,7 @@ export class WritePipeline {
     return this.queue.length
   }
 
-  submit(request: WriteRequest): Promise<WriteOutcome> {
+  submit(request: WriteRequest | InternalWrite): Promise<WriteOutcome> {
     if (this.closed) return Promise.reject(new TandemError('SHUTTING_DOWN', 'the master is stopping'))
     if (this.queue.length >= this.options.queueMax) {
       return Promise.reject(new TandemError('OVERLOADED', `the write queue holds ${this.queue.length} requests; retry shortly`))
@@ -140,7 +155,7 @@ export class WritePipeline {
     if (entry !== undefined) this.lsn = entry.lsn
     for (const pending of batch) {
       if (pending.error !== undefined) pending.reject(pending.error)
-      else pending.resolve({ results: pending.results ?? [], lsn: this.lsn })
+      else pending.resolve({ results: pending.results ?? [], lsn: pending.replayedLsn ?? this.lsn, replayed: pending.replayedLsn !== undefined })
     }
     if (entry !== undefined) this.options.onCommit(entry)
   }
@@ -150,9 +165,11 @@ export class WritePipeline {
    * replicate) is rolled back whole and rejected; SQL errors are per-statement results.
    */
   private runRequest(pending: Pending): void {
-    const { statements } = pending.request
+    if ('internal' in pending.request) return this.runInternal(pending, pending.request)
+    const request = pending.request
+    const { statements } = request
     // One statement alone is all-or-nothing either way: the request's savepoint is enough.
-    const transaction = pending.request.transaction || statements.length === 1
+    const transaction = request.transaction || statements.length === 1
     const splits = statements.map((s) => this.options.writer.statements.split(s.sql))
     // A request that changes the schema starts a fresh run of ops, so every op past its mark is
     // its own and a rollback can drop exactly those.
@@ -162,6 +179,14 @@ export class WritePipeline {
     internal('SAVEPOINT request')
     const results: StatementResult[] = []
     try {
+      const key = request.idempotency
+      const stored = key === undefined ? undefined : this.options.writer.policy.internally(() => this.idempotency.lookup(key.key, key.hash))
+      if (stored !== undefined) {
+        internal('RELEASE request')
+        pending.results = stored.results
+        pending.replayedLsn = stored.lsn
+        return
+      }
       for (let i = 0; i < statements.length; i++) {
         const statement = statements[i]!
         const split = splits[i]!
@@ -186,11 +211,32 @@ export class WritePipeline {
           }
         }
       }
+      if (key !== undefined) {
+        // This request's changes, and this record, go in the entry the batch is about to append.
+        const outcome = { lsn: this.lsn + 1, results }
+        this.options.writer.policy.internally(() => this.idempotency.record(key.key, key.hash, outcome, this.options.clock.now()))
+      }
       internal('RELEASE request')
       pending.results = results
     } catch (error) {
       internal('ROLLBACK TO request')
       internal('RELEASE request')
+      this.capture.rollbackTo(mark)
+      pending.error = error
+    }
+  }
+
+  private runInternal(pending: Pending, request: InternalWrite): void {
+    const { connection, policy } = this.options.writer
+    const mark = this.capture.mark()
+    this.internal('SAVEPOINT request')
+    try {
+      policy.internally(() => request.internal(connection))
+      this.internal('RELEASE request')
+      pending.results = []
+    } catch (error) {
+      this.internal('ROLLBACK TO request')
+      this.internal('RELEASE request')
       this.capture.rollbackTo(mark)
       pending.error = error
     }

@@ -20,6 +20,17 @@ export interface NodeConfig {
   silenceMsMax: number
   writeQueueMax: number
   writeBatchMax: number
+  /** Replica only: apply each entry no earlier than this long after it arrives (a delayed replica). */
+  applyDelayMs: number
+  /** Master only: replicas that must confirm a write before it is acknowledged (per request: sync=K). */
+  syncReplicas: number
+  /** How long a synchronous write waits for its confirmations (per request: sync_timeout). */
+  syncTimeoutMs: number
+  /** Master only: refuse writes while fewer than this many replicas are within maxLagMs. */
+  minReplicas: number
+  maxLagMs: number
+  /** How long the master remembers an Idempotency-Key. */
+  idempotencyWindowMs: number
 }
 
 export const defaultConfig = {
@@ -32,4 +43,10 @@ export const defaultConfig = {
   silenceMsMax: 5000,
   writeQueueMax: 10_000,
   writeBatchMax: 1000,
+  applyDelayMs: 0,
+  syncReplicas: 0,
+  syncTimeoutMs: 5000,
+  minReplicas: 0,
+  maxLagMs: 10_000,
+  idempotencyWindowMs: 24 * 60 * 60 * 1000,
 } as const satisfies Partial<NodeConfig>

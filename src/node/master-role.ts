@@ -6,6 +6,10 @@ import type { WebSocket } from 'ws'
 import type { Clock } from '../shared/clock.ts'
 import type { Logger } from '../shared/logger.ts'
 import { WritePipeline, type WriteOutcome, type WriteRequest } from '../master/write-pipeline.ts'
+import { CommitTimes } from '../master/commit-times.ts'
+import type { SyncOutcome, WriteOptions } from '../master/write-options.ts'
+import { expireIdempotencyKeys } from '../master/idempotency.ts'
+import { TandemError } from '../shared/errors.ts'
 import { ReplicationServer } from '../master/replication-server.ts'
 import { LogStore } from '../replication-log/log-store.ts'
 import { Retention } from '../replication-log/retention.ts'
@@ -22,6 +26,8 @@ export class MasterRole {
   private readonly logReaderConnection: Connection
   private readonly retention = new Retention()
   private readonly retentionTimer: NodeJS.Timeout
+  private readonly expiryTimer: NodeJS.Timeout
+  private readonly commitTimes = new CommitTimes()
   private readonly commitListeners: ((entry: LogEntry) => void)[] = []
   private readonly config: NodeConfig
 
@@ -55,6 +61,7 @@ export class MasterRole {
       queueMax: config.writeQueueMax,
       batchMax: config.writeBatchMax,
       onCommit: (entry) => {
+        this.commitTimes.add(entry.lsn, entry.time)
         this.retention.add(entry.lsn, entry.ops.length + 32)
         this.replication.publish(entry)
         for (const listener of this.commitListeners) listener(entry)
@@ -62,14 +69,55 @@ export class MasterRole {
     })
     this.retentionTimer = setInterval(() => this.truncateLog(), 1000)
     this.retentionTimer.unref()
+    this.expiryTimer = setInterval(() => this.expireIdempotencyKeys(), Math.min(60_000, config.idempotencyWindowMs))
+    this.expiryTimer.unref()
   }
 
   onCommit(listener: (entry: LogEntry) => void): void {
     this.commitListeners.push(listener)
   }
 
-  write(request: WriteRequest): Promise<WriteOutcome> {
-    return this.pipeline.submit(request)
+  /**
+   * A write, with the cluster's write guarantees around the pipeline: refused before it runs
+   * while too few replicas are close enough (min-replicas), and acknowledged only once `sync`
+   * replicas hold it, or reported as not confirmed when they do not in time.
+   */
+  async write(request: WriteRequest, options: WriteOptions = {}): Promise<WriteOutcome & { sync?: SyncOutcome }> {
+    const { minReplicas, maxLagMs } = this.config
+    if (minReplicas > 0) {
+      const within = this.replication.replicasWithin(maxLagMs, this.pipeline.lastLsn, (lsn) => this.commitTimes.of(lsn))
+      if (within < minReplicas) {
+        throw new TandemError('NOT_ENOUGH_REPLICAS', `only ${within} of the ${minReplicas} replicas required are within ${maxLagMs} ms of the master; nothing was applied`, { within, minReplicas, maxLagMs })
+      }
+    }
+    const outcome = await this.pipeline.submit(request)
+    const required = options.sync ?? this.config.syncReplicas
+    if (required <= 0) return outcome
+    const confirmed = await this.replication.waitForConfirmations(outcome.lsn, required, options.syncTimeoutMs ?? this.config.syncTimeoutMs)
+    this.lastSync = { lsn: outcome.lsn, required, confirmed }
+    return { ...outcome, sync: { required, confirmed } }
+  }
+
+  /** The write guarantees in force, and how the last synchronous write fared, for /status. */
+  guarantees(): Record<string, unknown> {
+    const { syncReplicas, syncTimeoutMs, minReplicas, maxLagMs } = this.config
+    return {
+      sync_replicas: syncReplicas,
+      sync_timeout_ms: syncTimeoutMs,
+      min_replicas: minReplicas,
+      max_lag_ms: maxLagMs,
+      replicas_within_max_lag: this.replication.replicasWithin(maxLagMs, this.pipeline.lastLsn, (lsn) => this.commitTimes.of(lsn)),
+      last_sync_write: this.lastSync ?? null,
+    }
+  }
+
+  private lastSync: { lsn: number; required: number; confirmed: number } | undefined
+
+  private expireIdempotencyKeys(): void {
+    const before = Date.now() - this.config.idempotencyWindowMs
+    this.pipeline.submit({ internal: (connection) => expireIdempotencyKeys(connection, before) }).catch(() => {
+      // Retried at the next sweep; a failed sweep only keeps keys longer.
+    })
   }
 
   accept(socket: WebSocket, request: IncomingMessage): void {
@@ -105,8 +153,8 @@ export class MasterRole {
       const lagEntries = Math.max(0, lastLsn - r.ackedLsn)
       let lagMs = 0
       if (lagEntries > 0) {
-        const next = this.log.get(r.ackedLsn + 1)
-        lagMs = next === undefined ? now - r.lastAckAt : Math.max(0, now - next.time)
+        const missingSince = this.commitTimes.of(r.ackedLsn + 1) ?? this.log.get(r.ackedLsn + 1)?.time
+        lagMs = missingSince === undefined ? now - r.lastAckAt : Math.max(0, now - missingSince)
       }
       return { id: r.nodeId, url: r.url, role: 'replica' as const, reachable: true, appliedLsn: r.ackedLsn, lagEntries, lagMs }
     })
@@ -114,6 +162,7 @@ export class MasterRole {
 
   close(): void {
     clearInterval(this.retentionTimer)
+    clearInterval(this.expiryTimer)
     this.pipeline.close()
     this.replication.close()
     this.logReaderConnection.close()

@@ -52,6 +52,7 @@ export class ReplicaRole {
       reconnectCapMs: 2000,
       silenceMsMax: config.silenceMsMax,
       applyEntriesMax: 5000,
+      applyDelayMs: config.applyDelayMs,
     })
     this.follower.on('applied', () => this.noteApplied())
     this.retentionTimer = setInterval(() => this.truncateLog(), 5000)

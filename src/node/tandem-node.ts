@@ -9,6 +9,7 @@ import { systemClock, type Clock } from '../shared/clock.ts'
 import { TandemError } from '../shared/errors.ts'
 import { createLogger, type Logger } from '../shared/logger.ts'
 import type { WriteOutcome, WriteRequest } from '../master/write-pipeline.ts'
+import type { SyncOutcome, WriteOptions } from '../master/write-options.ts'
 import { databasePath, type SqlStatement, type StatementResult } from '../storage/index.ts'
 import { createHttpServer } from '../http-api/server.ts'
 import type { NodeApi, NodeInfo, Role, Snapshot } from '../http-api/node-api.ts'
@@ -110,9 +111,9 @@ export class TandemNode implements NodeApi {
     return this.role === 'master' ? this.url : this.config.masterUrl?.replace(/\/+$/, '')
   }
 
-  write(request: WriteRequest): Promise<WriteOutcome> {
+  write(request: WriteRequest, options?: WriteOptions): Promise<WriteOutcome & { sync?: SyncOutcome }> {
     if (this.master === undefined) throw new TandemError('NOT_MASTER', `node ${this.nodeId} is a replica`, { masterUrl: this.masterUrl() })
-    return this.master.write(request)
+    return this.master.write(request, options)
   }
 
   private readsOrThrow(): LocalReads {
@@ -174,7 +175,7 @@ export class TandemNode implements NodeApi {
       },
     }
     if (this.master !== undefined) {
-      base['master'] = { url: this.url, lsn, write_queue: this.master.pipeline.pending, log_retained_bytes: this.master.retainedLogBytes, log_oldest_lsn: this.master.oldestRetainedLsn() ?? null }
+      base['master'] = { url: this.url, lsn, write_queue: this.master.pipeline.pending, log_retained_bytes: this.master.retainedLogBytes, log_oldest_lsn: this.master.oldestRetainedLsn() ?? null, ...this.master.guarantees() }
       base['replicas'] = this.master.replicaInfos(now).map((r) => ({ id: r.id, url: r.url, applied_lsn: r.appliedLsn, lag_entries: r.lagEntries, lag_ms: r.lagMs }))
     }
     if (this.replica !== undefined) {

@@ -31,6 +31,8 @@ export interface FollowerOptions {
   reconnectCapMs: number
   silenceMsMax: number
   applyEntriesMax: number
+  /** Apply each entry no earlier than this long after it arrived (a delayed replica); 0: at once. */
+  applyDelayMs: number
 }
 
 export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [FollowerState] }> {
@@ -49,8 +51,9 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
   private readonly options: FollowerOptions
   private socket: FrameSocket | undefined
   private stopped = false
-  private queue: LogEntry[] = []
+  private queue: { entry: LogEntry; receivedAt: number }[] = []
   private applyScheduled = false
+  private delayTimer: NodeJS.Timeout | undefined
   private receivedLsn = 0
   private running: Promise<void> | undefined
 
@@ -65,6 +68,7 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
 
   async stop(): Promise<void> {
     this.stopped = true
+    clearTimeout(this.delayTimer)
     this.socket?.close(1001, 'replica stopping')
     this.setState('stopped')
     await this.running
@@ -151,6 +155,9 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
             case 'heartbeat':
               this.masterLsn = Math.max(this.masterLsn, message.lsn)
               this.masterTime = message.time
+              // Answer every heartbeat: the master counts a replica as alive and caught up from
+              // its acknowledgements (min-replicas), even when there is nothing new to apply.
+              frames.sendJson({ type: 'ack', lsn: this.options.applier().position.lsn } satisfies ReplicaMessage)
               break
             case 'snapshot':
               outcome = { kind: 'snapshot', reason: message.reason }
@@ -173,8 +180,10 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
       })
       ws.on('close', () => {
         this.socket = undefined
-        // Entries still queued were received from this master and are valid: apply them.
+        // Entries still queued were received from this master and are valid: apply those that
+        // are due. Any others are streamed again after reconnecting.
         this.applyQueued()
+        this.queue = []
         if (this.state === 'diverged') outcome = { kind: 'snapshot', reason: this.lastProblem ?? 'diverged' }
         resolve(outcome)
       })
@@ -187,23 +196,44 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
         throw new Error(`stream gap: expected entry ${this.receivedLsn + 1}, received ${entry.lsn}`)
       }
       this.receivedLsn = entry.lsn
-      this.queue.push(entry)
+      this.queue.push({ entry, receivedAt: this.options.clock.now() })
     }
     this.masterLsn = Math.max(this.masterLsn, this.receivedLsn)
-    if (!this.applyScheduled) {
-      this.applyScheduled = true
-      setImmediate(() => {
-        this.applyScheduled = false
-        this.applyQueued()
-      })
+    this.scheduleApply()
+  }
+
+  private scheduleApply(): void {
+    if (this.applyScheduled) return
+    this.applyScheduled = true
+    setImmediate(() => {
+      this.applyScheduled = false
+      this.applyQueued()
+    })
+  }
+
+  /** How many queued entries are due, given the apply delay. */
+  private dueCount(): number {
+    if (this.options.applyDelayMs <= 0) return this.queue.length
+    const now = this.options.clock.now()
+    let due = 0
+    while (due < this.queue.length && this.queue[due]!.receivedAt + this.options.applyDelayMs <= now) due++
+    if (due < this.queue.length && this.delayTimer === undefined) {
+      const wait = this.queue[due]!.receivedAt + this.options.applyDelayMs - now
+      this.delayTimer = setTimeout(() => {
+        this.delayTimer = undefined
+        this.scheduleApply()
+      }, Math.max(1, wait))
     }
+    return due
   }
 
   /** Applies everything queued in batches of one transaction each, then acknowledges. */
   private applyQueued(): void {
     const applier = this.options.applier()
-    while (this.queue.length > 0 && this.state !== 'diverged') {
-      const batch = this.queue.splice(0, this.options.applyEntriesMax)
+    for (;;) {
+      const due = this.dueCount()
+      if (due === 0 || this.state === 'diverged') return
+      const batch = this.queue.splice(0, Math.min(due, this.options.applyEntriesMax)).map((q) => q.entry)
       try {
         applier.applyBatch(batch)
       } catch (error) {

@@ -4,6 +4,7 @@
  *
  *     _tandem_log(lsn INTEGER PRIMARY KEY, epoch INTEGER, time REAL, crc INTEGER, ops BLOB)
  *     _tandem_meta(key TEXT PRIMARY KEY, value)       -- 'epoch': the highest epoch this node knows
+ *     _tandem_idempotency(key, hash, lsn, results, at) -- replicated; see master/idempotency.ts
  *
  * Validity: LSNs are contiguous from the oldest retained entry to the newest; every row's crc
  * matches (see log-entry.ts). The node's position is its newest entry; an empty log means
@@ -22,6 +23,9 @@ const schema = `
   );
   CREATE TABLE IF NOT EXISTS _tandem_meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
   INSERT OR IGNORE INTO _tandem_meta(key, value) VALUES ('epoch', 1);
+  CREATE TABLE IF NOT EXISTS _tandem_idempotency (
+    key TEXT PRIMARY KEY, hash TEXT NOT NULL, lsn INTEGER NOT NULL, results TEXT NOT NULL, at REAL NOT NULL
+  ) WITHOUT ROWID;
 `
 
 export class LogStore {
