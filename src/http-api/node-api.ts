@@ -37,6 +37,8 @@ export interface NodeApi {
   masterUrl(): string | undefined
   /** Master only. */
   write(request: WriteRequest, options?: WriteOptions): Promise<WriteOutcome & { sync?: SyncOutcome }>
+  /** Master only: resolves once replicas confirmed this node is still the master (strong reads). */
+  confirmMastership(timeoutMs: number): Promise<void>
   /** Runs read-only statements on the local read-only connection. */
   query(statements: readonly SqlStatement[], transaction: boolean): StatementResult[]
   /** Does any of these statements write? */

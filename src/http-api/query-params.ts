@@ -27,6 +27,8 @@ export interface QueryParams {
   minLsnTimeoutMs: number
   q: string | undefined
   ver: string | undefined
+  /** How long a strong or linearizable read waits for replicas to confirm the master. */
+  linearizableTimeoutMs: number
   /** Replicas that must confirm a write (overrides the master's --sync-replicas). */
   sync: number | undefined
   syncTimeoutMs: number | undefined
@@ -79,6 +81,7 @@ export function parseQueryParams(query: Record<string, string | string[] | undef
     ver: first('ver'),
     fmt: first('fmt'),
     sync: count('sync', first('sync')),
+    linearizableTimeoutMs: duration('linearizable_timeout', first('linearizable_timeout')) ?? 2000,
     syncTimeoutMs: duration('sync_timeout', first('sync_timeout')),
   }
 }

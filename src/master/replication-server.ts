@@ -10,7 +10,7 @@ import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from 'ws'
 import type { Clock } from '../shared/clock.ts'
 import type { Logger } from '../shared/logger.ts'
-import { messageOf } from '../shared/errors.ts'
+import { TandemError, messageOf } from '../shared/errors.ts'
 import type { LogEntry } from '../replication-log/log-entry.ts'
 import type { LogStore } from '../replication-log/log-store.ts'
 import { encodeEntries, parseReplicaMessage, protocolVersion, type MasterMessage } from '../protocol/messages.ts'
@@ -94,6 +94,8 @@ export class ReplicationServer {
         if (message.type === 'hello') {
           if (session !== undefined) throw new Error('hello sent twice')
           session = this.open(frames, message, address)
+        } else if (message.type === 'confirmed') {
+          this.confirmations.get(message.id)?.(session?.nodeId ?? address, message.epoch)
         } else if (message.type === 'ack') {
           if (session === undefined) throw new Error('ack before hello')
           if (message.lsn > session.ackedLsn && message.lsn <= session.sentLsn) session.ackedLsn = message.lsn
@@ -135,6 +137,7 @@ export class ReplicationServer {
     this.sessions.get(hello.nodeId)?.socket.terminate()
     const session = new ReplicaSession(frames, { nodeId: hello.nodeId, url: hello.url, lsn: hello.position.lsn }, address, this.options.clock.now())
     this.sessions.set(hello.nodeId, session)
+    this.known.set(hello.nodeId, this.options.clock.now())
     frames.sendJson({
       type: 'welcome',
       nodeId: this.options.nodeId,
@@ -261,6 +264,45 @@ export class ReplicationServer {
       count++
     }
     return count
+  }
+
+  private readonly confirmations = new Map<number, (replica: string, epoch: number) => void>()
+  private confirmationId = 0
+  /** Replicas heard from recently, by id and when: the ones a strong read must hear from. */
+  private readonly known = new Map<string, number>()
+
+  /**
+   * Asks every connected replica whether this node is still the master, for strong and
+   * linearizable reads. Resolves once a majority of the replicas seen in the last
+   * `knownWindowMs` answered (none needed when there are none), with the highest epoch they
+   * know; rejects with NO_MASTER when too few answer in `timeoutMs`. A replica that follows a
+   * newer master answers with its higher epoch, so a deposed master learns it is deposed.
+   */
+  confirmMastership(timeoutMs: number, knownWindowMs = 60_000): Promise<{ answered: number; highestEpoch: number }> {
+    const now = this.options.clock.now()
+    for (const session of this.sessions.values()) this.known.set(session.nodeId, now)
+    for (const [id, seen] of this.known) if (now - seen > knownWindowMs) this.known.delete(id)
+    const needed = this.known.size === 0 ? 0 : Math.floor(this.known.size / 2) + 1
+    const epoch = this.options.epoch()
+    if (needed === 0) return Promise.resolve({ answered: 0, highestEpoch: epoch })
+    const id = ++this.confirmationId
+    const answers = new Map<string, number>()
+    return new Promise((resolve, reject) => {
+      const finish = (ok: boolean) => {
+        clearTimeout(timer)
+        this.confirmations.delete(id)
+        const highestEpoch = Math.max(epoch, ...answers.values())
+        if (ok) resolve({ answered: answers.size, highestEpoch })
+        else reject(new TandemError('NO_MASTER', `the master could not confirm it is still the master: ${answers.size} of the ${needed} replicas needed answered within ${timeoutMs} ms`))
+      }
+      const timer = setTimeout(() => finish(false), timeoutMs)
+      this.confirmations.set(id, (replica, answeredEpoch) => {
+        answers.set(replica, answeredEpoch)
+        if (answeredEpoch > epoch || answers.size >= needed) finish(true)
+      })
+      const message = { type: 'confirm', id, epoch } satisfies MasterMessage
+      for (const session of this.sessions.values()) session.socket.sendJson(message)
+    })
   }
 
   /** Called after every acknowledgement (synchronous replication waits on these). */

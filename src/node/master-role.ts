@@ -98,6 +98,15 @@ export class MasterRole {
     return { ...outcome, sync: { required, confirmed } }
   }
 
+  /** For strong and linearizable reads: throws unless this node is still the master. */
+  async confirmMastership(timeoutMs: number): Promise<void> {
+    const { highestEpoch } = await this.replication.confirmMastership(timeoutMs)
+    const epoch = this.log.epoch()
+    if (highestEpoch > epoch) {
+      throw new TandemError('NOT_MASTER', `a replica knows epoch ${highestEpoch}, newer than this master's ${epoch}: another node was promoted`, { epoch, highestEpoch })
+    }
+  }
+
   /** The write guarantees in force, and how the last synchronous write fared, for /status. */
   guarantees(): Record<string, unknown> {
     const { syncReplicas, syncTimeoutMs, minReplicas, maxLagMs } = this.config

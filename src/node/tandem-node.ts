@@ -116,6 +116,11 @@ export class TandemNode implements NodeApi {
     return this.master.write(request, options)
   }
 
+  async confirmMastership(timeoutMs: number): Promise<void> {
+    if (this.master === undefined) throw new TandemError('NOT_MASTER', `node ${this.nodeId} is a replica`, { masterUrl: this.masterUrl() })
+    await this.master.confirmMastership(timeoutMs)
+  }
+
   private readsOrThrow(): LocalReads {
     if (this.reads === undefined) throw new TandemError('NOT_READY', 'this replica is installing a snapshot; retry shortly')
     return this.reads

@@ -7,11 +7,13 @@
  *   replica → master   hello    {type, version, nodeId, url, position}      first message, once
  *                      ack      {type, lsn}                                 applied and committed up to lsn
  *                      pong     {type, sentAt, receivedAt}                  answers ping
+ *                      confirmed{type, id, epoch}                          answers confirm with the highest epoch it knows
  *   master → replica   welcome  {type, nodeId, epoch, lsn, time}           streaming starts after position
  *                      snapshot {type, reason}                             position not served: bootstrap, reconnect
  *                      refuse   {type, code, message}                       cannot serve (not a master, bad version)
  *                      heartbeat{type, lsn, time}                          the master's newest LSN and clock, every interval
  *                      ping     {type, sentAt}
+ *                      confirm  {type, id, epoch}                          is the sender still the master? (strong reads)
  *                      (binary) entries frame, see encodeEntries()
  *
  * Entries frame: `count:u32be` then per entry
@@ -28,6 +30,7 @@ export type ReplicaMessage =
   | { type: 'hello'; version: number; nodeId: string; url: string; position: Position }
   | { type: 'ack'; lsn: number }
   | { type: 'pong'; sentAt: number; receivedAt: number }
+  | { type: 'confirmed'; id: number; epoch: number }
 
 export type MasterMessage =
   | { type: 'welcome'; nodeId: string; epoch: number; lsn: number; time: number }
@@ -35,6 +38,7 @@ export type MasterMessage =
   | { type: 'refuse'; code: string; message: string }
   | { type: 'heartbeat'; lsn: number; time: number }
   | { type: 'ping'; sentAt: number }
+  | { type: 'confirm'; id: number; epoch: number }
 
 const entryHeaderBytes = 28
 

@@ -167,6 +167,9 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
               outcome = { kind: 'failed', reason: `${message.code}: ${message.message}` }
               frames.close()
               break
+            case 'confirm':
+              frames.sendJson({ type: 'confirmed', id: message.id, epoch: Math.max(message.epoch, this.options.applier().position.epoch) } satisfies ReplicaMessage)
+              break
             case 'ping':
               break
           }

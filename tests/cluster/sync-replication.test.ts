@@ -154,6 +154,23 @@ describe('read levels on a replica', () => {
     await waitFor(async () => ((await query(replica, 'SELECT count(*) FROM f', 'freshness=300ms')).status === 200 ? true : undefined), 10_000)
   })
 
+  test('strong and linearizable reads run on the master only once its replicas confirm it, and fail closed otherwise', async () => {
+    for (const level of ['strong', 'linearizable']) {
+      const confirmed = await query(cluster.master.url, 'SELECT count(*) FROM f', `level=${level}`)
+      assert.equal(confirmed.status, 200, JSON.stringify(confirmed.body))
+      // Sent to a replica, they are answered by the master.
+      assert.equal((await query(cluster.replicas[0]!.url, 'SELECT count(*) FROM f', `level=${level}`)).status, 200)
+    }
+    cluster.replicas[0]!.pause()
+    const unconfirmed = await query(cluster.master.url, 'SELECT count(*) FROM f', 'level=linearizable&linearizable_timeout=300ms')
+    assert.equal(unconfirmed.status, 503)
+    assert.equal(unconfirmed.body.code, 'NO_MASTER')
+    // A weak read does not ask.
+    assert.equal((await query(cluster.master.url, 'SELECT count(*) FROM f', 'level=weak')).status, 200)
+    cluster.replicas[0]!.resume()
+    await waitFor(async () => ((await query(cluster.master.url, 'SELECT 1', 'level=strong')).status === 200 ? true : undefined), 10_000)
+  })
+
   test('a delayed replica applies late but applies everything, and min_lsn waits for it', async () => {
     const delayed = await cluster.addReplica(['--apply-delay-ms', '300'])
     const written = await execute(cluster.master.url, ['INSERT INTO f VALUES (2)'])
