@@ -110,6 +110,9 @@ interface ThroughputSamples {
   httpMany: LoadResult[]
   library1: number[]
   libraryMany: number[]
+  /** The same writes with sync=1: acknowledged once a replica committed them. */
+  sync1: LoadResult[]
+  syncMany: LoadResult[]
 }
 
 /** Figures 1–3: writes over HTTP and through the library, beside the floor and raw SQLite. */
@@ -126,7 +129,7 @@ async function measureThroughput(resources: Resources, cluster: ProcessCluster, 
   await libraryWritesPerSec(library.master, s.manyClients, 1000)
   rawSingleRowTps(resources.path('raw-warmup'), 300)
 
-  const out: ThroughputSamples = { rawSingle: [], floor1: [], http1: [], floorMany: [], httpMany: [], library1: [], libraryMany: [] }
+  const out: ThroughputSamples = { rawSingle: [], floor1: [], http1: [], floorMany: [], httpMany: [], library1: [], libraryMany: [], sync1: [], syncMany: [] }
   const many = s.manyClients
   for (let rep = 1; rep <= s.reps; rep++) {
     const report = <T>(label: string, unit: string, result: T, perSec: (r: T) => number): T => {
@@ -134,9 +137,9 @@ async function measureThroughput(resources: Resources, cluster: ProcessCluster, 
       return result
     }
     const same = (value: number) => value
-    const tandemLoad = async (connections: number) => {
+    const tandemLoad = async (connections: number, url = executeUrl) => {
       const before = await rowCount(cluster.master.url)
-      const result = await load(executeUrl, connections)
+      const result = await load(url, connections)
       // autocannon counts answers, not outcomes: make sure every 2xx really inserted its row.
       const inserted = (await rowCount(cluster.master.url)) - before
       if (inserted < result.ok) throw new Error(`${result.ok} writes were answered 2xx but only ${inserted} rows were inserted`)
@@ -147,6 +150,9 @@ async function measureThroughput(resources: Resources, cluster: ProcessCluster, 
     out.http1.push(report('Tandem HTTP, 1 client', 'tx/s', await tandemLoad(1), (r) => r.perSec))
     out.floorMany.push(report(`node:http floor, ${many} clients`, 'req/s', (await load(floor.url, many)).perSec, same))
     out.httpMany.push(report(`Tandem HTTP, ${many} clients`, 'tx/s', await tandemLoad(many), (r) => r.perSec))
+    // closedLoop fails on any answer but 200 (a SYNC_TIMEOUT is a 202): every counted write was confirmed.
+    out.sync1.push(report('Tandem HTTP sync=1, 1 client', 'tx/s', await tandemLoad(1, `${executeUrl}?sync=1`), (r) => r.perSec))
+    out.syncMany.push(report(`Tandem HTTP sync=1, ${many} clients`, 'tx/s', await tandemLoad(many, `${executeUrl}?sync=1`), (r) => r.perSec))
     out.library1.push(report('Tandem library, 1 caller', 'tx/s', await libraryWritesPerSec(library.master, 1, s.loadSeconds * 1000), same))
     out.libraryMany.push(report(`Tandem library, ${many} callers`, 'tx/s', await libraryWritesPerSec(library.master, many, s.loadSeconds * 1000), same))
   }
@@ -224,6 +230,12 @@ function buildFigures(t: ThroughputSamples, lags: LagLevel[], c: CatchUpSamples,
     figure(`http_writes_${many}`, `HTTP writes, ${many} clients`, 'tx/s', t.httpMany.map((r) => r.perSec), [
       { label: `node:http floor, ${many} clients`, unit: 'req/s', samples: t.floorMany },
       rawSingle,
+    ]),
+    figure('sync_writes_1', 'HTTP writes with sync=1, 1 client', 'tx/s', t.sync1.map((r) => r.perSec), [
+      { label: 'the same writes without sync, 1 client', unit: 'tx/s', samples: t.http1.map((r) => r.perSec) },
+    ]),
+    figure(`sync_writes_${many}`, `HTTP writes with sync=1, ${many} clients`, 'tx/s', t.syncMany.map((r) => r.perSec), [
+      { label: `the same writes without sync, ${many} clients`, unit: 'tx/s', samples: t.httpMany.map((r) => r.perSec) },
     ]),
     figure('library_writes_1', 'Library writes, 1 caller', 'tx/s', t.library1, [rawSingle]),
     figure(`library_writes_${many}`, `Library writes, ${many} callers`, 'tx/s', t.libraryMany, [rawSingle]),
