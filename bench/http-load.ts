@@ -25,7 +25,7 @@ export async function closedLoop(url: string, options: { connections: number; du
     timeout: 10,
   })
   // Only 200 counts: a 202 is Tandem's SYNC_TIMEOUT (committed, not confirmed).
-  const not200 = Object.entries(result.statusCodeStats ?? {}).reduce((sum, [code, stat]) => sum + (code === '200' ? 0 : (stat as { count: number }).count), 0)
+  const not200 = Object.entries(result.statusCodeStats ?? {}).reduce((sum, [code, stat]) => sum + (code === '200' ? 0 : (stat).count), 0)
   const failed = not200 + result.errors + result.timeouts
   if (failed > 0 || result['2xx'] === 0) {
     throw new Error(

@@ -137,7 +137,7 @@ export async function measureLag(options: LagOptions): Promise<LagResult> {
   stopProbes.abort()
   await Promise.all([...probers])
   await Promise.all(pools.map((p) => p.close()))
-  if (failure !== undefined) throw failure
+  if (failure !== undefined) throw failure instanceof Error ? failure : new Error('lag measurement failed', { cause: failure })
   if (lags.length === 0 || readYourWrites.length === 0) throw new Error('no lag samples were taken')
 
   for (const values of [lags, readYourWrites, writes]) values.sort((a, b) => a - b)

@@ -12,12 +12,12 @@ const bin = fileURLToPath(new URL('../../bin/tandem.js', import.meta.url))
 function startNode(args: string[], name: string): Promise<{ child: ChildProcess; url: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    const lines = createInterface({ input: child.stdout! })
+    const lines = createInterface({ input: child.stdout })
     lines.on('line', (line) => {
       const match = /^tandem \w+ ready (\S+)/.exec(line)
       if (match !== null) resolve({ child, url: match[1]! })
     })
-    const errors = createInterface({ input: child.stderr! })
+    const errors = createInterface({ input: child.stderr })
     errors.on('line', (line) => {
       try {
         const event = JSON.parse(line) as { level: number; msg: string }

@@ -44,12 +44,13 @@ export function formatResults(body: { results: Result[]; error?: string }): stri
     .join('\n')
 }
 
-async function dotCommand(url: string, line: string): Promise<string | 'quit'> {
+/** A dot command's output, or `quit` to leave. */
+async function dotCommand(url: string, line: string): Promise<{ quit: true } | string> {
   const [command, arg] = line.trim().split(/\s+/, 2)
   switch (command) {
     case '.quit':
     case '.exit':
-      return 'quit'
+      return { quit: true }
     case '.tables': {
       const body = await request(url, [`SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_tandem\\_%' ESCAPE '\\' ORDER BY name`])
       return (body.results[0]?.values ?? []).map((row) => String(row[0])).join('  ')
@@ -85,7 +86,7 @@ export async function runShell(url: string): Promise<void> {
     try {
       if (buffer === '' && line.trim().startsWith('.')) {
         const out = await dotCommand(url, line)
-        if (out === 'quit') break
+        if (typeof out !== 'string') break
         if (out !== '') process.stdout.write(`${out}\n`)
       } else {
         buffer += (buffer === '' ? '' : '\n') + line

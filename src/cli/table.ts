@@ -8,6 +8,7 @@ export function renderTable(headers: readonly string[], rows: readonly (readonly
 
 function cellText(value: unknown): string {
   if (value === null || value === undefined) return 'NULL'
-  if (typeof value === 'object') return JSON.stringify(value)
-  return String(value)
+  if (typeof value === 'string') return value
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value)
+  return JSON.stringify(value)
 }

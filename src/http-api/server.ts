@@ -28,6 +28,11 @@ export interface HttpServerOptions {
 
 type Query = Record<string, string | string[] | undefined>
 
+/** Every body is parsed as a string (see the content-type parser below). */
+function bodyText(request: FastifyRequest): string {
+  return typeof request.body === 'string' ? request.body : ''
+}
+
 export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
   // Fastify logs every request at info; its logger sees warnings and errors only.
   const app = Fastify({ loggerInstance: options.logger.child({}, { level: 'warn' }), bodyLimit: options.bodyLimitBytes })
@@ -88,7 +93,7 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
   const execute = async (request: FastifyRequest, reply: FastifyReply, params: QueryParams) => {
     if (node.role !== 'master') return toMaster(request, reply, params)
     const started = performance.now()
-    const statements = parseStatements(String(request.body ?? ''), request.headers['content-type'])
+    const statements = parseStatements(bodyText(request), request.headers['content-type'])
     const write: WriteRequest = { statements, transaction: params.transaction }
     const key = idempotencyKeyOf(request)
     if (key !== undefined) write.idempotency = { key, hash: requestHash(write) }
@@ -160,7 +165,7 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
       const params = parseQueryParams(request.query as Query)
       return read(request, reply, params, () => {
         if (request.method === 'GET') return params.q === undefined ? [] : [{ sql: params.q }]
-        return parseStatements(String(request.body ?? ''), request.headers['content-type'])
+        return parseStatements(bodyText(request), request.headers['content-type'])
       })
     }),
   })
@@ -170,7 +175,7 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     url: '/db/request',
     handler: methods(['POST'], (request, reply) => {
       const params = parseQueryParams(request.query as Query)
-      const statements = parseStatements(String(request.body ?? ''), request.headers['content-type'])
+      const statements = parseStatements(bodyText(request), request.headers['content-type'])
       if (node.role === 'master' ? node.isWrite(statements) : true) {
         // A replica cannot tell reads from writes without the master's schema for certain; a
         // read-only request with a local level is still served here.
@@ -263,9 +268,9 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     }
     sockets.handleUpgrade(request, socket, head, (ws) => node.acceptReplication(ws, request))
   })
-  app.addHook('onClose', async () => {
+  app.addHook('onClose', (_instance, done) => {
     for (const client of sockets.clients) client.terminate()
-    sockets.close()
+    sockets.close(() => done())
   })
 
   return app

@@ -90,7 +90,7 @@ export class ReplicationServer {
     socket.on('message', (data, isBinary) => {
       try {
         if (isBinary) throw new Error('replicas send no binary frames')
-        const message = parseReplicaMessage(String(data))
+        const message = parseReplicaMessage(Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString('utf8'))
         if (message.type === 'hello') {
           if (session !== undefined) throw new Error('hello sent twice')
           session = this.open(frames, message, address)

@@ -55,7 +55,6 @@ export class TandemNode implements NodeApi {
       this.waiters.reached(this.master.pipeline.lastLsn)
     } else {
       if (this.config.masterUrl === undefined) throw new TandemError('BAD_REQUEST', 'a replica needs --master URL')
-      const self = this
       this.replica = new ReplicaRole(
         { ...this.config, masterUrl: this.config.masterUrl.replace(/\/+$/, '') },
         this.dbPath,
@@ -65,12 +64,12 @@ export class TandemNode implements NodeApi {
         this.logger,
         {
           before: () => {
-            self.reads?.close()
-            self.reads = undefined
+            this.reads?.close()
+            this.reads = undefined
           },
           after: () => {
-            self.reads = new LocalReads(self.dbPath)
-            self.waiters.reached(self.appliedLsn())
+            this.reads = new LocalReads(this.dbPath)
+            this.waiters.reached(this.appliedLsn())
           },
         },
       )

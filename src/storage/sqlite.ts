@@ -72,7 +72,7 @@ export function openConnection(path: string, options: OpenOptions = {}): Connect
     // rqlite clients may send more named values than a statement uses; rqlite ignores them.
     allowUnknownNamedParameters: true,
   })
-  return db as unknown as Connection
+  return db
 }
 
 export const auth = {
@@ -125,7 +125,7 @@ export const changesetConflict = {
 /** The SQLite error fields the binding attaches to thrown errors. */
 export function sqliteErrorCode(error: unknown): string | undefined {
   if (typeof error === 'object' && error !== null && 'sqliteCodeName' in error) {
-    const name = (error as { sqliteCodeName: unknown }).sqliteCodeName
+    const name = (error).sqliteCodeName
     return typeof name === 'string' ? name : undefined
   }
   return undefined

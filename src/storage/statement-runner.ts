@@ -97,7 +97,7 @@ function exactInteger(value: number | bigint): number | bigint {
  */
 export function runPrepared(statement: Statement, params: SqlParams | undefined): RowsResult | ExecResult {
   const columns = statement.columns()
-  const args = params === undefined ? [] : Array.isArray(params) ? params : [params]
+  const args: unknown[] = params === undefined ? [] : Array.isArray(params) ? [...(params as readonly SqlValue[])] : [params]
   if (columns.length > 0) {
     statement.setReturnArrays(true)
     statement.setReadBigInts(true)

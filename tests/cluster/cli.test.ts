@@ -94,7 +94,7 @@ test('demo runs a master and two replicas, and Ctrl-C stops them all', async () 
   const child = spawn(process.execPath, [bin, 'demo', '--dir', dir, '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] })
   try {
     const output: string[] = []
-    createInterface({ input: child.stdout! }).on('line', (line) => output.push(line))
+    createInterface({ input: child.stdout }).on('line', (line) => output.push(line))
     await waitFor(() => (output.some((l) => l.includes('Press Ctrl-C')) ? true : undefined), 30_000, () => `demo to be ready:\n${output.join('\n')}`)
     const master = `http://127.0.0.1:${port}`
     const replica = `http://127.0.0.1:${port + 2}`

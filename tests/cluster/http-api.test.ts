@@ -3,6 +3,7 @@
  * Bad input gets a clear error and changes nothing; good input gets rqlite's shapes; replicas
  * forward, redirect and serve bounded-staleness reads; a replica whose master is gone says so.
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- response bodies are read as untyped JSON on purpose */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'

@@ -57,7 +57,7 @@ export class Cluster {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.master as NodeProcess | undefined, ...this.replicas].map((n) => n?.kill('SIGKILL')))
+    await Promise.all([this.master as NodeProcess | undefined, ...this.replicas].map((n) => n?.kill('SIGKILL') ?? Promise.resolve()))
     rmSync(this.dir, { recursive: true, force: true })
   }
 

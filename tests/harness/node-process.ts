@@ -43,7 +43,7 @@ export class NodeProcess {
     if (this.spec.masterUrl !== undefined) args.push('--master', this.spec.masterUrl)
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TANDEM_LOG_LEVEL: 'info' } })
     this.child = child
-    createInterface({ input: child.stderr! }).on('line', (line) => {
+    createInterface({ input: child.stderr }).on('line', (line) => {
       this.log.push(line)
       if (this.log.length > 2000) this.log.shift()
     })
@@ -52,7 +52,7 @@ export class NodeProcess {
         child.kill('SIGKILL')
         reject(new Error(`${this.spec.role} did not become ready in 20 s:\n${this.log.slice(-20).join('\n')}`))
       }, 20_000)
-      createInterface({ input: child.stdout! }).on('line', (line) => {
+      createInterface({ input: child.stdout }).on('line', (line) => {
         const match = /^tandem \w+ ready (\S+) id=(\S+)/.exec(line)
         if (match !== null) {
           clearTimeout(timer)
