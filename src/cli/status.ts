@@ -28,6 +28,10 @@ export async function printStatus(url: string): Promise<void> {
   const rows: unknown[][] = [[status.node.id, status.role, status.node.url, `${status.position.epoch}/${status.position.lsn}`, 0, 0, 'serving']]
   for (const replica of status.replicas ?? []) {
     let state = 'streaming'
+    if (!/^https?:/.test(replica.url)) {
+      rows.push([replica.id, 'embedded', replica.url, `${status.position.epoch}/${replica.applied_lsn}`, replica.lag_entries, replica.lag_ms, 'streaming'])
+      continue
+    }
     try {
       const own = await getStatus(replica.url)
       state = own.replication?.state ?? state

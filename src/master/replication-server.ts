@@ -68,6 +68,15 @@ class ReplicaSession implements ReplicaView {
   get isCaughtUp(): boolean {
     return !this.isPumping
   }
+
+  /**
+   * An embedded replica (inside an application, announced as `embedded://…`) follows like any
+   * other, but can never be promoted and comes and goes with its application: it does not count
+   * for synchronous replication, min-replicas, or confirming the master.
+   */
+  get isEmbedded(): boolean {
+    return this.url.startsWith('embedded:')
+  }
 }
 
 export class ReplicationServer {
@@ -137,7 +146,7 @@ export class ReplicationServer {
     this.sessions.get(hello.nodeId)?.socket.terminate()
     const session = new ReplicaSession(frames, { nodeId: hello.nodeId, url: hello.url, lsn: hello.position.lsn }, address, this.options.clock.now())
     this.sessions.set(hello.nodeId, session)
-    this.known.set(hello.nodeId, this.options.clock.now())
+    if (!session.isEmbedded) this.known.set(hello.nodeId, this.options.clock.now())
     frames.sendJson({
       type: 'welcome',
       nodeId: this.options.nodeId,
@@ -223,7 +232,7 @@ export class ReplicationServer {
   /** How many replicas have durably applied `lsn` (they acknowledge after COMMIT). */
   confirmedCount(lsn: number): number {
     let count = 0
-    for (const session of this.sessions.values()) if (session.ackedLsn >= lsn) count++
+    for (const session of this.sessions.values()) if (!session.isEmbedded && session.ackedLsn >= lsn) count++
     return count
   }
 
@@ -256,7 +265,7 @@ export class ReplicationServer {
     const now = this.options.clock.now()
     let count = 0
     for (const session of this.sessions.values()) {
-      if (now - session.lastAckAt > maxLagMs) continue
+      if (session.isEmbedded || now - session.lastAckAt > maxLagMs) continue
       if (session.ackedLsn < lastLsn) {
         const missingSince = commitTimeOf(session.ackedLsn + 1)
         if (missingSince === undefined || now - missingSince > maxLagMs) continue
@@ -280,7 +289,7 @@ export class ReplicationServer {
    */
   confirmMastership(timeoutMs: number, knownWindowMs = 60_000): Promise<{ answered: number; highestEpoch: number }> {
     const now = this.options.clock.now()
-    for (const session of this.sessions.values()) this.known.set(session.nodeId, now)
+    for (const session of this.sessions.values()) if (!session.isEmbedded) this.known.set(session.nodeId, now)
     for (const [id, seen] of this.known) if (now - seen > knownWindowMs) this.known.delete(id)
     const needed = this.known.size === 0 ? 0 : Math.floor(this.known.size / 2) + 1
     const epoch = this.options.epoch()
@@ -301,7 +310,7 @@ export class ReplicationServer {
         if (answeredEpoch > epoch || answers.size >= needed) finish(true)
       })
       const message = { type: 'confirm', id, epoch } satisfies MasterMessage
-      for (const session of this.sessions.values()) session.socket.sendJson(message)
+      for (const session of this.sessions.values()) if (!session.isEmbedded) session.socket.sendJson(message)
     })
   }
 

@@ -56,6 +56,8 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
   private delayTimer: NodeJS.Timeout | undefined
   private receivedLsn = 0
   private running: Promise<void> | undefined
+  /** Aborted by stop(), so a backoff sleep does not hold it up. */
+  private readonly stopping = new AbortController()
 
   constructor(options: FollowerOptions) {
     super()
@@ -68,6 +70,7 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
 
   async stop(): Promise<void> {
     this.stopped = true
+    this.stopping.abort()
     clearTimeout(this.delayTimer)
     this.socket?.close(1001, 'replica stopping')
     this.setState('stopped')
@@ -93,7 +96,7 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
       if (outcome.kind === 'streamed') attempt = 0
       const delay = backoffMs(attempt++, this.options.reconnectBaseMs, this.options.reconnectCapMs)
       this.options.logger.info({ reason: outcome.reason, retryInMs: delay }, 'replication connection ended; reconnecting')
-      await sleep(delay)
+      await sleep(delay, this.stopping.signal).catch(() => undefined)
     }
   }
 
@@ -111,7 +114,7 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
       } catch (error) {
         const delay = backoffMs(attempt++, this.options.reconnectBaseMs, this.options.reconnectCapMs)
         this.options.logger.error({ err: error, retryInMs: delay }, 'snapshot failed')
-        await sleep(delay)
+        await sleep(delay, this.stopping.signal).catch(() => undefined)
       }
     }
   }

@@ -1,0 +1,115 @@
+/**
+ * The embedded replica's reads: client SQL on a read-only connection to the local file, under
+ * the same SQL policy as every node's client connection, returning rows as objects.
+ *
+ * Why not node/local-reads.ts: LocalReads answers HTTP requests in rqlite's shape (column names
+ * plus arrays of values, a result per statement, timings), which costs a generator, a result
+ * object and a copy per call. An application reading in-process wants the binding's own row
+ * objects from a statement prepared once: this is the path that makes a point read cost about
+ * what raw SQLite costs. The policy, the refusals and the read-only connection are the same
+ * (storage's openReader and prepareClientStatements).
+ */
+import { TandemError, messageOf } from '../shared/errors.ts'
+import { openReader, prepareClientStatements, type GuardedConnection, type SqlParams, type SqlValue, type Statement } from '../storage/index.ts'
+import { SqlError } from './errors.ts'
+
+/** A row as the binding returns it: column name → value, on a null prototype. */
+export type Row = Record<string, SqlValue>
+
+const minSafe = BigInt(Number.MIN_SAFE_INTEGER)
+const maxSafe = BigInt(Number.MAX_SAFE_INTEGER)
+
+export class LocalRows {
+  private readonly reader: GuardedConnection
+  /** Prepared reads by SQL text, oldest first out. Invariant: every one was observed not to write. */
+  private readonly prepared = new Map<string, Statement>()
+  private readonly preparedMax: number
+
+  constructor(path: string, preparedMax = 256) {
+    this.reader = openReader(path)
+    this.preparedMax = preparedMax
+  }
+
+  all<T = Row>(sql: string, params?: SqlParams): T[] {
+    const statement = this.statementFor(sql, params !== undefined)
+    try {
+      return (params === undefined ? statement.all() : isPositional(params) ? statement.all(...params) : statement.all(params)) as T[]
+    } catch (error) {
+      return this.again(statement, params, error, (s, args) => s.all(...args)) as T[]
+    }
+  }
+
+  get<T = Row>(sql: string, params?: SqlParams): T | undefined {
+    const statement = this.statementFor(sql, params !== undefined)
+    try {
+      return (params === undefined ? statement.get() : isPositional(params) ? statement.get(...params) : statement.get(params)) as T | undefined
+    } catch (error) {
+      return this.again(statement, params, error, (s, args) => s.get(...args)) as T | undefined
+    }
+  }
+
+  close(): void {
+    this.prepared.clear()
+    this.reader.connection.close()
+  }
+
+  private statementFor(sql: string, hasParams: boolean): Statement {
+    const cached = this.prepared.get(sql)
+    if (cached !== undefined) return cached
+    let parts
+    try {
+      parts = [...prepareClientStatements(this.reader, sql, hasParams)]
+    } catch (error) {
+      if (error instanceof TandemError) throw error
+      throw new SqlError(messageOf(error), { cause: error })
+    }
+    const [part] = parts
+    if (part === undefined || parts.length > 1) {
+      throw new TandemError('BAD_REQUEST', `a read runs one statement; this text holds ${parts.length}`)
+    }
+    if (part.observation.isWrite) {
+      throw new TandemError('NOT_MASTER', 'this statement writes, and the embedded replica is read-only: send it to the master with execute()')
+    }
+    part.statement.setReadBigInts(false)
+    part.statement.setReturnArrays(false)
+    this.prepared.set(sql, part.statement)
+    if (this.prepared.size > this.preparedMax) this.prepared.delete(this.prepared.keys().next().value!)
+    return part.statement
+  }
+
+  /**
+   * The slow path after a read threw. An integer beyond 2^53 cannot be a number: read the
+   * statement again with bigints (nothing can change in between, reads and applies share this
+   * thread) and keep the values that fit as numbers, as the HTTP API does. Anything else is the
+   * statement's SQL error.
+   */
+  private again(statement: Statement, params: SqlParams | undefined, error: unknown, run: (s: Statement, args: unknown[]) => unknown): unknown {
+    if ((error as { code?: unknown }).code !== 'ERR_OUT_OF_RANGE') {
+      if (error instanceof TandemError) throw error
+      throw new SqlError(messageOf(error), { cause: error })
+    }
+    const args: unknown[] = params === undefined ? [] : isPositional(params) ? [...params] : [params]
+    statement.setReadBigInts(true)
+    try {
+      const result = run(statement, args)
+      if (Array.isArray(result)) for (const row of result) narrowIntegers(row as Row)
+      else if (result !== undefined) narrowIntegers(result as Row)
+      return result
+    } catch (retryError) {
+      throw new SqlError(messageOf(retryError), { cause: retryError })
+    } finally {
+      statement.setReadBigInts(false)
+    }
+  }
+}
+
+function isPositional(params: SqlParams): params is readonly SqlValue[] {
+  return Array.isArray(params)
+}
+
+function narrowIntegers(row: Row): void {
+  for (const key in row) {
+    const value = row[key]
+    if (typeof value === 'bigint' && value >= minSafe && value <= maxSafe) row[key] = Number(value)
+  }
+}
