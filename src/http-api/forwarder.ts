@@ -6,7 +6,18 @@ import { Pool } from 'undici'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { TandemError, messageOf } from '../shared/errors.ts'
 
-const relayedHeaders = ['content-type', 'x-tandem-lsn', 'x-tandem-error', 'x-tandem-idempotent-replay', 'location', 'content-length']
+const relayedHeaders = ['content-type', 'x-tandem-lsn', 'x-tandem-epoch', 'x-tandem-error', 'x-tandem-idempotent-replay', 'location', 'content-length']
+
+const connectFailures = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'])
+
+/** True when the error (or one of its causes) says the connection was never made. */
+export function isConnectFailure(error: unknown): boolean {
+  for (let e: unknown = error; typeof e === 'object' && e !== null; e = (e as { cause?: unknown }).cause) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string' && connectFailures.has(code)) return true
+  }
+  return false
+}
 
 export class Forwarder {
   private pool: Pool | undefined
@@ -36,7 +47,12 @@ export class Forwarder {
       reply.header('x-tandem-served-by', masterUrl)
       return reply.send(response.body)
     } catch (error) {
-      throw new TandemError('NO_MASTER', `the master at ${masterUrl} is not reachable: ${messageOf(error)}`, { masterUrl })
+      // Only a failure to connect proves the master never saw the request. After that, a write
+      // may have been applied: say so, and never with a 503 (which promises nothing was applied).
+      if (request.method === 'GET' || isConnectFailure(error)) {
+        throw new TandemError('NO_MASTER', `the master at ${masterUrl} is not reachable: ${messageOf(error)}`, { masterUrl })
+      }
+      throw new TandemError('MASTER_ANSWER_LOST', `the master at ${masterUrl} did not answer a forwarded write (${messageOf(error)}): it may or may not have been applied; retry only with the same Idempotency-Key`, { masterUrl })
     }
   }
 

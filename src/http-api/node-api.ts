@@ -15,6 +15,8 @@ export interface NodeInfo {
   appliedLsn: number
   lagEntries: number
   lagMs: number
+  /** The epoch a master serves in, when known. */
+  epoch?: number
   error?: string
 }
 
@@ -43,6 +45,8 @@ export interface NodeApi {
   query(statements: readonly SqlStatement[], transaction: boolean): StatementResult[]
   /** Does any of these statements write? */
   isWrite(statements: readonly SqlStatement[]): boolean
+  /** The highest epoch this node knows. */
+  epoch(): number
   /** The newest LSN applied (replica) or committed (master) here. */
   appliedLsn(): number
   /** Resolves once appliedLsn() >= lsn; rejects with MIN_LSN_TIMEOUT after timeoutMs. */

@@ -53,6 +53,11 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     options.logger.error({ err: error }, 'request failed')
     return sendError(reply, new TandemError('INTERNAL', `internal error: ${messageOf(error)}`))
   })
+  // Every answer says which epoch the node knows, so a client can tell a deposed master.
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (!reply.hasHeader('x-tandem-epoch')) reply.header('x-tandem-epoch', String(node.epoch()))
+    done(null, payload)
+  })
   app.setNotFoundHandler((request, reply) => sendError(reply, new TandemError('NOT_FOUND', `no endpoint ${request.method} ${request.url.split('?')[0]}`)))
 
   const sendJson = (reply: FastifyReply, body: unknown, params?: QueryParams) =>
@@ -206,6 +211,7 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
       reachable: n.reachable,
       leader: n.role === 'master',
       role: n.role,
+      ...(n.role === 'master' ? { epoch: node.role === 'master' ? node.epoch() : n.epoch ?? null } : {}),
       applied_lsn: n.appliedLsn,
       lag_entries: n.lagEntries,
       lag_ms: n.lagMs,

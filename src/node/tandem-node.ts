@@ -133,6 +133,10 @@ export class TandemNode implements NodeApi {
     return this.readsOrThrow().isWrite(statements)
   }
 
+  epoch(): number {
+    return this.master?.epoch() ?? this.replica?.applier.position.epoch ?? 1
+  }
+
   appliedLsn(): number {
     return this.master?.pipeline.lastLsn ?? this.replica?.applier.position.lsn ?? 0
   }
