@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- --json] [--reps N] [--seconds S]` — Tandem's write throughput, replication
- * lag and catch-up rate, each beside a baseline measured in the same run.
+ * lag, catch-up rate and point reads (the client over HTTP, the embedded replica), each beside a
+ * baseline measured in the same run.
  *
  * Back-of-envelope estimate, written before measuring (2-core VM, virtio disk, Node 20):
  *
@@ -27,6 +28,12 @@
  * - Catch-up: the master streams up to 2000 entries per frame and the replica applies up to 5000
  *   entries per transaction, so fsyncs vanish; changeset apply + log append + CRC ≈ 2–5 µs per
  *   row → 100–300k rows/s, near raw SQLite with 100 rows per transaction.
+ * - Point reads by primary key through tandem/client, pinned to a replica, beside a bare undici
+ *   fetch and undici request() of the same read: 1 caller ~150–250 µs at p50 (4–7k reads/s), the
+ *   client ~0.9–1.1× fetch's rate; 16 callers CPU-bound, ~0.8–1.0×; request() ~20–40 µs faster
+ *   than fetch per read (client-overhead.ts says why).
+ * - Point reads from an embedded replica: a Map lookup and a parameter spread over raw SQLite's
+ *   ~1.5–3 µs prepared read: 300–600k reads/s, ~0.85–0.95× raw on the same file (embedded-reads.ts).
  *
  * Method: every figure is measured --reps times (default 3); the report shows the median and the
  * min–max. Baselines run in the same repetition as the figure they serve, back to back with it,
@@ -41,6 +48,8 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { rowCount, startLibraryCluster, startProcessCluster, type ProcessCluster } from './bench-cluster.ts'
 import { measureCatchUp, type CatchUpResult } from './catch-up.ts'
+import { idsCount, measureClientOverhead, type ClientOverheadLevel, type ReaderName, type ReadRun } from './client-overhead.ts'
+import { measureEmbeddedReads, type EmbeddedReadsResult } from './embedded-reads.ts'
 import { startHttpFloor } from './http-floor.ts'
 import { closedLoop, type LoadResult } from './http-load.ts'
 import { libraryWritesPerSec } from './library-writes.ts'
@@ -64,6 +73,11 @@ interface Settings {
   catchUpRows: number
   rowsPerTransaction: number
   manyClients: number
+  /** Each reader's timed run in the read figures (the client's, at each concurrency; the embedded replica's). */
+  readSeconds: number
+  /** Concurrent callers of the client-overhead runs: 1 (latency) and a few (throughput). */
+  clientCallers: number[]
+  embeddedRows: number
 }
 
 function settingsFromArgs(): Settings & { json: boolean } {
@@ -85,6 +99,9 @@ function settingsFromArgs(): Settings & { json: boolean } {
     catchUpRows: 100_000,
     rowsPerTransaction: 100,
     manyClients: 64,
+    readSeconds: Math.max(0.5, Math.round(seconds * (2 / 3) * 10) / 10),
+    clientCallers: [1, 16],
+    embeddedRows: 100_000,
   }
 }
 
@@ -100,6 +117,11 @@ interface CatchUpSamples {
   rawBatched: number[]
   rawOneTransaction: number[]
   catchUp: CatchUpResult[]
+}
+
+interface ReadSamples {
+  client: ClientOverheadLevel[]
+  embedded: EmbeddedReadsResult
 }
 
 interface ThroughputSamples {
@@ -207,7 +229,40 @@ async function measureCatchUps(resources: Resources, cluster: ProcessCluster, s:
   return out
 }
 
-function buildFigures(t: ThroughputSamples, lags: LagLevel[], c: CatchUpSamples, s: Settings): Figure[] {
+const readerLabels: Record<ReaderName, string> = {
+  client: 'tandem/client db.query()',
+  fetch: 'bare undici fetch of GET /db/query',
+  request: 'undici request() of the same GET',
+}
+
+/**
+ * Figures 6–7: point reads through the client on a replica of the main cluster (idle by now),
+ * then, with that cluster stopped, from an embedded replica of a cluster of its own.
+ */
+async function measureReads(resources: Resources, cluster: ProcessCluster, s: Settings): Promise<ReadSamples> {
+  const replica = cluster.replicas.at(-1)!
+  const client = await measureClientOverhead({
+    nodeUrl: replica.url,
+    seedUrls: [cluster.master.url, replica.url],
+    callers: s.clientCallers,
+    reps: s.reps,
+    seconds: s.readSeconds,
+    onRun: (r) =>
+      log(
+        `[client reads ${r.rep + 1}/${s.reps}] ${readerLabels[r.reader]}, ${r.callers === 1 ? '1 caller' : `${r.callers} callers`}: ` +
+          `${fmt(r.perSec)} reads/s, p50 ${fmt(r.p50Us)} µs, p99 ${fmt(r.p99Us)} µs`,
+      ),
+  })
+  await Promise.all([cluster.master, ...cluster.replicas].map((node) => node.kill('SIGKILL')))
+  log(`[embedded reads] filling ${fmt(s.embeddedRows)} rows, then ${s.reps} × ${s.readSeconds} s per reader`)
+  const embedded = await measureEmbeddedReads(resources, { reps: s.reps, seconds: s.readSeconds, rows: s.embeddedRows })
+  embedded.embedded.samples.forEach((value, i) => {
+    log(`[embedded reads ${i + 1}/${s.reps}] embedded replica ${fmt(value)} reads/s, raw SQLite ${fmt(embedded.raw.samples[i]!)} reads/s`)
+  })
+  return { client, embedded }
+}
+
+function buildFigures(t: ThroughputSamples, lags: LagLevel[], c: CatchUpSamples, r: ReadSamples, s: Settings): Figure[] {
   const many = s.manyClients
   const rawSingle = { label: 'raw SQLite, 1 row per transaction', unit: 'tx/s' as const, samples: t.rawSingle }
   const lagFigures = lags.flatMap((level) => {
@@ -220,6 +275,15 @@ function buildFigures(t: ThroughputSamples, lags: LagLevel[], c: CatchUpSamples,
       figure(`replication_lag_p99_${level.writesPerSec}`, `Replication lag p99 ${at}`, 'ms', of((r) => r.lagP99Ms), [
         { label: 'write latency p99, same load', unit: 'ms', samples: of((r) => r.writeP99Ms) },
       ]),
+    ]
+  })
+  const clientFigures = r.client.flatMap((level) => {
+    const callers = level.callers === 1 ? '1 caller' : `${level.callers} callers`
+    const baselines = (unit: 'reads/s' | 'µs', pick: (run: ReadRun) => number) =>
+      (['fetch', 'request'] as const).map((name) => ({ label: `${readerLabels[name]}, ${callers}`, unit, samples: level[name].map(pick) }))
+    return [
+      figure(`client_reads_${level.callers}`, `Client point reads on a replica, ${callers}`, 'reads/s', level.client.map((run) => run.perSec), baselines('reads/s', (run) => run.perSec)),
+      figure(`client_read_p50_${level.callers}`, `Client point read latency p50, ${callers}`, 'µs', level.client.map((run) => run.p50Us), baselines('µs', (run) => run.p50Us)),
     ]
   })
   return [
@@ -244,6 +308,10 @@ function buildFigures(t: ThroughputSamples, lags: LagLevel[], c: CatchUpSamples,
       { label: `raw SQLite, ${s.rowsPerTransaction} rows per transaction`, unit: 'rows/s', samples: c.rawBatched },
       { label: 'raw SQLite, all rows in one transaction', unit: 'rows/s', samples: c.rawOneTransaction },
     ]),
+    ...clientFigures,
+    figure('embedded_reads', 'Embedded replica point reads by primary key', 'reads/s', r.embedded.embedded.samples, [
+      { label: 'raw SQLite, same file', unit: 'reads/s', samples: r.embedded.raw.samples },
+    ]),
   ]
 }
 
@@ -262,6 +330,8 @@ function notes(s: Settings, lags: LagLevel[]): string[] {
     `Throughput: closed loop for ${s.loadSeconds} s per run — autocannon over keep-alive connections for HTTP (Tandem and a minimal node:http server answering a fixed JSON), async callers of node.write() for the library.`,
     `Lag: open-loop writes at a moderate rate and at half the median ${s.manyClients}-client HTTP rate, ${s.lagSeconds} s per run. The same min_lsn read, parked ahead of the newest LSN, goes to the master and to a replica; lag = the replica's answer − the master's. The simple bound — a min_lsn read on a replica sent when the write is acknowledged, which adds a read round trip — ${levels}.`,
     `Catch-up: a replica is SIGKILLed, ${fmt(s.catchUpRows)} rows are written in transactions of ${s.rowsPerTransaction} (one log entry each), the replica restarts on its data; timed from its ready line until it has applied the master's LSN (checksums verified equal; no snapshot).`,
+    `Client reads: tandem/client's db.query('SELECT id, payload FROM bench WHERE id = ?', [id]) pinned to one replica, default options (session consistency, so each read carries the session's min_lsn), beside undici's fetch() and request() of GET /db/query?level=none&q=… with the id inlined, on the same replica over a pool of the same size; closed loop with ${s.clientCallers.join(' and ')} callers, ${s.readSeconds} s per reader and run; ${idsCount} ids, so every SQL text stays prepared on the node.`,
+    `Embedded reads: openReplica() in the benchmark process, db.get() of the same SELECT over ${fmt(s.embeddedRows)} rows, beside raw @photostructure/sqlite reading the replica's own file read-only, ${s.readSeconds} s per reader and run.`,
     `Median of ${s.reps} runs (min–max). Ratios are per run: figure ÷ the baseline measured back to back with it in the same run.`,
   ]
 }
@@ -299,12 +369,13 @@ async function main(): Promise<void> {
     const heavy = Math.max(100, Math.round(spread(throughput.httpMany.map((r) => r.perSec)).median / 2 / 100) * 100)
     const lags = await measureLags(cluster, settings, [...new Set([Math.min(settings.lagModerateWritesPerSec, heavy), heavy])])
     const catchUps = await measureCatchUps(resources, cluster, settings)
-    const figures = buildFigures(throughput, lags, catchUps, settings)
+    const reads = await measureReads(resources, cluster, settings)
+    const figures = buildFigures(throughput, lags, catchUps, reads, settings)
     const noteLines = notes(settings, lags)
     const resultsPath = fileURLToPath(new URL('./RESULTS.md', import.meta.url))
     writeFileSync(resultsPath, markdown(machine, figures, noteLines))
     if (json) {
-      const details = { throughput, lags, catchUps }
+      const details = { throughput, lags, catchUps, reads }
       process.stdout.write(`${JSON.stringify({ machine, settings, figures, details }, null, 2)}\n`)
     } else {
       process.stdout.write(`\nTandem benchmark — ${machineLine(machine)}\n\n${textTable(figures)}\n\n${noteLines.map((n) => `* ${n}`).join('\n')}\n`)

@@ -5,6 +5,7 @@ import { serve } from './serve.ts'
 import { runDemo } from './demo.ts'
 import { printStatus } from './status.ts'
 import { runShell } from './shell.ts'
+import { promote } from './promote.ts'
 
 function nodeOptions(command: Command, defaultPort: number): Command {
   return command
@@ -76,6 +77,13 @@ export function buildProgram(): Command {
     .option('--dir <dir>', 'where the nodes keep their data', './data')
     .option('--port <port>', 'the master port; replicas take the next ones', integer('--port'), 4001)
     .action((flags: { replicas: number; dir: string; port: number }) => runDemo(flags))
+
+  program
+    .command('promote')
+    .description('make the replica at URL the master of a new epoch; the other replicas follow it')
+    .argument('<url>', 'the replica to promote', baseUrl)
+    .option('--force', 'promote even if another reachable replica is more up to date')
+    .action((url: string, flags: { force?: boolean }) => promote(url, flags.force === true))
 
   program
     .command('status')

@@ -80,8 +80,8 @@ export class SqlError extends TandemClientError {
   /** The LSN holding the statements that succeeded; undefined when nothing was applied. */
   readonly lsn: number | undefined
 
-  constructor(message: string, details: { statementIndex: number; results: (StatementResult | StatementFailure)[]; rolledBack: boolean; lsn: number | undefined; node: string }) {
-    super('SQL_ERROR', message, { status: 200, node: details.node })
+  constructor(message: string, details: { statementIndex: number; results: (StatementResult | StatementFailure)[]; rolledBack: boolean; lsn: number | undefined; node: string; cause?: unknown }) {
+    super('SQL_ERROR', message, { status: 200, node: details.node, cause: details.cause })
     this.name = 'SqlError'
     this.statementIndex = details.statementIndex
     this.results = details.results

@@ -141,7 +141,7 @@ describe('the client against scripted nodes', () => {
     assert.equal(out.value, 1)
     assert.deepEqual(out.results, [{ rowsAffected: 1, lastInsertId: 1 }, { rowsAffected: 2, lastInsertId: 0 }])
     assert.equal(master!.executes().length, 1)
-    assert.match(master!.executes()[0]!.path, /^\/db\/execute\?redirect&transaction$/)
+    assert.match(master!.executes()[0]!.path, /^\/db\/execute\?redirect&blob_array&transaction$/)
     assert.deepEqual(JSON.parse(master!.executes()[0]!.body), [['INSERT INTO t VALUES (?)', 1], ['UPDATE t SET v = :v', { v: 'x' }]])
     await assert.rejects(db.tx((t) => { t.execute('DELETE FROM t'); throw new Error('no') }), /no/)
     let escaped: (() => void) | undefined

@@ -223,7 +223,8 @@ function fromNodes(from: string, body: unknown): Observation | undefined {
   const replicas: ReplicaView[] = []
   for (const raw of nodes as Record<string, unknown>[]) {
     const url = typeof raw['api_addr'] === 'string' ? normalizeUrl(raw['api_addr']) : ''
-    if (url === '') continue
+    // Embedded replicas (embedded://…) live inside applications and serve no HTTP.
+    if (url === '' || !/^https?:/.test(url)) continue
     const reachable = raw['reachable'] !== false
     if (raw['role'] === 'master' || (raw['role'] === undefined && raw['leader'] === true)) {
       master = url

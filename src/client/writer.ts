@@ -50,7 +50,7 @@ export interface Connection {
 export async function write(connection: Connection, session: Session, statements: readonly Statement[], transaction: boolean, options: WriteOptions): Promise<BatchResult> {
   const { settings, topology, transport } = connection
   const body = stringifyJson(encodeStatements(statements))
-  const path = `/db/execute?redirect${transaction ? '&transaction' : ''}${syncQuery(options, settings)}`
+  const path = `/db/execute?redirect&blob_array${transaction ? '&transaction' : ''}${syncQuery(options, settings)}`
   const key = options.idempotencyKey
   const headers = requestHeaders(key)
   const context = new CallContext(options.timeoutMs ?? settings.timeoutMs, options.signal)

@@ -10,7 +10,7 @@
  * stale lock behind (a pid file would, and pids are reused).
  */
 import { join } from 'node:path'
-import { TandemError } from '../shared/errors.ts'
+import { TandemClientError } from '../client/index.ts'
 import { openConnection, type Connection } from '../storage/index.ts'
 
 export class DirectoryLock {
@@ -28,11 +28,7 @@ export class DirectoryLock {
       connection.exec('BEGIN EXCLUSIVE')
     } catch (error) {
       connection.close()
-      throw new TandemError(
-        'BAD_REQUEST',
-        `${dir} is in use by another embedded replica, in this process or another; give each process its own directory`,
-        { cause: error, path: dir },
-      )
+      throw new TandemClientError('BAD_REQUEST', `${dir} is in use by another embedded replica, in this process or another; give each process its own directory`, { cause: error })
     }
     return new DirectoryLock(connection)
   }

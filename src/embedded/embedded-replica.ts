@@ -8,6 +8,8 @@
  * - A read never waits for the network and never sees half an entry. Entries are applied on this
  *   same thread, so every read in one synchronous stretch of code (no `await` between them) sees
  *   one state of the database, as if in one read transaction.
+ * - Writes go through the client library (master-connection.ts): its retry rules, its results,
+ *   and its errors. Every failure, local or remote, is a TandemClientError (as-client-error.ts).
  * - Read-your-writes: a write resolves with the master's LSN for it; `waitFor(lsn)` resolves once
  *   this replica has applied that LSN, `sync()` once it has applied everything the master had
  *   committed when `sync()` was called (and everything this replica wrote).
@@ -18,8 +20,8 @@
  */
 import { mkdirSync } from 'node:fs'
 import { hostname } from 'node:os'
+import { TandemClientError, isTandemClientError, type BatchResult, type ExecResult, type Statement, type WriteOptions } from '../client/index.ts'
 import { systemClock, type Clock } from '../shared/clock.ts'
-import { TandemError } from '../shared/errors.ts'
 import { createLogger, type Logger } from '../shared/logger.ts'
 import type { Position } from '../replication-log/index.ts'
 import { databasePath, type SqlParams } from '../storage/index.ts'
@@ -27,19 +29,20 @@ import { defaultConfig } from '../node/config.ts'
 import { loadNodeId } from '../node/node-identity.ts'
 import { LsnWaiters } from '../node/lsn-waiters.ts'
 import { ReplicaRole } from '../node/replica-role.ts'
+import { asClientError } from './as-client-error.ts'
 import { DirectoryLock } from './directory-lock.ts'
-import { SqlError } from './errors.ts'
 import { LocalRows, type Row } from './local-rows.ts'
-import { MasterClient, type WriteOptions, type WriteStatement } from './master-client.ts'
+import { MasterConnection } from './master-connection.ts'
 import type { ReplicaOptions, ReplicaStatus, Staleness, WaitOptions } from './replica-options.ts'
-import type { BatchResult, ExecuteResult, StatementResult, WriteCallOptions } from './write-results.ts'
 
 const waitTimeoutMsDefault = 5000
 
 export class EmbeddedReplica {
   readonly nodeId: string
   readonly path: string
-  private readonly master: MasterClient
+  private readonly master: MasterConnection
+  /** How the master lists this replica in /nodes (it serves nothing there). */
+  private readonly url: string
   private readonly role: ReplicaRole
   private readonly lock: DirectoryLock
   private readonly logger: Logger
@@ -51,15 +54,14 @@ export class EmbeddedReplica {
   private readonly waiters = new LsnWaiters()
   /** Rejecters of waits in progress, so close() can end them. */
   private readonly waits = new Set<(error: Error | undefined) => void>()
-  /** The highest LSN a write through this replica was answered with. */
-  private writtenLsn = 0
   private closing: Promise<void> | undefined
   private readonly signal: AbortSignal | undefined
   private readonly onAbort = () => void this.close()
 
   private constructor(options: ReplicaOptions) {
-    if (typeof options.path !== 'string' || options.path === '') throw new TandemError('BAD_REQUEST', 'openReplica needs `path`, the directory to keep the replica in')
-    this.master = new MasterClient(options.master, options.requestTimeoutMs ?? 30_000)
+    if (typeof options.path !== 'string' || options.path === '') throw new TandemClientError('BAD_REQUEST', 'openReplica needs `path`, the directory to keep the replica in')
+    // Checks the URL before anything is created; connects later (see the end of the constructor).
+    this.master = new MasterConnection(options.master, options.requestTimeoutMs ?? 30_000, (fields, message) => this.logger.warn(fields, message))
     this.path = options.path
     mkdirSync(options.path, { recursive: true })
     this.lock = DirectoryLock.acquire(options.path)
@@ -70,10 +72,9 @@ export class EmbeddedReplica {
       this.ownsLogger = options.logger === undefined
       this.logger = options.logger ?? createLogger(`embedded-${this.nodeId}`, process.env['TANDEM_LOG_LEVEL'] ?? 'warn')
       this.dbPath = databasePath(options.path)
+      this.url = `embedded://${hostname().replace(/[^A-Za-z0-9.-]/g, '-') || 'localhost'}/${process.pid}`
       const config = { ...defaultConfig, role: 'replica' as const, dataDir: options.path, port: 0, masterUrl: this.master.url, synchronous: options.synchronous ?? 'normal' }
-      // The master lists this replica in /nodes under this URL; it serves nothing there.
-      const url = `embedded://${hostname().replace(/[^A-Za-z0-9.-]/g, '-') || 'localhost'}/${process.pid}`
-      this.role = role = new ReplicaRole(config, this.dbPath, this.nodeId, () => url, this.clock, this.logger, {
+      this.role = role = new ReplicaRole(config, this.dbPath, this.nodeId, () => this.url, this.clock, this.logger, {
         // Both run synchronously around the file swap: no read can run in between.
         before: () => {
           this.rows?.close()
@@ -81,16 +82,15 @@ export class EmbeddedReplica {
         },
         after: () => {
           if (this.closing !== undefined) return
-          this.rows = new LocalRows(this.dbPath)
+          this.rows = new LocalRows(this.dbPath, this.url)
           this.waiters.reached(this.role.applier.position.lsn)
         },
       })
-      this.rows = new LocalRows(this.dbPath)
+      this.rows = new LocalRows(this.dbPath, this.url)
     } catch (error) {
       // Not started: closing only closes its apply connection and timer.
       void role?.close().finally(() => this.lock.release())
       if (role === undefined) this.lock.release()
-      void this.master.close()
       throw error
     }
     this.role.follower.on('applied', (lsn) => this.waiters.reached(lsn))
@@ -98,17 +98,24 @@ export class EmbeddedReplica {
     this.signal = options.signal
     this.signal?.addEventListener('abort', this.onAbort, { once: true })
     this.role.start()
+    // Connect now, so the first write does not wait for discovery; a failure is retried by the next call.
+    void this.master.client().catch(() => undefined)
   }
 
   /** Use openReplica(). */
   static async open(options: ReplicaOptions): Promise<EmbeddedReplica> {
     options.signal?.throwIfAborted()
-    const replica = new EmbeddedReplica(options)
+    let replica: EmbeddedReplica
+    try {
+      replica = new EmbeddedReplica(options)
+    } catch (error) {
+      throw asClientError(error)
+    }
     try {
       await replica.firstCopy(options.openTimeoutMs ?? 30_000, options.signal)
     } catch (error) {
       await replica.close()
-      throw options.signal?.aborted === true ? asError(options.signal.reason) : error
+      throw options.signal?.aborted === true ? asError(options.signal.reason) : asClientError(error)
     }
     return replica
   }
@@ -161,62 +168,39 @@ export class EmbeddedReplica {
    * Runs SQL on the master, atomically: a text holding several statements applies all of them or
    * none. Throws SqlError if it failed in SQLite (nothing applied); see batch() for the rest.
    */
-  async execute(sql: string, params?: SqlParams, options: WriteCallOptions = {}): Promise<ExecuteResult> {
+  async execute(sql: string, params?: SqlParams, options: WriteOptions = {}): Promise<ExecResult> {
     const { results, ...ack } = await this.batch([params === undefined ? { sql } : { sql, params }], { ...options, transaction: true })
     const [result] = results
-    if (result === undefined) throw new TandemError('INTERNAL', `the master answered a one-statement write with ${results.length} results`)
+    if (result === undefined) throw new TandemClientError('BAD_RESPONSE', `the master answered a one-statement write with ${results.length} results`, { node: ack.node })
     return { ...result, ...ack }
   }
 
   /**
-   * Runs statements on the master in one request: with `transaction` (the default) all apply or
-   * none does; without it each stands alone. Resolves once the master committed it (read it
-   * back here with `waitFor(result.lsn)`). Throws:
+   * Runs statements on the master in one request, through the client library: with
+   * `transaction` (the default here) all apply or none does; without it each stands alone.
+   * Resolves once the master committed it (read it back here with `waitFor(result.lsn)`).
+   * Throws the client's errors (src/client/DESIGN.md has the retry table):
    * - SqlError when a statement failed in SQLite (`rolledBack`, `results` and `lsn` say what stands);
-   * - a TandemError with the master's code when it refused the request (nothing applied),
-   *   NO_MASTER when it could not be reached (nothing applied), SYNC_TIMEOUT when it committed
-   *   the write but too few replicas confirmed it (applied: do not repeat it);
+   * - a TandemClientError with the master's code when it refused the request, UNAVAILABLE when
+   *   it could not be reached, NOT_MASTER when the URL given is a replica's (nothing applied);
+   * - SyncTimeoutError when the master committed it but too few replicas confirmed it (applied:
+   *   do not repeat it);
    * - IndeterminateWriteError when the answer was lost (it may have been applied), after
    *   retrying with the idempotency key if the call has one (repeating with it is safe).
    */
-  async batch(statements: readonly (string | WriteStatement)[], options: WriteCallOptions & { transaction?: boolean } = {}): Promise<BatchResult> {
+  async batch(statements: readonly Statement[], options: WriteOptions & { transaction?: boolean } = {}): Promise<BatchResult> {
     this.assertOpen()
-    if (statements.length === 0) throw new TandemError('BAD_REQUEST', 'no statements to write')
-    const transaction = options.transaction ?? true
-    const writeOptions: WriteOptions = { transaction }
-    if (options.idempotencyKey !== undefined) writeOptions.idempotencyKey = options.idempotencyKey
-    if (options.sync !== undefined) writeOptions.sync = options.sync
-    if (options.syncTimeoutMs !== undefined) writeOptions.syncTimeoutMs = options.syncTimeoutMs
-    const reply = await this.master.execute(statements.map((s) => (typeof s === 'string' ? { sql: s } : s)), writeOptions)
-    // The master's LSN when it answered: sync() waits for it, so reads after it are monotonic.
-    this.writtenLsn = Math.max(this.writtenLsn, reply.lsn)
-    const { results, lsn } = reply
-    const failed = results.findIndex((r) => 'error' in r)
-    const rolledBack = failed >= 0 && transaction
-    const isApplied = !rolledBack && results.some((r) => !('error' in r))
-    if (reply.syncTimeout !== undefined && isApplied) {
-      throw new TandemError('SYNC_TIMEOUT', reply.syncTimeout, { lsn, results, sync: reply.sync, masterUrl: this.master.url })
-    }
-    if (failed >= 0) {
-      const message = (results[failed] as { error: string }).error
-      throw new SqlError(results.length > 1 ? `statement ${failed}: ${message}` : message, {
-        statementIndex: failed,
-        results,
-        rolledBack,
-        ...(isApplied ? { lsn } : {}),
-      })
-    }
-    const done: BatchResult = { results: results as StatementResult[], lsn, replayed: reply.replayed }
-    if (reply.sync !== undefined) done.sync = reply.sync
-    return done
+    if (statements.length === 0) throw new TandemClientError('BAD_REQUEST', 'no statements to write')
+    const client = await this.master.client()
+    return client.batch(statements, { ...options, transaction: options.transaction ?? true })
   }
 
   // ── waiting for the master's writes ─────────────────────────────────────────
 
   /** Resolves once this replica has applied `lsn`; MIN_LSN_TIMEOUT after `timeoutMs`. */
   waitFor(lsn: number, options: WaitOptions = {}): Promise<void> {
-    if (this.closing !== undefined) return Promise.reject(new TandemError('SHUTTING_DOWN', 'the embedded replica is closed'))
-    if (!Number.isSafeInteger(lsn) || lsn < 0) return Promise.reject(new TandemError('BAD_REQUEST', `an LSN is a non-negative integer, not ${lsn}`))
+    if (this.closing !== undefined) return Promise.reject(closedError())
+    if (!Number.isSafeInteger(lsn) || lsn < 0) return Promise.reject(new TandemClientError('BAD_REQUEST', `an LSN is a non-negative integer, not ${lsn}`))
     const timeoutMs = options.timeoutMs ?? waitTimeoutMsDefault
     const current = this.role.applier.position.lsn
     if (current >= lsn) return Promise.resolve()
@@ -224,7 +208,7 @@ export class EmbeddedReplica {
       const end = (error: Error | undefined) => {
         this.waits.delete(end)
         if (error === undefined) resolve()
-        else reject(error)
+        else reject(asClientError(error))
       }
       this.waits.add(end)
       this.waiters.wait(current, lsn, timeoutMs).then(
@@ -237,7 +221,7 @@ export class EmbeddedReplica {
   /**
    * Resolves once this replica has applied everything the master had committed when sync() was
    * called, and every write made through it; returns the position reached. Asks the master for
-   * its LSN: NO_MASTER if it cannot be reached, MIN_LSN_TIMEOUT if applying takes too long.
+   * its LSN: UNAVAILABLE if it cannot be reached, MIN_LSN_TIMEOUT if applying takes too long.
    */
   async sync(options: WaitOptions = {}): Promise<Position> {
     this.assertOpen()
@@ -245,11 +229,11 @@ export class EmbeddedReplica {
     const started = this.clock.now()
     const masterLsn = await this.master.lsn(timeoutMs)
     const remainingMs = Math.max(0, timeoutMs - (this.clock.now() - started))
-    await this.waitFor(Math.max(masterLsn, this.writtenLsn), { timeoutMs: remainingMs })
+    await this.waitFor(masterLsn, { timeoutMs: remainingMs })
     return this.position
   }
 
-  /** Stops following and closes the files. Waits in progress reject with SHUTTING_DOWN. Idempotent. */
+  /** Stops following and closes the files. Waits in progress reject with CLOSED. Idempotent. */
   close(): Promise<void> {
     this.closing ??= this.shutDown()
     return this.closing
@@ -259,7 +243,7 @@ export class EmbeddedReplica {
     this.signal?.removeEventListener('abort', this.onAbort)
     this.rows?.close()
     this.rows = undefined
-    const stopping = new TandemError('SHUTTING_DOWN', 'the embedded replica was closed')
+    const stopping = closedError()
     for (const end of [...this.waits]) end(stopping)
     this.waiters.clear()
     try {
@@ -272,13 +256,13 @@ export class EmbeddedReplica {
   }
 
   private assertOpen(): void {
-    if (this.closing !== undefined) throw new TandemError('SHUTTING_DOWN', 'the embedded replica is closed')
+    if (this.closing !== undefined) throw closedError()
   }
 
   private openRows(): LocalRows {
     if (this.rows !== undefined) return this.rows
     this.assertOpen()
-    throw new TandemError('NOT_READY', 'the local database could not be reopened after installing a snapshot; see the log')
+    throw new TandemClientError('NOT_READY', 'the local database could not be reopened after installing a snapshot; see the log')
   }
 
   /**
@@ -288,7 +272,7 @@ export class EmbeddedReplica {
    * Why refuse to open empty when the master cannot be reached, rather than open and serve an
    * empty database: there is nothing to serve. Every read would fail with "no such table", which
    * reads as a bug in the application rather than what it is, a missing master; and the
-   * application could not tell an empty replica from an empty cluster. Rejecting with NO_MASTER
+   * application could not tell an empty replica from an empty cluster. Rejecting with UNAVAILABLE
    * says what happened, at the one moment the application is prepared to handle it (startup),
    * and it can retry. Once a replica holds data it always opens, whatever the master's state.
    */
@@ -296,19 +280,22 @@ export class EmbeddedReplica {
     if (this.role.applier.position.lsn > 0) return
     const follower = this.role.follower
     const started = this.clock.now()
-    // The follower retries a URL that is not a master's forever; ask once, to say so at once.
-    const notMaster = this.master.lsn(timeoutMs).then(
+    // Connecting the client also says whether the URL is a master's: the follower retries a URL
+    // that is not forever, so the answer ends the wait at once. Opening waits for the attempt
+    // either way, so writes right after opening do not wait for discovery.
+    let isConnectSettled = false
+    const notMaster = this.master.client().then(
       () => undefined,
-      (error: unknown) => (error instanceof TandemError && error.code === 'NOT_MASTER' ? error : undefined),
+      (error: unknown) => (isTandemClientError(error, 'NOT_MASTER') ? error : undefined),
     )
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
-        () => finish(() => reject(new TandemError('NO_MASTER', `${this.path} holds no copy of the database yet, and the master at ${this.master.url} did not answer within ${timeoutMs} ms; retry when it is up`, { masterUrl: this.master.url }))),
+        () => finish(() => reject(new TandemClientError('UNAVAILABLE', `${this.path} holds no copy of the database yet, and the master at ${this.master.url} did not answer within ${timeoutMs} ms; retry when it is up`, { node: this.master.url }))),
         timeoutMs,
       )
       let isDone = false
       const onState = () => {
-        if (follower.state === 'streaming') finish(resolve)
+        if (follower.state === 'streaming' && isConnectSettled) finish(resolve)
       }
       const onAbort = () => finish(() => reject(asError(signal?.reason)))
       const finish = (settle: () => void) => {
@@ -320,7 +307,9 @@ export class EmbeddedReplica {
         settle()
       }
       void notMaster.then((error) => {
+        isConnectSettled = true
         if (error !== undefined) finish(() => reject(error))
+        else onState()
       })
       follower.on('state', onState)
       signal?.addEventListener('abort', onAbort, { once: true })
@@ -331,8 +320,8 @@ export class EmbeddedReplica {
     try {
       await this.waitFor(follower.masterLsn, { timeoutMs: remainingMs })
     } catch (error) {
-      if (error instanceof TandemError && error.code === 'MIN_LSN_TIMEOUT') {
-        throw new TandemError('NOT_READY', `${this.path} is still copying the master (LSN ${this.position.lsn} of ${follower.masterLsn}) after ${timeoutMs} ms; raise openTimeoutMs`, { cause: error })
+      if (isTandemClientError(error, 'MIN_LSN_TIMEOUT')) {
+        throw new TandemClientError('NOT_READY', `${this.path} is still copying the master (LSN ${this.position.lsn} of ${follower.masterLsn}) after ${timeoutMs} ms; raise openTimeoutMs`, { cause: error })
       }
       throw error
     }
@@ -346,4 +335,9 @@ export function openReplica(options: ReplicaOptions): Promise<EmbeddedReplica> {
 
 function asError(reason: unknown): Error {
   return reason instanceof Error ? reason : new Error(String(reason))
+}
+
+/** The client's code for a call on a closed handle: repeating it cannot help (SHUTTING_DOWN would say it can). */
+function closedError(): TandemClientError {
+  return new TandemClientError('CLOSED', 'the embedded replica is closed')
 }

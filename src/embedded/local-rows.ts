@@ -9,9 +9,10 @@
  * what raw SQLite costs. The policy, the refusals and the read-only connection are the same
  * (storage's openReader and prepareClientStatements).
  */
-import { TandemError, messageOf } from '../shared/errors.ts'
+import { SqlError, TandemClientError } from '../client/index.ts'
+import { messageOf } from '../shared/errors.ts'
 import { openReader, prepareClientStatements, type GuardedConnection, type SqlParams, type SqlValue, type Statement } from '../storage/index.ts'
-import { SqlError } from './errors.ts'
+import { asClientError } from './as-client-error.ts'
 
 /** A row as the binding returns it: column name → value, on a null prototype. */
 export type Row = Record<string, SqlValue>
@@ -24,9 +25,12 @@ export class LocalRows {
   /** Prepared reads by SQL text, oldest first out. Invariant: every one was observed not to write. */
   private readonly prepared = new Map<string, Statement>()
   private readonly preparedMax: number
+  /** The replica's URL in the cluster (`embedded://…`), the `node` of its SqlErrors. */
+  private readonly node: string
 
-  constructor(path: string, preparedMax = 256) {
+  constructor(path: string, node: string, preparedMax = 256) {
     this.reader = openReader(path)
+    this.node = node
     this.preparedMax = preparedMax
   }
 
@@ -60,15 +64,14 @@ export class LocalRows {
     try {
       parts = [...prepareClientStatements(this.reader, sql, hasParams)]
     } catch (error) {
-      if (error instanceof TandemError) throw error
-      throw new SqlError(messageOf(error), { cause: error })
+      throw this.failure(error)
     }
     const [part] = parts
     if (part === undefined || parts.length > 1) {
-      throw new TandemError('BAD_REQUEST', `a read runs one statement; this text holds ${parts.length}`)
+      throw new TandemClientError('BAD_REQUEST', `a read runs one statement; this text holds ${parts.length}`)
     }
     if (part.observation.isWrite) {
-      throw new TandemError('NOT_MASTER', 'this statement writes, and the embedded replica is read-only: send it to the master with execute()')
+      throw new TandemClientError('NOT_MASTER', 'this statement writes, and the embedded replica is read-only: send it to the master with execute()')
     }
     part.statement.setReadBigInts(false)
     part.statement.setReturnArrays(false)
@@ -84,10 +87,7 @@ export class LocalRows {
    * statement's SQL error.
    */
   private again(statement: Statement, params: SqlParams | undefined, error: unknown, run: (s: Statement, args: unknown[]) => unknown): unknown {
-    if ((error as { code?: unknown }).code !== 'ERR_OUT_OF_RANGE') {
-      if (error instanceof TandemError) throw error
-      throw new SqlError(messageOf(error), { cause: error })
-    }
+    if ((error as { code?: unknown }).code !== 'ERR_OUT_OF_RANGE') throw this.failure(error)
     const args: unknown[] = params === undefined ? [] : isPositional(params) ? [...params] : [params]
     statement.setReadBigInts(true)
     try {
@@ -96,10 +96,18 @@ export class LocalRows {
       else if (result !== undefined) narrowIntegers(result as Row)
       return result
     } catch (retryError) {
-      throw new SqlError(messageOf(retryError), { cause: retryError })
+      throw this.failure(retryError)
     } finally {
       statement.setReadBigInts(false)
     }
+  }
+
+  /** A refusal by the SQL policy keeps its code; anything else the binding threw is the statement's SQL error. */
+  private failure(error: unknown): unknown {
+    const refusal = asClientError(error)
+    if (refusal instanceof TandemClientError) return refusal
+    const message = messageOf(error)
+    return new SqlError(message, { statementIndex: 0, results: [{ error: message }], rolledBack: false, lsn: undefined, node: this.node, cause: error })
   }
 }
 

@@ -16,7 +16,7 @@ export interface ReplicaOptions {
   logger?: Logger
   /** How long opening an empty directory waits for its first copy of the master. Default 30 s. */
   openTimeoutMs?: number
-  /** The bound on each request to the master, a write's retries included. Default 30 s. */
+  /** The bound on each call to the master, a write's retries included, and on connecting to it. Default 30 s. */
   requestTimeoutMs?: number
   /**
    * The local file's synchronous level. Default `normal`: the data and the position stay

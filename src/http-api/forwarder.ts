@@ -23,10 +23,12 @@ export class Forwarder {
   private pool: Pool | undefined
   private origin: string | undefined
 
-  async forward(masterUrl: string, request: FastifyRequest, reply: FastifyReply, body: string | undefined): Promise<FastifyReply> {
+  /** `epoch`: the highest epoch this replica knows, sent along so a deposed master learns it. */
+  async forward(masterUrl: string, request: FastifyRequest, reply: FastifyReply, body: string | undefined, epoch?: number): Promise<FastifyReply> {
     const pool = this.poolFor(masterUrl)
     try {
       const headers: Record<string, string> = { 'x-tandem-forwarded': '1' }
+      if (epoch !== undefined) headers['x-tandem-epoch'] = String(epoch)
       const contentType = request.headers['content-type']
       if (contentType !== undefined) headers['content-type'] = contentType
       const key = request.headers['idempotency-key']

@@ -39,6 +39,10 @@ export interface NodeApi {
   masterUrl(): string | undefined
   /** Master only. */
   write(request: WriteRequest, options?: WriteOptions): Promise<WriteOutcome & { sync?: SyncOutcome }>
+  /** Replica only: becomes the master of a new epoch. */
+  promote(force: boolean): Promise<{ epoch: number; lsn: number; url: string }>
+  /** Follows another master from now on (a master steps down). */
+  follow(masterUrl: string): Promise<{ master: string; epoch: number }>
   /** Master only: resolves once replicas confirmed this node is still the master (strong reads). */
   confirmMastership(timeoutMs: number): Promise<void>
   /** Runs read-only statements on the local read-only connection. */

@@ -74,7 +74,7 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     if (request.headers['x-tandem-forwarded'] !== undefined) {
       throw new TandemError('NOT_MASTER', `node ${node.nodeId} is a replica and will not forward a forwarded request again`, { masterUrl })
     }
-    return forwarder.forward(masterUrl, request, reply, typeof request.body === 'string' ? request.body : undefined)
+    return forwarder.forward(masterUrl, request, reply, typeof request.body === 'string' ? request.body : undefined, node.epoch())
   }
 
   const methods = (allowed: string[], handler: (request: FastifyRequest, reply: FastifyReply) => unknown) =>
@@ -105,6 +105,9 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     const options: WriteOptions = {}
     if (params.sync !== undefined) options.sync = params.sync
     if (params.syncTimeoutMs !== undefined) options.syncTimeoutMs = params.syncTimeoutMs
+    // A write forwarded by a replica carries the epoch it knows: a newer one deposes this master.
+    const senderEpoch = Number(request.headers['x-tandem-epoch'])
+    if (request.headers['x-tandem-forwarded'] !== undefined && Number.isInteger(senderEpoch)) options.senderEpoch = senderEpoch
     const outcome = await node.write(write, options)
     const body: Record<string, unknown> = { results: format(outcome.results, params) }
     if (params.timings) body['time'] = (performance.now() - started) / 1000
@@ -258,6 +261,28 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     if (node.role === 'replica' && !params.noleader) return toMaster(request, reply, params)
     node.assertReadable()
     return sendSnapshot(reply, params.compress)
+  })
+
+  app.post('/cluster/promote', async (request, reply) => {
+    const query = request.query as Query
+    const result = await node.promote(query['force'] !== undefined)
+    return sendJson(reply, result, parseQueryParams(query))
+  })
+
+  app.post('/cluster/follow', async (request, reply) => {
+    const query = request.query as Query
+    let master = typeof query['master'] === 'string' ? query['master'] : undefined
+    if (master === undefined) {
+      try {
+        master = (JSON.parse(bodyText(request) || '{}') as { master?: unknown }).master as string | undefined
+      } catch {
+        throw new TandemError('BAD_REQUEST', 'the body must be JSON: {"master": "http://host:port"}')
+      }
+    }
+    if (typeof master !== 'string' || !/^https?:\/\/[^/]+$/.test(master.replace(/\/+$/, ''))) {
+      throw new TandemError('BAD_REQUEST', 'follow needs the master URL: {"master": "http://host:port"}')
+    }
+    return sendJson(reply, await node.follow(master), parseQueryParams(query))
   })
 
   app.get('/replication/snapshot', async (_request, reply) => {

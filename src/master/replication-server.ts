@@ -29,6 +29,10 @@ export interface ReplicationServerOptions {
   batchEntriesMax: number
   batchBytesMax: number
   bufferedBytesMax: number
+  /** Epoch checks; off only for the fault suite's negative control. */
+  fencing: boolean
+  /** Called when a replica knows a higher epoch than this master's: it must stop taking writes. */
+  onHigherEpoch: (epoch: number, source: string) => void
 }
 
 export interface ReplicaView {
@@ -104,6 +108,7 @@ export class ReplicationServer {
           if (session !== undefined) throw new Error('hello sent twice')
           session = this.open(frames, message, address)
         } else if (message.type === 'confirmed') {
+          if (this.options.fencing && message.epoch > this.options.epoch()) this.options.onHigherEpoch(message.epoch, `replica ${session?.nodeId ?? address}`)
           this.confirmations.get(message.id)?.(session?.nodeId ?? address, message.epoch)
         } else if (message.type === 'ack') {
           if (session === undefined) throw new Error('ack before hello')
@@ -128,18 +133,26 @@ export class ReplicationServer {
 
   private open(
     frames: FrameSocket,
-    hello: { version: number; nodeId: string; url: string; position: { epoch: number; lsn: number } },
+    hello: { version: number; nodeId: string; url: string; position: { epoch: number; lsn: number }; knownEpoch: number },
     address: string,
   ): ReplicaSession | undefined {
+    const epoch = this.options.epoch()
+    if (this.options.fencing && hello.knownEpoch > epoch) {
+      this.options.onHigherEpoch(hello.knownEpoch, `replica ${hello.nodeId}`)
+      frames.sendJson({ type: 'refuse', code: 'NOT_MASTER', message: `this master's epoch ${epoch} is older than the replica's ${hello.knownEpoch}: it was deposed` } satisfies MasterMessage)
+      frames.close(1008, 'deposed')
+      return undefined
+    }
     if (hello.version !== protocolVersion) {
       frames.sendJson({ type: 'refuse', code: 'PROTOCOL_ERROR', message: `protocol version ${hello.version} is not ${protocolVersion}` } satisfies MasterMessage)
       frames.close(1002, 'version')
       return undefined
     }
-    const reason = this.whySnapshot(hello.position)
-    if (reason !== undefined) {
-      this.options.logger.info({ replica: hello.nodeId, position: hello.position, reason }, 'replica needs a snapshot')
-      frames.sendJson({ type: 'snapshot', reason } satisfies MasterMessage)
+    const problem = this.whySnapshot(hello.position)
+    if (problem !== undefined) {
+      const { reason, forkLsn } = problem
+      this.options.logger.info({ replica: hello.nodeId, position: hello.position, reason, forkLsn }, 'replica needs a snapshot')
+      frames.sendJson({ type: 'snapshot', reason, ...(forkLsn === undefined ? {} : { forkLsn }) } satisfies MasterMessage)
       frames.close(1000, 'snapshot')
       return undefined
     }
@@ -153,26 +166,37 @@ export class ReplicationServer {
       epoch: this.options.epoch(),
       lsn: this.options.lastLsn(),
       time: this.options.clock.now(),
+      replicas: this.replicaUrls(),
     } satisfies MasterMessage)
     this.options.logger.info({ replica: hello.nodeId, url: hello.url, fromLsn: hello.position.lsn + 1 }, 'replica connected')
+    // Tell every replica about the new one now: a promotion must know whom to tell.
+    this.sendHeartbeats()
     void this.pump(session)
     return session
   }
 
-  /** Why a replica at `position` cannot stream from here, or undefined if it can. */
-  private whySnapshot(position: { epoch: number; lsn: number }): string | undefined {
+  /**
+   * Why a replica at `position` cannot stream from here, or undefined if it can. When its
+   * history left the master's, `forkLsn` is the last entry they share: the replica's entries
+   * after it were written by a deposed master and were never part of this history.
+   */
+  private whySnapshot(position: { epoch: number; lsn: number }): { reason: string; forkLsn?: number } | undefined {
     const lastLsn = this.options.lastLsn()
-    if (position.lsn > lastLsn) return `the replica is at LSN ${position.lsn}, past the master's ${lastLsn}: its history diverged`
-    if (position.lsn === lastLsn && position.lsn === 0) return undefined
+    if (position.lsn === 0) {
+      const oldest = this.options.log.oldestLsn()
+      return oldest === undefined || oldest === 1 ? undefined : { reason: `the master retains LSN ${oldest} onwards; the replica is empty` }
+    }
+    const forkLsn = this.options.log.forkPoint(position)
+    if (forkLsn < position.lsn || position.lsn > lastLsn) {
+      return { reason: `the replica's history (epoch ${position.epoch}, LSN ${position.lsn}) left the master's after LSN ${Math.min(forkLsn, lastLsn)}`, forkLsn: Math.min(forkLsn, lastLsn) }
+    }
     const oldest = this.options.log.oldestLsn()
     if (oldest === undefined || position.lsn + 1 < oldest) {
-      return `the master retains LSN ${oldest ?? lastLsn + 1} onwards; the replica needs ${position.lsn + 1}`
+      return { reason: `the master retains LSN ${oldest ?? lastLsn + 1} onwards; the replica needs ${position.lsn + 1}` }
     }
-    if (position.lsn >= oldest) {
-      const entry = this.options.log.get(position.lsn)
-      if (entry !== undefined && entry.epoch !== position.epoch) {
-        return `the replica's entry ${position.lsn} is from epoch ${position.epoch}, the master's from epoch ${entry.epoch}: histories diverged`
-      }
+    const entry = this.options.log.get(position.lsn)
+    if (entry !== undefined && entry.epoch !== position.epoch) {
+      return { reason: `the replica's entry ${position.lsn} is from epoch ${position.epoch}, the master's from epoch ${entry.epoch}`, forkLsn: Math.max(0, forkLsn - 1) }
     }
     return undefined
   }
@@ -214,8 +238,14 @@ export class ReplicationServer {
   }
 
   private sendHeartbeats(): void {
-    const message = { type: 'heartbeat', lsn: this.options.lastLsn(), time: this.options.clock.now() } satisfies MasterMessage
+    const replicas = this.replicaUrls()
+    const message = { type: 'heartbeat', epoch: this.options.epoch(), lsn: this.options.lastLsn(), time: this.options.clock.now(), replicas } satisfies MasterMessage
     for (const session of this.sessions.values()) session.socket.sendJson(message)
+  }
+
+  /** The URLs of the replicas that could be promoted (not embedded ones). */
+  private replicaUrls(): string[] {
+    return [...this.sessions.values()].filter((s) => !s.isEmbedded).map((s) => s.url)
   }
 
   replicas(): ReplicaView[] {

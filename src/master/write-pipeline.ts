@@ -104,7 +104,7 @@ export class WritePipeline {
   }
 
   submit(request: WriteRequest | InternalWrite): Promise<WriteOutcome> {
-    if (this.closed) return Promise.reject(new TandemError('SHUTTING_DOWN', 'the master is stopping'))
+    if (this.closed) return Promise.reject(this.closedReason ?? new TandemError('SHUTTING_DOWN', 'the master is stopping'))
     if (this.queue.length >= this.options.queueMax) {
       return Promise.reject(new TandemError('OVERLOADED', `the write queue holds ${this.queue.length} requests; retry shortly`))
     }
@@ -114,10 +114,17 @@ export class WritePipeline {
     })
   }
 
-  /** Refuses new requests; queued ones still commit. */
-  close(): void {
+  /**
+   * Refuses new requests. Queued ones still commit, unless `reason` is given: then they are
+   * refused with it (a deposed master must not acknowledge anything more).
+   */
+  close(reason?: TandemError): void {
     this.closed = true
+    this.closedReason = reason
+    if (reason !== undefined) for (const pending of this.queue.splice(0)) pending.reject(reason)
   }
+
+  private closedReason: TandemError | undefined
 
   private schedule(): void {
     if (this.scheduled) return

@@ -31,6 +31,8 @@ export interface NodeConfig {
   maxLagMs: number
   /** How long the master remembers an Idempotency-Key. */
   idempotencyWindowMs: number
+  /** Epoch checks. Off only for the fault suite's negative control (TANDEM_UNSAFE_DISABLE_FENCING=1). */
+  fencing: boolean
 }
 
 export const defaultConfig = {
@@ -49,4 +51,5 @@ export const defaultConfig = {
   minReplicas: 0,
   maxLagMs: 10_000,
   idempotencyWindowMs: 24 * 60 * 60 * 1000,
+  fencing: true,
 } as const satisfies Partial<NodeConfig>

@@ -30,13 +30,24 @@ export class MasterRole {
   private readonly commitTimes = new CommitTimes()
   private readonly commitListeners: ((entry: LogEntry) => void)[] = []
   private readonly config: NodeConfig
+  private readonly logger: Logger
+  /** Set once a higher epoch is known: this master was deposed and takes no more writes. */
+  private deposedBy: number | undefined
+  private readonly deposedListeners: ((epoch: number) => void)[] = []
 
-  constructor(config: NodeConfig, dbPath: string, nodeId: string, clock: Clock, logger: Logger) {
+  /**
+   * `promoteToEpoch`: this node was a replica and is promoted; its epoch becomes this one, and
+   * the first entry it writes records where the epoch began.
+   */
+  constructor(config: NodeConfig, dbPath: string, nodeId: string, clock: Clock, logger: Logger, promoteToEpoch?: number) {
     this.config = config
+    this.logger = logger
     this.writer = openWriter(dbPath, config.synchronous)
     const internally = <T>(fn: () => T) => this.writer.policy.internally(fn)
     LogStore.ensureSchema(this.writer.connection, internally)
     this.log = new LogStore(this.writer.connection, internally)
+    // Durable before any entry of the new epoch exists (an autocommit write, synchronous=FULL).
+    if (promoteToEpoch !== undefined) this.log.raiseEpoch(promoteToEpoch)
     for (const { lsn, size } of this.log.sizes()) this.retention.add(lsn, size)
     this.logReaderConnection = openConnection(dbPath, { readOnly: true })
     const logReader = new LogStore(this.logReaderConnection)
@@ -52,6 +63,8 @@ export class MasterRole {
       batchEntriesMax: 2000,
       batchBytesMax: 4 * 1024 * 1024,
       bufferedBytesMax: 8 * 1024 * 1024,
+      fencing: config.fencing,
+      onHigherEpoch: (epoch, source) => this.depose(epoch, source),
     })
     this.pipeline = new WritePipeline({
       writer: this.writer,
@@ -67,10 +80,43 @@ export class MasterRole {
         for (const listener of this.commitListeners) listener(entry)
       },
     })
+    this.recordEpochStart()
     this.retentionTimer = setInterval(() => this.truncateLog(), 1000)
     this.retentionTimer.unref()
     this.expiryTimer = setInterval(() => this.expireIdempotencyKeys(), Math.min(60_000, config.idempotencyWindowMs))
     this.expiryTimer.unref()
+  }
+
+  /**
+   * The epoch history must say where this master's epoch began. After a promotion (or a crash
+   * right after one) the row is missing: write it, as this epoch's first entry.
+   */
+  private recordEpochStart(): void {
+    const epoch = this.log.epoch()
+    const recorded = this.log.epochs().some((e) => e.epoch === epoch)
+    if (recorded) return
+    const startLsn = this.pipeline.lastLsn + 1
+    this.pipeline
+      .submit({ internal: (connection) => connection.prepare('INSERT OR IGNORE INTO _tandem_epochs(epoch, start_lsn) VALUES (?, ?)').run(epoch, startLsn) })
+      .then(() => this.logger.info({ epoch, startLsn }, 'epoch begins'))
+      .catch((error: unknown) => this.logger.error({ err: error, epoch }, 'could not record the start of the epoch'))
+  }
+
+  /** A higher epoch exists: stop taking writes at once (fencing). */
+  depose(epoch: number, source: string): void {
+    if (this.deposedBy !== undefined && this.deposedBy >= epoch) return
+    this.deposedBy = epoch
+    this.logger.warn({ epoch, ownEpoch: this.log.epoch(), source }, 'a higher epoch exists: this master is deposed and refuses writes')
+    this.pipeline.close(new TandemError('NOT_MASTER', `this master (epoch ${this.log.epoch()}) was deposed: epoch ${epoch} exists`, { epoch }))
+    for (const listener of this.deposedListeners) listener(epoch)
+  }
+
+  get deposedEpoch(): number | undefined {
+    return this.deposedBy
+  }
+
+  onDeposed(listener: (epoch: number) => void): void {
+    this.deposedListeners.push(listener)
   }
 
   onCommit(listener: (entry: LogEntry) => void): void {
@@ -83,6 +129,12 @@ export class MasterRole {
    * replicas hold it, or reported as not confirmed when they do not in time.
    */
   async write(request: WriteRequest, options: WriteOptions = {}): Promise<WriteOutcome & { sync?: SyncOutcome }> {
+    if (this.config.fencing && options.senderEpoch !== undefined && options.senderEpoch > this.log.epoch()) {
+      this.depose(options.senderEpoch, 'a forwarded write')
+    }
+    if (this.deposedBy !== undefined) {
+      throw new TandemError('NOT_MASTER', `this master (epoch ${this.log.epoch()}) was deposed: epoch ${this.deposedBy} exists`, { epoch: this.deposedBy })
+    }
     const { minReplicas, maxLagMs } = this.config
     if (minReplicas > 0) {
       const within = this.replication.replicasWithin(maxLagMs, this.pipeline.lastLsn, (lsn) => this.commitTimes.of(lsn))
@@ -100,6 +152,7 @@ export class MasterRole {
 
   /** For strong and linearizable reads: throws unless this node is still the master. */
   async confirmMastership(timeoutMs: number): Promise<void> {
+    if (this.deposedBy !== undefined) throw new TandemError('NOT_MASTER', `this master was deposed: epoch ${this.deposedBy} exists`)
     const { highestEpoch } = await this.replication.confirmMastership(timeoutMs)
     const epoch = this.log.epoch()
     if (highestEpoch > epoch) {

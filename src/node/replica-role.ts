@@ -2,6 +2,7 @@
  * The replica's parts: the apply connection and applier, the follower that streams from the
  * master, and snapshot installation (which swaps the database file under the node).
  */
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Clock } from '../shared/clock.ts'
 import type { Logger } from '../shared/logger.ts'
@@ -9,6 +10,7 @@ import { Follower } from '../replica/follower.ts'
 import { Applier } from '../replica/applier.ts'
 import { downloadSnapshot } from '../replica/snapshot-download.ts'
 import { Retention } from '../replication-log/retention.ts'
+import { decodeOps, type LogEntry } from '../replication-log/log-entry.ts'
 import { openApplier, replaceDatabase, type Connection } from '../storage/index.ts'
 import type { NodeConfig } from './config.ts'
 
@@ -47,7 +49,8 @@ export class ReplicaRole {
       clock,
       logger,
       applier: () => this.applierInstance,
-      bootstrap: () => this.installSnapshot(),
+      bootstrap: (reason, forkLsn) => this.installSnapshot(reason, forkLsn),
+      fencing: config.fencing,
       reconnectBaseMs: 50,
       reconnectCapMs: 2000,
       silenceMsMax: config.silenceMsMax,
@@ -63,8 +66,11 @@ export class ReplicaRole {
     return this.applierInstance
   }
 
+  /** Starts following; a local log that fails its checksums is replaced from a snapshot first. */
   start(): void {
-    this.follower.start()
+    const problem = this.applierInstance.store.verify()
+    if (problem !== undefined) this.logger.error({ problem }, 'the local log is corrupted: it will not be used; resyncing from a snapshot')
+    this.follower.start(problem === undefined ? undefined : `the local log is corrupted: ${problem}`)
   }
 
   private retainedThrough = 0
@@ -95,7 +101,8 @@ export class ReplicaRole {
     this.retention.dropBefore(point)
   }
 
-  private async installSnapshot(): Promise<void> {
+  private async installSnapshot(reason: string, forkLsn: number | undefined): Promise<void> {
+    if (forkLsn !== undefined) this.keepDiscarded(forkLsn, reason)
     const download = join(this.config.dataDir, 'snapshot.download')
     const { lsn, bytes } = await downloadSnapshot(this.config.masterUrl, download)
     this.onSwap.before()
@@ -112,9 +119,50 @@ export class ReplicaRole {
     this.logger.info({ lsn, bytes }, 'installed a snapshot of the master')
   }
 
+  /**
+   * Writes the local entries after `forkLsn` to `<data>/discarded/` before a snapshot replaces
+   * them: they were committed by a master that was deposed and are not in the new master's
+   * history. Under synchronous replication none of them was acknowledged; the operator decides
+   * (like pg_rewind's leftovers).
+   */
+  private keepDiscarded(forkLsn: number, reason: string): void {
+    const position = this.applierInstance.position
+    if (position.lsn <= forkLsn) return
+    const dir = join(this.config.dataDir, 'discarded')
+    mkdirSync(dir, { recursive: true })
+    const file = join(dir, `epoch${position.epoch}-lsn${forkLsn + 1}-${position.lsn}-${Date.now()}.jsonl`)
+    const lines: string[] = []
+    try {
+      for (let from = forkLsn + 1; from <= position.lsn; ) {
+        const entries = this.applierInstance.store.read(from, 1000, 16 * 1024 * 1024)
+        if (entries.length === 0) break
+        for (const entry of entries) lines.push(JSON.stringify(describeEntry(entry)))
+        from = entries[entries.length - 1]!.lsn + 1
+      }
+    } catch (error) {
+      // A corrupted entry cannot be kept; say so and keep what was read.
+      this.logger.error({ err: error }, 'could not read every entry past the fork point')
+    }
+    writeFileSync(file, lines.length === 0 ? '' : `${lines.join('\n')}\n`)
+    this.logger.warn({ discarded: lines.length, fromLsn: forkLsn + 1, toLsn: position.lsn, file, reason }, `discarding ${lines.length} entries past the fork point; they are kept in ${file}`)
+  }
+
   async close(): Promise<void> {
     clearInterval(this.retentionTimer)
     await this.follower.stop()
     this.connection.close()
   }
+}
+
+/** An entry as a person can read it: SQL text for DDL, base64 for changesets. */
+function describeEntry(entry: LogEntry): Record<string, unknown> {
+  let ops: unknown
+  try {
+    ops = decodeOps(entry.ops).map((op) =>
+      op.kind === 'changeset' ? { changeset: Buffer.from(op.bytes).toString('base64') } : op.kind === 'ddl' ? { ddl: op.sql } : { sequence: op.rows },
+    )
+  } catch {
+    ops = { raw: Buffer.from(entry.ops).toString('base64') }
+  }
+  return { lsn: entry.lsn, epoch: entry.epoch, time: new Date(entry.time).toISOString(), ops }
 }

@@ -22,11 +22,12 @@ import { MasterRole } from './master-role.ts'
 import { ReplicaRole } from './replica-role.ts'
 import { loadNodeId } from './node-identity.ts'
 import { Snapshots } from './snapshots.ts'
+import { loadNodeState, saveNodeState } from './node-state.ts'
+import { refuseIfBehind, statusOf, surveyPeers, tellToFollow } from './promotion.ts'
 
 export type NodeOptions = Partial<NodeConfig> & Pick<NodeConfig, 'role' | 'dataDir' | 'port'>
 
 export class TandemNode implements NodeApi {
-  readonly role: Role
   readonly nodeId: string
   url = ''
   readonly config: NodeConfig
@@ -34,50 +35,73 @@ export class TandemNode implements NodeApi {
   private readonly logger: Logger
   private readonly dbPath: string
   private reads: LocalReads | undefined
-  private readonly master: MasterRole | undefined
-  private readonly replica: ReplicaRole | undefined
+  /** Exactly one of master and replica is set, except inside a role change. */
+  private master: MasterRole | undefined
+  private replica: ReplicaRole | undefined
+  /** The master a replica follows. */
+  private followedUrl: string | undefined
   private readonly waiters = new LsnWaiters()
   private readonly startedAt: number
   private http: ReturnType<typeof createHttpServer> | undefined
   private readonly snapshots: Snapshots
+  /** Role changes run one at a time. */
+  private changing: Promise<unknown> = Promise.resolve()
 
   private constructor(options: NodeOptions, clock: Clock) {
-    this.config = { ...defaultConfig, ...options }
-    this.role = this.config.role
+    this.config = { ...defaultConfig, fencing: process.env['TANDEM_UNSAFE_DISABLE_FENCING'] !== '1', ...options }
     this.clock = clock
     this.startedAt = clock.now()
     this.nodeId = loadNodeId(this.config.dataDir)
-    this.logger = createLogger(`${this.role}-${this.nodeId}`)
+    this.logger = createLogger(`${this.config.role}-${this.nodeId}`)
     this.dbPath = databasePath(this.config.dataDir)
-    if (this.role === 'master') {
-      this.master = new MasterRole(this.config, this.dbPath, this.nodeId, clock, this.logger)
-      this.master.onCommit((entry) => this.waiters.reached(entry.lsn))
-      this.waiters.reached(this.master.pipeline.lastLsn)
-    } else {
-      if (this.config.masterUrl === undefined) throw new TandemError('BAD_REQUEST', 'a replica needs --master URL')
-      this.replica = new ReplicaRole(
-        { ...this.config, masterUrl: this.config.masterUrl.replace(/\/+$/, '') },
-        this.dbPath,
-        this.nodeId,
-        () => this.url,
-        clock,
-        this.logger,
-        {
-          before: () => {
-            this.reads?.close()
-            this.reads = undefined
-          },
-          after: () => {
-            this.reads = new LocalReads(this.dbPath)
-            this.waiters.reached(this.appliedLsn())
-          },
-        },
-      )
-      this.replica.follower.on('applied', (lsn) => this.waiters.reached(lsn))
-      this.waiters.reached(this.replica.applier.position.lsn)
+    if (!this.config.fencing) this.logger.warn('fencing is DISABLED (TANDEM_UNSAFE_DISABLE_FENCING=1): for fault tests only')
+    // What the node became at run time wins over the command line that first started it.
+    const state = loadNodeState(this.config.dataDir)
+    const role = state?.role ?? this.config.role
+    const masterUrl = state?.role === 'replica' ? state.masterUrl : this.config.masterUrl
+    if (state !== undefined && (state.role !== this.config.role || (role === 'replica' && masterUrl !== this.config.masterUrl))) {
+      this.logger.warn({ state, commandLine: { role: this.config.role, masterUrl: this.config.masterUrl } }, `this node was made ${role}${role === 'replica' ? ` of ${masterUrl}` : ''} at epoch ${state.epoch}; starting as that, not as the command line says`)
+    }
+    if (role === 'master') this.startMaster()
+    else {
+      if (masterUrl === undefined) throw new TandemError('BAD_REQUEST', 'a replica needs --master URL')
+      this.startReplica(masterUrl)
     }
     this.reads = new LocalReads(this.dbPath)
     this.snapshots = new Snapshots(this.dbPath, join(this.config.dataDir, 'snapshots'))
+  }
+
+  get role(): Role {
+    return this.master !== undefined ? 'master' : 'replica'
+  }
+
+  private startMaster(promoteToEpoch?: number): void {
+    const master = new MasterRole(this.config, this.dbPath, this.nodeId, this.clock, this.logger, promoteToEpoch)
+    master.onCommit((entry) => this.waiters.reached(entry.lsn))
+    this.master = master
+    this.followedUrl = undefined
+    this.waiters.reached(master.pipeline.lastLsn)
+  }
+
+  private startReplica(masterUrl: string, raiseEpochTo?: number): ReplicaRole {
+    const url = masterUrl.replace(/\/+$/, '')
+    const replica = new ReplicaRole({ ...this.config, masterUrl: url }, this.dbPath, this.nodeId, () => this.url, this.clock, this.logger, {
+      before: () => {
+        this.reads?.close()
+        this.reads = undefined
+      },
+      after: () => {
+        this.reads = new LocalReads(this.dbPath)
+        this.waiters.reached(this.appliedLsn())
+      },
+    })
+    // Durable before following: a replica that knows epoch E never follows an older master again.
+    if (raiseEpochTo !== undefined) replica.applier.store.raiseEpoch(raiseEpochTo)
+    replica.follower.on('applied', (lsn) => this.waiters.reached(lsn))
+    this.replica = replica
+    this.followedUrl = url
+    this.waiters.reached(replica.applier.position.lsn)
+    return replica
   }
 
   static async start(options: NodeOptions, clock: Clock = systemClock): Promise<TandemNode> {
@@ -107,7 +131,69 @@ export class TandemNode implements NodeApi {
   // ── NodeApi ──────────────────────────────────────────────────────────────
 
   masterUrl(): string | undefined {
-    return this.role === 'master' ? this.url : this.config.masterUrl?.replace(/\/+$/, '')
+    return this.role === 'master' ? this.url : this.followedUrl
+  }
+
+  /**
+   * Makes this replica the master of a new epoch (see promotion.ts for the checks and who is told).
+   * Refused while a reachable replica holds more of the log, unless `force`.
+   */
+  promote(force: boolean): Promise<{ epoch: number; lsn: number; url: string }> {
+    const run = this.changing.then(async () => {
+      const replica = this.replica
+      if (replica === undefined) throw new TandemError('BAD_REQUEST', `node ${this.nodeId} is already the master`)
+      const position = replica.applier.position
+      const knownEpoch = Math.max(position.epoch, replica.applier.store.epoch())
+      const peers = [...new Set([...replica.follower.peers, ...(this.followedUrl === undefined ? [] : [this.followedUrl])])].filter((u) => u !== this.url)
+      const survey = await surveyPeers(peers)
+      if (!force) refuseIfBehind(position, survey)
+      const epoch = Math.max(knownEpoch, ...survey.map((p) => p.epoch)) + 1
+      await replica.close()
+      this.replica = undefined
+      this.startMaster(epoch)
+      saveNodeState(this.config.dataDir, { role: 'master', epoch, changedAt: new Date(this.clock.now()).toISOString() })
+      this.logger.warn({ epoch, lsn: position.lsn, peers }, 'promoted to master')
+      tellToFollow(peers, this.url, this.logger)
+      return { epoch, lsn: position.lsn, url: this.url }
+    })
+    this.changing = run.catch(() => undefined)
+    return run
+  }
+
+  /**
+   * Follows `masterUrl` from now on. A master steps down: it stops taking writes at once, becomes
+   * a replica, and rejoins (its entries past the fork point are discarded, kept in a file).
+   */
+  follow(masterUrl: string): Promise<{ master: string; epoch: number }> {
+    const run = this.changing.then(async () => {
+      const target = masterUrl.replace(/\/+$/, '')
+      if (target === this.url) throw new TandemError('BAD_REQUEST', 'a node cannot follow itself')
+      const theirs = await statusOf(target)
+      if (theirs === undefined) throw new TandemError('NO_MASTER', `${target} is not reachable`)
+      if (theirs.role !== 'master') throw new TandemError('BAD_REQUEST', `${target} is not a master (it is a ${theirs.role})`)
+      const mine = this.epoch()
+      if (this.config.fencing && theirs.epoch < mine) {
+        throw new TandemError('BAD_REQUEST', `${target} serves epoch ${theirs.epoch}, older than this node's ${mine}: it was deposed`)
+      }
+      if (this.master !== undefined) {
+        this.master.depose(theirs.epoch, `told to follow ${target}`)
+        this.master.close()
+        this.master = undefined
+      } else if (this.replica !== undefined) {
+        if (this.followedUrl === target) {
+          this.replica.applier.store.raiseEpoch(theirs.epoch)
+          return { master: target, epoch: theirs.epoch }
+        }
+        await this.replica.close()
+        this.replica = undefined
+      }
+      this.startReplica(target, theirs.epoch).start()
+      saveNodeState(this.config.dataDir, { role: 'replica', masterUrl: target, epoch: theirs.epoch, changedAt: new Date(this.clock.now()).toISOString() })
+      this.logger.warn({ master: target, epoch: theirs.epoch }, 'now following a new master')
+      return { master: target, epoch: theirs.epoch }
+    })
+    this.changing = run.catch(() => undefined)
+    return run
   }
 
   write(request: WriteRequest, options?: WriteOptions): Promise<WriteOutcome & { sync?: SyncOutcome }> {
@@ -133,8 +219,11 @@ export class TandemNode implements NodeApi {
     return this.readsOrThrow().isWrite(statements)
   }
 
+  /** The highest epoch this node knows: a replica may know one it has no entry of yet. */
   epoch(): number {
-    return this.master?.epoch() ?? this.replica?.applier.position.epoch ?? 1
+    if (this.master !== undefined) return this.master.epoch()
+    const applier = this.replica?.applier
+    return applier === undefined ? 1 : Math.max(applier.position.epoch, applier.store.epoch())
   }
 
   appliedLsn(): number {
@@ -183,7 +272,7 @@ export class TandemNode implements NodeApi {
       },
     }
     if (this.master !== undefined) {
-      base['master'] = { url: this.url, lsn, write_queue: this.master.pipeline.pending, log_retained_bytes: this.master.retainedLogBytes, log_oldest_lsn: this.master.oldestRetainedLsn() ?? null, ...this.master.guarantees() }
+      base['master'] = { url: this.url, lsn, deposed_by_epoch: this.master.deposedEpoch ?? null, write_queue: this.master.pipeline.pending, log_retained_bytes: this.master.retainedLogBytes, log_oldest_lsn: this.master.oldestRetainedLsn() ?? null, ...this.master.guarantees() }
       base['replicas'] = this.master.replicaInfos(now).map((r) => ({ id: r.id, url: r.url, applied_lsn: r.appliedLsn, lag_entries: r.lagEntries, lag_ms: r.lagMs }))
     }
     if (this.replica !== undefined) {
@@ -199,6 +288,7 @@ export class TandemNode implements NodeApi {
         last_contact_ms_ago: sinceContactMs ?? null,
         last_problem: f.lastProblem ?? null,
         snapshots_installed: f.snapshotsInstalled,
+        peers: f.peers,
       }
     }
     return base
@@ -240,7 +330,10 @@ export class TandemNode implements NodeApi {
 
   isReady(): { ok: boolean; lines: string[] } {
     const lines = ['[+]node ok']
-    if (this.role === 'master') return { ok: true, lines: [...lines, '[+]leader ok', '[+]store ok'] }
+    if (this.master !== undefined) {
+      if (this.master.deposedEpoch !== undefined) return { ok: false, lines: [...lines, `[+]leader deposed by epoch ${this.master.deposedEpoch}`] }
+      return { ok: true, lines: [...lines, '[+]leader ok', '[+]store ok'] }
+    }
     const state = this.replica!.follower.state
     if (state !== 'streaming') {
       lines.push(state === 'snapshotting' ? '[+]leader ok' : '[+]leader does not exist')

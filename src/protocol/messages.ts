@@ -4,14 +4,21 @@
  * A replica opens a WebSocket to `GET /replication` on the master. Control messages are JSON
  * text frames; entries travel in binary frames.
  *
- *   replica → master   hello    {type, version, nodeId, url, position}      first message, once
+ * Fencing: every message from the master carries its epoch; a replica refuses a master whose
+ * epoch is lower than the highest it knows, and a master that hears of a higher epoch (a hello,
+ * a confirmation, a forwarded write) stops taking writes at once.
+ *
+ *   replica → master   hello    {type, version, nodeId, url, position, knownEpoch}  first message, once
  *                      ack      {type, lsn}                                 applied and committed up to lsn
  *                      pong     {type, sentAt, receivedAt}                  answers ping
  *                      confirmed{type, id, epoch}                          answers confirm with the highest epoch it knows
- *   master → replica   welcome  {type, nodeId, epoch, lsn, time}           streaming starts after position
- *                      snapshot {type, reason}                             position not served: bootstrap, reconnect
+ *   master → replica   welcome  {type, nodeId, epoch, lsn, time, replicas} streaming starts after position
+ *                      snapshot {type, reason, forkLsn?}                   position not served: bootstrap, reconnect;
+ *                                                                          forkLsn: the replica's entries after it are
+ *                                                                          not in the master's history (discard them)
  *                      refuse   {type, code, message}                       cannot serve (not a master, bad version)
- *                      heartbeat{type, lsn, time}                          the master's newest LSN and clock, every interval
+ *                      heartbeat{type, epoch, lsn, time, replicas}        every interval: newest LSN, clock, and the
+ *                                                                          other replicas' URLs (whom to tell after a promotion)
  *                      ping     {type, sentAt}
  *                      confirm  {type, id, epoch}                          is the sender still the master? (strong reads)
  *                      (binary) entries frame, see encodeEntries()
@@ -27,16 +34,16 @@ import type { LogEntry, Position } from '../replication-log/log-entry.ts'
 export const protocolVersion = 1
 
 export type ReplicaMessage =
-  | { type: 'hello'; version: number; nodeId: string; url: string; position: Position }
+  | { type: 'hello'; version: number; nodeId: string; url: string; position: Position; knownEpoch: number }
   | { type: 'ack'; lsn: number }
   | { type: 'pong'; sentAt: number; receivedAt: number }
   | { type: 'confirmed'; id: number; epoch: number }
 
 export type MasterMessage =
-  | { type: 'welcome'; nodeId: string; epoch: number; lsn: number; time: number }
-  | { type: 'snapshot'; reason: string }
+  | { type: 'welcome'; nodeId: string; epoch: number; lsn: number; time: number; replicas: string[] }
+  | { type: 'snapshot'; reason: string; forkLsn?: number }
   | { type: 'refuse'; code: string; message: string }
-  | { type: 'heartbeat'; lsn: number; time: number }
+  | { type: 'heartbeat'; epoch: number; lsn: number; time: number; replicas: string[] }
   | { type: 'ping'; sentAt: number }
   | { type: 'confirm'; id: number; epoch: number }
 

@@ -39,10 +39,15 @@ export class Applier {
   applyBatch(entries: readonly LogEntry[]): void {
     if (entries.length === 0) return
     let expected = this.current.lsn + 1
+    let epoch = this.current.epoch
     for (const entry of entries) {
       if (entry.lsn !== expected) {
         throw new TandemError('LOG_CORRUPTED', `expected entry ${expected} but received ${entry.lsn}: the stream has a gap`)
       }
+      if (entry.epoch < epoch) {
+        throw new TandemError('LOG_CORRUPTED', `entry ${entry.lsn} is from epoch ${entry.epoch}, older than the epoch ${epoch} before it`)
+      }
+      epoch = entry.epoch
       verifyEntry(entry)
       expected++
     }
@@ -53,6 +58,8 @@ export class Applier {
         this.changes.apply(decodeOps(entry.ops), entry.lsn)
         this.log.append(entry)
       }
+      const last = entries[entries.length - 1]!
+      if (last.epoch > this.current.epoch) this.log.raiseEpoch(last.epoch)
       this.changes.restoreTriggers()
       this.connection.exec('COMMIT')
     } catch (error) {

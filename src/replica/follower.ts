@@ -15,7 +15,8 @@ import { decodeEntries, parseMasterMessage, protocolVersion, type ReplicaMessage
 import { FrameSocket } from '../transport/frame-socket.ts'
 import type { Applier } from './applier.ts'
 
-export type FollowerState = 'connecting' | 'streaming' | 'snapshotting' | 'diverged' | 'stopped'
+/** `fenced`: the master it was pointed at has a lower epoch than one this replica knows. */
+export type FollowerState = 'connecting' | 'streaming' | 'snapshotting' | 'diverged' | 'fenced' | 'stopped'
 
 export interface FollowerOptions {
   nodeId: string
@@ -25,8 +26,14 @@ export interface FollowerOptions {
   clock: Clock
   logger: Logger
   applier: () => Applier
-  /** Downloads a snapshot of the master and installs it in place of the local database. */
-  bootstrap: (reason: string) => Promise<void>
+  /**
+   * Downloads a snapshot of the master and installs it in place of the local database. With
+   * `forkLsn`, the local entries after it are not in the master's history: keep them for the
+   * operator before they are replaced.
+   */
+  bootstrap: (reason: string, forkLsn: number | undefined) => Promise<void>
+  /** Epoch checks; off only for the fault suite's negative control. */
+  fencing: boolean
   reconnectBaseMs: number
   reconnectCapMs: number
   silenceMsMax: number
@@ -34,6 +41,8 @@ export interface FollowerOptions {
   /** Apply each entry no earlier than this long after it arrived (a delayed replica); 0: at once. */
   applyDelayMs: number
 }
+
+type Outcome = { kind: 'snapshot'; reason: string; forkLsn?: number } | { kind: 'streamed' | 'failed'; reason: string }
 
 export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [FollowerState] }> {
   state: FollowerState = 'connecting'
@@ -48,6 +57,10 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
   /** Commit time (master clock) of the newest applied entry. */
   appliedTime = 0
   snapshotsInstalled = 0
+  /** The other replicas' URLs, as the master last listed them (whom to tell after a promotion). */
+  peers: string[] = []
+  /** The master's epoch, as it said. */
+  masterEpoch = 0
   private readonly options: FollowerOptions
   private socket: FrameSocket | undefined
   private stopped = false
@@ -64,15 +77,17 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
     this.options = options
   }
 
-  start(): void {
-    this.running = this.run()
+  /** `resyncFirst`: the local log failed its checks at start; bootstrap before streaming. */
+  start(resyncFirst?: string): void {
+    this.running = this.run(resyncFirst)
   }
 
   async stop(): Promise<void> {
     this.stopped = true
     this.stopping.abort()
     clearTimeout(this.delayTimer)
-    this.socket?.close(1001, 'replica stopping')
+    // Terminate, not close: a close handshake with a paused or cut-off master waits 30 s.
+    this.socket?.terminate()
     this.setState('stopped')
     await this.running
   }
@@ -83,13 +98,14 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
     this.emit('state', state)
   }
 
-  private async run(): Promise<void> {
+  private async run(resyncFirst: string | undefined): Promise<void> {
+    if (resyncFirst !== undefined) await this.bootstrapWithRetry(resyncFirst, undefined)
     let attempt = 0
     while (!this.stopped) {
       const outcome = await this.followOnce()
       if (this.stopped) break
       if (outcome.kind === 'snapshot') {
-        await this.bootstrapWithRetry(outcome.reason)
+        await this.bootstrapWithRetry(outcome.reason, outcome.forkLsn)
         attempt = 0
         continue
       }
@@ -100,14 +116,14 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
     }
   }
 
-  private async bootstrapWithRetry(reason: string): Promise<void> {
+  private async bootstrapWithRetry(reason: string, forkLsn: number | undefined): Promise<void> {
     let attempt = 0
     this.setState('snapshotting')
     this.lastProblem = reason
     while (!this.stopped) {
       try {
         this.options.logger.warn({ reason }, 'bootstrapping from a snapshot of the master')
-        await this.options.bootstrap(reason)
+        await this.options.bootstrap(reason, forkLsn)
         this.snapshotsInstalled++
         this.options.logger.info({ position: this.options.applier().position }, 'snapshot installed')
         return
@@ -120,14 +136,17 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
   }
 
   /** One connection's life. */
-  private followOnce(): Promise<{ kind: 'snapshot' | 'streamed' | 'failed'; reason: string }> {
+  private followOnce(): Promise<Outcome> {
     this.setState('connecting')
     const wsUrl = `${this.options.masterUrl.replace(/^http/, 'ws')}/replication`
     const applier = this.options.applier()
     this.queue = []
     this.receivedLsn = applier.position.lsn
     return new Promise((resolve) => {
-      let outcome: { kind: 'snapshot' | 'streamed' | 'failed'; reason: string } = { kind: 'failed', reason: 'connection closed' }
+      let outcome: Outcome = { kind: 'failed', reason: 'connection closed' }
+      const knownEpoch = applier.store.epoch()
+      /** Fencing: a master older than an epoch this replica knows is deposed; never follow it. */
+      const isDeposed = (epoch: number) => this.options.fencing && epoch < knownEpoch
       const ws = new WebSocket(wsUrl, { handshakeTimeout: 5000, maxPayload: 256 * 1024 * 1024 })
       const frames = new FrameSocket(ws, { bufferedBytesMax: 1 << 20, silenceMsMax: this.options.silenceMsMax })
       this.socket = frames
@@ -138,11 +157,13 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
           nodeId: this.options.nodeId,
           url: this.options.url(),
           position: applier.position,
+          knownEpoch,
         } satisfies ReplicaMessage)
       })
       ws.on('message', (data: Buffer, isBinary) => {
-        this.lastContactAt = this.options.clock.now()
         try {
+          if (this.state === 'fenced') return
+          this.lastContactAt = this.options.clock.now()
           if (isBinary) {
             this.receive(decodeEntries(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)))
             return
@@ -150,20 +171,32 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
           const message = parseMasterMessage(String(data))
           switch (message.type) {
             case 'welcome':
+              if (isDeposed(message.epoch)) {
+                this.fence(frames, message.epoch, knownEpoch)
+                outcome = { kind: 'failed', reason: `the master's epoch ${message.epoch} is older than ${knownEpoch}` }
+                break
+              }
+              this.masterEpoch = message.epoch
+              this.peers = message.replicas.filter((url) => url !== this.options.url())
               this.masterLsn = message.lsn
               this.masterTime = message.time
               outcome = { kind: 'streamed', reason: 'connection closed' }
               this.setState('streaming')
               break
             case 'heartbeat':
+              if (isDeposed(message.epoch)) {
+                this.fence(frames, message.epoch, knownEpoch)
+                break
+              }
               this.masterLsn = Math.max(this.masterLsn, message.lsn)
               this.masterTime = message.time
+              this.peers = message.replicas.filter((url) => url !== this.options.url())
               // Answer every heartbeat: the master counts a replica as alive and caught up from
               // its acknowledgements (min-replicas), even when there is nothing new to apply.
               frames.sendJson({ type: 'ack', lsn: this.options.applier().position.lsn } satisfies ReplicaMessage)
               break
             case 'snapshot':
-              outcome = { kind: 'snapshot', reason: message.reason }
+              outcome = { kind: 'snapshot', reason: message.reason, ...(message.forkLsn === undefined ? {} : { forkLsn: message.forkLsn }) }
               frames.close()
               break
             case 'refuse':
@@ -194,6 +227,14 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
         resolve(outcome)
       })
     })
+  }
+
+  private fence(frames: FrameSocket, masterEpoch: number, knownEpoch: number): void {
+    this.lastProblem = `the master at ${this.options.masterUrl} serves epoch ${masterEpoch}, older than epoch ${knownEpoch} this replica knows: it was deposed; point this replica at the new master`
+    this.options.logger.error({ masterEpoch, knownEpoch }, 'refusing a deposed master')
+    this.queue = []
+    this.setState('fenced')
+    frames.terminate()
   }
 
   private receive(entries: LogEntry[]): void {

@@ -5,6 +5,13 @@
  *     _tandem_log(lsn INTEGER PRIMARY KEY, epoch INTEGER, time REAL, crc INTEGER, ops BLOB)
  *     _tandem_meta(key TEXT PRIMARY KEY, value)       -- 'epoch': the highest epoch this node knows
  *     _tandem_idempotency(key, hash, lsn, results, at) -- replicated; see master/idempotency.ts
+ *     _tandem_epochs(epoch INTEGER PRIMARY KEY, start_lsn) -- replicated: where each epoch began
+ *
+ * The epoch history is PostgreSQL's timeline history: epoch 1 begins at LSN 1; a promotion
+ * writes its epoch's row as the first entry of that epoch. Two logs that hold an entry with the
+ * same LSN and epoch agree on every entry up to it (one master writes each epoch), so a node's
+ * history is a prefix of the master's exactly when its newest entry is in the master's log.
+ * `_tandem_meta` is never written inside a captured transaction: each node keeps its own.
  *
  * Validity: LSNs are contiguous from the oldest retained entry to the newest; every row's crc
  * matches (see log-entry.ts). The node's position is its newest entry; an empty log means
@@ -23,6 +30,8 @@ const schema = `
   );
   CREATE TABLE IF NOT EXISTS _tandem_meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
   INSERT OR IGNORE INTO _tandem_meta(key, value) VALUES ('epoch', 1);
+  CREATE TABLE IF NOT EXISTS _tandem_epochs (epoch INTEGER PRIMARY KEY, start_lsn INTEGER NOT NULL);
+  INSERT OR IGNORE INTO _tandem_epochs(epoch, start_lsn) VALUES (1, 1);
   CREATE TABLE IF NOT EXISTS _tandem_idempotency (
     key TEXT PRIMARY KEY, hash TEXT NOT NULL, lsn INTEGER NOT NULL, results TEXT NOT NULL, at REAL NOT NULL
   ) WITHOUT ROWID;
@@ -76,6 +85,42 @@ export class LogStore {
       const row = this.connection.prepare(`SELECT value FROM _tandem_meta WHERE key = 'epoch'`).get() as { value: number } | undefined
       return row?.value ?? 1
     })
+  }
+
+  /** Raises the highest epoch this node knows (never lowers it). Call inside a transaction or alone. */
+  raiseEpoch(epoch: number): void {
+    this.internally(() => this.connection.prepare(`UPDATE _tandem_meta SET value = max(value, ?) WHERE key = 'epoch'`).run(epoch))
+  }
+
+  /** The epoch history, oldest first. */
+  epochs(): { epoch: number; startLsn: number }[] {
+    return this.internally(
+      () => this.connection.prepare('SELECT epoch, start_lsn AS startLsn FROM _tandem_epochs ORDER BY epoch').all() as { epoch: number; startLsn: number }[],
+    )
+  }
+
+  /**
+   * The newest LSN a node whose history ends at `position` shares with this log: its entries
+   * after it were never part of this history (they were written by a deposed master).
+   */
+  forkPoint(position: Position): number {
+    const next = this.epochs().find((e) => e.epoch > position.epoch)
+    return next === undefined ? position.lsn : Math.min(position.lsn, next.startLsn - 1)
+  }
+
+  /** Checks every retained entry's checksum and contiguity; the first problem, or undefined. */
+  verify(): string | undefined {
+    let expected: number | undefined
+    for (const row of this.internally(() => this.connection.prepare('SELECT lsn, epoch, time, crc, ops FROM _tandem_log ORDER BY lsn').iterate()) as IterableIterator<LogEntry>) {
+      if (expected !== undefined && row.lsn !== expected) return `the log has a gap: entry ${expected} is missing before ${row.lsn}`
+      try {
+        verifyEntry(row)
+      } catch (error) {
+        return error instanceof Error ? error.message : String(error)
+      }
+      expected = row.lsn + 1
+    }
+    return undefined
   }
 
   get(lsn: number): LogEntry | undefined {

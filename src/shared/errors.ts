@@ -13,6 +13,7 @@ export const codes = {
   IDEMPOTENCY_KEY_REUSED: { status: 422, retry: 'never', summary: 'the Idempotency-Key was already used for a different request' },
   SYNC_TIMEOUT: { status: 202, retry: 'never', summary: 'committed on the master, but not confirmed by the requested number of replicas in time; do not retry' },
   NOT_ENOUGH_REPLICAS: { status: 503, retry: 'later', summary: 'fewer replicas than --min-replicas are within --max-lag of the master; nothing was applied' },
+  PROMOTION_REFUSED: { status: 409, retry: 'never', summary: 'another reachable replica is more up to date than the one to promote (pass force to promote it anyway)' },
   NOT_MASTER: { status: 421, retry: 'redirect', summary: 'this node is a replica and the request needs the master' },
   NO_MASTER: { status: 503, retry: 'later', summary: 'no master is reachable from this node' },
   MASTER_ANSWER_LOST: { status: 502, retry: 'never', summary: 'a replica forwarded a write but lost the master\'s answer: it may or may not have been applied; retry only with the same Idempotency-Key' },

@@ -18,10 +18,14 @@ export class Cluster {
     this.dir = dir
   }
 
-  static async start(options: { replicas: number; masterArgs?: string[]; replicaArgs?: string[] }): Promise<Cluster> {
+  /** Extra environment for every node this cluster starts. */
+  private env: Record<string, string> = {}
+
+  static async start(options: { replicas: number; masterArgs?: string[]; replicaArgs?: string[]; env?: Record<string, string> }): Promise<Cluster> {
     const cluster = new Cluster(mkdtempSync(join(tmpdir(), 'tandem-cluster-')))
+    cluster.env = options.env ?? {}
     try {
-      cluster.master = await NodeProcess.start({ role: 'master', dataDir: join(cluster.dir, 'master'), args: options.masterArgs ?? [] })
+      cluster.master = await NodeProcess.start({ role: 'master', dataDir: join(cluster.dir, 'master'), args: options.masterArgs ?? [], env: cluster.env })
       for (let i = 0; i < options.replicas; i++) await cluster.addReplica(options.replicaArgs ?? [])
     } catch (error) {
       await cluster.stop()
@@ -30,15 +34,23 @@ export class Cluster {
     return cluster
   }
 
-  async addReplica(args: string[] = []): Promise<NodeProcess> {
+  /** `dataDir` defaults to a new folder in the cluster's directory; `env` adds to the cluster's. */
+  async addReplica(args: string[] = [], options: { dataDir?: string; env?: Record<string, string> } = {}): Promise<NodeProcess> {
+    const number = ++this.replicaCount
     const replica = await NodeProcess.start({
       role: 'replica',
-      dataDir: join(this.dir, `replica${++this.replicaCount}`),
+      dataDir: options.dataDir ?? join(this.dir, `replica${number}`),
       masterUrl: this.master.url,
       args,
+      env: { ...this.env, ...options.env },
     })
     this.replicas.push(replica)
     return replica
+  }
+
+  /** Every node this cluster started, the first master first; roles may have changed since. */
+  get nodes(): NodeProcess[] {
+    return [this.master, ...this.replicas]
   }
 
   /** Waits until every replica has applied the master's newest LSN and holds the same checksum. */

@@ -14,7 +14,12 @@ export interface NodeSpec {
   masterUrl?: string
   port?: number
   args?: string[]
+  /** Extra environment variables for the process (e.g. TANDEM_UNSAFE_DISABLE_FENCING=1). */
+  env?: Record<string, string>
 }
+
+/** What a restart may change: a killed master comes back as a replica of the new one, for instance. */
+export type NodeChanges = Partial<Pick<NodeSpec, 'role' | 'masterUrl' | 'args' | 'env'>>
 
 export class NodeProcess {
   readonly spec: NodeSpec
@@ -23,6 +28,8 @@ export class NodeProcess {
   child: ChildProcess | undefined
   /** Everything the node wrote on stderr (its JSON log), for failure messages. */
   log: string[] = []
+  /** True between pause() and resume(). */
+  isPaused = false
 
   private constructor(spec: NodeSpec) {
     this.spec = spec
@@ -40,9 +47,11 @@ export class NodeProcess {
 
   private launch(port: number): Promise<void> {
     const args = [bin, this.spec.role, '--data', this.spec.dataDir, '--port', String(port), ...(this.spec.args ?? [])]
-    if (this.spec.masterUrl !== undefined) args.push('--master', this.spec.masterUrl)
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TANDEM_LOG_LEVEL: 'info' } })
+    if (this.spec.role === 'replica' && this.spec.masterUrl !== undefined) args.push('--master', this.spec.masterUrl)
+    const env = { ...process.env, TANDEM_LOG_LEVEL: 'info', ...this.spec.env }
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env })
     this.child = child
+    this.isPaused = false
     createInterface({ input: child.stderr }).on('line', (line) => {
       this.log.push(line)
       if (this.log.length > 2000) this.log.shift()
@@ -78,17 +87,29 @@ export class NodeProcess {
     await exited
   }
 
+  /** True while the process has not exited. */
+  get isRunning(): boolean {
+    const child = this.child
+    return child !== undefined && child.exitCode === null && child.signalCode === null
+  }
+
   pause(): void {
     this.child?.kill('SIGSTOP')
+    this.isPaused = true
   }
 
   resume(): void {
     this.child?.kill('SIGCONT')
+    this.isPaused = false
   }
 
-  /** Starts the process again on the same data directory and the same port. */
-  async restart(): Promise<void> {
+  /**
+   * Starts the process again on the same data directory and the same port; `changes` alter
+   * how it starts from then on (a deposed master restarted as a replica of the new one).
+   */
+  async restart(changes: NodeChanges = {}): Promise<void> {
     await this.kill('SIGKILL')
+    Object.assign(this.spec, changes)
     await this.launch(this.port)
   }
 }

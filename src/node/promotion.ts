@@ -1,0 +1,82 @@
+/**
+ * The network side of a promotion: who else is out there and how far they got, and telling
+ * them about the new master. A promotion picks the most up-to-date replica, because a replica
+ * behind another would make the other discard acknowledged entries it holds.
+ */
+import { TandemError, messageOf } from '../shared/errors.ts'
+import type { Logger } from '../shared/logger.ts'
+import { backoffMs, sleep } from '../shared/wait.ts'
+import type { Position } from '../replication-log/log-entry.ts'
+
+export interface PeerStatus {
+  url: string
+  id: string
+  role: string
+  epoch: number
+  lsn: number
+}
+
+const surveyTimeoutMs = 1500
+
+/** A node's role, epoch and position, or undefined when it does not answer in time. */
+export async function statusOf(url: string): Promise<PeerStatus | undefined> {
+  try {
+    const response = await fetch(`${url}/status`, { signal: AbortSignal.timeout(surveyTimeoutMs) })
+    if (!response.ok) return undefined
+    const body = (await response.json()) as { role: string; epoch: number; position: Position; node: { id: string } }
+    return { url, id: body.node.id, role: body.role, epoch: body.epoch, lsn: body.position.lsn }
+  } catch {
+    return undefined
+  }
+}
+
+/** Asks every peer (HTTP URLs only: embedded replicas serve nothing) where it is. */
+export async function surveyPeers(urls: readonly string[]): Promise<PeerStatus[]> {
+  const answers = await Promise.all(urls.filter((u) => /^https?:/.test(u)).map((u) => statusOf(u)))
+  return answers.filter((a): a is PeerStatus => a !== undefined)
+}
+
+/** Throws PROMOTION_REFUSED naming a reachable replica that holds more of the log. */
+export function refuseIfBehind(position: Position, peers: readonly PeerStatus[]): void {
+  const ahead = peers
+    .filter((p) => p.role === 'replica' && (p.epoch > position.epoch || (p.epoch === position.epoch && p.lsn > position.lsn)))
+    .sort((a, b) => b.epoch - a.epoch || b.lsn - a.lsn)[0]
+  if (ahead !== undefined) {
+    throw new TandemError(
+      'PROMOTION_REFUSED',
+      `replica ${ahead.id} at ${ahead.url} is more up to date (epoch ${ahead.epoch}, LSN ${ahead.lsn}) than this one (epoch ${position.epoch}, LSN ${position.lsn}): promote it instead, or pass force`,
+      { moreUpToDate: { id: ahead.id, url: ahead.url, epoch: ahead.epoch, lsn: ahead.lsn } },
+    )
+  }
+}
+
+/**
+ * Tells each peer to follow `masterUrl`, in the background, retrying an unreachable one with
+ * backoff for a bounded time (a peer down now is told when it is back, within the window).
+ */
+export function tellToFollow(peers: readonly string[], masterUrl: string, logger: Logger, windowMs = 10 * 60_000): void {
+  for (const peer of peers.filter((u) => /^https?:/.test(u))) {
+    void (async () => {
+      const deadline = Date.now() + windowMs
+      for (let attempt = 0; Date.now() < deadline; attempt++) {
+        try {
+          const response = await fetch(`${peer}/cluster/follow`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ master: masterUrl }),
+            signal: AbortSignal.timeout(5000),
+          })
+          if (response.ok) {
+            logger.info({ peer }, 'told a peer to follow this master')
+            return
+          }
+          logger.warn({ peer, status: response.status, body: await response.text() }, 'a peer refused to follow this master')
+          if (response.status < 500) return
+        } catch (error) {
+          if (attempt === 0) logger.warn({ peer, err: messageOf(error) }, 'a peer is not reachable; will keep telling it')
+        }
+        await sleep(backoffMs(attempt, 200, 10_000))
+      }
+    })()
+  }
+}
