@@ -48,6 +48,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { rowCount, startLibraryCluster, startProcessCluster, type ProcessCluster } from './bench-cluster.ts'
 import { measureCatchUp, type CatchUpResult } from './catch-up.ts'
+import { measureFailover, type FailoverResult } from './failover.ts'
 import { idsCount, measureClientOverhead, type ClientOverheadLevel, type ReaderName, type ReadRun } from './client-overhead.ts'
 import { measureEmbeddedReads, type EmbeddedReadsResult } from './embedded-reads.ts'
 import { startHttpFloor } from './http-floor.ts'
@@ -332,6 +333,7 @@ function notes(s: Settings, lags: LagLevel[]): string[] {
     `Catch-up: a replica is SIGKILLed, ${fmt(s.catchUpRows)} rows are written in transactions of ${s.rowsPerTransaction} (one log entry each), the replica restarts on its data; timed from its ready line until it has applied the master's LSN (checksums verified equal; no snapshot).`,
     `Client reads: tandem/client's db.query('SELECT id, payload FROM bench WHERE id = ?', [id]) pinned to one replica, default options (session consistency, so each read carries the session's min_lsn), beside undici's fetch() and request() of GET /db/query?level=none&q=… with the id inlined, on the same replica over a pool of the same size; closed loop with ${s.clientCallers.join(' and ')} callers, ${s.readSeconds} s per reader and run; ${idsCount} ids, so every SQL text stays prepared on the node.`,
     `Embedded reads: openReplica() in the benchmark process, db.get() of the same SELECT over ${fmt(s.embeddedRows)} rows, beside raw @photostructure/sqlite reading the replica's own file read-only, ${s.readSeconds} s per reader and run.`,
+    'Failover: a master with 2 replicas is SIGKILLed; timed from POST /cluster/promote on a replica to the first successful write on it. Baseline: a lone master SIGKILLed and started again on its data, to its first successful write.',
     `Median of ${s.reps} runs (min–max). Ratios are per run: figure ÷ the baseline measured back to back with it in the same run.`,
   ]
 }
@@ -370,12 +372,22 @@ async function main(): Promise<void> {
     const lags = await measureLags(cluster, settings, [...new Set([Math.min(settings.lagModerateWritesPerSec, heavy), heavy])])
     const catchUps = await measureCatchUps(resources, cluster, settings)
     const reads = await measureReads(resources, cluster, settings)
-    const figures = buildFigures(throughput, lags, catchUps, reads, settings)
+    const failovers: FailoverResult[] = []
+    for (let rep = 1; rep <= settings.reps; rep++) {
+      failovers.push(await measureFailover(resources, rep))
+      log(`[failover ${rep}/${settings.reps}] promote → first write ${failovers.at(-1)!.promoteToWriteMs.toFixed(0)} ms; restart → first write ${failovers.at(-1)!.restartToWriteMs.toFixed(0)} ms`)
+    }
+    const figures = [
+      ...buildFigures(throughput, lags, catchUps, reads, settings),
+      figure('failover', 'Failover: tandem promote → first write on the new master', 'ms', failovers.map((f) => f.promoteToWriteMs), [
+        { label: 'restart of a killed master → first write', unit: 'ms', samples: failovers.map((f) => f.restartToWriteMs) },
+      ]),
+    ]
     const noteLines = notes(settings, lags)
     const resultsPath = fileURLToPath(new URL('./RESULTS.md', import.meta.url))
     writeFileSync(resultsPath, markdown(machine, figures, noteLines))
     if (json) {
-      const details = { throughput, lags, catchUps, reads }
+      const details = { throughput, lags, catchUps, reads, failovers }
       process.stdout.write(`${JSON.stringify({ machine, settings, figures, details }, null, 2)}\n`)
     } else {
       process.stdout.write(`\nTandem benchmark — ${machineLine(machine)}\n\n${textTable(figures)}\n\n${noteLines.map((n) => `* ${n}`).join('\n')}\n`)
