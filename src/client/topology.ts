@@ -47,6 +47,8 @@ interface Observation {
   master: string | undefined
   isMasterReachable: boolean
   replicas: ReplicaView[]
+  /** The epoch the master serves, when the node said. */
+  epoch?: number
 }
 
 const knownUrlsMax = 64
@@ -187,23 +189,39 @@ function byLag(a: ReplicaView, b: ReplicaView): number {
   return a.lagMs - b.lagMs || a.lagEntries - b.lagEntries
 }
 
-/** The first observation that names a reachable master; else the first naming any master. */
-function firstGood(probes: Promise<Observation>[]): Promise<Observation> {
+/**
+ * The observation to trust: among those naming a reachable master, the one whose master serves
+ * the highest epoch (a deposed master still running names itself; the promoted one is newer);
+ * else the first naming any master. It waits for every answer, but no longer than
+ * `graceMs` after the first good one, so one slow node costs little.
+ */
+function firstGood(probes: Promise<Observation>[], graceMs = 150): Promise<Observation> {
   return new Promise((resolve, reject) => {
     let pending = probes.length
+    let best: Observation | undefined
     let fallback: Observation | undefined
+    let timer: NodeJS.Timeout | undefined
+    let settled = false
     const errors: unknown[] = []
-    const done = () => {
-      if (--pending > 0) return
-      if (fallback !== undefined) resolve(fallback)
+    const finish = () => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      const chosen = best ?? fallback
+      if (chosen !== undefined) resolve(chosen)
       else reject(new AggregateError(errors, 'no node answered'))
+    }
+    const done = () => {
+      if (--pending === 0) finish()
     }
     if (pending === 0) return reject(new AggregateError([], 'no node to ask'))
     for (const probe of probes) {
       probe.then(
         (observation) => {
-          if (observation.master !== undefined && observation.isMasterReachable) resolve(observation)
-          else if (fallback === undefined && observation.master !== undefined) fallback = observation
+          if (observation.master !== undefined && observation.isMasterReachable) {
+            if (best === undefined || (observation.epoch ?? 0) > (best.epoch ?? 0)) best = observation
+            timer ??= setTimeout(finish, graceMs)
+          } else if (fallback === undefined && observation.master !== undefined) fallback = observation
           done()
         },
         (error: unknown) => {
@@ -219,6 +237,7 @@ function fromNodes(from: string, body: unknown): Observation | undefined {
   const nodes = (body as { nodes?: unknown } | null)?.nodes
   if (!Array.isArray(nodes)) return undefined
   let master: string | undefined
+  let epoch: number | undefined
   let isMasterReachable = false
   const replicas: ReplicaView[] = []
   for (const raw of nodes as Record<string, unknown>[]) {
@@ -227,13 +246,16 @@ function fromNodes(from: string, body: unknown): Observation | undefined {
     if (url === '' || !/^https?:/.test(url)) continue
     const reachable = raw['reachable'] !== false
     if (raw['role'] === 'master' || (raw['role'] === undefined && raw['leader'] === true)) {
+      // A deposed master (a newer epoch exists) takes no writes: it is no master to use.
+      if (raw['deposed'] === true) continue
       master = url
+      epoch = typeof raw['epoch'] === 'number' ? raw['epoch'] : undefined
       isMasterReachable = reachable
     } else {
       replicas.push({ id: typeof raw['id'] === 'string' ? raw['id'] : url, url, reachable, appliedLsn: num(raw['applied_lsn']), lagEntries: num(raw['lag_entries']), lagMs: num(raw['lag_ms']) })
     }
   }
-  return { from, master, isMasterReachable, replicas }
+  return { from, master, isMasterReachable, replicas, ...(epoch === undefined ? {} : { epoch }) }
 }
 
 function fromStatus(from: string, body: unknown): Observation | undefined {

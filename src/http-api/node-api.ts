@@ -17,6 +17,8 @@ export interface NodeInfo {
   lagMs: number
   /** The epoch a master serves in, when known. */
   epoch?: number
+  /** A master that learned of a newer epoch: it takes no writes. */
+  deposed?: boolean
   error?: string
 }
 
@@ -41,6 +43,8 @@ export interface NodeApi {
   write(request: WriteRequest, options?: WriteOptions): Promise<WriteOutcome & { sync?: SyncOutcome }>
   /** Replica only: becomes the master of a new epoch. */
   promote(force: boolean): Promise<{ epoch: number; lsn: number; url: string }>
+  /** A promotion to `epoch` is under way: stop taking writes / stop following an older master. */
+  fence(epoch: number): { role: Role; epoch: number; position: { epoch: number; lsn: number }; id: string }
   /** Follows another master from now on (a master steps down). */
   follow(masterUrl: string): Promise<{ master: string; epoch: number }>
   /** Master only: resolves once replicas confirmed this node is still the master (strong reads). */

@@ -215,6 +215,7 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
       leader: n.role === 'master',
       role: n.role,
       ...(n.role === 'master' ? { epoch: node.role === 'master' ? node.epoch() : n.epoch ?? null } : {}),
+      ...(n.deposed === true ? { deposed: true } : {}),
       applied_lsn: n.appliedLsn,
       lag_entries: n.lagEntries,
       lag_ms: n.lagMs,
@@ -269,6 +270,17 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     return sendJson(reply, result, parseQueryParams(query))
   })
 
+  app.post('/cluster/fence', (request, reply) => {
+    let epoch: unknown
+    try {
+      epoch = (JSON.parse(bodyText(request) || '{}') as { epoch?: unknown }).epoch
+    } catch {
+      throw new TandemError('BAD_REQUEST', 'the body must be JSON: {"epoch": N}')
+    }
+    if (typeof epoch !== 'number' || !Number.isInteger(epoch) || epoch < 1) throw new TandemError('BAD_REQUEST', 'fence needs the epoch: {"epoch": N}')
+    return sendJson(reply, node.fence(epoch), parseQueryParams(request.query as Query))
+  })
+
   app.post('/cluster/follow', async (request, reply) => {
     const query = request.query as Query
     let master = typeof query['master'] === 'string' ? query['master'] : undefined
@@ -299,7 +311,8 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     }
     sockets.handleUpgrade(request, socket, head, (ws) => node.acceptReplication(ws, request))
   })
-  app.addHook('onClose', (_instance, done) => {
+  // Before the server closes: it waits for open connections, and replication sockets never end.
+  app.addHook('preClose', (done) => {
     for (const client of sockets.clients) client.terminate()
     sockets.close(() => done())
   })

@@ -36,6 +36,33 @@ export async function surveyPeers(urls: readonly string[]): Promise<PeerStatus[]
   return answers.filter((a): a is PeerStatus => a !== undefined)
 }
 
+/**
+ * Fences every reachable peer at `epoch` (POST /cluster/fence) and returns where each stands
+ * afterwards: positions no longer move, so comparing them means something.
+ */
+export async function fencePeers(urls: readonly string[], epoch: number): Promise<PeerStatus[]> {
+  const answers = await Promise.all(
+    urls
+      .filter((u) => /^https?:/.test(u))
+      .map(async (url): Promise<PeerStatus | undefined> => {
+        try {
+          const response = await fetch(`${url}/cluster/fence`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ epoch }),
+            signal: AbortSignal.timeout(surveyTimeoutMs),
+          })
+          if (!response.ok) return undefined
+          const body = (await response.json()) as { role: string; epoch: number; position: Position; id: string }
+          return { url, id: body.id, role: body.role, epoch: body.position.epoch, lsn: body.position.lsn }
+        } catch {
+          return undefined
+        }
+      }),
+  )
+  return answers.filter((a): a is PeerStatus => a !== undefined)
+}
+
 /** Throws PROMOTION_REFUSED naming a reachable replica that holds more of the log. */
 export function refuseIfBehind(position: Position, peers: readonly PeerStatus[]): void {
   const ahead = peers
@@ -51,11 +78,15 @@ export function refuseIfBehind(position: Position, peers: readonly PeerStatus[])
 }
 
 /**
- * Tells each peer to follow `masterUrl`, in the background, retrying an unreachable one with
- * backoff for a bounded time (a peer down now is told when it is back, within the window).
+ * Tells each peer to follow `masterUrl`. Resolves after the first attempt at each (so the
+ * promotion answers once the reachable peers follow); a peer that did not answer is retried in
+ * the background with backoff for a bounded time (told when it is back, within the window).
  */
-export function tellToFollow(peers: readonly string[], masterUrl: string, logger: Logger, windowMs = 10 * 60_000): void {
+export async function tellToFollow(peers: readonly string[], masterUrl: string, logger: Logger, windowMs = 10 * 60_000): Promise<void> {
+  const firstAttempts: Promise<void>[] = []
   for (const peer of peers.filter((u) => /^https?:/.test(u))) {
+    let firstDone: () => void = () => undefined
+    firstAttempts.push(new Promise<void>((resolve) => (firstDone = resolve)))
     void (async () => {
       const deadline = Date.now() + windowMs
       for (let attempt = 0; Date.now() < deadline; attempt++) {
@@ -74,9 +105,12 @@ export function tellToFollow(peers: readonly string[], masterUrl: string, logger
           if (response.status < 500) return
         } catch (error) {
           if (attempt === 0) logger.warn({ peer, err: messageOf(error) }, 'a peer is not reachable; will keep telling it')
+        } finally {
+          firstDone()
         }
         await sleep(backoffMs(attempt, 200, 10_000))
       }
     })()
   }
+  await Promise.all(firstAttempts)
 }

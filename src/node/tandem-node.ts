@@ -23,7 +23,7 @@ import { ReplicaRole } from './replica-role.ts'
 import { loadNodeId } from './node-identity.ts'
 import { Snapshots } from './snapshots.ts'
 import { loadNodeState, saveNodeState } from './node-state.ts'
-import { refuseIfBehind, statusOf, surveyPeers, tellToFollow } from './promotion.ts'
+import { fencePeers, refuseIfBehind, statusOf, surveyPeers, tellToFollow } from './promotion.ts'
 
 export type NodeOptions = Partial<NodeConfig> & Pick<NodeConfig, 'role' | 'dataDir' | 'port'>
 
@@ -135,29 +135,47 @@ export class TandemNode implements NodeApi {
   }
 
   /**
-   * Makes this replica the master of a new epoch (see promotion.ts for the checks and who is told).
-   * Refused while a reachable replica holds more of the log, unless `force`.
+   * Makes this replica the master of a new epoch. First every reachable node is fenced at that
+   * epoch (the old master stops taking writes; replicas stop following it and drop what they
+   * have not applied), so positions stop moving; then, unless `force`, a replica holding more of
+   * the log refuses the promotion; then this node becomes the master and tells the others to
+   * follow it before it answers. See promotion.ts.
    */
   promote(force: boolean): Promise<{ epoch: number; lsn: number; url: string }> {
     const run = this.changing.then(async () => {
       const replica = this.replica
       if (replica === undefined) throw new TandemError('BAD_REQUEST', `node ${this.nodeId} is already the master`)
-      const position = replica.applier.position
-      const knownEpoch = Math.max(position.epoch, replica.applier.store.epoch())
       const peers = [...new Set([...replica.follower.peers, ...(this.followedUrl === undefined ? [] : [this.followedUrl])])].filter((u) => u !== this.url)
-      const survey = await surveyPeers(peers)
-      if (!force) refuseIfBehind(position, survey)
-      const epoch = Math.max(knownEpoch, ...survey.map((p) => p.epoch)) + 1
+      const known = await surveyPeers(peers)
+      const epoch = Math.max(this.epoch(), ...known.map((p) => p.epoch)) + 1
+      this.fence(epoch)
+      const fenced = await fencePeers(peers, epoch)
+      const position = replica.applier.position
+      if (!force) refuseIfBehind(position, fenced)
       await replica.close()
       this.replica = undefined
       this.startMaster(epoch)
       saveNodeState(this.config.dataDir, { role: 'master', epoch, changedAt: new Date(this.clock.now()).toISOString() })
-      this.logger.warn({ epoch, lsn: position.lsn, peers }, 'promoted to master')
-      tellToFollow(peers, this.url, this.logger)
+      this.logger.warn({ epoch, lsn: position.lsn, peers, fenced: fenced.map((p) => p.url) }, 'promoted to master')
+      await tellToFollow(peers, this.url, this.logger)
       return { epoch, lsn: position.lsn, url: this.url }
     })
     this.changing = run.catch(() => undefined)
     return run
+  }
+
+  /**
+   * A promotion to `epoch` is under way somewhere: a master stops taking writes, a replica stops
+   * following an older master. Returns where this node stands, for the promotion to compare.
+   */
+  fence(epoch: number): { role: Role; epoch: number; position: { epoch: number; lsn: number }; id: string } {
+    if (this.master !== undefined && this.config.fencing && epoch > this.master.epoch()) this.master.depose(epoch, 'fenced by a promotion')
+    if (this.replica !== undefined) {
+      this.replica.applier.store.raiseEpoch(epoch)
+      this.replica.follower.fenceBelow(epoch)
+    }
+    const position = this.master !== undefined ? { epoch: this.master.epoch(), lsn: this.appliedLsn() } : this.replica!.applier.position
+    return { role: this.role, epoch: this.epoch(), position, id: this.nodeId }
   }
 
   /**
@@ -296,6 +314,7 @@ export class TandemNode implements NodeApi {
 
   nodes(): NodeInfo[] {
     const self: NodeInfo = { id: this.nodeId, url: this.url, role: this.role, reachable: true, appliedLsn: this.appliedLsn(), lagEntries: 0, lagMs: 0 }
+    if (this.master?.deposedEpoch !== undefined) self.deposed = true
     if (this.master !== undefined) return [self, ...this.master.replicaInfos(this.clock.now())]
     const f = this.replica!.follower
     const masterInfo: NodeInfo = {

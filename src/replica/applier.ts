@@ -63,7 +63,8 @@ export class Applier {
       this.changes.restoreTriggers()
       this.connection.exec('COMMIT')
     } catch (error) {
-      this.connection.exec('ROLLBACK')
+      // SQLite may have rolled back already (SQLITE_FULL does): keep the original error.
+      if (this.connection.isTransaction) this.connection.exec('ROLLBACK')
       this.changes.reset()
       throw error
     }

@@ -229,6 +229,16 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
     })
   }
 
+  /**
+   * A promotion to `epoch` is under way: stop following a master older than it, now, and drop
+   * what it sent but was not applied yet, so this replica's position stays where it is while
+   * the promotion compares positions (and it acknowledges nothing more to the old master).
+   */
+  fenceBelow(epoch: number): void {
+    if (!this.options.fencing || this.socket === undefined || this.masterEpoch >= epoch) return
+    this.fence(this.socket, this.masterEpoch, epoch)
+  }
+
   private fence(frames: FrameSocket, masterEpoch: number, knownEpoch: number): void {
     this.lastProblem = `the master at ${this.options.masterUrl} serves epoch ${masterEpoch}, older than epoch ${knownEpoch} this replica knows: it was deposed; point this replica at the new master`
     this.options.logger.error({ masterEpoch, knownEpoch }, 'refusing a deposed master')
