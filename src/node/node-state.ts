@@ -1,8 +1,9 @@
 /**
  * What a node became at run time, kept in its data directory (`node.json`): promoted to master,
- * or told to follow another master. It outlives the command line that first started the node,
- * so a promoted master restarted by a stale `tandem replica` unit stays the master, and a
- * deposed master restarted as `tandem master` comes back as the replica it was told to be.
+ * or told to follow another master. A node never becomes master by itself: a deposed master
+ * restarted as `tandem master` comes back as the replica it was told to be (of the master it
+ * was told to follow), while a node started as `tandem replica --master URL` is a replica of
+ * URL, whatever it was before (a killed master is demoted that way).
  * Written atomically (temporary file, fsync, rename).
  */
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'

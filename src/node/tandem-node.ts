@@ -55,9 +55,11 @@ export class TandemNode implements NodeApi {
     this.logger = createLogger(`${this.config.role}-${this.nodeId}`)
     this.dbPath = databasePath(this.config.dataDir)
     if (!this.config.fencing) this.logger.warn('fencing is DISABLED (TANDEM_UNSAFE_DISABLE_FENCING=1): for fault tests only')
-    // What the node became at run time wins over the command line that first started it.
+    // A node never becomes master by itself: one that was told to follow another master comes
+    // back as that replica, even when started as `tandem master`; while a former master started
+    // as `tandem replica --master URL` is demoted, as the operator says.
     const state = loadNodeState(this.config.dataDir)
-    const role = state?.role ?? this.config.role
+    const role = state?.role === 'replica' ? 'replica' : this.config.role
     const masterUrl = state?.role === 'replica' ? state.masterUrl : this.config.masterUrl
     if (state !== undefined && (state.role !== this.config.role || (role === 'replica' && masterUrl !== this.config.masterUrl))) {
       this.logger.warn({ state, commandLine: { role: this.config.role, masterUrl: this.config.masterUrl } }, `this node was made ${role}${role === 'replica' ? ` of ${masterUrl}` : ''} at epoch ${state.epoch}; starting as that, not as the command line says`)
@@ -66,6 +68,9 @@ export class TandemNode implements NodeApi {
     else {
       if (masterUrl === undefined) throw new TandemError('BAD_REQUEST', 'a replica needs --master URL')
       this.startReplica(masterUrl)
+      if (state?.role === 'master') {
+        saveNodeState(this.config.dataDir, { role: 'replica', masterUrl, epoch: state.epoch, changedAt: new Date(clock.now()).toISOString() })
+      }
     }
     this.reads = new LocalReads(this.dbPath)
     this.snapshots = new Snapshots(this.dbPath, join(this.config.dataDir, 'snapshots'))

@@ -80,16 +80,24 @@ export class LogStore {
     })
   }
 
+  /**
+   * The highest epoch this node knows. Cached: only raiseEpoch() changes it, through this store
+   * (every HTTP answer carries it, so it must cost nothing).
+   */
   epoch(): number {
-    return this.internally(() => {
+    this.knownEpoch ??= this.internally(() => {
       const row = this.connection.prepare(`SELECT value FROM _tandem_meta WHERE key = 'epoch'`).get() as { value: number } | undefined
       return row?.value ?? 1
     })
+    return this.knownEpoch
   }
+
+  private knownEpoch: number | undefined
 
   /** Raises the highest epoch this node knows (never lowers it). Call inside a transaction or alone. */
   raiseEpoch(epoch: number): void {
     this.internally(() => this.connection.prepare(`UPDATE _tandem_meta SET value = max(value, ?) WHERE key = 'epoch'`).run(epoch))
+    this.knownEpoch = Math.max(this.epoch(), epoch)
   }
 
   /** The epoch history, oldest first. */
