@@ -68,6 +68,8 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
   private applyScheduled = false
   private delayTimer: NodeJS.Timeout | undefined
   private receivedLsn = 0
+  /** Apply failures (not divergence) during the current connection. */
+  private applyFailures = 0
   private running: Promise<void> | undefined
   /** Aborted by stop(), so a backoff sleep does not hold it up. */
   private readonly stopping = new AbortController()
@@ -109,7 +111,8 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
         attempt = 0
         continue
       }
-      if (outcome.kind === 'streamed') attempt = 0
+      if (outcome.kind === 'streamed' && this.applyFailures === 0) attempt = 0
+      this.applyFailures = 0
       const delay = backoffMs(attempt++, this.options.reconnectBaseMs, this.options.reconnectCapMs)
       this.options.logger.info({ reason: outcome.reason, retryInMs: delay }, 'replication connection ended; reconnecting')
       await sleep(delay, this.stopping.signal).catch(() => undefined)
@@ -300,6 +303,8 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
           this.options.logger.error({ err: error }, 'divergence: this replica stops applying and will resync from a snapshot')
           this.setState('diverged')
         } else {
+          // A full disk, an I/O error: back off instead of reconnecting at once, again and again.
+          this.applyFailures++
           this.options.logger.error({ err: error }, 'apply failed; reconnecting')
         }
         this.socket?.terminate()

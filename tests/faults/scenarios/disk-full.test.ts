@@ -1,6 +1,6 @@
 /**
  * (g) Fill a replica's disk, then free it. The replica's data directory lives on its own
- * 8 MiB tmpfs; once it has caught up, a filler file takes every free byte, the master goes on
+ * 32 MiB tmpfs; once it has caught up, a filler file takes every free byte, the master goes on
  * taking writes (each carries 1 KiB of random bytes), and the replica cannot write. Then the
  * filler is deleted: the replica must recover by itself, without a restart, and converge.
  *
@@ -17,7 +17,9 @@ import type { NodeProcess } from '../../harness/node-process.ts'
 import { nodeStatus } from '../master-view.ts'
 import { allRules, assertNone, runScenario } from '../scenario.ts'
 
-const diskSize = '8m'
+// Room for the replica's database, its WAL and its log after the filler is gone (8 MiB was too
+// tight: the catch-up filled it again, and healing crawled).
+const diskSize = '32m'
 
 function mount(dir: string): string | undefined {
   const result = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${diskSize}`, 'tmpfs', dir], { encoding: 'utf8' })
