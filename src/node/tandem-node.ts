@@ -25,6 +25,9 @@ import { Snapshots } from './snapshots.ts'
 import { loadNodeState, saveNodeState } from './node-state.ts'
 import { fencePeers, refuseIfBehind, statusOf, surveyPeers, tellToFollow } from './promotion.ts'
 
+/** How long a promotion waits to catch up with a reachable old master (a planned switchover). */
+const catchUpBeforePromotionMs = 5000
+
 export type NodeOptions = Partial<NodeConfig> & Pick<NodeConfig, 'role' | 'dataDir' | 'port'>
 
 export class TandemNode implements NodeApi {
@@ -153,6 +156,15 @@ export class TandemNode implements NodeApi {
       const peers = [...new Set([...replica.follower.peers, ...(this.followedUrl === undefined ? [] : [this.followedUrl])])].filter((u) => u !== this.url)
       const known = await surveyPeers(peers)
       const epoch = Math.max(this.epoch(), ...known.map((p) => p.epoch)) + 1
+      // A planned switchover: the old master answers. Fence it first (it takes no more writes but
+      // still streams), and catch up with everything it committed, so even asynchronous writes
+      // it acknowledged survive. Bounded: a master that does not answer is simply fenced later.
+      const oldMaster = this.followedUrl === undefined ? undefined : (await fencePeers([this.followedUrl], epoch))[0]
+      if (oldMaster !== undefined && oldMaster.lsn > replica.applier.position.lsn) {
+        await this.waiters.wait(replica.applier.position.lsn, oldMaster.lsn, catchUpBeforePromotionMs).catch(() => {
+          this.logger.warn({ masterLsn: oldMaster.lsn, lsn: replica.applier.position.lsn }, 'did not catch up with the old master in time; promoting from here')
+        })
+      }
       this.fence(epoch)
       const fenced = await fencePeers(peers, epoch)
       const position = replica.applier.position

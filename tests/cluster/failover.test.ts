@@ -86,6 +86,25 @@ describe('failover', () => {
     assert.deepEqual(await rows(ahead.url, `SELECT count(*) FROM t WHERE v LIKE 'only ahead%'`), [[5]])
   })
 
+  test('a planned switchover (the old master still up) loses no acknowledged write, even asynchronous ones', async () => {
+    const cluster = await start(0)
+    // The replica to promote applies 500 ms late: at the promotion it is behind the master.
+    const candidate = await cluster.addReplica(['--apply-delay-ms', '500'])
+    await cluster.converged()
+    const acknowledged: string[] = []
+    for (let i = 0; i < 10; i++) {
+      const value = `async ${i}`
+      if ((await execute(cluster.master.url, [['INSERT INTO t(v) VALUES (?)', value]])).status === 200) acknowledged.push(value)
+    }
+    const promoted = await post<{ epoch: number; lsn: number }>(`${candidate.url}/cluster/promote`, '')
+    assert.equal(promoted.status, 200, JSON.stringify(promoted.body))
+    const values = (await rows(candidate.url, 'SELECT v FROM t ORDER BY id')).map((r) => r[0])
+    assert.deepEqual(values, acknowledged)
+    // The old master was fenced before the catch-up: it no longer takes writes as a master.
+    const late = await execute(cluster.master.url, [["INSERT INTO t(v) VALUES ('late')"]])
+    assert.ok(late.status !== 200 || (await status(cluster.master.url)).role === 'replica', `the old master answered ${late.status} as a master`)
+  })
+
   test('an old master rejoins: entries it wrote past the fork point are discarded, kept in a file, and it converges', async () => {
     const cluster = await Cluster.start({ replicas: 0 })
     clusters.push(cluster)
