@@ -48,7 +48,3 @@ export function triggers(connection: Connection): TriggerDefinition[] {
 export function quoteIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`
 }
-
-export function schemaVersion(connection: Connection): number {
-  return (connection.prepare('PRAGMA schema_version').get() as { schema_version: number }).schema_version
-}

@@ -44,11 +44,6 @@ export class StatementCache {
     if (!observation.isDdl) remember(this.prepared, sql, entry, this.capacity)
     return entry
   }
-
-  clear(): void {
-    this.prepared.clear()
-    this.splits.clear()
-  }
 }
 
 function remember<V>(map: Map<string, V>, key: string, value: V, capacity: number): void {

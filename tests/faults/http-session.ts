@@ -12,7 +12,7 @@
 import type { History, Outcome } from './history.ts'
 import type { MasterView } from './master-view.ts'
 import type { Random } from './seeded-random.ts'
-import { readRegisterSql, think, writeStatements, type WorkloadProcess, type WorkloadSettings } from './operations.ts'
+import { readRegisterSql, writeStatements, type WorkloadProcess, type WorkloadSettings, runOperations } from './operations.ts'
 
 export interface HttpSessionOptions {
   view: MasterView
@@ -41,14 +41,8 @@ export class HttpSession implements WorkloadProcess {
     this.options = options
   }
 
-  async run(stopping: AbortSignal): Promise<void> {
-    const { random, settings } = this.options
-    while (!stopping.aborted) {
-      const key = `k${random.int(0, settings.keys - 1)}`
-      if (random.next() < settings.readRatio) await this.read(key)
-      else await this.write(key)
-      await think(random, settings.thinkMs, stopping)
-    }
+  run(stopping: AbortSignal): Promise<void> {
+    return runOperations(this.options.random, this.options.settings, stopping, { read: (key) => this.read(key), write: (key) => this.write(key) })
   }
 
   private async write(key: string): Promise<void> {

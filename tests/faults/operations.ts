@@ -50,3 +50,18 @@ export function think(random: Random, ms: number, stopping: AbortSignal): Promis
     stopping.addEventListener('abort', done, { once: true })
   })
 }
+
+/** A client's loop: a random key, a read or a write by the read ratio, a pause; until stopping. */
+export async function runOperations(
+  random: Random,
+  settings: WorkloadSettings,
+  stopping: AbortSignal,
+  operations: { read(key: string): Promise<void>; write(key: string): Promise<void> },
+): Promise<void> {
+  while (!stopping.aborted) {
+    const key = `k${random.int(0, settings.keys - 1)}`
+    if (random.next() < settings.readRatio) await operations.read(key)
+    else await operations.write(key)
+    await think(random, settings.thinkMs, stopping)
+  }
+}

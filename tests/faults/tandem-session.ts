@@ -10,7 +10,7 @@
 import { IndeterminateWriteError, SqlError, SyncTimeoutError, TandemClientError, type TandemClient } from '../../src/client/index.ts'
 import type { History, OperationRecord } from './history.ts'
 import type { Random } from './seeded-random.ts'
-import { readRegisterSql, think, writeStatements, type WorkloadProcess, type WorkloadSettings } from './operations.ts'
+import { readRegisterSql, writeStatements, type WorkloadProcess, type WorkloadSettings, runOperations } from './operations.ts'
 
 export interface TandemSessionOptions {
   /** A client with a session of its own (withSession()). */
@@ -30,14 +30,8 @@ export class TandemSession implements WorkloadProcess {
     this.options = options
   }
 
-  async run(stopping: AbortSignal): Promise<void> {
-    const { random, settings } = this.options
-    while (!stopping.aborted) {
-      const key = `k${random.int(0, settings.keys - 1)}`
-      if (random.next() < settings.readRatio) await this.read(key)
-      else await this.write(key)
-      await think(random, settings.thinkMs, stopping)
-    }
+  run(stopping: AbortSignal): Promise<void> {
+    return runOperations(this.options.random, this.options.settings, stopping, { read: (key) => this.read(key), write: (key) => this.write(key) })
   }
 
   private async write(key: string): Promise<void> {
