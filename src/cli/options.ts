@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { InvalidArgumentError } from 'commander'
 
 export function integer(name: string, min = 0) {
@@ -28,4 +31,11 @@ export function baseUrl(value: string): string {
   } catch {
     throw new InvalidArgumentError(`${value} is not a URL`)
   }
+}
+
+/** A module path, relative to the working directory, as a file: URL. */
+export function moduleUrl(value: string): string {
+  const path = resolve(value)
+  if (!existsSync(path)) throw new InvalidArgumentError(`${path} does not exist`)
+  return pathToFileURL(path).href
 }

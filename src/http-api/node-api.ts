@@ -4,6 +4,19 @@ import type { WebSocket } from 'ws'
 import type { WriteRequest, WriteOutcome } from '../master/write-pipeline.ts'
 import type { SyncOutcome, WriteOptions } from '../master/write-options.ts'
 import type { SqlStatement, StatementResult } from '../storage/index.ts'
+import type { JobEvent, JobSpec, readJob, summaryOf } from '../jobs/index.ts'
+
+/** The master's job queue, as the routes use it. */
+export interface JobsApi {
+  submit(spec: JobSpec): Promise<{ id: string; state: string; tasks: number; lsn: number; replayed: boolean; sync?: SyncOutcome }>
+  get(id: string): ReturnType<typeof readJob>
+  list(filter: { state?: string; name?: string; limit: number; before?: string }): ReturnType<typeof summaryOf>[]
+  cancel(id: string): Promise<void>
+  retry(id: string): Promise<number>
+  /** Resolves true once the job finished, false when `timeoutMs` passes first. */
+  waitFinished(id: string, timeoutMs: number): Promise<boolean>
+  subscribe(id: string, listener: (event: JobEvent) => void): () => void
+}
 
 export type Role = 'master' | 'replica'
 
@@ -69,4 +82,6 @@ export interface NodeApi {
   snapshot(): Promise<Snapshot>
   acceptReplication(socket: WebSocket, request: IncomingMessage): void
   isReady(): { ok: boolean; lines: string[] }
+  /** Master only (throws NOT_MASTER): the job queue. */
+  jobs(): JobsApi
 }

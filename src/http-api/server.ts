@@ -20,6 +20,7 @@ import type { NodeApi } from './node-api.ts'
 import { parseQueryParams, type Level, type QueryParams } from './query-params.ts'
 import { parseStatements } from './request-parser.ts'
 import { formatResult } from './rqlite-format.ts'
+import { registerJobRoutes } from './job-routes.ts'
 
 export interface HttpServerOptions {
   bodyLimitBytes: number
@@ -301,6 +302,8 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     if (node.role !== 'master') throw new TandemError('NOT_MASTER', `node ${node.nodeId} is a replica`, { masterUrl: node.masterUrl() })
     return sendSnapshot(reply)
   })
+
+  registerJobRoutes(app, node, { toMaster, sendJson })
 
   // The replication stream: a WebSocket on the same port.
   const sockets = new WebSocketServer({ noServer: true, maxPayload: 1 << 20 })

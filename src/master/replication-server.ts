@@ -13,7 +13,7 @@ import type { Logger } from '../shared/logger.ts'
 import { TandemError, messageOf } from '../shared/errors.ts'
 import type { LogEntry } from '../replication-log/log-entry.ts'
 import type { LogStore } from '../replication-log/log-store.ts'
-import { encodeEntries, parseReplicaMessage, protocolVersion, type MasterMessage } from '../protocol/messages.ts'
+import { encodeEntries, parseReplicaMessage, protocolVersion, type MasterMessage, type ReplicaMessage } from '../protocol/messages.ts'
 import { FrameSocket } from '../transport/frame-socket.ts'
 
 export interface ReplicationServerOptions {
@@ -33,6 +33,12 @@ export interface ReplicationServerOptions {
   fencing: boolean
   /** Called when a replica knows a higher epoch than this master's: it must stop taking writes. */
   onHigherEpoch: (epoch: number, source: string) => void
+  /** Job messages (worker, result, progress), acknowledgements (they renew leases), departures. */
+  jobs?: {
+    receive: (nodeId: string, message: ReplicaMessage) => void
+    acked: (nodeId: string) => void
+    disconnected: (nodeId: string) => void
+  }
 }
 
 export interface ReplicaView {
@@ -115,6 +121,10 @@ export class ReplicationServer {
           if (message.lsn > session.ackedLsn && message.lsn <= session.sentLsn) session.ackedLsn = message.lsn
           session.lastAckAt = this.options.clock.now()
           for (const listener of this.ackListeners) listener()
+          this.options.jobs?.acked(session.nodeId)
+        } else if (message.type === 'worker' || message.type === 'result' || message.type === 'progress') {
+          if (session === undefined) throw new Error(`${message.type} before hello`)
+          this.options.jobs?.receive(session.nodeId, message)
         }
       } catch (error) {
         this.options.logger.warn({ err: error, address }, 'closing a replication connection after a bad message')
@@ -125,6 +135,7 @@ export class ReplicationServer {
     socket.on('close', () => {
       if (session !== undefined && this.sessions.get(session.nodeId) === session) {
         this.sessions.delete(session.nodeId)
+        this.options.jobs?.disconnected(session.nodeId)
         this.options.logger.info({ replica: session.nodeId, ackedLsn: session.ackedLsn }, 'replica disconnected')
       }
     })
@@ -246,6 +257,19 @@ export class ReplicationServer {
   /** The URLs of the replicas that could be promoted (not embedded ones). */
   private replicaUrls(): string[] {
     return [...this.sessions.values()].filter((s) => !s.isEmbedded).map((s) => s.url)
+  }
+
+  /** Sends a control message to one replica; false when it is not connected. */
+  send(nodeId: string, message: MasterMessage): boolean {
+    const session = this.sessions.get(nodeId)
+    if (session === undefined || !session.socket.isOpen) return false
+    session.socket.sendJson(message)
+    return true
+  }
+
+  /** The newest LSN a connected replica acknowledged. */
+  ackedLsnOf(nodeId: string): number | undefined {
+    return this.sessions.get(nodeId)?.ackedLsn
   }
 
   replicas(): ReplicaView[] {

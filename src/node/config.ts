@@ -33,6 +33,19 @@ export interface NodeConfig {
   idempotencyWindowMs: number
   /** Epoch checks. Off only for the fault suite's negative control (TANDEM_UNSAFE_DISABLE_FENCING=1). */
   fencing: boolean
+  /** Replica only: the file: URL of the handlers module (--jobs); without it the replica runs no jobs. */
+  jobsModuleUrl?: string
+  /** Replica only: tasks run at once (worker threads). */
+  concurrency: number
+  /** A handler still running this long after its abort (timeout, cancel) is killed with its thread. */
+  killGraceMs: number
+  /** Master: a lease not renewed by its replica's acknowledgements for this long expires. */
+  leaseMs: number
+  /** Master: a task whose replica was lost this many times is dead. */
+  lostLeasesMax: number
+  /** Master: finished jobs are deleted after this long, or beyond the newest jobRetainCount. */
+  jobRetainMs: number
+  jobRetainCount: number
 }
 
 export const defaultConfig = {
@@ -52,4 +65,10 @@ export const defaultConfig = {
   maxLagMs: 10_000,
   idempotencyWindowMs: 24 * 60 * 60 * 1000,
   fencing: true,
+  concurrency: 4,
+  killGraceMs: 1000,
+  leaseMs: 10_000,
+  lostLeasesMax: 5,
+  jobRetainMs: 7 * 24 * 60 * 60 * 1000,
+  jobRetainCount: 10_000,
 } as const satisfies Partial<NodeConfig>

@@ -17,10 +17,14 @@ import type { LogEntry } from '../replication-log/log-entry.ts'
 import { openConnection, openWriter, type Connection, type GuardedConnection } from '../storage/index.ts'
 import type { NodeInfo } from '../http-api/node-api.ts'
 import type { NodeConfig } from './config.ts'
+import { JobReads, JobWrites, Scheduler, ensureJobSchema, type JobSpec } from '../jobs/index.ts'
 
 export class MasterRole {
   readonly pipeline: WritePipeline
   readonly replication: ReplicationServer
+  /** Takes jobs and leases their tasks to replicas. */
+  readonly scheduler: Scheduler
+  readonly jobReads: JobReads
   private readonly writer: GuardedConnection
   private readonly log: LogStore
   private readonly logReaderConnection: Connection
@@ -45,6 +49,7 @@ export class MasterRole {
     this.writer = openWriter(dbPath, config.synchronous)
     const internally = <T>(fn: () => T) => this.writer.policy.internally(fn)
     LogStore.ensureSchema(this.writer.connection, internally)
+    internally(() => ensureJobSchema(this.writer.connection))
     this.log = new LogStore(this.writer.connection, internally)
     // Durable before any entry of the new epoch exists (an autocommit write, synchronous=FULL).
     if (promoteToEpoch !== undefined) this.log.raiseEpoch(promoteToEpoch)
@@ -65,6 +70,11 @@ export class MasterRole {
       bufferedBytesMax: 8 * 1024 * 1024,
       fencing: config.fencing,
       onHigherEpoch: (epoch, source) => this.depose(epoch, source),
+      jobs: {
+        receive: (nodeId, message) => this.scheduler.receive(nodeId, message),
+        acked: (nodeId) => this.scheduler.renew(nodeId),
+        disconnected: (nodeId) => this.scheduler.disconnected(nodeId),
+      },
     })
     this.pipeline = new WritePipeline({
       writer: this.writer,
@@ -80,7 +90,27 @@ export class MasterRole {
         for (const listener of this.commitListeners) listener(entry)
       },
     })
+    const jobWrites = new JobWrites(this.writer.connection)
+    this.jobReads = new JobReads(this.logReaderConnection)
+    this.scheduler = new Scheduler({
+      write: async (fn) => {
+        let value: ReturnType<typeof fn> | undefined
+        const outcome = await this.pipeline.submit({ internal: () => (value = fn(jobWrites, this.pipeline.lastLsn + 1)) })
+        return { value: value as ReturnType<typeof fn>, lsn: outcome.lsn }
+      },
+      reads: this.jobReads,
+      epoch: () => this.log.epoch(),
+      send: (nodeId, message) => this.replication.send(nodeId, message),
+      appliedLsn: (nodeId) => this.replication.ackedLsnOf(nodeId),
+      clock,
+      logger,
+      leaseMs: config.leaseMs,
+      lostLeasesMax: config.lostLeasesMax,
+      retainMs: config.jobRetainMs,
+      retainCount: config.jobRetainCount,
+    })
     this.recordEpochStart()
+    this.scheduler.start()
     this.retentionTimer = setInterval(() => this.truncateLog(), 1000)
     this.retentionTimer.unref()
     this.expiryTimer = setInterval(() => this.expireIdempotencyKeys(), Math.min(60_000, config.idempotencyWindowMs))
@@ -147,6 +177,21 @@ export class MasterRole {
     if (required <= 0) return outcome
     const confirmed = await this.replication.waitForConfirmations(outcome.lsn, required, options.syncTimeoutMs ?? this.config.syncTimeoutMs)
     this.lastSync = { lsn: outcome.lsn, required, confirmed }
+    return { ...outcome, sync: { required, confirmed } }
+  }
+
+  /**
+   * A new job, with the same guarantees as a write: refused while this master is deposed, and
+   * confirmed by `sync` replicas (the configured default) before it is acknowledged.
+   */
+  async submitJob(spec: JobSpec): Promise<Awaited<ReturnType<Scheduler['submit']>> & { sync?: SyncOutcome }> {
+    if (this.deposedBy !== undefined) {
+      throw new TandemError('NOT_MASTER', `this master (epoch ${this.log.epoch()}) was deposed: epoch ${this.deposedBy} exists`, { epoch: this.deposedBy })
+    }
+    const outcome = await this.scheduler.submit(spec)
+    const required = this.config.syncReplicas
+    if (required <= 0 || outcome.replayed) return outcome
+    const confirmed = await this.replication.waitForConfirmations(outcome.lsn, required, this.config.syncTimeoutMs)
     return { ...outcome, sync: { required, confirmed } }
   }
 
@@ -225,6 +270,7 @@ export class MasterRole {
   close(): void {
     clearInterval(this.retentionTimer)
     clearInterval(this.expiryTimer)
+    this.scheduler.close()
     this.pipeline.close()
     this.replication.close()
     this.logReaderConnection.close()

@@ -13,6 +13,7 @@ import { Retention } from '../replication-log/retention.ts'
 import { decodeOps, type LogEntry } from '../replication-log/log-entry.ts'
 import { openApplier, replaceDatabase, type Connection } from '../storage/index.ts'
 import type { NodeConfig } from './config.ts'
+import { ensureJobSchema } from '../jobs/index.ts'
 
 export class ReplicaRole {
   readonly follower: Follower
@@ -40,6 +41,7 @@ export class ReplicaRole {
     this.logger = logger
     this.onSwap = onSwap
     this.connection = openApplier(dbPath, config.synchronous)
+    ensureJobSchema(this.connection)
     this.applierInstance = new Applier(this.connection)
     this.rebuildRetention()
     this.follower = new Follower({
@@ -112,6 +114,7 @@ export class ReplicaRole {
       replaceDatabase(this.dbPath, download)
     } finally {
       this.connection = openApplier(this.dbPath, this.config.synchronous)
+      ensureJobSchema(this.connection)
       this.applierInstance = new Applier(this.connection)
       this.rebuildRetention()
       this.onSwap.after()

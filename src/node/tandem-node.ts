@@ -12,7 +12,8 @@ import type { WriteOutcome, WriteRequest } from '../master/write-pipeline.ts'
 import type { SyncOutcome, WriteOptions } from '../master/write-options.ts'
 import { databasePath, type SqlStatement, type StatementResult } from '../storage/index.ts'
 import { createHttpServer } from '../http-api/server.ts'
-import type { NodeApi, NodeInfo, Role, Snapshot } from '../http-api/node-api.ts'
+import type { JobsApi, NodeApi, NodeInfo, Role, Snapshot } from '../http-api/node-api.ts'
+import { Executor, readJob, summaryOf } from '../jobs/index.ts'
 import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from 'ws'
 import { defaultConfig, type NodeConfig } from './config.ts'
@@ -49,6 +50,8 @@ export class TandemNode implements NodeApi {
   private readonly snapshots: Snapshots
   /** Role changes run one at a time. */
   private changing: Promise<unknown> = Promise.resolve()
+  /** Runs the tasks a master leases to this replica (--jobs). */
+  private readonly executor: Executor | undefined
 
   private constructor(options: NodeOptions, clock: Clock) {
     this.config = { ...defaultConfig, fencing: process.env['TANDEM_UNSAFE_DISABLE_FENCING'] !== '1', ...options }
@@ -66,6 +69,16 @@ export class TandemNode implements NodeApi {
     const masterUrl = state?.role === 'replica' ? state.masterUrl : this.config.masterUrl
     if (state !== undefined && (state.role !== this.config.role || (role === 'replica' && masterUrl !== this.config.masterUrl))) {
       this.logger.warn({ state, commandLine: { role: this.config.role, masterUrl: this.config.masterUrl } }, `this node was made ${role}${role === 'replica' ? ` of ${masterUrl}` : ''} at epoch ${state.epoch}; starting as that, not as the command line says`)
+    }
+    if (this.config.jobsModuleUrl !== undefined) {
+      this.executor = new Executor({
+        moduleUrl: this.config.jobsModuleUrl,
+        concurrency: this.config.concurrency,
+        dbPath: this.dbPath,
+        killGraceMs: this.config.killGraceMs,
+        waitForLsn: (lsn, timeoutMs) => this.waitForLsn(lsn, timeoutMs),
+        logger: this.logger,
+      })
     }
     if (role === 'master') this.startMaster()
     else {
@@ -100,12 +113,18 @@ export class TandemNode implements NodeApi {
       },
       after: () => {
         this.reads = new LocalReads(this.dbPath)
+        this.executor?.databaseReplaced()
         this.waiters.reached(this.appliedLsn())
       },
     })
     // Durable before following: a replica that knows epoch E never follows an older master again.
     if (raiseEpochTo !== undefined) replica.applier.store.raiseEpoch(raiseEpochTo)
     replica.follower.on('applied', (lsn) => this.waiters.reached(lsn))
+    const executor = this.executor
+    if (executor !== undefined) {
+      replica.follower.on('welcome', () => executor.connected((message) => replica.follower.send(message)))
+      replica.follower.on('job', (message) => executor.receive(message))
+    }
     this.replica = replica
     this.followedUrl = url
     this.waiters.reached(replica.applier.position.lsn)
@@ -114,6 +133,12 @@ export class TandemNode implements NodeApi {
 
   static async start(options: NodeOptions, clock: Clock = systemClock): Promise<TandemNode> {
     const node = new TandemNode(options, clock)
+    try {
+      await node.executor?.start()
+    } catch (error) {
+      await node.stop()
+      throw error
+    }
     node.http = createHttpServer(node, { bodyLimitBytes: node.config.bodyLimitBytes, logger: node.logger })
     const address = await node.http.listen({ host: node.config.host, port: node.config.port })
     node.url = address
@@ -131,6 +156,7 @@ export class TandemNode implements NodeApi {
     this.waiters.clear()
     await this.http?.close()
     await this.replica?.close()
+    await this.executor?.close()
     this.master?.close()
     this.reads?.close()
     this.logger.flush()
@@ -171,6 +197,7 @@ export class TandemNode implements NodeApi {
       if (!force) refuseIfBehind(position, fenced)
       await replica.close()
       this.replica = undefined
+      this.executor?.stopAll('this replica was promoted to master')
       this.startMaster(epoch)
       saveNodeState(this.config.dataDir, { role: 'master', epoch, changedAt: new Date(this.clock.now()).toISOString() })
       this.logger.warn({ epoch, lsn: position.lsn, peers, fenced: fenced.map((p) => p.url) }, 'promoted to master')
@@ -229,6 +256,22 @@ export class TandemNode implements NodeApi {
     })
     this.changing = run.catch(() => undefined)
     return run
+  }
+
+  jobs(): JobsApi {
+    const master = this.master
+    if (master === undefined) throw new TandemError('NOT_MASTER', `node ${this.nodeId} is a replica; jobs live on the master`, { masterUrl: this.masterUrl() })
+    const { scheduler } = master
+    const reads = master.jobReads
+    return {
+      submit: (spec) => master.submitJob(spec),
+      get: (id) => readJob(reads, id, scheduler.progressOf(id)),
+      list: (filter) => reads.list(filter).map(summaryOf),
+      cancel: (id) => scheduler.cancel(id),
+      retry: (id) => scheduler.retry(id),
+      waitFinished: (id, timeoutMs) => scheduler.waitFinished(id, timeoutMs),
+      subscribe: (id, listener) => scheduler.subscribe(id, listener),
+    }
   }
 
   write(request: WriteRequest, options?: WriteOptions): Promise<WriteOutcome & { sync?: SyncOutcome }> {
@@ -308,6 +351,7 @@ export class TandemNode implements NodeApi {
     }
     if (this.master !== undefined) {
       base['master'] = { url: this.url, lsn, deposed_by_epoch: this.master.deposedEpoch ?? null, write_queue: this.master.pipeline.pending, log_retained_bytes: this.master.retainedLogBytes, log_oldest_lsn: this.master.oldestRetainedLsn() ?? null, ...this.master.guarantees() }
+      base['jobs'] = this.master.scheduler.stats()
       base['replicas'] = this.master.replicaInfos(now).map((r) => ({ id: r.id, url: r.url, applied_lsn: r.appliedLsn, lag_entries: r.lagEntries, lag_ms: r.lagMs }))
     }
     if (this.replica !== undefined) {
@@ -325,6 +369,7 @@ export class TandemNode implements NodeApi {
         snapshots_installed: f.snapshotsInstalled,
         peers: f.peers,
       }
+      if (this.executor !== undefined) base['jobs'] = this.executor.stats()
     }
     return base
   }

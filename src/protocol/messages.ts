@@ -12,6 +12,10 @@
  *                      ack      {type, lsn}                                 applied and committed up to lsn
  *                      pong     {type, sentAt, receivedAt}                  answers ping
  *                      confirmed{type, id, epoch}                          answers confirm with the highest epoch it knows
+ *                      worker   {type, handlers, concurrency, running}     runs jobs: its handlers, slots, and the
+ *                                                                          leases it still holds (after a reconnect)
+ *                      result   {type, job, index, epoch, token, ok, value?, error?}   a task ended (value: JSON text)
+ *                      progress {type, job, index, epoch, token, value}    in memory on the master, never durable
  *   master → replica   welcome  {type, nodeId, epoch, lsn, time, replicas} streaming starts after position
  *                      snapshot {type, reason, forkLsn?}                   position not served: bootstrap, reconnect;
  *                                                                          forkLsn: the replica's entries after it are
@@ -21,6 +25,15 @@
  *                                                                          other replicas' URLs (whom to tell after a promotion)
  *                      ping     {type, sentAt}
  *                      confirm  {type, id, epoch}                          is the sender still the master? (strong reads)
+ *                      assign   {type, job, index, epoch, token, name, input, lsn, timeoutMs, attempt}
+ *                                                                          a lease: run this task (input: JSON text) once
+ *                                                                          the replica has applied lsn
+ *                      cancel   {type, job, index, epoch, token}           stop running it (cancelled, or lease lost)
+ *                      recorded {type, job, index, epoch, token, accepted, reason?}  the master's answer to a result
+ *
+ * Leases: an assignment is valid while the replica keeps acknowledging (every ack renews every
+ * lease it holds) and the master keeps its epoch; a result counts only for the live lease
+ * (same epoch, same token), so each task's result is recorded once.
  *                      (binary) entries frame, see encodeEntries()
  *
  * Entries frame: `count:u32be` then per entry
@@ -38,6 +51,19 @@ export type ReplicaMessage =
   | { type: 'ack'; lsn: number }
   | { type: 'pong'; sentAt: number; receivedAt: number }
   | { type: 'confirmed'; id: number; epoch: number }
+  | { type: 'worker'; handlers: string[]; concurrency: number; running: LeaseRef[] }
+  | ({ type: 'result'; ok: boolean; value?: string; error?: string } & LeaseRef)
+  | ({ type: 'progress'; value: unknown } & LeaseRef)
+
+/** Names one lease of one task. */
+export interface LeaseRef {
+  job: string
+  index: number
+  epoch: number
+  token: number
+}
+
+export type Assignment = { type: 'assign'; name: string; input: string; lsn: number; timeoutMs: number; attempt: number } & LeaseRef
 
 export type MasterMessage =
   | { type: 'welcome'; nodeId: string; epoch: number; lsn: number; time: number; replicas: string[] }
@@ -46,6 +72,9 @@ export type MasterMessage =
   | { type: 'heartbeat'; epoch: number; lsn: number; time: number; replicas: string[] }
   | { type: 'ping'; sentAt: number }
   | { type: 'confirm'; id: number; epoch: number }
+  | Assignment
+  | ({ type: 'cancel' } & LeaseRef)
+  | ({ type: 'recorded'; accepted: boolean; reason?: string } & LeaseRef)
 
 const entryHeaderBytes = 28
 

@@ -11,7 +11,7 @@ import { isTandemError, messageOf } from '../shared/errors.ts'
 import type { Logger } from '../shared/logger.ts'
 import { backoffMs, sleep } from '../shared/wait.ts'
 import type { LogEntry } from '../replication-log/log-entry.ts'
-import { decodeEntries, parseMasterMessage, protocolVersion, type ReplicaMessage } from '../protocol/messages.ts'
+import { decodeEntries, parseMasterMessage, protocolVersion, type MasterMessage, type ReplicaMessage } from '../protocol/messages.ts'
 import { FrameSocket } from '../transport/frame-socket.ts'
 import type { Applier } from './applier.ts'
 
@@ -44,7 +44,10 @@ export interface FollowerOptions {
 
 type Outcome = { kind: 'snapshot'; reason: string; forkLsn?: number } | { kind: 'streamed' | 'failed'; reason: string }
 
-export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [FollowerState] }> {
+/** The master's job messages, handed to the executor. */
+export type JobMessage = Extract<MasterMessage, { type: 'assign' | 'cancel' | 'recorded' }>
+
+export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [FollowerState]; welcome: []; job: [JobMessage] }> {
   state: FollowerState = 'connecting'
   /** The master's newest LSN, as last heard. */
   masterLsn = 0
@@ -185,6 +188,7 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
               this.masterTime = message.time
               outcome = { kind: 'streamed', reason: 'connection closed' }
               this.setState('streaming')
+              this.emit('welcome')
               break
             case 'heartbeat':
               if (isDeposed(message.epoch)) {
@@ -211,6 +215,11 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
               break
             case 'ping':
               break
+            case 'assign':
+            case 'cancel':
+            case 'recorded':
+              this.emit('job', message)
+              break
           }
         } catch (error) {
           outcome = { kind: 'failed', reason: messageOf(error) }
@@ -230,6 +239,13 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
         resolve(outcome)
       })
     })
+  }
+
+  /** Sends a message to the master on the current connection; false when there is none. */
+  send(message: ReplicaMessage): boolean {
+    if (this.socket === undefined || this.state !== 'streaming') return false
+    this.socket.sendJson(message)
+    return true
   }
 
   /**

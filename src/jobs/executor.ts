@@ -1,0 +1,275 @@
+/**
+ * The replica's side of jobs: it runs the tasks its master leases to it, in worker threads (one
+ * task per thread, `concurrency` threads), so a CPU-bound handler never holds up replication or
+ * heartbeats. A task starts once the replica has applied the job's LSN. On timeout or cancel
+ * the handler's signal is aborted; a handler still running `killGraceMs` later is killed with
+ * its thread, which is replaced.
+ *
+ * Results are kept until the master answers `recorded`: after a reconnect (or a new master)
+ * they are sent again, and the leases they belong to are named in the `worker` message, so the
+ * master does not expire a lease whose result is on its way.
+ */
+import { Worker } from 'node:worker_threads'
+import type { Logger } from '../shared/logger.ts'
+import { messageOf } from '../shared/errors.ts'
+import type { Assignment, LeaseRef, MasterMessage, ReplicaMessage } from '../protocol/messages.ts'
+
+export interface ExecutorOptions {
+  /** file: URL of the handlers module. */
+  moduleUrl: string
+  concurrency: number
+  dbPath: string
+  killGraceMs: number
+  /** Resolves once this replica applied `lsn`; rejects after `timeoutMs`. */
+  waitForLsn: (lsn: number, timeoutMs: number) => Promise<void>
+  logger: Logger
+}
+
+type FromWorker =
+  | { type: 'ready'; handlers: string[] }
+  | { type: 'broken'; message: string }
+  | { type: 'progress'; id: number; value: unknown }
+  | { type: 'done'; id: number; ok: boolean; value?: string; error?: string }
+
+interface Run {
+  id: number
+  assignment: Assignment
+  thread: TaskThread | undefined
+  timer: NodeJS.Timeout | undefined
+  /** Set once the run is being stopped: why, and whether a result is still owed. */
+  stopping: { reason: string; reportAs: string | undefined } | undefined
+}
+
+/** One worker thread; replaced when a handler must be killed. */
+class TaskThread {
+  worker: Worker
+  run: Run | undefined
+
+  constructor(worker: Worker) {
+    this.worker = worker
+  }
+}
+
+const keyOf = (ref: LeaseRef) => `${ref.job}#${ref.index}`
+
+export class Executor {
+  handlers: string[] = []
+  private readonly options: ExecutorOptions
+  private readonly threads: TaskThread[] = []
+  private readonly runs = new Map<string, Run>()
+  private readonly waiting: Run[] = []
+  /** Results sent but not yet recorded by a master, by task. */
+  private readonly unrecorded = new Map<string, Extract<ReplicaMessage, { type: 'result' }>>()
+  private send: ((message: ReplicaMessage) => boolean) | undefined
+  private nextRunId = 1
+  private generation = 0
+  private isClosed = false
+  readonly counters = { started: 0, succeeded: 0, failed: 0, timedOut: 0, killed: 0, accepted: 0, rejected: 0 }
+
+  constructor(options: ExecutorOptions) {
+    this.options = options
+  }
+
+  /** Starts the threads; rejects when the handlers module cannot be loaded or has no handler. */
+  async start(): Promise<void> {
+    const ready = await Promise.all(Array.from({ length: this.options.concurrency }, () => this.spawn()))
+    this.handlers = ready[0] ?? []
+    if (this.handlers.length === 0) throw new Error(`the jobs module ${this.options.moduleUrl} exports no functions: export an async function per handler`)
+  }
+
+  private spawn(replacing?: TaskThread): Promise<string[]> {
+    const url = new URL(import.meta.url.endsWith('.ts') ? './task-worker.ts' : './task-worker.js', import.meta.url)
+    const worker = new Worker(url, { workerData: { moduleUrl: this.options.moduleUrl, dbPath: this.options.dbPath } })
+    const thread = replacing ?? new TaskThread(worker)
+    thread.worker = worker
+    thread.run = undefined
+    if (replacing === undefined) this.threads.push(thread)
+    return new Promise((resolve, reject) => {
+      worker.on('message', (message: FromWorker) => {
+        if (message.type === 'ready') {
+          resolve(message.handlers)
+          this.startWaiting()
+        } else if (message.type === 'broken') {
+          reject(new Error(`cannot load the jobs module ${this.options.moduleUrl}: ${message.message}`))
+        } else if (message.type === 'progress') {
+          const run = thread.run
+          if (run?.id === message.id && run.stopping === undefined) this.send?.({ type: 'progress', ...refOf(run.assignment), value: message.value })
+        } else if (thread.run?.id === message.id) {
+          this.finish(thread.run, message.ok ? { ok: true, value: message.value ?? 'null' } : { ok: false, error: message.error ?? 'the handler failed' })
+        }
+      })
+      worker.on('error', (error) => {
+        reject(error)
+        this.options.logger.error({ err: error }, 'a job worker thread failed')
+      })
+      worker.on('exit', () => {
+        if (thread.worker !== worker || this.isClosed) return
+        // Died on its own (out of memory, process.exit in a handler): fail its task, replace it.
+        const run = thread.run
+        if (run !== undefined) this.finish(run, { ok: false, error: 'the worker thread running the handler exited' })
+        this.spawn(thread).catch((error: unknown) => this.options.logger.error({ err: error }, 'could not replace a job worker thread'))
+      })
+    })
+  }
+
+  /** A new connection to a master: say what this replica runs and holds, resend results. */
+  connected(send: (message: ReplicaMessage) => boolean): void {
+    this.send = send
+    const running = [...this.runs.values()].filter((r) => r.stopping === undefined).map((r) => refOf(r.assignment))
+    for (const result of this.unrecorded.values()) running.push(refOf(result))
+    send({ type: 'worker', handlers: this.handlers, concurrency: this.options.concurrency, running })
+    for (const result of this.unrecorded.values()) send(result)
+  }
+
+  /** The master's job messages. */
+  receive(message: MasterMessage): void {
+    if (this.isClosed) return
+    if (message.type === 'assign') this.assign(message)
+    else if (message.type === 'cancel') {
+      const run = this.runs.get(keyOf(message))
+      if (run !== undefined && run.assignment.token === message.token && run.assignment.epoch === message.epoch) this.stop(run, 'cancelled by the master', undefined)
+      const result = this.unrecorded.get(keyOf(message))
+      if (result?.token === message.token && result.epoch === message.epoch) this.unrecorded.delete(keyOf(message))
+    } else if (message.type === 'recorded') {
+      const result = this.unrecorded.get(keyOf(message))
+      if (result?.token !== message.token || result.epoch !== message.epoch) return
+      this.unrecorded.delete(keyOf(message))
+      if (message.accepted) this.counters.accepted++
+      else {
+        this.counters.rejected++
+        this.options.logger.warn({ job: message.job, index: message.index, reason: message.reason }, 'the master rejected a task result')
+      }
+    }
+  }
+
+  private assign(assignment: Assignment): void {
+    const key = keyOf(assignment)
+    const current = this.runs.get(key)
+    if (current !== undefined) {
+      if (current.assignment.token === assignment.token && current.assignment.epoch === assignment.epoch) return
+      this.stop(current, 'a newer lease of the same task replaced it', undefined)
+    }
+    this.unrecorded.delete(key)
+    const run: Run = { id: this.nextRunId++, assignment, thread: undefined, timer: undefined, stopping: undefined }
+    this.runs.set(key, run)
+    // The job must see every write acknowledged before it was submitted.
+    this.options.waitForLsn(assignment.lsn, assignment.timeoutMs).then(
+      () => {
+        if (this.runs.get(key) !== run || run.stopping !== undefined) return
+        this.waiting.push(run)
+        this.startWaiting()
+      },
+      (error: unknown) => {
+        if (this.runs.get(key) === run) this.finish(run, { ok: false, error: `the replica did not reach the job's LSN ${assignment.lsn}: ${messageOf(error)}` })
+      },
+    )
+  }
+
+  private startWaiting(): void {
+    while (this.waiting.length > 0) {
+      const thread = this.threads.find((t) => t.run === undefined)
+      if (thread === undefined) return
+      const run = this.waiting.shift()!
+      if (run.stopping !== undefined || this.runs.get(keyOf(run.assignment)) !== run) continue
+      const { assignment } = run
+      thread.run = run
+      run.thread = thread
+      this.counters.started++
+      thread.worker.postMessage({
+        type: 'run',
+        id: run.id,
+        name: assignment.name,
+        input: assignment.input,
+        generation: this.generation,
+        task: { job: assignment.job, index: assignment.index, attempt: assignment.attempt },
+      })
+      run.timer = setTimeout(() => {
+        this.counters.timedOut++
+        this.stop(run, `timed out after ${assignment.timeoutMs} ms`, `timed out after ${assignment.timeoutMs} ms`)
+      }, assignment.timeoutMs)
+    }
+  }
+
+  /**
+   * Aborts the handler's signal; kills its thread if it has not returned `killGraceMs` later.
+   * `reportAs`: the error to report as the task's result (a timeout); undefined reports nothing
+   * (a cancel: the master no longer wants it).
+   */
+  private stop(run: Run, reason: string, reportAs: string | undefined): void {
+    if (run.stopping !== undefined) return
+    run.stopping = { reason, reportAs }
+    clearTimeout(run.timer)
+    const thread = run.thread
+    if (thread === undefined) {
+      this.finish(run, undefined)
+      return
+    }
+    thread.worker.postMessage({ type: 'abort', id: run.id, reason })
+    run.timer = setTimeout(() => {
+      if (thread.run !== run) return
+      this.counters.killed++
+      this.options.logger.warn({ job: run.assignment.job, index: run.assignment.index, reason }, `the handler did not stop within ${this.options.killGraceMs} ms of the abort: killing its thread`)
+      const old = thread.worker
+      this.finish(run, undefined)
+      this.spawn(thread).catch((error: unknown) => this.options.logger.error({ err: error }, 'could not replace a job worker thread'))
+      void old.terminate()
+    }, this.options.killGraceMs)
+  }
+
+  /** The run is over; report its outcome unless it was cancelled. */
+  private finish(run: Run, outcome: { ok: true; value: string } | { ok: false; error: string } | undefined): void {
+    clearTimeout(run.timer)
+    const key = keyOf(run.assignment)
+    if (this.runs.get(key) === run) this.runs.delete(key)
+    if (run.thread?.run === run) run.thread.run = undefined
+    const reportAs = run.stopping?.reportAs
+    const final = run.stopping === undefined ? outcome : reportAs === undefined ? undefined : { ok: false as const, error: reportAs }
+    if (final !== undefined) {
+      if (final.ok) this.counters.succeeded++
+      else this.counters.failed++
+      const result = { type: 'result' as const, ...refOf(run.assignment), ...final }
+      this.unrecorded.set(key, result)
+      this.send?.(result)
+    }
+    this.startWaiting()
+  }
+
+  /** A snapshot replaced the database file: handlers reopen it. */
+  databaseReplaced(): void {
+    this.generation++
+  }
+
+  /** This node is no longer a replica (promoted): stop everything it runs. */
+  stopAll(reason: string): void {
+    for (const run of [...this.runs.values()]) this.stop(run, reason, undefined)
+    this.unrecorded.clear()
+    this.send = undefined
+  }
+
+  stats(): Record<string, unknown> {
+    return {
+      handlers: this.handlers,
+      concurrency: this.options.concurrency,
+      running: [...this.runs.values()].filter((r) => r.thread !== undefined).length,
+      waiting: this.waiting.length,
+      unrecorded_results: this.unrecorded.size,
+      tasks_started: this.counters.started,
+      tasks_succeeded: this.counters.succeeded,
+      tasks_failed: this.counters.failed,
+      tasks_timed_out: this.counters.timedOut,
+      threads_killed: this.counters.killed,
+      results_accepted: this.counters.accepted,
+      results_rejected: this.counters.rejected,
+    }
+  }
+
+  async close(): Promise<void> {
+    this.isClosed = true
+    for (const run of this.runs.values()) clearTimeout(run.timer)
+    await Promise.all(this.threads.map((t) => t.worker.terminate()))
+  }
+}
+
+function refOf(ref: LeaseRef): LeaseRef {
+  return { job: ref.job, index: ref.index, epoch: ref.epoch, token: ref.token }
+}

@@ -1,0 +1,6 @@
+export { ensureJobSchema, jobStates, type JobState } from './job-schema.ts'
+export { parseJobSpec, type JobSpec } from './job-spec.ts'
+export { JobReads, JobWrites } from './job-store.ts'
+export { Scheduler, isFinished, type JobEvent, type SchedulerOptions } from './scheduler.ts'
+export { readJob, summaryOf } from './job-views.ts'
+export { Executor, type ExecutorOptions } from './executor.ts'

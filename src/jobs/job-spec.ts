@@ -1,0 +1,100 @@
+/**
+ * What `POST /jobs` asks for, validated: every field is checked before anything is stored, and a
+ * bad one is named in a BAD_REQUEST. Inputs are kept as JSON text, exactly as they will reach
+ * the handler.
+ */
+import { TandemError } from '../shared/errors.ts'
+import type { Backoff } from './backoff.ts'
+
+export interface JobOptions {
+  attempts: number
+  backoff: Backoff
+  timeoutMs: number
+  priority: number
+}
+
+export interface JobSpec {
+  name: string
+  /** One JSON text per task, in input order. */
+  inputs: string[]
+  /** False when the job was submitted with one `input` (not a list). */
+  isFanOut: boolean
+  options: JobOptions
+  delayMs: number
+  idempotencyKey: string | undefined
+}
+
+export const tasksPerJobMax = 100_000
+const attemptsMax = 1000
+const timeoutMsMax = 7 * 24 * 60 * 60 * 1000
+
+export const defaultJobOptions: JobOptions = {
+  attempts: 3,
+  backoff: { type: 'exponential', delayMs: 1000, jitter: 0, maxMs: 60 * 60 * 1000 },
+  timeoutMs: 300_000,
+  priority: 0,
+}
+
+const known = new Set(['name', 'input', 'inputs', 'attempts', 'backoff', 'timeout_ms', 'priority', 'delay_ms', 'idempotency_key'])
+
+export function parseJobSpec(body: unknown): JobSpec {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('the body must be a JSON object: {"name": …, "input": …} or {"name": …, "inputs": […]}')
+  const fields = body as Record<string, unknown>
+  const unknownField = Object.keys(fields).find((key) => !known.has(key))
+  if (unknownField !== undefined) throw bad(`unknown field "${unknownField}"; allowed: ${[...known].join(', ')}`)
+  const name = fields['name']
+  if (typeof name !== 'string' || !/^[A-Za-z_$][\w$]{0,127}$/.test(name)) throw bad('"name" must be the name of a handler (an exported function name)')
+  const hasInput = 'input' in fields
+  const hasInputs = 'inputs' in fields
+  if (hasInput === hasInputs) throw bad('give exactly one of "input" (one task) and "inputs" (a list: one task per input)')
+  let inputs: string[]
+  if (hasInputs) {
+    const list = fields['inputs']
+    if (!Array.isArray(list) || list.length === 0) throw bad('"inputs" must be a non-empty array')
+    if (list.length > tasksPerJobMax) throw bad(`"inputs" holds ${list.length} inputs; at most ${tasksPerJobMax} per job`)
+    inputs = list.map((input) => JSON.stringify(input ?? null))
+  } else {
+    inputs = [JSON.stringify(fields['input'] ?? null)]
+  }
+  const options: JobOptions = {
+    attempts: integerField(fields, 'attempts', 1, attemptsMax) ?? defaultJobOptions.attempts,
+    backoff: parseBackoff(fields['backoff']),
+    timeoutMs: integerField(fields, 'timeout_ms', 1, timeoutMsMax) ?? defaultJobOptions.timeoutMs,
+    priority: integerField(fields, 'priority', -1_000_000, 1_000_000) ?? defaultJobOptions.priority,
+  }
+  const key = fields['idempotency_key']
+  if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 200)) throw bad('"idempotency_key" must be a string of 1 to 200 characters')
+  return {
+    name,
+    inputs,
+    isFanOut: hasInputs,
+    options,
+    delayMs: integerField(fields, 'delay_ms', 0, timeoutMsMax) ?? 0,
+    idempotencyKey: key,
+  }
+}
+
+function parseBackoff(value: unknown): Backoff {
+  const fallback = defaultJobOptions.backoff
+  if (value === undefined) return fallback
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad('"backoff" must be an object: {"type": "fixed" | "exponential", "delay_ms", "jitter", "max_ms"}')
+  const fields = value as Record<string, unknown>
+  const type = fields['type'] ?? fallback.type
+  if (type !== 'fixed' && type !== 'exponential') throw bad('"backoff.type" must be "fixed" or "exponential"')
+  const jitter = fields['jitter'] ?? fallback.jitter
+  if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) throw bad('"backoff.jitter" must be a number from 0 to 1')
+  const delayMs = integerField(fields, 'delay_ms', 0, timeoutMsMax, 'backoff.') ?? fallback.delayMs
+  const maxMs = integerField(fields, 'max_ms', 0, timeoutMsMax, 'backoff.') ?? Math.max(fallback.maxMs, delayMs)
+  return { type, delayMs, jitter, maxMs }
+}
+
+function integerField(fields: Record<string, unknown>, name: string, min: number, max: number, prefix = ''): number | undefined {
+  const value = fields[name]
+  if (value === undefined) return undefined
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) throw bad(`"${prefix}${name}" must be an integer from ${min} to ${max}`)
+  return value
+}
+
+function bad(message: string): TandemError {
+  return new TandemError('BAD_REQUEST', message)
+}

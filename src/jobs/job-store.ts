@@ -1,0 +1,215 @@
+/**
+ * SQL over the queue's tables. `JobWrites` runs inside the master's write pipeline (internal
+ * writes: the caller is inside the batch's transaction, with the SQL policy suspended);
+ * `JobReads` answers `GET /jobs` on a read-only connection. Statements are prepared once.
+ */
+import type { Connection, Statement } from '../storage/index.ts'
+import type { JobState, TaskState } from './job-schema.ts'
+import type { JobOptions } from './job-spec.ts'
+
+class Statements {
+  private readonly cache = new Map<string, Statement>()
+  private readonly connection: Connection
+
+  constructor(connection: Connection) {
+    this.connection = connection
+  }
+
+  get(sql: string): Statement {
+    let statement = this.cache.get(sql)
+    if (statement === undefined) {
+      statement = this.connection.prepare(sql)
+      this.cache.set(sql, statement)
+    }
+    return statement
+  }
+}
+
+export interface JobRow {
+  id: string
+  name: string
+  state: JobState
+  options: string
+  task_count: number
+  lsn: number
+  idempotency_key: string | null
+  created_at: number
+  finished_at: number | null
+}
+
+export interface TaskRow {
+  job_id: string
+  idx: number
+  state: TaskState
+  input: string
+  attempts: number
+  lost_leases: number
+  run_after: number
+  lease_epoch: number | null
+  lease_token: number
+  worker: string | null
+  result: string | null
+  error: string | null
+  started_at: number | null
+  finished_at: number | null
+}
+
+export interface NewJob {
+  id: string
+  name: string
+  options: JobOptions
+  inputs: readonly string[]
+  lsn: number
+  idempotencyKey: string | undefined
+  createdAt: number
+  runAfter: number
+}
+
+export class JobWrites {
+  private readonly sql: Statements
+
+  constructor(connection: Connection) {
+    this.sql = new Statements(connection)
+  }
+
+  jobByKey(key: string): JobRow | undefined {
+    return this.sql.get('SELECT * FROM _tandem_jobs WHERE idempotency_key = ?').get(key) as JobRow | undefined
+  }
+
+  insertJob(job: NewJob): void {
+    this.sql
+      .get('INSERT INTO _tandem_jobs(id, name, state, options, task_count, lsn, idempotency_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(job.id, job.name, 'queued', JSON.stringify(job.options), job.inputs.length, job.lsn, job.idempotencyKey ?? null, job.createdAt)
+    const insertTask = this.sql.get(`INSERT INTO _tandem_tasks(job_id, idx, state, input, run_after) VALUES (?, ?, 'queued', ?, ?)`)
+    for (let i = 0; i < job.inputs.length; i++) insertTask.run(job.id, i, job.inputs[i]!, job.runAfter)
+  }
+
+  /** Leases a queued (or failed, retrying) task; false when it is no longer waiting. */
+  lease(jobId: string, index: number, epoch: number, token: number, worker: string, now: number): boolean {
+    const changed = this.sql
+      .get(`UPDATE _tandem_tasks SET state = 'leased', lease_epoch = ?, lease_token = ?, worker = ?, started_at = ? WHERE job_id = ? AND idx = ? AND state IN ('queued', 'failed') AND lease_token < ?`)
+      .run(epoch, token, worker, now, jobId, index, token).changes
+    if (Number(changed) === 1) this.sql.get(`UPDATE _tandem_jobs SET state = 'running' WHERE id = ? AND state = 'queued'`).run(jobId)
+    return Number(changed) === 1
+  }
+
+  /**
+   * Ends the live lease: done with a result, failed (retry after `runAfter`) or dead with an
+   * error, or back to queued (a lost lease). False when the lease is no longer the live one:
+   * then nothing changed.
+   */
+  endLease(
+    jobId: string,
+    index: number,
+    lease: { epoch: number; token: number },
+    outcome: { state: 'done'; result: string } | { state: 'failed' | 'dead'; error: string; runAfter: number } | { state: 'queued' | 'dead'; lostLease: true; error: string },
+    now: number,
+  ): boolean {
+    const where = `WHERE job_id = ? AND idx = ? AND state = 'leased' AND lease_epoch = ? AND lease_token = ?`
+    const key = [jobId, index, lease.epoch, lease.token]
+    let changed: number | bigint
+    if (outcome.state === 'done') {
+      changed = this.sql.get(`UPDATE _tandem_tasks SET state = 'done', result = ?, error = NULL, attempts = attempts + 1, finished_at = ? ${where}`).run(outcome.result, now, ...key).changes
+    } else if ('lostLease' in outcome) {
+      changed = this.sql
+        .get(`UPDATE _tandem_tasks SET state = ?, error = ?, lost_leases = lost_leases + 1, worker = NULL, finished_at = CASE WHEN ? = 'dead' THEN ? END ${where}`)
+        .run(outcome.state, outcome.error, outcome.state, now, ...key).changes
+    } else {
+      changed = this.sql
+        .get(`UPDATE _tandem_tasks SET state = ?, error = ?, attempts = attempts + 1, run_after = ?, finished_at = CASE WHEN ? = 'dead' THEN ? END ${where}`)
+        .run(outcome.state, outcome.error, outcome.runAfter, outcome.state, now, ...key).changes
+    }
+    return Number(changed) === 1
+  }
+
+  finishJob(jobId: string, state: JobState, now: number): void {
+    this.sql.get('UPDATE _tandem_jobs SET state = ?, finished_at = ? WHERE id = ?').run(state, now, jobId)
+  }
+
+  /** Cancels every unfinished task of a job, and the job. */
+  cancel(jobId: string, now: number): void {
+    this.sql.get(`UPDATE _tandem_tasks SET state = 'cancelled', finished_at = ? WHERE job_id = ? AND state IN ('queued', 'leased', 'failed')`).run(now, jobId)
+    this.finishJob(jobId, 'cancelled', now)
+  }
+
+  /** Queues a job's dead and cancelled tasks again, with fresh attempts; returns them. */
+  retry(jobId: string, now: number): TaskRow[] {
+    const tasks = this.sql.get(`SELECT * FROM _tandem_tasks WHERE job_id = ? AND state IN ('dead', 'cancelled') ORDER BY idx`).all(jobId) as TaskRow[]
+    if (tasks.length === 0) return tasks
+    this.sql
+      .get(`UPDATE _tandem_tasks SET state = 'queued', attempts = 0, lost_leases = 0, error = NULL, worker = NULL, run_after = ?, finished_at = NULL WHERE job_id = ? AND state IN ('dead', 'cancelled')`)
+      .run(now, jobId)
+    const started = this.sql.get(`SELECT count(*) AS n FROM _tandem_tasks WHERE job_id = ? AND state <> 'queued'`).get(jobId) as { n: number }
+    this.sql.get('UPDATE _tandem_jobs SET state = ?, finished_at = NULL WHERE id = ?').run(started.n > 0 ? 'running' : 'queued', jobId)
+    return tasks.map((t) => ({ ...t, state: 'queued' as const, attempts: 0, lost_leases: 0, error: null, run_after: now }))
+  }
+
+  /** Deletes finished jobs (and their tasks) created before `before`, or beyond the newest `keep`; at most `limit`. */
+  expire(before: number, keep: number, limit: number): number {
+    const ids = this.sql
+      .get(
+        `SELECT id FROM _tandem_jobs WHERE finished_at IS NOT NULL AND (finished_at < ? OR id IN (
+           SELECT id FROM _tandem_jobs WHERE finished_at IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT -1 OFFSET ?)) LIMIT ?`,
+      )
+      .all(before, keep, limit) as { id: string }[]
+    const deleteTasks = this.sql.get('DELETE FROM _tandem_tasks WHERE job_id = ?')
+    const deleteJob = this.sql.get('DELETE FROM _tandem_jobs WHERE id = ?')
+    for (const { id } of ids) {
+      deleteTasks.run(id)
+      deleteJob.run(id)
+    }
+    return ids.length
+  }
+}
+
+export class JobReads {
+  private readonly sql: Statements
+
+  constructor(connection: Connection) {
+    this.sql = new Statements(connection)
+  }
+
+  job(id: string): JobRow | undefined {
+    return this.sql.get('SELECT * FROM _tandem_jobs WHERE id = ?').get(id) as JobRow | undefined
+  }
+
+  tasks(jobId: string): TaskRow[] {
+    return this.sql.get('SELECT * FROM _tandem_tasks WHERE job_id = ? ORDER BY idx').all(jobId) as TaskRow[]
+  }
+
+  /** Unfinished jobs and their unfinished tasks: what a new master must carry on with. */
+  openJobs(): JobRow[] {
+    return this.sql.get(`SELECT * FROM _tandem_jobs WHERE state IN ('queued', 'running') ORDER BY created_at, id`).all() as JobRow[]
+  }
+
+  openTasks(): TaskRow[] {
+    return this.sql.get(`SELECT * FROM _tandem_tasks WHERE state IN ('queued', 'leased', 'failed')`).all() as TaskRow[]
+  }
+
+  /** Counts of a job's unfinished tasks (for a job that is in memory no more). */
+  list(filter: { state?: string; name?: string; limit: number; before?: string }): JobRow[] {
+    const where: string[] = []
+    const params: unknown[] = []
+    if (filter.state !== undefined) {
+      where.push('state = ?')
+      params.push(filter.state)
+    }
+    if (filter.name !== undefined) {
+      where.push('name = ?')
+      params.push(filter.name)
+    }
+    if (filter.before !== undefined) {
+      where.push('(created_at, id) < (SELECT created_at, id FROM _tandem_jobs WHERE id = ?)')
+      params.push(filter.before)
+    }
+    const sql = `SELECT * FROM _tandem_jobs ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} ORDER BY created_at DESC, id DESC LIMIT ?`
+    return this.sql.get(sql).all(...params, filter.limit) as JobRow[]
+  }
+
+  counts(jobId: string): Record<TaskState, number> {
+    const rows = this.sql.get('SELECT state, count(*) AS n FROM _tandem_tasks WHERE job_id = ? GROUP BY state').all(jobId) as { state: TaskState; n: number }[]
+    const counts: Record<TaskState, number> = { queued: 0, leased: 0, done: 0, failed: 0, dead: 0, cancelled: 0 }
+    for (const row of rows) counts[row.state] = row.n
+    return counts
+  }
+}

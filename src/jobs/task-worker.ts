@@ -1,0 +1,82 @@
+/**
+ * A worker thread that runs handlers, one task at a time. It imports the handlers module once,
+ * says which handlers it found, then runs what it is sent. `ctx.db` is a read-only connection to
+ * the replica's database, opened on first use and reopened after a snapshot replaced the file.
+ *
+ *   main → worker   {type: 'run', id, name, input, generation, task}   input: JSON text
+ *                   {type: 'abort', id, reason}
+ *   worker → main   {type: 'ready', handlers} | {type: 'broken', message}
+ *                   {type: 'progress', id, value}
+ *                   {type: 'done', id, ok, value?, error?}             value: JSON text
+ */
+import { parentPort, workerData } from 'node:worker_threads'
+import { openConnection, type Connection } from '../storage/index.ts'
+
+type Handler = (input: unknown, ctx: unknown) => unknown
+type FromMain =
+  | { type: 'run'; id: number; name: string; input: string; generation: number; task: { job: string; index: number; attempt: number } }
+  | { type: 'abort'; id: number; reason: string }
+
+const { moduleUrl, dbPath } = workerData as { moduleUrl: string; dbPath: string }
+const port = parentPort!
+const handlers = new Map<string, Handler>()
+const runs = new Map<number, AbortController>()
+let connection: Connection | undefined
+let connectionGeneration = -1
+
+try {
+  const module = (await import(moduleUrl)) as Record<string, unknown>
+  const exported = typeof module['default'] === 'object' && module['default'] !== null ? { ...(module['default'] as Record<string, unknown>), ...module } : module
+  for (const [name, value] of Object.entries(exported)) if (typeof value === 'function' && name !== 'default') handlers.set(name, value as Handler)
+  port.postMessage({ type: 'ready', handlers: [...handlers.keys()] })
+} catch (error) {
+  port.postMessage({ type: 'broken', message: error instanceof Error ? error.message : String(error) })
+}
+
+function database(generation: number) {
+  const open = (): Connection => {
+    if (connection === undefined || connectionGeneration !== generation) {
+      connection?.close()
+      connection = openConnection(dbPath, { readOnly: true })
+      connectionGeneration = generation
+    }
+    return connection
+  }
+  return {
+    get: (sql: string, ...params: unknown[]): unknown => open().prepare(sql).get(...params),
+    all: (sql: string, ...params: unknown[]): unknown[] => open().prepare(sql).all(...params),
+  }
+}
+
+async function run(message: Extract<FromMain, { type: 'run' }>): Promise<void> {
+  const controller = new AbortController()
+  runs.set(message.id, controller)
+  try {
+    const handler = handlers.get(message.name)
+    if (handler === undefined) throw new Error(`this replica has no handler named ${message.name}`)
+    const ctx = {
+      db: database(message.generation),
+      signal: controller.signal,
+      task: message.task,
+      progress: (value: unknown) => port.postMessage({ type: 'progress', id: message.id, value: value ?? null }),
+    }
+    const value = await handler(JSON.parse(message.input), ctx)
+    let json: string
+    try {
+      json = JSON.stringify(value ?? null)
+    } catch (error) {
+      throw new Error(`the handler's result is not JSON: ${error instanceof Error ? error.message : String(error)}`)
+    }
+    port.postMessage({ type: 'done', id: message.id, ok: true, value: json })
+  } catch (error) {
+    const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+    port.postMessage({ type: 'done', id: message.id, ok: false, error: text })
+  } finally {
+    runs.delete(message.id)
+  }
+}
+
+port.on('message', (message: FromMain) => {
+  if (message.type === 'abort') runs.get(message.id)?.abort(new Error(message.reason))
+  else void run(message)
+})
