@@ -127,9 +127,8 @@ export class Executor {
     if (message.type === 'assign') this.assign(message)
     else if (message.type === 'cancel') {
       const run = this.runs.get(keyOf(message))
+      // A result already on its way is left alone: the master answers it (recorded or rejected).
       if (run !== undefined && run.assignment.token === message.token && run.assignment.epoch === message.epoch) this.stop(run, 'cancelled by the master', undefined)
-      const result = this.unrecorded.get(keyOf(message))
-      if (result?.token === message.token && result.epoch === message.epoch) this.unrecorded.delete(keyOf(message))
     } else if (message.type === 'recorded') {
       const result = this.unrecorded.get(keyOf(message))
       if (result?.token !== message.token || result.epoch !== message.epoch) return

@@ -36,7 +36,7 @@ export function jobView(row: JobRow, tasks: readonly TaskRow[], progress: Readon
     else if (typeof value === 'number' && Number.isFinite(value)) progressSum += Math.min(1, Math.max(0, value))
     results.push(task.result === null ? null : JSON.parse(task.result))
     if (task.state === 'dead') errors.push({ index: task.idx, error: task.error, attempts: task.attempts })
-    return { index: task.idx, state, attempts: task.attempts, worker: task.worker, progress: value, error: task.error, lost_leases: task.lost_leases }
+    return { index: task.idx, state, input: JSON.parse(task.input) as unknown, attempts: task.attempts, worker: task.worker, progress: value, error: task.error, lost_leases: task.lost_leases }
   })
   return {
     ...summaryOf(row),

@@ -91,6 +91,8 @@ interface Worker {
   concurrency: number
   running: Set<Task>
   isConnected: boolean
+  /** When it last acknowledged: one silent for a lease period gets no new task (it may be paused). */
+  lastAckAt: number
 }
 
 const keyOf = (job: string, index: number) => `${job}#${index}`
@@ -145,6 +147,7 @@ export class Scheduler {
       if (row.state === 'leased' && row.lease_epoch !== null && row.worker !== null) {
         task.state = 'leased'
         task.lease = { epoch: row.lease_epoch, token: row.lease_token, worker: row.worker, renewedAt: now }
+        this.tasks.set(keyOf(job.id, task.index), task)
         this.leased.add(task)
       } else {
         this.enqueue(task)
@@ -272,8 +275,9 @@ export class Scheduler {
   /** Every acknowledgement renews every lease the replica holds. */
   renew(nodeId: string): void {
     const worker = this.workers.get(nodeId)
-    if (worker === undefined || worker.running.size === 0) return
+    if (worker === undefined) return
     const now = this.options.clock.now()
+    worker.lastAckAt = now
     for (const task of worker.running) if (task.lease !== undefined) task.lease.renewedAt = now
   }
 
@@ -290,9 +294,10 @@ export class Scheduler {
   private register(nodeId: string, handlers: string[], concurrency: number, running: LeaseRef[]): void {
     let worker = this.workers.get(nodeId)
     if (worker === undefined) {
-      worker = { nodeId, handlers: new Set(), concurrency: 0, running: new Set(), isConnected: true }
+      worker = { nodeId, handlers: new Set(), concurrency: 0, running: new Set(), isConnected: true, lastAckAt: 0 }
       this.workers.set(nodeId, worker)
     }
+    worker.lastAckAt = this.options.clock.now()
     worker.handlers = new Set(handlers)
     worker.concurrency = Math.max(0, Math.min(1024, Math.floor(concurrency)))
     worker.isConnected = true
@@ -491,8 +496,10 @@ export class Scheduler {
   private chooseWorker(name: string, lsn: number): Worker | undefined {
     let best: Worker | undefined
     let bestScore = Infinity
+    const now = this.options.clock.now()
     for (const worker of this.workers.values()) {
       if (!worker.isConnected || !worker.handlers.has(name) || worker.running.size >= worker.concurrency) continue
+      if (now - worker.lastAckAt >= this.options.leaseMs) continue
       const isCaughtUp = (this.options.appliedLsn(worker.nodeId) ?? 0) >= lsn
       const score = (isCaughtUp ? 0 : 2) + worker.running.size / worker.concurrency
       if (score < bestScore) {
@@ -539,8 +546,9 @@ export class Scheduler {
         }),
       )
       .then(({ value: ok }) => {
+        // No cancel is sent: a replica that lost its lease is unreachable or paused; if it comes
+        // back and reports, the result is simply rejected (and it learns so).
         ends.forEach(({ task, lease, isDead, finishes, error }, i) => {
-          this.sendCancel(task, lease)
           task.lease = undefined
           if (!ok[i]) {
             this.forget(task)
