@@ -8,6 +8,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const bin = fileURLToPath(new URL('../../bin/tandem.js', import.meta.url))
+/** The replicas run the example handlers, so jobs work out of the box. */
+const exampleHandlers = fileURLToPath(new URL('../../examples/handlers.js', import.meta.url))
 
 function startNode(args: string[], name: string): Promise<{ child: ChildProcess; url: string }> {
   return new Promise((resolve, reject) => {
@@ -50,7 +52,7 @@ export async function runDemo(options: { replicas: number; dir: string; port: nu
     for (let i = 1; i <= options.replicas; i++) {
       const name = `replica${i}`
       const replica = await startNode(
-        ['replica', '--data', join(options.dir, name), '--port', String(options.port + i), '--master', master.url],
+        ['replica', '--data', join(options.dir, name), '--port', String(options.port + i), '--master', master.url, '--jobs', exampleHandlers],
         name,
       )
       children.push(replica.child)
@@ -67,6 +69,8 @@ Try it:
   curl -s -XPOST '${master.url}/db/execute' -H 'Content-Type: application/json' \\
        -d '["CREATE TABLE fruit (id INTEGER PRIMARY KEY, name TEXT)", ["INSERT INTO fruit(name) VALUES (?)", "apple"]]'
   curl -s -G '${r}/db/query' --data-urlencode 'q=SELECT * FROM fruit' --data-urlencode 'level=none'
+  curl -s -XPOST '${master.url}/jobs' -d '{"name": "wordCount", "inputs": ["one two", "three four five"]}'
+  curl -s '${master.url}/jobs/ID/wait'        # the results, in input order
   npx tandem status ${master.url}
   npx tandem shell ${r}
 

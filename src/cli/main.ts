@@ -1,11 +1,12 @@
 import { Command, Option } from 'commander'
 import { defaultConfig } from '../node/config.ts'
-import { baseUrl, bytes, integer, synchronous } from './options.ts'
+import { baseUrl, bytes, integer, moduleUrl, synchronous } from './options.ts'
 import { serve } from './serve.ts'
 import { runDemo } from './demo.ts'
 import { printStatus } from './status.ts'
 import { runShell } from './shell.ts'
 import { promote } from './promote.ts'
+import { jobsCommand } from './jobs.ts'
 
 function nodeOptions(command: Command, defaultPort: number): Command {
   return command
@@ -32,6 +33,10 @@ interface ServeFlags {
   minReplicas?: number
   maxLag?: number
   applyDelayMs?: number
+  jobs?: string
+  concurrency?: number
+  killGraceMs?: number
+  leaseMs?: number
 }
 
 function toNodeOptions(role: 'master' | 'replica', flags: ServeFlags) {
@@ -50,6 +55,10 @@ function toNodeOptions(role: 'master' | 'replica', flags: ServeFlags) {
     ...(flags.minReplicas === undefined ? {} : { minReplicas: flags.minReplicas }),
     ...(flags.maxLag === undefined ? {} : { maxLagMs: flags.maxLag }),
     ...(flags.applyDelayMs === undefined ? {} : { applyDelayMs: flags.applyDelayMs }),
+    ...(flags.jobs === undefined ? {} : { jobsModuleUrl: flags.jobs }),
+    ...(flags.concurrency === undefined ? {} : { concurrency: flags.concurrency }),
+    ...(flags.killGraceMs === undefined ? {} : { killGraceMs: flags.killGraceMs }),
+    ...(flags.leaseMs === undefined ? {} : { leaseMs: flags.leaseMs }),
   }
 }
 
@@ -63,11 +72,15 @@ export function buildProgram(): Command {
     .option('--sync-timeout-ms <ms>', 'how long a synchronous write waits for its confirmations (per request: sync_timeout)', integer('--sync-timeout-ms', 1), defaultConfig.syncTimeoutMs)
     .option('--min-replicas <n>', 'refuse writes while fewer than N replicas are within --max-lag', integer('--min-replicas'), defaultConfig.minReplicas)
     .option('--max-lag <ms>', 'how far behind (ms) a replica may be and still count for --min-replicas', integer('--max-lag', 1), defaultConfig.maxLagMs)
+    .option('--lease-ms <ms>', 'a task lease expires when its replica has not acknowledged for this long; the task runs again elsewhere', integer('--lease-ms', 100), defaultConfig.leaseMs)
     .action((flags: ServeFlags) => serve(toNodeOptions('master', flags)))
 
   nodeOptions(program.command('replica').description('run a replica: it follows the master and serves reads'), 4002)
     .requiredOption('--master <url>', 'the master HTTP URL, e.g. http://127.0.0.1:4001', baseUrl)
     .option('--apply-delay-ms <ms>', 'apply each entry no earlier than this long after it arrives (a delayed replica)', integer('--apply-delay-ms'), defaultConfig.applyDelayMs)
+    .option('--jobs <module>', 'run jobs: a JavaScript module exporting an async function per handler', moduleUrl)
+    .option('--concurrency <n>', 'tasks run at once, each in a worker thread', integer('--concurrency', 1), defaultConfig.concurrency)
+    .option('--kill-grace-ms <ms>', 'a handler still running this long after its abort (timeout, cancel) is killed', integer('--kill-grace-ms'), defaultConfig.killGraceMs)
     .action((flags: ServeFlags) => serve(toNodeOptions('replica', flags)))
 
   program
@@ -96,6 +109,8 @@ export function buildProgram(): Command {
     .description('an interactive SQL shell (.tables, .schema, .help)')
     .argument('<url>', 'any node of the cluster', baseUrl)
     .action((url: string) => runShell(url))
+
+  program.addCommand(jobsCommand())
 
   return program
 }

@@ -28,6 +28,8 @@ export type ClientErrorCode =
   | 'UNAVAILABLE'
   /** The client was closed. */
   | 'CLOSED'
+  /** A job ended failed (a task is dead) or cancelled; see JobFailedError. */
+  | 'JOB_FAILED'
   /** A node answered something this client cannot read. */
   | 'BAD_RESPONSE'
 

@@ -18,6 +18,23 @@ export { Session } from './session.ts'
 export type { Params, SqlValue, Statement } from './statements.ts'
 export type { BatchResult, ExecResult, Row, Rows, StatementFailure, StatementResult, SyncState, TxResult, Value, WriteAck } from './results.ts'
 export type { ReplicaView, TopologyView } from './topology.ts'
+export { Jobs, type CallOptions, type JobOptions, type ListFilter, type MapOptions, type SubmitOptions } from './jobs.ts'
+export { JobHandle, type JobHandleEvents, type WaitOptions } from './job-handle.ts'
+export {
+  JobFailedError,
+  type Backoff,
+  type Job,
+  type JobEvent,
+  type JobOptionsView,
+  type JobState,
+  type JobSummary,
+  type ProgressEvent,
+  type Task,
+  type TaskCounts,
+  type TaskError,
+  type TaskEvent,
+  type TaskState,
+} from './job.ts'
 export {
   AbortedError,
   IndeterminateWriteError,

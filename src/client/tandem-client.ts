@@ -7,6 +7,7 @@
 import { systemClock } from '../shared/clock.ts'
 import { TandemClientError } from './client-errors.ts'
 import { HttpTransport, type Transport } from './http-transport.ts'
+import { Jobs } from './jobs.ts'
 import { settingsOf, type ConnectOptions } from './options.ts'
 import { read, type QueryOptions } from './reader.ts'
 import type { BatchResult, ExecResult, Row, Rows, StatementResult, TxResult } from './results.ts'
@@ -72,12 +73,15 @@ export class Core implements Connection {
 export class TandemClient {
   /** This client's session: the highest LSN it has seen. */
   readonly session: Session
+  /** Jobs that replicas run: submit, wait, watch, list, cancel, retry (docs/jobs.md). */
+  readonly jobs: Jobs
   private readonly core: Core
 
   /** Use `connect()`. */
   constructor(core: Core, session: Session) {
     this.core = core
     this.session = session
+    this.jobs = new Jobs(core, session)
   }
 
   /** Runs one writing statement on the master. */
@@ -136,6 +140,8 @@ export class TandemClient {
 
   /** Waits for calls in flight, then closes every connection. Closes the clients made by withSession() too. */
   close(): Promise<void> {
+    // Job event streams end only with their job: they are not calls to wait for.
+    this.jobs.closeStreams()
     return this.core.close()
   }
 }

@@ -32,6 +32,7 @@ const schema = `
     task_count INTEGER NOT NULL,
     lsn INTEGER NOT NULL,
     idempotency_key TEXT,
+    request_hash TEXT NOT NULL,
     created_at REAL NOT NULL,
     finished_at REAL
   ) WITHOUT ROWID;

@@ -3,6 +3,7 @@
  * bad one is named in a BAD_REQUEST. Inputs are kept as JSON text, exactly as they will reach
  * the handler.
  */
+import { createHash } from 'node:crypto'
 import { TandemError } from '../shared/errors.ts'
 import type { Backoff } from './backoff.ts'
 
@@ -22,6 +23,8 @@ export interface JobSpec {
   options: JobOptions
   delayMs: number
   idempotencyKey: string | undefined
+  /** Tells a retry of this submission from a different one under the same idempotency key. */
+  hash: string
 }
 
 export const tasksPerJobMax = 100_000
@@ -64,14 +67,9 @@ export function parseJobSpec(body: unknown): JobSpec {
   }
   const key = fields['idempotency_key']
   if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 200)) throw bad('"idempotency_key" must be a string of 1 to 200 characters')
-  return {
-    name,
-    inputs,
-    isFanOut: hasInputs,
-    options,
-    delayMs: integerField(fields, 'delay_ms', 0, timeoutMsMax) ?? 0,
-    idempotencyKey: key,
-  }
+  const delayMs = integerField(fields, 'delay_ms', 0, timeoutMsMax) ?? 0
+  const hash = createHash('sha256').update(JSON.stringify([name, inputs, options, delayMs])).digest('hex')
+  return { name, inputs, isFanOut: hasInputs, options, delayMs, idempotencyKey: key, hash }
 }
 
 function parseBackoff(value: unknown): Backoff {

@@ -33,6 +33,7 @@ export interface JobRow {
   task_count: number
   lsn: number
   idempotency_key: string | null
+  request_hash: string
   created_at: number
   finished_at: number | null
 }
@@ -61,6 +62,7 @@ export interface NewJob {
   inputs: readonly string[]
   lsn: number
   idempotencyKey: string | undefined
+  requestHash: string
   createdAt: number
   runAfter: number
 }
@@ -78,8 +80,8 @@ export class JobWrites {
 
   insertJob(job: NewJob): void {
     this.sql
-      .get('INSERT INTO _tandem_jobs(id, name, state, options, task_count, lsn, idempotency_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(job.id, job.name, 'queued', JSON.stringify(job.options), job.inputs.length, job.lsn, job.idempotencyKey ?? null, job.createdAt)
+      .get('INSERT INTO _tandem_jobs(id, name, state, options, task_count, lsn, idempotency_key, request_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(job.id, job.name, 'queued', JSON.stringify(job.options), job.inputs.length, job.lsn, job.idempotencyKey ?? null, job.requestHash, job.createdAt)
     const insertTask = this.sql.get(`INSERT INTO _tandem_tasks(job_id, idx, state, input, run_after) VALUES (?, ?, 'queued', ?, ?)`)
     for (let i = 0; i < job.inputs.length; i++) insertTask.run(job.id, i, job.inputs[i]!, job.runAfter)
   }
@@ -186,7 +188,6 @@ export class JobReads {
     return this.sql.get(`SELECT * FROM _tandem_tasks WHERE state IN ('queued', 'leased', 'failed')`).all() as TaskRow[]
   }
 
-  /** Counts of a job's unfinished tasks (for a job that is in memory no more). */
   list(filter: { state?: string; name?: string; limit: number; before?: string }): JobRow[] {
     const where: string[] = []
     const params: unknown[] = []

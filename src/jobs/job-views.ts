@@ -38,8 +38,9 @@ export function jobView(row: JobRow, tasks: readonly TaskRow[], progress: Readon
     if (task.state === 'dead') errors.push({ index: task.idx, error: task.error, attempts: task.attempts })
     return { index: task.idx, state, input: JSON.parse(task.input) as unknown, attempts: task.attempts, worker: task.worker, progress: value, error: task.error, lost_leases: task.lost_leases }
   })
+  const { tasks: _taskCount, ...summary } = summaryOf(row)
   return {
-    ...summaryOf(row),
+    ...summary,
     options: optionsView(JSON.parse(row.options) as JobOptions),
     counts,
     progress: tasks.length === 0 ? 0 : progressSum / tasks.length,

@@ -169,12 +169,12 @@ export class Scheduler {
         const row = writes.jobByKey(spec.idempotencyKey)
         if (row !== undefined) return row
       }
-      writes.insertJob({ id, name: spec.name, options: spec.options, inputs: spec.inputs, lsn: nextLsn, idempotencyKey: spec.idempotencyKey, createdAt: now, runAfter })
+      writes.insertJob({ id, name: spec.name, options: spec.options, inputs: spec.inputs, lsn: nextLsn, idempotencyKey: spec.idempotencyKey, requestHash: spec.hash, createdAt: now, runAfter })
       return undefined
     })
     if (existing !== undefined) {
-      if (existing.name !== spec.name || existing.task_count !== spec.inputs.length) {
-        throw new TandemError('IDEMPOTENCY_KEY_REUSED', `idempotency_key ${spec.idempotencyKey} was used for job ${existing.id} (${existing.name}, ${existing.task_count} tasks); use a new key for a new job`)
+      if (existing.request_hash !== spec.hash) {
+        throw new TandemError('IDEMPOTENCY_KEY_REUSED', `idempotency_key ${spec.idempotencyKey} was used for a different job (${existing.id}); use a new key for a new job`)
       }
       return { id: existing.id, state: existing.state, tasks: existing.task_count, lsn: existing.lsn, replayed: true }
     }

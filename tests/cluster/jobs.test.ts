@@ -104,6 +104,19 @@ describe('jobs fan out over two replicas', () => {
     assert.equal((await get<{ code: string }>(`${cluster.master.url}/jobs/j_nope`)).body.code, 'JOB_NOT_FOUND')
   })
 
+  test('an idempotency key submits a job once; the same key for a different job is refused', async () => {
+    const body = { name: 'double', inputs: [1, 2, 3], idempotency_key: 'nightly-2026-11-26' }
+    const first = await post<{ id: string; replayed: boolean }>(`${cluster.master.url}/jobs`, body)
+    assert.equal(first.status, 201)
+    const again = await post<{ id: string; replayed: boolean }>(`${cluster.replicas[0]!.url}/jobs`, body)
+    assert.equal(again.status, 200)
+    assert.deepEqual([again.body.id, again.body.replayed], [first.body.id, true])
+    const different = await post<{ code: string }>(`${cluster.master.url}/jobs`, { ...body, inputs: [1, 2, 4] })
+    assert.equal(different.status, 422)
+    assert.equal(different.body.code, 'IDEMPOTENCY_KEY_REUSED')
+    assert.deepEqual((await finished(cluster.master.url, first.body.id)).results.map((r) => r?.value), [2, 4, 6])
+  })
+
   test('a handler that throws exhausts its attempts and lands in dead-letter with its input and error', async () => {
     const id = await submit(cluster.replicas[1]!.url, { name: 'fail', input: { photo: 7 }, attempts: 3, backoff: { type: 'fixed', delay_ms: 50 } })
     const job = await finished(cluster.master.url, id)
