@@ -67,6 +67,15 @@ export interface NewJob {
   runAfter: number
 }
 
+/**
+ * How a lease ends: done (`worker` ran it: the lease holder, or the replica that ran its backup
+ * copy), failed (retry after `runAfter`) or dead, or lost (its replica stopped renewing it).
+ */
+export type LeaseEnd =
+  | { state: 'done'; result: string; worker: string }
+  | { state: 'failed' | 'dead'; error: string; runAfter: number }
+  | { state: 'queued' | 'dead'; lostLease: true; error: string }
+
 export class JobWrites {
   private readonly sql: Statements
 
@@ -104,14 +113,16 @@ export class JobWrites {
     jobId: string,
     index: number,
     lease: { epoch: number; token: number },
-    outcome: { state: 'done'; result: string } | { state: 'failed' | 'dead'; error: string; runAfter: number } | { state: 'queued' | 'dead'; lostLease: true; error: string },
+    outcome: LeaseEnd,
     now: number,
   ): boolean {
     const where = `WHERE job_id = ? AND idx = ? AND state = 'leased' AND lease_epoch = ? AND lease_token = ?`
     const key = [jobId, index, lease.epoch, lease.token]
     let changed: number | bigint
     if (outcome.state === 'done') {
-      changed = this.sql.get(`UPDATE _tandem_tasks SET state = 'done', result = ?, error = NULL, attempts = attempts + 1, finished_at = ? ${where}`).run(outcome.result, now, ...key).changes
+      changed = this.sql
+        .get(`UPDATE _tandem_tasks SET state = 'done', result = ?, error = NULL, worker = ?, attempts = attempts + 1, finished_at = ? ${where}`)
+        .run(outcome.result, outcome.worker, now, ...key).changes
     } else if ('lostLease' in outcome) {
       changed = this.sql
         .get(`UPDATE _tandem_tasks SET state = ?, error = ?, lost_leases = lost_leases + 1, worker = NULL, finished_at = CASE WHEN ? = 'dead' THEN ? END ${where}`)

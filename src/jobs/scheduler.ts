@@ -4,15 +4,19 @@
  *
  * Durable state is the queue's tables (job-schema.ts); every transition (queued, leased, done,
  * failed, dead, cancelled) is an internal write through the write pipeline, so it is
- * group-committed with everything else and replicates. What is only in memory: the ready
- * queues, which replica holds which lease and when it last renewed it, and progress. A new
- * master (a restart, a promotion) rebuilds that from the tables (`start`).
+ * group-committed with everything else and replicates. Only in memory (queue-model.ts): the
+ * waiting queues, which replica holds which lease and when it last renewed it, backup copies,
+ * and progress. A new master (a restart, a promotion) rebuilds it from the tables (`start`).
  *
  * Leases: an assignment carries the master's epoch and a token that only grows per task.
  * Every acknowledgement from a replica renews the leases it holds; a lease not renewed for
- * `leaseMs` expires and its task is queued again. A result counts only when it names the live
+ * `leaseMs` expires and its task is queued again. A result counts only when it names a live
  * lease; the write that records it checks the lease again in SQL, so a task's result is
- * recorded once even if two copies race.
+ * recorded once even when two copies race.
+ *
+ * Backup copies (MapReduce's backup tasks): once a job has no waiting task left, a task running
+ * much longer than the job's tasks take on average gets a second copy on another replica with a
+ * free slot. The first result wins; the other copy is cancelled.
  */
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
@@ -21,10 +25,12 @@ import { TandemError, messageOf } from '../shared/errors.ts'
 import type { Logger } from '../shared/logger.ts'
 import type { LeaseRef, MasterMessage, ReplicaMessage } from '../protocol/messages.ts'
 import { retryDelayMs } from './backoff.ts'
-import { Heap } from './heap.ts'
 import type { JobState } from './job-schema.ts'
 import type { JobOptions, JobSpec } from './job-spec.ts'
-import type { JobReads, JobRow, JobWrites, TaskRow } from './job-store.ts'
+import type { JobReads, JobRow, JobWrites, LeaseEnd, TaskRow } from './job-store.ts'
+import { keyOf, runsBefore, setPhase, type Job, type Lease, type Task } from './queue-model.ts'
+import { TaskQueue } from './task-queue.ts'
+import { Workers, type Worker } from './workers.ts'
 
 export interface SchedulerOptions {
   /** Runs `fn` inside the write pipeline (an internal write); `nextLsn` is the entry it writes. */
@@ -40,6 +46,8 @@ export interface SchedulerOptions {
   leaseMs: number
   /** A task whose replica was lost this many times is dead (it may be what kills them). */
   lostLeasesMax: number
+  /** A task gets a backup copy once it has run this long and twice the job's mean task time. */
+  backupAfterMs: number
   retainMs: number
   retainCount: number
   random?: () => number
@@ -50,127 +58,80 @@ export type JobEvent =
   | { event: 'progress'; data: { job: string; index: number; value: unknown } }
   | { event: 'job'; data: { job: string; state: JobState } }
 
-interface Job {
-  id: string
-  name: string
-  options: JobOptions
-  lsn: number
-  createdAt: number
-  /** Tasks not yet done, dead or cancelled. Reaches 0 exactly once: then the job is finished. */
-  open: number
-  dead: number
-  isCancelled: boolean
-}
-
-interface Lease {
-  epoch: number
-  token: number
-  worker: string
-  renewedAt: number
-}
-
-interface Task {
-  job: Job
-  index: number
-  input: string
-  /** waiting: queued or failed in the table; leasing/ending: a write about it is in flight. */
-  state: 'waiting' | 'leasing' | 'leased' | 'ending' | 'gone'
-  attempts: number
-  lostLeases: number
-  runAfter: number
-  /** The newest lease token issued (the table's lease_token). */
-  token: number
-  lease: Lease | undefined
-  progress: unknown
-  seq: number
-}
-
-interface Worker {
-  nodeId: string
-  handlers: Set<string>
-  concurrency: number
-  running: Set<Task>
-  isConnected: boolean
-  /** When it last acknowledged: one silent for a lease period gets no new task (it may be paused). */
-  lastAckAt: number
-}
-
-const keyOf = (job: string, index: number) => `${job}#${index}`
+type Result = LeaseRef & { ok: boolean; value?: string; error?: string }
 
 export class Scheduler {
   private readonly options: SchedulerOptions
   private readonly jobs = new Map<string, Job>()
+  /** Unfinished tasks, by keyOf(job, index). */
   private readonly tasks = new Map<string, Task>()
-  /** Waiting tasks that may run now, one heap per handler: higher priority first, then FIFO. */
-  private readonly ready = new Map<string, Heap<Task>>()
-  /** Waiting tasks with a runAfter in the future (delay, backoff). */
-  private readonly delayed = new Heap<Task>((a, b) => a.runAfter < b.runAfter)
-  private readonly leased = new Set<Task>()
-  private readonly workers = new Map<string, Worker>()
+  private readonly queue: TaskQueue
+  private readonly workers: Workers
+  /** Every live lease, primary and backup. */
+  private readonly leases = new Set<Lease>()
   private readonly events = new EventEmitter()
   private readonly random: () => number
-  private seq = 0
   private isAssignScheduled = false
-  private delayTimer: NodeJS.Timeout | undefined
-  private delayTimerAt = Infinity
   private readonly leaseTimer: NodeJS.Timeout
   private readonly retentionTimer: NodeJS.Timeout
   private isClosed = false
-  readonly counters = { submitted: 0, recorded: 0, rejected: 0, leasesExpired: 0, assigned: 0 }
+  readonly counters = { submitted: 0, assigned: 0, recorded: 0, rejected: 0, leasesExpired: 0, backups: 0, backupWins: 0 }
 
   constructor(options: SchedulerOptions) {
     this.options = options
     this.random = options.random ?? Math.random
+    this.queue = new TaskQueue(() => options.clock.now(), () => this.scheduleAssign())
+    this.workers = new Workers(options.leaseMs, options.appliedLsn)
     this.events.setMaxListeners(0)
-    this.leaseTimer = setInterval(() => this.expireLeases(), Math.max(20, Math.min(250, options.leaseMs / 4)))
+    this.leaseTimer = setInterval(() => this.tick(), Math.max(20, Math.min(250, options.leaseMs / 4)))
     this.leaseTimer.unref()
     this.retentionTimer = setInterval(() => this.expireJobs(), 60_000)
     this.retentionTimer.unref()
   }
 
+  private now(): number {
+    return this.options.clock.now()
+  }
+
   /**
    * Carries on with the queue as the tables hold it (a new master after a restart or a
    * promotion). Leases found there belong to a replica that may still be running the task: they
-   * are kept for one lease period (the grace a replica has to say it holds them), then expire.
+   * stay live for one lease period, the grace its replica has to say it holds them (it says so
+   * when it connects), then expire.
    */
   start(): void {
-    const now = this.options.clock.now()
+    const now = this.now()
     for (const row of this.options.reads.openJobs()) {
       const counts = this.options.reads.counts(row.id)
-      this.jobs.set(row.id, this.jobFromRow(row, counts.queued + counts.leased + counts.failed, counts.dead))
+      this.jobs.set(row.id, jobFromRow(row, counts.queued + counts.leased + counts.failed, counts.dead))
     }
-    let loaded = 0
     for (const row of this.options.reads.openTasks()) {
       const job = this.jobs.get(row.job_id)
       if (job === undefined) continue
-      const task = this.taskFromRow(job, row)
+      const task = taskFromRow(job, row)
+      this.tasks.set(keyOf(job.id, task.index), task)
       if (row.state === 'leased' && row.lease_epoch !== null && row.worker !== null) {
-        task.state = 'leased'
-        task.lease = { epoch: row.lease_epoch, token: row.lease_token, worker: row.worker, renewedAt: now }
-        this.tasks.set(keyOf(job.id, task.index), task)
-        this.leased.add(task)
+        setPhase(task, 'leased')
+        task.lease = { task, epoch: row.lease_epoch, token: row.lease_token, worker: row.worker, startedAt: row.started_at ?? now, renewedAt: now, isBackup: false }
+        this.leases.add(task.lease)
       } else {
         this.enqueue(task)
       }
-      loaded++
     }
-    if (loaded > 0) this.options.logger.info({ jobs: this.jobs.size, tasks: loaded, leased: this.leased.size }, 'carrying on with the job queue')
+    if (this.tasks.size > 0) this.options.logger.info({ jobs: this.jobs.size, tasks: this.tasks.size, leased: this.leases.size }, 'carrying on with the job queue')
     this.scheduleAssign()
   }
 
   // ── Jobs ─────────────────────────────────────────────────────────────────
 
   async submit(spec: JobSpec): Promise<{ id: string; state: JobState; tasks: number; lsn: number; replayed: boolean }> {
-    const now = this.options.clock.now()
-    const id = newJobId(now)
+    const now = this.now()
+    const id = `j_${Math.floor(now).toString(36).padStart(9, '0')}${randomBytes(8).toString('hex')}`
     const runAfter = now + spec.delayMs
     const { value: existing, lsn } = await this.options.write((writes, nextLsn) => {
-      if (spec.idempotencyKey !== undefined) {
-        const row = writes.jobByKey(spec.idempotencyKey)
-        if (row !== undefined) return row
-      }
-      writes.insertJob({ id, name: spec.name, options: spec.options, inputs: spec.inputs, lsn: nextLsn, idempotencyKey: spec.idempotencyKey, requestHash: spec.hash, createdAt: now, runAfter })
-      return undefined
+      const row = spec.idempotencyKey === undefined ? undefined : writes.jobByKey(spec.idempotencyKey)
+      if (row === undefined) writes.insertJob({ id, name: spec.name, options: spec.options, inputs: spec.inputs, lsn: nextLsn, idempotencyKey: spec.idempotencyKey, requestHash: spec.hash, createdAt: now, runAfter })
+      return row
     })
     if (existing !== undefined) {
       if (existing.request_hash !== spec.hash) {
@@ -178,11 +139,9 @@ export class Scheduler {
       }
       return { id: existing.id, state: existing.state, tasks: existing.task_count, lsn: existing.lsn, replayed: true }
     }
-    const job: Job = { id, name: spec.name, options: spec.options, lsn, createdAt: now, open: spec.inputs.length, dead: 0, isCancelled: false }
+    const job: Job = { id, name: spec.name, options: spec.options, lsn, createdAt: now, open: spec.inputs.length, dead: 0, waiting: 0, doneCount: 0, doneMsTotal: 0, isCancelled: false }
     this.jobs.set(id, job)
-    for (let index = 0; index < spec.inputs.length; index++) {
-      this.enqueue({ job, index, input: spec.inputs[index]!, state: 'waiting', attempts: 0, lostLeases: 0, runAfter, token: 0, lease: undefined, progress: null, seq: 0 })
-    }
+    spec.inputs.forEach((input, index) => this.enqueue(newTask(job, index, input, 0, runAfter)))
     this.counters.submitted++
     this.scheduleAssign()
     return { id, state: 'queued', tasks: spec.inputs.length, lsn, replayed: false }
@@ -192,14 +151,14 @@ export class Scheduler {
     const row = this.options.reads.job(id)
     if (row === undefined) throw notFound(id)
     if (row.finished_at !== null) throw new TandemError('JOB_FINISHED', `job ${id} already finished (${row.state}); nothing to cancel`)
+    await this.options.write((writes) => writes.cancel(id, this.now()))
     const job = this.jobs.get(id)
-    await this.options.write((writes) => writes.cancel(id, this.options.clock.now()))
     if (job !== undefined) {
       job.isCancelled = true
       for (let index = 0; index < row.task_count; index++) {
         const task = this.tasks.get(keyOf(id, index))
         if (task === undefined) continue
-        if (task.lease !== undefined) this.sendCancel(task, task.lease)
+        for (const lease of [task.lease, task.backup]) if (lease !== undefined) this.sendCancel(lease)
         this.forget(task)
       }
       this.jobs.delete(id)
@@ -212,20 +171,22 @@ export class Scheduler {
   async retry(id: string): Promise<number> {
     const row = this.options.reads.job(id)
     if (row === undefined) throw notFound(id)
-    const { value: rows } = await this.options.write((writes) => writes.retry(id, this.options.clock.now()))
+    const { value: rows } = await this.options.write((writes) => writes.retry(id, this.now()))
     if (rows.length === 0) throw new TandemError('JOB_NOT_RETRYABLE', `job ${id} has no dead or cancelled tasks to retry`)
     let job = this.jobs.get(id)
     if (job === undefined) {
-      job = this.jobFromRow(row, 0, 0)
+      job = jobFromRow(row, 0, 0)
       this.jobs.set(id, job)
     }
     job.isCancelled = false
+    job.dead = 0
     for (const taskRow of rows) {
       if (this.tasks.has(keyOf(id, taskRow.idx))) continue
       job.open++
-      this.enqueue(this.taskFromRow(job, taskRow))
+      const task = taskFromRow(job, taskRow)
+      this.tasks.set(keyOf(id, task.index), task)
+      this.enqueue(task)
     }
-    job.dead = 0
     this.emit({ event: 'job', data: { job: id, state: 'running' } })
     this.scheduleAssign()
     return rows.length
@@ -254,12 +215,10 @@ export class Scheduler {
     return () => this.events.off(id, listener)
   }
 
-  /** In-memory progress of a job's tasks, by index. */
+  /** In-memory progress of a job's running tasks, by index. */
   progressOf(id: string): Map<number, unknown> {
     const progress = new Map<number, unknown>()
-    const job = this.jobs.get(id)
-    if (job === undefined) return progress
-    for (const task of this.leased) if (task.job === job && task.progress !== null) progress.set(task.index, task.progress)
+    for (const lease of this.leases) if (lease.task.job.id === id && lease.task.progress !== null) progress.set(lease.task.index, lease.task.progress)
     return progress
   }
 
@@ -269,136 +228,124 @@ export class Scheduler {
   receive(nodeId: string, message: ReplicaMessage): void {
     if (message.type === 'worker') this.register(nodeId, message.handlers, message.concurrency, message.running)
     else if (message.type === 'result') this.record(nodeId, message)
-    else if (message.type === 'progress') this.progress(message)
+    else if (message.type === 'progress') {
+      const lease = this.liveLease(message)
+      if (lease === undefined) return
+      lease.task.progress = message.value
+      this.emit({ event: 'progress', data: { job: lease.task.job.id, index: lease.task.index, value: message.value } })
+    }
   }
 
   /** Every acknowledgement renews every lease the replica holds. */
   renew(nodeId: string): void {
-    const worker = this.workers.get(nodeId)
-    if (worker === undefined) return
-    const now = this.options.clock.now()
-    worker.lastAckAt = now
-    for (const task of worker.running) if (task.lease !== undefined) task.lease.renewedAt = now
+    this.workers.renew(nodeId, this.now())
   }
 
   disconnected(nodeId: string): void {
-    const worker = this.workers.get(nodeId)
-    if (worker !== undefined) worker.isConnected = false
+    this.workers.disconnected(nodeId)
   }
 
   /**
-   * A replica says what it can run and which leases it still holds. Its leases that it does not
-   * name are lost (it restarted): they expire now. Ones it names that are not live any more are
-   * cancelled there.
+   * A replica says what it can run and which leases it still holds (after a reconnect, or to a
+   * new master). Its leases it does not name are lost (it restarted): they expire now. Ones it
+   * names that are not live any more are cancelled there.
    */
   private register(nodeId: string, handlers: string[], concurrency: number, running: LeaseRef[]): void {
-    let worker = this.workers.get(nodeId)
-    if (worker === undefined) {
-      worker = { nodeId, handlers: new Set(), concurrency: 0, running: new Set(), isConnected: true, lastAckAt: 0 }
-      this.workers.set(nodeId, worker)
-    }
-    worker.lastAckAt = this.options.clock.now()
-    worker.handlers = new Set(handlers)
-    worker.concurrency = Math.max(0, Math.min(1024, Math.floor(concurrency)))
-    worker.isConnected = true
-    const held = new Set(running.map((r) => `${keyOf(r.job, r.index)}@${r.epoch}.${r.token}`))
-    const now = this.options.clock.now()
-    const lost: Task[] = []
-    for (const task of this.leased) {
-      const lease = task.lease
-      if (lease?.worker !== nodeId) continue
-      if (held.has(`${keyOf(task.job.id, task.index)}@${lease.epoch}.${lease.token}`)) {
+    const now = this.now()
+    const worker = this.workers.register(nodeId, handlers, concurrency, now)
+    const held = new Set(running.map((r) => leaseId(r)))
+    const lost: Lease[] = []
+    for (const lease of this.leases) {
+      if (lease.worker !== nodeId) continue
+      if (held.has(leaseId({ job: lease.task.job.id, index: lease.task.index, epoch: lease.epoch, token: lease.token }))) {
         lease.renewedAt = now
-        worker.running.add(task)
-      } else if (task.state === 'leased') {
-        lost.push(task)
+        worker.running.add(lease)
+      } else if (lease.isBackup) {
+        this.dropBackup(lease.task)
+      } else if (lease.task.phase === 'leased') {
+        lost.push(lease)
       }
     }
-    for (const ref of running) {
-      const task = this.tasks.get(keyOf(ref.job, ref.index))
-      const lease = task?.lease
-      if (lease === undefined || lease.worker !== nodeId || lease.epoch !== ref.epoch || lease.token !== ref.token) {
-        this.options.send(nodeId, { type: 'cancel', ...ref })
-      }
-    }
+    for (const ref of running) if (this.liveLease(ref)?.worker !== nodeId) this.options.send(nodeId, { type: 'cancel', ...refOf(ref) })
     this.options.logger.info({ replica: nodeId, handlers, concurrency, holds: running.length, lost: lost.length }, 'replica runs jobs')
     if (lost.length > 0) this.loseLeases(lost, `replica ${nodeId} restarted and no longer runs it`)
     this.scheduleAssign()
   }
 
-  private liveTask(ref: LeaseRef): Task | undefined {
+  private liveLease(ref: LeaseRef): Lease | undefined {
     const task = this.tasks.get(keyOf(ref.job, ref.index))
-    const lease = task?.lease
-    if (task?.state !== 'leased' || lease === undefined || lease.epoch !== ref.epoch || lease.token !== ref.token) return undefined
-    return task
+    if (task?.phase !== 'leased') return undefined
+    for (const lease of [task.lease, task.backup]) if (lease !== undefined && lease.epoch === ref.epoch && lease.token === ref.token) return lease
+    return undefined
   }
 
-  private progress(message: LeaseRef & { value: unknown }): void {
-    const task = this.liveTask(message)
-    if (task === undefined) return
-    task.progress = message.value
-    this.emit({ event: 'progress', data: { job: task.job.id, index: task.index, value: message.value } })
-  }
-
-  /** A task ended on a replica: record it if its lease is the live one; otherwise reject it. */
-  private record(nodeId: string, message: LeaseRef & { ok: boolean; value?: string; error?: string }): void {
-    const task = this.liveTask(message)
-    if (task === undefined) {
-      this.reject(nodeId, message, 'the lease is not live (it expired, the task was cancelled, or it was recorded already)')
+  /** A task ended on a replica: record it if its lease is live; otherwise reject it. */
+  private record(nodeId: string, message: Result): void {
+    const lease = this.liveLease(message)
+    if (lease === undefined) return this.reject(nodeId, message, 'the lease is not live (it expired, the task was cancelled, or it was recorded already)')
+    const { task } = lease
+    if (lease.isBackup && !message.ok) {
+      this.dropBackup(task)
+      this.options.send(nodeId, { type: 'recorded', ...refOf(message), accepted: false, reason: 'a backup copy failed; the task goes on under its lease' })
       return
     }
-    const lease = task.lease!
+    const primary = task.lease!
+    const copies = [primary, ...(task.backup === undefined ? [] : [task.backup])]
+    for (const copy of copies) this.release(copy)
+    setPhase(task, 'ending')
     const { job } = task
-    const now = this.options.clock.now()
-    this.release(task)
-    task.state = 'ending'
+    const now = this.now()
     const attempts = task.attempts + 1
-    type Outcome = { state: 'done'; result: string } | { state: 'failed' | 'dead'; error: string; runAfter: number }
-    let outcome: Outcome
-    if (message.ok) outcome = { state: 'done', result: message.value ?? 'null' }
+    let end: LeaseEnd
+    if (message.ok) end = { state: 'done', result: message.value ?? 'null', worker: nodeId }
     else {
       const error = message.error ?? 'the handler failed'
-      outcome = attempts >= job.options.attempts ? { state: 'dead', error, runAfter: now } : { state: 'failed', error, runAfter: now + retryDelayMs(job.options.backoff, attempts, this.random) }
+      end = attempts >= job.options.attempts ? { state: 'dead', error, runAfter: now } : { state: 'failed', error, runAfter: now + retryDelayMs(job.options.backoff, attempts, this.random) }
     }
-    const isTerminal = outcome.state !== 'failed'
+    const isTerminal = end.state !== 'failed'
     if (isTerminal) job.open--
-    if (outcome.state === 'dead') job.dead++
+    if (end.state === 'dead') job.dead++
     const finishes = isTerminal && job.open === 0 && !job.isCancelled
     const jobState: JobState = job.dead > 0 ? 'failed' : 'completed'
     this.options
       .write((writes) => {
-        if (!writes.endLease(job.id, task.index, lease, outcome, now)) throw new StaleLease()
+        if (!writes.endLease(job.id, task.index, primary, end, now)) throw new StaleLease()
         if (finishes) writes.finishJob(job.id, jobState, now)
       })
       .then(() => {
         this.counters.recorded++
+        if (lease.isBackup) this.counters.backupWins++
         task.attempts = attempts
-        task.lease = undefined
+        task.lease = task.backup = undefined
         this.options.send(nodeId, { type: 'recorded', ...refOf(message), accepted: true })
-        this.emit({ event: 'task', data: { job: job.id, index: task.index, state: outcome.state, attempts, worker: nodeId, ...(outcome.state === 'done' ? {} : { error: outcome.error }) } })
-        if (outcome.state === 'failed') {
-          task.runAfter = outcome.runAfter
+        for (const copy of copies) if (copy !== lease) this.sendCancel(copy)
+        const error = 'error' in end ? { error: end.error } : {}
+        this.emit({ event: 'task', data: { job: job.id, index: task.index, state: end.state, attempts, worker: nodeId, ...error } })
+        if (end.state === 'done') {
+          job.doneCount++
+          job.doneMsTotal += now - lease.startedAt
+        }
+        if (end.state === 'failed') {
+          task.runAfter = end.runAfter
           this.enqueue(task)
         } else {
           this.forget(task)
         }
-        if (finishes) {
-          this.jobs.delete(job.id)
-          this.emit({ event: 'job', data: { job: job.id, state: jobState } })
-        }
+        if (finishes) this.finished(job, jobState)
         this.scheduleAssign()
       })
       .catch((error: unknown) => {
         if (isTerminal) job.open++
-        if (outcome.state === 'dead') job.dead--
+        if (end.state === 'dead') job.dead--
         if (error instanceof StaleLease) {
-          task.lease = undefined
+          this.forget(task)
           this.reject(nodeId, message, 'the lease is not live')
           return
         }
         // Not recorded (the master is deposed, the disk failed): the replica sends it again
         // after it reconnects, to whichever master then holds the queue.
-        task.state = 'leased'
+        setPhase(task, 'leased')
+        for (const copy of copies) this.hold(copy)
         this.options.logger.warn({ err: error, job: job.id, index: task.index }, 'could not record a task result')
       })
   }
@@ -421,230 +368,221 @@ export class Scheduler {
   }
 
   /**
-   * Pairs waiting tasks with free slots, highest priority first; each task goes to a replica
-   * that has the handler and a free slot, preferring one that has already applied the job's LSN
-   * (it can start at once), then the least loaded. One write leases the whole batch.
+   * Pairs waiting tasks with free slots, highest priority first (see Workers.choose for which
+   * replica). One write leases the whole batch; the assignments are sent once it commits.
    */
   private assign(): void {
-    this.promoteDue()
-    const picks: { task: Task; worker: Worker; token: number }[] = []
+    const now = this.now()
+    const epoch = this.options.epoch()
+    const picks: Lease[] = []
     for (;;) {
-      let best: { task: Task; worker: Worker; heap: Heap<Task> } | undefined
-      for (const [name, heap] of this.ready) {
-        const task = peekWaiting(heap)
-        if (task === undefined) continue
+      let best: { task: Task; worker: Worker } | undefined
+      for (const task of this.queue.heads()) {
         if (best !== undefined && !runsBefore(task, best.task)) continue
-        const worker = this.chooseWorker(name, task.job.lsn)
-        if (worker !== undefined) best = { task, worker, heap }
+        const worker = this.workers.choose(task.job.name, task.job.lsn, now)
+        if (worker !== undefined) best = { task, worker }
       }
       if (best === undefined) break
-      best.heap.pop()
-      best.task.state = 'leasing'
-      best.worker.running.add(best.task)
-      picks.push({ task: best.task, worker: best.worker, token: best.task.token + 1 })
+      const { task, worker } = best
+      this.queue.take(task)
+      setPhase(task, 'leasing')
+      const lease: Lease = { task, epoch, token: task.token + 1, worker: worker.nodeId, startedAt: now, renewedAt: now, isBackup: false }
+      task.token = lease.token
+      worker.running.add(lease)
+      picks.push(lease)
     }
-    if (picks.length === 0) return
-    const epoch = this.options.epoch()
-    const now = this.options.clock.now()
+    if (picks.length === 0) {
+      this.assignBackups()
+      return
+    }
     this.options
-      .write((writes) => picks.map((p) => writes.lease(p.task.job.id, p.task.index, epoch, p.token, p.worker.nodeId, now)))
-      .then(({ value: leasedOk }) => {
-        picks.forEach(({ task, worker, token }, i) => {
-          if (!leasedOk[i]) {
-            worker.running.delete(task)
-            this.options.logger.error({ job: task.job.id, index: task.index }, 'a task the scheduler held as waiting was not waiting in the table; dropping it from memory')
+      .write((writes) => picks.map((l) => writes.lease(l.task.job.id, l.task.index, l.epoch, l.token, l.worker, now)))
+      .then(({ value: isLeased }) => {
+        picks.forEach((lease, i) => {
+          const { task } = lease
+          this.workers.get(lease.worker)?.running.delete(lease)
+          if (!isLeased[i]) {
+            this.options.logger.error({ job: task.job.id, index: task.index }, 'a task held as waiting was not waiting in the table; dropping it from memory')
             this.forget(task)
-            return
+          } else if (task.phase !== 'leasing') {
+            this.sendCancel(lease) // cancelled while the lease was being written
+          } else {
+            setPhase(task, 'leased')
+            task.lease = lease
+            task.progress = null
+            this.hold(lease)
+            this.counters.assigned++
+            this.sendAssignment(lease)
           }
-          task.token = token
-          task.lease = { epoch, token, worker: worker.nodeId, renewedAt: this.options.clock.now() }
-          task.progress = null
-          if (task.job.isCancelled || task.state !== 'leasing') {
-            this.sendCancel(task, task.lease)
-            worker.running.delete(task)
-            return
-          }
-          task.state = 'leased'
-          this.leased.add(task)
-          this.counters.assigned++
-          const sent = this.options.send(worker.nodeId, {
-            type: 'assign',
-            job: task.job.id,
-            index: task.index,
-            epoch,
-            token,
-            name: task.job.name,
-            input: task.input,
-            lsn: task.job.lsn,
-            timeoutMs: task.job.options.timeoutMs,
-            attempt: task.attempts + 1,
-          })
-          if (!sent) this.loseLeases([task], `replica ${worker.nodeId} disconnected before the assignment was sent`)
-          this.emit({ event: 'task', data: { job: task.job.id, index: task.index, state: 'running', attempts: task.attempts, worker: worker.nodeId } })
         })
         this.scheduleAssign()
       })
       .catch((error: unknown) => {
-        for (const { task, worker } of picks) {
-          worker.running.delete(task)
-          if (task.state === 'leasing') this.enqueue(task)
+        for (const lease of picks) {
+          this.workers.get(lease.worker)?.running.delete(lease)
+          if (lease.task.phase === 'leasing') this.enqueue(lease.task)
         }
         if (!this.isClosed) this.options.logger.warn({ err: error, tasks: picks.length }, `could not lease tasks: ${messageOf(error)}`)
       })
   }
 
-  private chooseWorker(name: string, lsn: number): Worker | undefined {
-    let best: Worker | undefined
-    let bestScore = Infinity
-    const now = this.options.clock.now()
-    for (const worker of this.workers.values()) {
-      if (!worker.isConnected || !worker.handlers.has(name) || worker.running.size >= worker.concurrency) continue
-      if (now - worker.lastAckAt >= this.options.leaseMs) continue
-      const isCaughtUp = (this.options.appliedLsn(worker.nodeId) ?? 0) >= lsn
-      const score = (isCaughtUp ? 0 : 2) + worker.running.size / worker.concurrency
-      if (score < bestScore) {
-        best = worker
-        bestScore = score
-      }
+  /**
+   * Near the end of a job (nothing of it waits any more), a task running longer than
+   * `backupAfterMs` and twice the job's mean task time gets a copy on another replica.
+   */
+  private assignBackups(): void {
+    const now = this.now()
+    if (!this.workers.hasFreeSlot(now)) return
+    for (const lease of [...this.leases]) {
+      const { task } = lease
+      const { job } = task
+      if (lease.isBackup || task.phase !== 'leased' || task.backup !== undefined || job.waiting > 0 || job.doneCount === 0) continue
+      if (now - lease.startedAt < Math.max(this.options.backupAfterMs, (2 * job.doneMsTotal) / job.doneCount)) continue
+      const worker = this.workers.choose(job.name, job.lsn, now, lease.worker)
+      if (worker === undefined) continue
+      // The copy's token is only in memory; the next durable lease takes a higher one.
+      task.token++
+      task.backup = { task, epoch: lease.epoch, token: task.token, worker: worker.nodeId, startedAt: now, renewedAt: now, isBackup: true }
+      this.hold(task.backup)
+      this.counters.backups++
+      this.options.logger.info({ job: job.id, index: task.index, primary: lease.worker, backup: worker.nodeId }, 'running a backup copy of a straggling task')
+      this.sendAssignment(task.backup)
     }
-    return best
+  }
+
+  private sendAssignment(lease: Lease): void {
+    const { task } = lease
+    const sent = this.options.send(lease.worker, {
+      type: 'assign',
+      job: task.job.id,
+      index: task.index,
+      epoch: lease.epoch,
+      token: lease.token,
+      name: task.job.name,
+      input: task.input,
+      lsn: task.job.lsn,
+      timeoutMs: task.job.options.timeoutMs,
+      attempt: task.attempts + 1,
+    })
+    if (!sent && lease.isBackup) this.dropBackup(task)
+    else if (!sent) this.loseLeases([lease], `replica ${lease.worker} disconnected before the assignment was sent`)
+    else this.emit({ event: 'task', data: { job: task.job.id, index: task.index, state: 'running', attempts: task.attempts, worker: lease.worker } })
   }
 
   // ── Leases ───────────────────────────────────────────────────────────────
 
-  private expireLeases(): void {
-    const now = this.options.clock.now()
-    const expired: Task[] = []
-    for (const task of this.leased) {
-      if (task.state === 'leased' && task.lease !== undefined && now - task.lease.renewedAt > this.options.leaseMs) expired.push(task)
+  /** Expires leases not renewed within leaseMs; starts backup copies that became due. */
+  private tick(): void {
+    const now = this.now()
+    const expired: Lease[] = []
+    for (const lease of this.leases) {
+      if (now - lease.renewedAt <= this.options.leaseMs || lease.task.phase !== 'leased') continue
+      if (lease.isBackup) this.dropBackup(lease.task)
+      else expired.push(lease)
     }
     if (expired.length > 0) this.loseLeases(expired, `its replica did not renew the lease within ${this.options.leaseMs} ms`)
+    this.assignBackups()
   }
 
-  /** The tasks' replicas lost them: queue them again (or dead, past lostLeasesMax). */
-  private loseLeases(tasks: Task[], reason: string): void {
-    const now = this.options.clock.now()
-    const ends = tasks.map((task) => {
-      const lease = task.lease!
-      this.release(task)
-      task.state = 'ending'
+  /**
+   * The leases' replicas lost them: queue their tasks again (or dead, past lostLeasesMax). No
+   * cancel is sent: such a replica is unreachable or paused; if it comes back and reports, its
+   * result is rejected (and it learns so).
+   */
+  private loseLeases(leases: Lease[], reason: string): void {
+    const now = this.now()
+    const error = `lease lost: ${reason}`
+    const ends = leases.map((lease) => {
+      const { task } = lease
+      this.release(lease)
+      if (task.backup !== undefined) {
+        this.sendCancel(task.backup)
+        this.dropBackup(task)
+      }
+      setPhase(task, 'ending')
       const isDead = task.lostLeases + 1 >= this.options.lostLeasesMax
       if (isDead) {
         task.job.open--
         task.job.dead++
       }
-      const finishes = isDead && task.job.open === 0 && !task.job.isCancelled
-      return { task, lease, isDead, finishes, error: `lease lost: ${reason}` }
+      return { lease, isDead, finishes: isDead && task.job.open === 0 && !task.job.isCancelled }
     })
-    this.counters.leasesExpired += tasks.length
+    this.counters.leasesExpired += leases.length
     this.options
       .write((writes) =>
-        ends.map(({ task, lease, isDead, finishes, error }) => {
-          const ok = writes.endLease(task.job.id, task.index, lease, { state: isDead ? 'dead' : 'queued', lostLease: true, error }, now)
-          if (ok && finishes) writes.finishJob(task.job.id, 'failed', now)
-          return ok
+        ends.map(({ lease, isDead, finishes }) => {
+          const isEnded = writes.endLease(lease.task.job.id, lease.task.index, lease, { state: isDead ? 'dead' : 'queued', lostLease: true, error }, now)
+          if (isEnded && finishes) writes.finishJob(lease.task.job.id, 'failed', now)
+          return isEnded
         }),
       )
-      .then(({ value: ok }) => {
-        // No cancel is sent: a replica that lost its lease is unreachable or paused; if it comes
-        // back and reports, the result is simply rejected (and it learns so).
-        ends.forEach(({ task, lease, isDead, finishes, error }, i) => {
+      .then(({ value: isEnded }) => {
+        ends.forEach(({ lease, isDead, finishes }, i) => {
+          const { task } = lease
           task.lease = undefined
-          if (!ok[i]) {
-            this.forget(task)
-            return
-          }
+          if (!isEnded[i]) return this.forget(task)
           task.lostLeases++
           this.options.logger.warn({ job: task.job.id, index: task.index, replica: lease.worker, isDead }, error)
           this.emit({ event: 'task', data: { job: task.job.id, index: task.index, state: isDead ? 'dead' : 'queued', attempts: task.attempts, worker: null, error } })
-          if (!isDead) this.enqueue(task)
-          else this.forget(task)
-          if (finishes) {
-            this.jobs.delete(task.job.id)
-            this.emit({ event: 'job', data: { job: task.job.id, state: 'failed' } })
-          }
+          if (isDead) this.forget(task)
+          else this.enqueue(task)
+          if (finishes) this.finished(task.job, 'failed')
         })
         this.scheduleAssign()
       })
-      .catch((error: unknown) => {
-        for (const { task, lease, isDead } of ends) {
+      .catch((failure: unknown) => {
+        for (const { lease, isDead } of ends) {
           if (isDead) {
-            task.job.open++
-            task.job.dead--
+            lease.task.job.open++
+            lease.task.job.dead--
           }
-          task.state = 'leased'
-          task.lease = lease
-          this.leased.add(task)
+          setPhase(lease.task, 'leased')
+          this.hold(lease)
         }
-        if (!this.isClosed) this.options.logger.warn({ err: error }, 'could not expire leases; retrying')
+        if (!this.isClosed) this.options.logger.warn({ err: failure }, 'could not expire leases; retrying')
       })
   }
 
-  private sendCancel(task: Task, lease: Lease): void {
-    this.options.send(lease.worker, { type: 'cancel', job: task.job.id, index: task.index, epoch: lease.epoch, token: lease.token })
+  private dropBackup(task: Task): void {
+    if (task.backup === undefined) return
+    this.release(task.backup)
+    task.backup = undefined
   }
 
-  /** Frees the task's slot on its replica. */
-  private release(task: Task): void {
-    this.leased.delete(task)
-    const worker = task.lease === undefined ? undefined : this.workers.get(task.lease.worker)
-    worker?.running.delete(task)
+  private sendCancel(lease: Lease): void {
+    this.options.send(lease.worker, { type: 'cancel', job: lease.task.job.id, index: lease.task.index, epoch: lease.epoch, token: lease.token })
   }
 
-  // ── Queues ───────────────────────────────────────────────────────────────
+  /** The lease is live and takes a slot on its replica. */
+  private hold(lease: Lease): void {
+    this.leases.add(lease)
+    this.workers.get(lease.worker)?.running.add(lease)
+  }
+
+  /** The lease is over: its slot is free. */
+  private release(lease: Lease): void {
+    this.leases.delete(lease)
+    this.workers.get(lease.worker)?.running.delete(lease)
+  }
+
+  // ── Queue ────────────────────────────────────────────────────────────────
 
   private enqueue(task: Task): void {
-    task.state = 'waiting'
-    task.seq = ++this.seq
+    setPhase(task, 'waiting')
     this.tasks.set(keyOf(task.job.id, task.index), task)
-    if (task.runAfter > this.options.clock.now()) {
-      this.delayed.push(task)
-      this.armDelayTimer()
-      return
-    }
-    let heap = this.ready.get(task.job.name)
-    if (heap === undefined) {
-      heap = new Heap(runsBefore)
-      this.ready.set(task.job.name, heap)
-    }
-    heap.push(task)
-  }
-
-  /** Moves delayed tasks whose time has come to the ready queues. */
-  private promoteDue(): void {
-    const now = this.options.clock.now()
-    for (let task = this.delayed.peek(); task !== undefined && task.runAfter <= now; task = this.delayed.peek()) {
-      this.delayed.pop()
-      if (task.state === 'waiting') this.enqueue(task)
-    }
-    this.armDelayTimer()
-  }
-
-  private armDelayTimer(): void {
-    const next = this.delayed.peek()
-    if (next === undefined || next.runAfter >= this.delayTimerAt) return
-    clearTimeout(this.delayTimer)
-    this.delayTimerAt = next.runAfter
-    this.delayTimer = setTimeout(() => {
-      this.delayTimerAt = Infinity
-      this.delayTimer = undefined
-      this.scheduleAssign()
-    }, Math.max(1, next.runAfter - this.options.clock.now()))
-    this.delayTimer.unref()
+    this.queue.add(task)
   }
 
   private forget(task: Task): void {
-    this.release(task)
-    task.state = 'gone'
+    for (const lease of [task.lease, task.backup]) if (lease !== undefined) this.release(lease)
+    task.lease = task.backup = undefined
+    setPhase(task, 'gone')
     this.tasks.delete(keyOf(task.job.id, task.index))
   }
 
-  private jobFromRow(row: JobRow, open: number, dead: number): Job {
-    return { id: row.id, name: row.name, options: JSON.parse(row.options) as JobOptions, lsn: row.lsn, createdAt: row.created_at, open, dead, isCancelled: false }
-  }
-
-  private taskFromRow(job: Job, row: TaskRow): Task {
-    return { job, index: row.idx, input: row.input, state: 'waiting', attempts: row.attempts, lostLeases: row.lost_leases, runAfter: row.run_after, token: row.lease_token, lease: undefined, progress: null, seq: 0 }
+  private finished(job: Job, state: JobState): void {
+    this.jobs.delete(job.id)
+    this.emit({ event: 'job', data: { job: job.id, state } })
   }
 
   private emit(event: JobEvent): void {
@@ -652,7 +590,7 @@ export class Scheduler {
   }
 
   private expireJobs(): void {
-    const now = this.options.clock.now()
+    const now = this.now()
     this.options
       .write((writes) => writes.expire(now - this.options.retainMs, this.options.retainCount, 1000))
       .then(({ value: deleted }) => {
@@ -664,18 +602,18 @@ export class Scheduler {
   }
 
   stats(): Record<string, unknown> {
-    let waiting = this.delayed.size
-    for (const heap of this.ready.values()) waiting += heap.size
     return {
       open_jobs: this.jobs.size,
-      waiting_tasks: waiting,
-      leased_tasks: this.leased.size,
+      waiting_tasks: this.queue.size,
+      leases: this.leases.size,
       jobs_submitted: this.counters.submitted,
       tasks_assigned: this.counters.assigned,
       results_recorded: this.counters.recorded,
       results_rejected: this.counters.rejected,
       leases_expired: this.counters.leasesExpired,
-      workers: [...this.workers.values()].map((w) => ({ id: w.nodeId, connected: w.isConnected, handlers: [...w.handlers], concurrency: w.concurrency, running: w.running.size })),
+      backup_copies: this.counters.backups,
+      backup_wins: this.counters.backupWins,
+      workers: this.workers.stats(),
     }
   }
 
@@ -683,27 +621,15 @@ export class Scheduler {
     this.isClosed = true
     clearInterval(this.leaseTimer)
     clearInterval(this.retentionTimer)
-    clearTimeout(this.delayTimer)
+    this.queue.close()
     this.events.removeAllListeners()
   }
 }
 
 class StaleLease extends Error {}
 
-/** Higher priority first, then first queued. */
-function runsBefore(a: Task, b: Task): boolean {
-  const pa = a.job.options.priority
-  const pb = b.job.options.priority
-  return pa !== pb ? pa > pb : a.seq < b.seq
-}
-
-/** The first task in the heap still waiting; ones cancelled meanwhile are dropped. */
-function peekWaiting(heap: Heap<Task>): Task | undefined {
-  for (let task = heap.peek(); task !== undefined; task = heap.peek()) {
-    if (task.state === 'waiting') return task
-    heap.pop()
-  }
-  return undefined
+function leaseId(ref: LeaseRef): string {
+  return `${keyOf(ref.job, ref.index)}@${ref.epoch}.${ref.token}`
 }
 
 function refOf(ref: LeaseRef): LeaseRef {
@@ -718,7 +644,14 @@ function notFound(id: string): TandemError {
   return new TandemError('JOB_NOT_FOUND', `no job ${id} (it may have passed its retention)`)
 }
 
-/** Sortable by creation time, unique: `j_` + time (base 36) + 64 random bits. */
-function newJobId(now: number): string {
-  return `j_${Math.floor(now).toString(36).padStart(9, '0')}${randomBytes(8).toString('hex')}`
+function newTask(job: Job, index: number, input: string, token: number, runAfter: number): Task {
+  return { job, index, input, phase: 'new', attempts: 0, lostLeases: 0, runAfter, token, lease: undefined, backup: undefined, progress: null, seq: 0 }
+}
+
+function jobFromRow(row: JobRow, open: number, dead: number): Job {
+  return { id: row.id, name: row.name, options: JSON.parse(row.options) as JobOptions, lsn: row.lsn, createdAt: row.created_at, open, dead, waiting: 0, doneCount: 0, doneMsTotal: 0, isCancelled: false }
+}
+
+function taskFromRow(job: Job, row: TaskRow): Task {
+  return { ...newTask(job, row.idx, row.input, row.lease_token, row.run_after), attempts: row.attempts, lostLeases: row.lost_leases }
 }

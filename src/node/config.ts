@@ -43,6 +43,8 @@ export interface NodeConfig {
   leaseMs: number
   /** Master: a task whose replica was lost this many times is dead. */
   lostLeasesMax: number
+  /** Master: near the end of a job, a task running this long (and twice the job's mean) gets a backup copy. */
+  backupAfterMs: number
   /** Master: finished jobs are deleted after this long, or beyond the newest jobRetainCount. */
   jobRetainMs: number
   jobRetainCount: number
@@ -69,6 +71,7 @@ export const defaultConfig = {
   killGraceMs: 1000,
   leaseMs: 10_000,
   lostLeasesMax: 5,
+  backupAfterMs: 1000,
   jobRetainMs: 7 * 24 * 60 * 60 * 1000,
   jobRetainCount: 10_000,
 } as const satisfies Partial<NodeConfig>

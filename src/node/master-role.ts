@@ -106,6 +106,7 @@ export class MasterRole {
       logger,
       leaseMs: config.leaseMs,
       lostLeasesMax: config.lostLeasesMax,
+      backupAfterMs: config.backupAfterMs,
       retainMs: config.jobRetainMs,
       retainCount: config.jobRetainCount,
     })

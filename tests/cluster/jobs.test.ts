@@ -83,11 +83,28 @@ describe('jobs fan out over two replicas', () => {
     assert.deepEqual(job.results.map((r) => r?.value), inputs.map((i) => i * 2))
     const ranOn = new Set(job.results.map((r) => r?.node))
     assert.deepEqual([...ranOn].sort(), ['r1', 'r2'], 'both replicas ran tasks')
-    assert.equal((await jobStats(cluster, cluster.master.url)).results_recorded, 1000, 'one recorded result per task, no more')
+    const stats = await jobStats(cluster, cluster.master.url)
+    assert.equal(stats.results_recorded, 1000, 'one recorded result per task, no more')
     // The queue is replicated like any table: the replicas hold the same job.
     await cluster.converged()
     const fromReplica = await get<JobView>(`${cluster.replicas[0]!.url}/jobs/${id}`)
     assert.equal(fromReplica.body.state, 'completed')
+  })
+
+  test('near the end of a fan-out, backup copies of straggling tasks finish them elsewhere; the first result wins', async () => {
+    // Every task takes two minutes on r1 and 50 ms on r2: the job ends long before r1's copies
+    // could, only because r2 runs backup copies of them.
+    const inputs = Array.from({ length: 12 }, (_, i) => ({ slowOn: 'r1', slowMs: 120_000, ms: 50, value: i }))
+    const id = await submit(cluster.master.url, { name: 'straggle', inputs })
+    const job = await finished(cluster.master.url, id, 60_000)
+    assert.equal(job.state, 'completed')
+    assert.deepEqual(job.results.map((r) => r?.value), inputs.map((i) => i.value))
+    assert.ok(job.results.every((r) => r?.node === 'r2'), 'every result came from the fast replica')
+    const stats = (await cluster.status(cluster.master.url))['jobs'] as { backup_copies: number; backup_wins: number }
+    assert.ok(stats.backup_wins >= 1, JSON.stringify(stats))
+    assert.ok(stats.backup_copies >= stats.backup_wins)
+    // The losing copies were cancelled on r1: its slots are free again.
+    await waitFor(async () => (await executorStats(cluster, cluster.replicas[0]!.url)).running === 0 || undefined, 20_000, () => 'r1 to stop its losing copies')
   })
 
   test('bad submissions are refused with a clear error and store nothing', async () => {
