@@ -12,15 +12,18 @@
  * | timeout, abort or lost connection after sending | maybe       | IndeterminateWriteError; retries only with an idempotency key |
  * | 500                                             | maybe       | IndeterminateWriteError             |
  *
+ * The loop that sends and retries (attempts, backoff, discovery, the deadline, what a request
+ * lost before or after sending means) is `sendToMaster` in master-call.ts, shared with `/jobs`;
+ * `interpret` below reads the master's answers.
+ *
  * Writes carry `redirect`, so a node that is no longer the master answers 301 instead of
  * forwarding: a forwarded write whose relay fails comes back as a 503 although the master may
  * have applied it, and the table above would then retry it.
  */
-import { backoffMs, sleep } from '../shared/wait.ts'
-import { CallContext } from './call-context.ts'
-import { IndeterminateWriteError, SqlError, SyncTimeoutError, TandemClientError, errorFromResponse, type IndeterminateReason } from './client-errors.ts'
-import { HttpFailure, type HttpResponse, type Transport } from './http-transport.ts'
+import { SqlError, SyncTimeoutError, TandemClientError, errorFromResponse } from './client-errors.ts'
+import type { HttpResponse, Transport } from './http-transport.ts'
 import { parseJson, stringifyJson } from './json-codec.ts'
+import { sendToMaster, type MasterRequest, type Verdict } from './master-call.ts'
 import type { Settings } from './options.ts'
 import { badResponse, decodeStatementResult, type BatchResult, type StatementFailure, type StatementResult, type SyncState } from './results.ts'
 import type { Session } from './session.ts'
@@ -48,69 +51,28 @@ export interface Connection {
 }
 
 export async function write(connection: Connection, session: Session, statements: readonly Statement[], transaction: boolean, options: WriteOptions): Promise<BatchResult> {
-  const { settings, topology, transport } = connection
+  const { settings } = connection
   const body = stringifyJson(encodeStatements(statements))
   const path = `/db/execute?redirect&blob_array${transaction ? '&transaction' : ''}${syncQuery(options, settings)}`
   const key = options.idempotencyKey
-  const headers = requestHeaders(key)
-  const context = new CallContext(options.timeoutMs ?? settings.timeoutMs, options.signal)
-  // Set once any attempt may have been applied; only a later answer from the master clears it.
-  let indeterminate: IndeterminateWriteError | undefined
-  let lastError: unknown
-  try {
-    for (let attempt = 0; attempt < settings.attemptsMax; attempt++) {
-      if (attempt > 0) await sleep(backoffMs(attempt - 1, 25, 1_000), context.signal)
-      let node: string
-      try {
-        node = await topology.master(context.signal)
-      } catch (error) {
-        if (!(error instanceof TandemClientError)) throw error
-        lastError = error
-        continue
-      }
-      let response: HttpResponse
-      try {
-        response = await transport.send({ method: 'POST', node, path, headers, body, signal: context.signal })
-      } catch (error) {
-        if (!(error instanceof HttpFailure)) throw error
-        topology.reportFailure(node)
-        lastError = new TandemClientError('UNAVAILABLE', `the master at ${node} could not be reached: ${error.message}`, { node, cause: error.cause })
-        if (!error.wasSent) continue
-        const reason: IndeterminateReason = context.isDone ? context.stopReason : 'connection-lost'
-        indeterminate = indeterminateError(reason, node, key, error.cause)
-        if (key === undefined) throw indeterminate
-        continue
-      }
-      const answer = interpret(response, node, transaction)
-      if (answer.kind === 'retry') {
-        lastError = answer.error
-        if (answer.masterHint !== undefined || answer.error.code === 'NOT_MASTER') topology.redirectMaster(answer.masterHint)
-        else if (!masterIsFineCodes.has(answer.error.code)) topology.reportFailure(node)
-        continue
-      }
-      if (answer.kind === 'failed') {
-        if (answer.mayBeApplied) throw indeterminateError('server-error', node, key, answer.error)
-        throw indeterminate ?? answer.error
-      }
-      topology.reportSuccess(node)
-      return settle(answer.result, session)
-    }
-  } catch (error) {
-    if (!context.isDone || error instanceof TandemClientError) throw error
-    throw indeterminate ?? context.stoppedError('the write', lastError)
-  } finally {
-    context.dispose()
+  const request: MasterRequest = {
+    method: 'POST',
+    path,
+    headers: requestHeaders(key),
+    body,
+    // The master runs a key once and answers a repeat with the first outcome.
+    isRepeatable: key !== undefined,
+    idempotencyKey: key,
+    timeoutMs: options.timeoutMs ?? settings.timeoutMs,
+    signal: options.signal,
+    what: 'the write',
   }
-  throw indeterminate ?? lastError
+  const outcome = await sendToMaster(connection, request, (response, node) => interpret(response, node, transaction))
+  return settle(outcome, session)
 }
 
 /** 503s from a master that is still the master: back off, but do not look for another. */
 const masterIsFineCodes = new Set<string>(['OVERLOADED', 'NOT_ENOUGH_REPLICAS', 'WRITE_FAILED'])
-
-type Answer =
-  | { kind: 'done'; result: Outcome }
-  | { kind: 'retry'; error: TandemClientError; masterHint?: string }
-  | { kind: 'failed'; error: TandemClientError; mayBeApplied: boolean }
 
 interface Outcome {
   node: string
@@ -123,12 +85,13 @@ interface Outcome {
   syncTimeout?: string
 }
 
-function interpret(response: HttpResponse, node: string, transaction: boolean): Answer {
+/** What the master's answer to a write means, by the table at the top. */
+function interpret(response: HttpResponse, node: string, transaction: boolean): Verdict<Outcome> {
   const { status } = response
   if (status >= 300 && status < 400) {
     const location = response.headers['location']
     const error = new TandemClientError('NOT_MASTER', `${node} is not the master${location === undefined ? '' : `; it points to ${location}`}`, { status, node })
-    return location === undefined ? { kind: 'retry', error } : { kind: 'retry', error, masterHint: new URL(location, node).origin }
+    return { kind: 'not-master', error, masterHint: location === undefined ? undefined : new URL(location, node).origin }
   }
   let body: unknown
   try {
@@ -142,29 +105,32 @@ function interpret(response: HttpResponse, node: string, transaction: boolean): 
     // The master answered 2xx, so the write is committed; an answer this client cannot read
     // leaves it not knowing what was applied.
     if (b === undefined || !Array.isArray(b.results) || !Number.isSafeInteger(lsn)) {
-      return { kind: 'failed', error: badResponse(node, `HTTP ${status} without results and an LSN`), mayBeApplied: true }
+      return { kind: 'maybe-applied', error: badResponse(node, `HTTP ${status} without results and an LSN`), mayRepeat: false }
     }
     let results: (StatementResult | StatementFailure)[]
     try {
       results = b.results.map((r) => decodeStatementResult(r, node))
     } catch (error) {
-      return { kind: 'failed', error: error as TandemClientError, mayBeApplied: true }
+      return { kind: 'maybe-applied', error: error as TandemClientError, mayRepeat: false }
     }
     const outcome: Outcome = { node, status, lsn, replayed: response.headers['x-tandem-idempotent-replay'] === '1', results, transaction }
     const sync = syncStateOf(b.sync)
     if (sync !== undefined) outcome.sync = sync
     if (b.code === 'SYNC_TIMEOUT') outcome.syncTimeout = typeof b.error === 'string' ? b.error : `committed at LSN ${lsn} but not confirmed by enough replicas in time`
-    return { kind: 'done', result: outcome }
+    return { kind: 'done', value: outcome }
   }
   const error = errorFromResponse(status, body, node)
-  if (status === 421) {
-    const hint = (body as { master?: unknown } | undefined)?.master
-    return typeof hint === 'string' ? { kind: 'retry', error, masterHint: hint } : { kind: 'retry', error }
-  }
   // Every 503 means nothing was applied.
-  if (status === 503) return { kind: 'retry', error }
+  if (status === 421 || status === 503) {
+    const hint = status === 421 ? (body as { master?: unknown } | undefined)?.master : undefined
+    if (typeof hint === 'string') return { kind: 'not-master', error, masterHint: hint }
+    if (error.code === 'NOT_MASTER') return { kind: 'not-master', error }
+    return { kind: 'not-applied', error, isMasterFine: masterIsFineCodes.has(error.code) }
+  }
   // A 500 is a bug or a broken log on the master: nothing says whether the write was applied.
-  return { kind: 'failed', error, mayBeApplied: status >= 500 }
+  // Not sent again, even with an idempotency key.
+  if (status >= 500) return { kind: 'maybe-applied', error, mayRepeat: false }
+  return { kind: 'failed', error }
 }
 
 /** Turns a master's answer into the call's result, or the error it amounts to. */
@@ -226,15 +192,4 @@ function syncStateOf(value: unknown): SyncState | undefined {
   const v = value as { required?: unknown; confirmed?: unknown } | undefined
   if (typeof v?.required !== 'number' || typeof v.confirmed !== 'number') return undefined
   return { required: v.required, confirmed: v.confirmed }
-}
-
-function indeterminateError(reason: IndeterminateReason, node: string, key: string | undefined, cause: unknown): IndeterminateWriteError {
-  const what = {
-    timeout: 'timed out after it was sent',
-    aborted: 'was aborted after it was sent',
-    'connection-lost': 'lost its connection after it was sent',
-    'server-error': 'failed with a server error',
-  }[reason]
-  const advice = key === undefined ? 'it may or may not have been applied; check before repeating it' : `it may or may not have been applied; repeating it with idempotency key '${key}' is safe`
-  return new IndeterminateWriteError(`the write to ${node} ${what}: ${advice}`, { reason, idempotencyKey: key, node, cause })
 }
