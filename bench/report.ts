@@ -4,7 +4,7 @@
  */
 import { pairedRatios, spread, type Spread } from './stats.ts'
 
-export type Unit = 'tx/s' | 'req/s' | 'reads/s' | 'rows/s' | 'ms' | 'µs'
+export type Unit = 'tx/s' | 'req/s' | 'reads/s' | 'rows/s' | 'tasks/s' | 'ms' | 'µs'
 
 export interface Comparison {
   label: string
@@ -34,7 +34,8 @@ export function figure(id: string, label: string, unit: Unit, samples: number[],
 
 function number(value: number, unit: Unit): string {
   if (unit === 'ms') return value < 10 ? value.toFixed(2) : value.toFixed(1)
-  if (unit === 'µs') return value < 100 ? value.toFixed(1) : Math.round(value).toLocaleString('en-US')
+  // Below 1 µs (a call awaited in-process): two significant digits, not a rounded 0.0.
+  if (unit === 'µs') return value < 1 ? value.toPrecision(2) : value < 100 ? value.toFixed(1) : Math.round(value).toLocaleString('en-US')
   return Math.round(value).toLocaleString('en-US')
 }
 

@@ -1,7 +1,7 @@
 /**
- * `npm run bench [-- --json] [--reps N] [--seconds S]` — Tandem's write throughput, replication
- * lag, catch-up rate and point reads (the client over HTTP, the embedded replica), each beside a
- * baseline measured in the same run.
+ * `npm run bench [-- --json] [--reps N] [--seconds S] [--only jobs]` — Tandem's write throughput,
+ * replication lag, catch-up rate, point reads (the client over HTTP, the embedded replica) and
+ * jobs, each beside a baseline measured in the same run.
  *
  * Back-of-envelope estimate, written before measuring (2-core VM, virtio disk, Node 20):
  *
@@ -34,6 +34,9 @@
  *   than fetch per read (client-overhead.ts says why).
  * - Point reads from an embedded replica: a Map lookup and a parameter spread over raw SQLite's
  *   ~1.5–3 µs prepared read: 300–600k reads/s, ~0.85–0.95× raw on the same file (embedded-reads.ts).
+ * - Jobs, no-op tasks over 2 replicas × 4 threads: each slot turns over in two commits (the
+ *   result's, then the next lease's) plus the hops: ~2–4k tasks/s, 1–2 % of a plain 8-thread
+ *   pool; a single-task job ~2.5–4 ms, 4–6 one-row writes' worth (jobs.ts).
  *
  * Method: every figure is measured --reps times (default 3); the report shows the median and the
  * min–max. Baselines run in the same repetition as the figure they serve, back to back with it,
@@ -42,6 +45,8 @@
  * how commit-to-visible is timed from outside). Progress goes to stderr; the table (or JSON with
  * --json; use `npm run -s bench -- --json` for clean stdout) to stdout; the markdown table to
  * bench/RESULTS.md. `--seconds S` scales every timed run (default 3), `--reps N` the repetitions.
+ * `--only jobs` runs the jobs figures alone (~20 s) and prints their markdown rows instead of
+ * writing RESULTS.md, whose other rows it would otherwise drop.
  */
 import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -53,6 +58,7 @@ import { idsCount, measureClientOverhead, type ClientOverheadLevel, type ReaderN
 import { measureEmbeddedReads, type EmbeddedReadsResult } from './embedded-reads.ts'
 import { startHttpFloor } from './http-floor.ts'
 import { closedLoop, type LoadResult } from './http-load.ts'
+import { jobsFigures, jobsNote, measureJobs, type JobsSettings } from './jobs.ts'
 import { libraryWritesPerSec } from './library-writes.ts'
 import { describeMachine, machineLine, type Machine } from './machine.ts'
 import { rawBatchedRowsPerSec, rawSingleRowTps } from './raw-sqlite.ts'
@@ -79,18 +85,26 @@ interface Settings {
   /** Concurrent callers of the client-overhead runs: 1 (latency) and a few (throughput). */
   clientCallers: number[]
   embeddedRows: number
+  jobs: JobsSettings
 }
 
-function settingsFromArgs(): Settings & { json: boolean } {
+function settingsFromArgs(): Settings & { json: boolean; isJobsOnly: boolean } {
   const { values } = parseArgs({
-    options: { json: { type: 'boolean', default: false }, reps: { type: 'string', default: '3' }, seconds: { type: 'string', default: '3' } },
+    options: {
+      json: { type: 'boolean', default: false },
+      reps: { type: 'string', default: '3' },
+      seconds: { type: 'string', default: '3' },
+      only: { type: 'string' },
+    },
   })
   const reps = Number(values.reps)
   const seconds = Number(values.seconds)
   if (!Number.isInteger(reps) || reps < 1) throw new Error('--reps must be an integer ≥ 1')
   if (!(seconds > 0)) throw new Error('--seconds must be a positive number')
+  if (values.only !== undefined && values.only !== 'jobs') throw new Error('--only takes one part: jobs')
   return {
     json: values.json,
+    isJobsOnly: values.only === 'jobs',
     reps,
     loadSeconds: seconds,
     rawSeconds: Math.max(0.5, Math.round(seconds * (2 / 3) * 10) / 10),
@@ -103,6 +117,14 @@ function settingsFromArgs(): Settings & { json: boolean } {
     readSeconds: Math.max(0.5, Math.round(seconds * (2 / 3) * 10) / 10),
     clientCallers: [1, 16],
     embeddedRows: 100_000,
+    jobs: {
+      reps,
+      replicas: 2,
+      concurrency: 4,
+      fanOutTasks: Math.max(1000, Math.round((5000 * seconds) / 3 / 1000) * 1000),
+      latencyJobs: Math.max(50, Math.round((300 * seconds) / 3)),
+      rawMs: Math.max(300, Math.round((1000 * seconds) / 3)),
+    },
   }
 }
 
@@ -334,9 +356,11 @@ function notes(s: Settings, lags: LagLevel[]): string[] {
     `Client reads: tandem/client's db.query('SELECT id, payload FROM bench WHERE id = ?', [id]) pinned to one replica, default options (session consistency, so each read carries the session's min_lsn), beside undici's fetch() and request() of GET /db/query?level=none&q=… with the id inlined, on the same replica over a pool of the same size; closed loop with ${s.clientCallers.join(' and ')} callers, ${s.readSeconds} s per reader and run; ${idsCount} ids, so every SQL text stays prepared on the node.`,
     `Embedded reads: openReplica() in the benchmark process, db.get() of the same SELECT over ${fmt(s.embeddedRows)} rows, beside raw @photostructure/sqlite reading the replica's own file read-only, ${s.readSeconds} s per reader and run.`,
     'Failover: a master with 2 replicas is SIGKILLed; timed from POST /cluster/promote on a replica to the first successful write on it. Baseline: a lone master SIGKILLed and started again on its data, to its first successful write.',
-    `Median of ${s.reps} runs (min–max). Ratios are per run: figure ÷ the baseline measured back to back with it in the same run.`,
   ]
 }
+
+/** The last note: it covers every figure. */
+const methodNote = (s: Settings) => `Median of ${s.reps} runs (min–max). Ratios are per run: figure ÷ the baseline measured back to back with it in the same run.`
 
 function markdown(machine: Machine, figures: Figure[], noteLines: string[]): string {
   return [
@@ -352,7 +376,7 @@ function markdown(machine: Machine, figures: Figure[], noteLines: string[]): str
 }
 
 async function main(): Promise<void> {
-  const { json, ...settings } = settingsFromArgs()
+  const { json, isJobsOnly, ...settings } = settingsFromArgs()
   const machine = describeMachine()
   log(`machine: ${machineLine(machine)}`)
   const resources = new Resources()
@@ -366,33 +390,46 @@ async function main(): Promise<void> {
   const started = performance.now()
   try {
     log(`data under ${resources.root}`)
-    const cluster = await startProcessCluster(resources, 'cluster', 2)
-    const throughput = await measureThroughput(resources, cluster, settings)
-    const heavy = Math.max(100, Math.round(spread(throughput.httpMany.map((r) => r.perSec)).median / 2 / 100) * 100)
-    const lags = await measureLags(cluster, settings, [...new Set([Math.min(settings.lagModerateWritesPerSec, heavy), heavy])])
-    const catchUps = await measureCatchUps(resources, cluster, settings)
-    const reads = await measureReads(resources, cluster, settings)
-    const failovers: FailoverResult[] = []
-    for (let rep = 1; rep <= settings.reps; rep++) {
-      failovers.push(await measureFailover(resources, rep))
-      log(`[failover ${rep}/${settings.reps}] promote → first write ${failovers.at(-1)!.promoteToWriteMs.toFixed(0)} ms; restart → first write ${failovers.at(-1)!.restartToWriteMs.toFixed(0)} ms`)
+    const figures: Figure[] = []
+    const noteLines: string[] = []
+    const details: Record<string, unknown> = {}
+    if (!isJobsOnly) {
+      const cluster = await startProcessCluster(resources, 'cluster', 2)
+      const throughput = await measureThroughput(resources, cluster, settings)
+      const heavy = Math.max(100, Math.round(spread(throughput.httpMany.map((r) => r.perSec)).median / 2 / 100) * 100)
+      const lags = await measureLags(cluster, settings, [...new Set([Math.min(settings.lagModerateWritesPerSec, heavy), heavy])])
+      const catchUps = await measureCatchUps(resources, cluster, settings)
+      const reads = await measureReads(resources, cluster, settings)
+      const failovers: FailoverResult[] = []
+      for (let rep = 1; rep <= settings.reps; rep++) {
+        failovers.push(await measureFailover(resources, rep))
+        log(`[failover ${rep}/${settings.reps}] promote → first write ${failovers.at(-1)!.promoteToWriteMs.toFixed(0)} ms; restart → first write ${failovers.at(-1)!.restartToWriteMs.toFixed(0)} ms`)
+      }
+      figures.push(
+        ...buildFigures(throughput, lags, catchUps, reads, settings),
+        figure('failover', 'Failover: tandem promote → first write on the new master', 'ms', failovers.map((f) => f.promoteToWriteMs), [
+          { label: 'restart of a killed master → first write', unit: 'ms', samples: failovers.map((f) => f.restartToWriteMs) },
+        ]),
+      )
+      noteLines.push(...notes(settings, lags))
+      Object.assign(details, { throughput, lags, catchUps, reads, failovers })
     }
-    const figures = [
-      ...buildFigures(throughput, lags, catchUps, reads, settings),
-      figure('failover', 'Failover: tandem promote → first write on the new master', 'ms', failovers.map((f) => f.promoteToWriteMs), [
-        { label: 'restart of a killed master → first write', unit: 'ms', samples: failovers.map((f) => f.restartToWriteMs) },
-      ]),
-    ]
-    const noteLines = notes(settings, lags)
+    // Last: its own cluster, started once every other cluster is stopped.
+    const jobs = await measureJobs(resources, settings.jobs, log)
+    figures.push(...jobsFigures(jobs, settings.jobs))
+    noteLines.push(jobsNote(jobs, settings.jobs), methodNote(settings))
+    details['jobs'] = jobs
+    const seconds = ((performance.now() - started) / 1000).toFixed(0)
     const resultsPath = fileURLToPath(new URL('./RESULTS.md', import.meta.url))
-    writeFileSync(resultsPath, markdown(machine, figures, noteLines))
+    // A partial run keeps RESULTS.md whole: its rows are printed, to paste by hand.
+    if (!isJobsOnly) writeFileSync(resultsPath, markdown(machine, figures, noteLines))
     if (json) {
-      const details = { throughput, lags, catchUps, reads, failovers }
       process.stdout.write(`${JSON.stringify({ machine, settings, figures, details }, null, 2)}\n`)
     } else {
       process.stdout.write(`\nTandem benchmark — ${machineLine(machine)}\n\n${textTable(figures)}\n\n${noteLines.map((n) => `* ${n}`).join('\n')}\n`)
+      if (isJobsOnly) process.stdout.write(`\n${markdownTable(figures)}\n\n${noteLines.map((n) => `- ${n}`).join('\n')}\n`)
     }
-    log(`\nwrote ${resultsPath} (${((performance.now() - started) / 1000).toFixed(0)} s)`)
+    log(isJobsOnly ? `\ndone; RESULTS.md left as it was (${seconds} s)` : `\nwrote ${resultsPath} (${seconds} s)`)
   } finally {
     await resources.close()
   }
