@@ -135,14 +135,30 @@ export class JobWrites {
     return Number(changed) === 1
   }
 
-  finishJob(jobId: string, state: JobState, now: number): void {
-    this.sql.get('UPDATE _tandem_jobs SET state = ?, finished_at = ? WHERE id = ?').run(state, now, jobId)
+  /**
+   * Marks the job finished, if it is not already and none of its tasks is unfinished: a retry
+   * or a cancel committed in the same batch, just before, wins. True when it finished it.
+   */
+  finishJob(jobId: string, state: JobState, now: number): boolean {
+    const changed = this.sql
+      .get(
+        `UPDATE _tandem_jobs SET state = ?, finished_at = ? WHERE id = ? AND finished_at IS NULL
+           AND NOT EXISTS (SELECT 1 FROM _tandem_tasks WHERE job_id = ? AND state IN ('queued', 'leased', 'failed'))`,
+      )
+      .run(state, now, jobId, jobId).changes
+    return Number(changed) === 1
   }
 
-  /** Cancels every unfinished task of a job, and the job. */
-  cancel(jobId: string, now: number): void {
+  /** Cancels the job and every unfinished task of it; false when the job had already finished. */
+  cancel(jobId: string, now: number): boolean {
+    const changed = this.sql.get(`UPDATE _tandem_jobs SET state = 'cancelled', finished_at = ? WHERE id = ? AND finished_at IS NULL`).run(now, jobId).changes
+    if (Number(changed) === 0) return false
     this.sql.get(`UPDATE _tandem_tasks SET state = 'cancelled', finished_at = ? WHERE job_id = ? AND state IN ('queued', 'leased', 'failed')`).run(now, jobId)
-    this.finishJob(jobId, 'cancelled', now)
+    return true
+  }
+
+  stateOf(jobId: string): JobState | undefined {
+    return (this.sql.get('SELECT state FROM _tandem_jobs WHERE id = ?').get(jobId) as { state: JobState } | undefined)?.state
   }
 
   /** Queues a job's dead and cancelled tasks again, with fresh attempts; returns them. */
@@ -157,7 +173,7 @@ export class JobWrites {
     return tasks.map((t) => ({ ...t, state: 'queued' as const, attempts: 0, lost_leases: 0, error: null, run_after: now }))
   }
 
-  /** Deletes finished jobs (and their tasks) created before `before`, or beyond the newest `keep`; at most `limit`. */
+  /** Deletes finished jobs (and their tasks) that finished before `before`, or beyond the newest `keep`; at most `limit`. */
   expire(before: number, keep: number, limit: number): number {
     const ids = this.sql
       .get(

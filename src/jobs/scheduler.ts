@@ -151,7 +151,8 @@ export class Scheduler {
     const row = this.options.reads.job(id)
     if (row === undefined) throw notFound(id)
     if (row.finished_at !== null) throw new TandemError('JOB_FINISHED', `job ${id} already finished (${row.state}); nothing to cancel`)
-    await this.options.write((writes) => writes.cancel(id, this.now()))
+    const { value: isCancelled } = await this.options.write((writes) => writes.cancel(id, this.now()))
+    if (!isCancelled) throw new TandemError('JOB_FINISHED', `job ${id} already finished; nothing to cancel`)
     const job = this.jobs.get(id)
     if (job !== undefined) {
       job.isCancelled = true
@@ -171,7 +172,9 @@ export class Scheduler {
   async retry(id: string): Promise<number> {
     const row = this.options.reads.job(id)
     if (row === undefined) throw notFound(id)
-    const { value: rows } = await this.options.write((writes) => writes.retry(id, this.now()))
+    const {
+      value: { rows, state },
+    } = await this.options.write((writes) => ({ rows: writes.retry(id, this.now()), state: writes.stateOf(id) ?? 'queued' }))
     if (rows.length === 0) throw new TandemError('JOB_NOT_RETRYABLE', `job ${id} has no dead or cancelled tasks to retry`)
     let job = this.jobs.get(id)
     if (job === undefined) {
@@ -187,7 +190,7 @@ export class Scheduler {
       this.tasks.set(keyOf(id, task.index), task)
       this.enqueue(task)
     }
-    this.emit({ event: 'job', data: { job: id, state: 'running' } })
+    this.emit({ event: 'job', data: { job: id, state } })
     this.scheduleAssign()
     return rows.length
   }
@@ -292,6 +295,7 @@ export class Scheduler {
     const primary = task.lease!
     const copies = [primary, ...(task.backup === undefined ? [] : [task.backup])]
     for (const copy of copies) this.release(copy)
+    this.scheduleAssign()
     setPhase(task, 'ending')
     const { job } = task
     const now = this.now()
@@ -310,9 +314,9 @@ export class Scheduler {
     this.options
       .write((writes) => {
         if (!writes.endLease(job.id, task.index, primary, end, now)) throw new StaleLease()
-        if (finishes) writes.finishJob(job.id, jobState, now)
+        return finishes && writes.finishJob(job.id, jobState, now)
       })
-      .then(() => {
+      .then(({ value: hasFinished }) => {
         this.counters.recorded++
         if (lease.isBackup) this.counters.backupWins++
         task.attempts = attempts
@@ -331,7 +335,7 @@ export class Scheduler {
         } else {
           this.forget(task)
         }
-        if (finishes) this.finished(job, jobState)
+        if (hasFinished) this.finished(job, jobState)
         this.scheduleAssign()
       })
       .catch((error: unknown) => {
@@ -358,10 +362,15 @@ export class Scheduler {
 
   // ── Assignment ───────────────────────────────────────────────────────────
 
+  /**
+   * Assigns once the current event is handled (a microtask, not a later turn): a slot freed by
+   * a result is leased again before the write pipeline's next batch, so the result and the next
+   * lease commit together — one commit per slot turnover instead of two.
+   */
   private scheduleAssign(): void {
     if (this.isAssignScheduled || this.isClosed) return
     this.isAssignScheduled = true
-    setImmediate(() => {
+    queueMicrotask(() => {
       this.isAssignScheduled = false
       this.assign()
     })
@@ -512,21 +521,21 @@ export class Scheduler {
       .write((writes) =>
         ends.map(({ lease, isDead, finishes }) => {
           const isEnded = writes.endLease(lease.task.job.id, lease.task.index, lease, { state: isDead ? 'dead' : 'queued', lostLease: true, error }, now)
-          if (isEnded && finishes) writes.finishJob(lease.task.job.id, 'failed', now)
-          return isEnded
+          return { isEnded, hasFinished: isEnded && finishes && writes.finishJob(lease.task.job.id, 'failed', now) }
         }),
       )
-      .then(({ value: isEnded }) => {
-        ends.forEach(({ lease, isDead, finishes }, i) => {
+      .then(({ value: outcomes }) => {
+        ends.forEach(({ lease, isDead }, i) => {
           const { task } = lease
+          const { isEnded, hasFinished } = outcomes[i]!
           task.lease = undefined
-          if (!isEnded[i]) return this.forget(task)
+          if (!isEnded) return this.forget(task)
           task.lostLeases++
           this.options.logger.warn({ job: task.job.id, index: task.index, replica: lease.worker, isDead }, error)
           this.emit({ event: 'task', data: { job: task.job.id, index: task.index, state: isDead ? 'dead' : 'queued', attempts: task.attempts, worker: null, error } })
           if (isDead) this.forget(task)
           else this.enqueue(task)
-          if (finishes) this.finished(task.job, 'failed')
+          if (hasFinished) this.finished(task.job, 'failed')
         })
         this.scheduleAssign()
       })
