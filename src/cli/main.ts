@@ -37,6 +37,8 @@ interface ServeFlags {
   concurrency?: number
   killGraceMs?: number
   leaseMs?: number
+  jobRetainMs?: number
+  jobRetainCount?: number
 }
 
 function toNodeOptions(role: 'master' | 'replica', flags: ServeFlags) {
@@ -59,6 +61,8 @@ function toNodeOptions(role: 'master' | 'replica', flags: ServeFlags) {
     ...(flags.concurrency === undefined ? {} : { concurrency: flags.concurrency }),
     ...(flags.killGraceMs === undefined ? {} : { killGraceMs: flags.killGraceMs }),
     ...(flags.leaseMs === undefined ? {} : { leaseMs: flags.leaseMs }),
+    ...(flags.jobRetainMs === undefined ? {} : { jobRetainMs: flags.jobRetainMs }),
+    ...(flags.jobRetainCount === undefined ? {} : { jobRetainCount: flags.jobRetainCount }),
   }
 }
 
@@ -73,6 +77,8 @@ export function buildProgram(): Command {
     .option('--min-replicas <n>', 'refuse writes while fewer than N replicas are within --max-lag', integer('--min-replicas'), defaultConfig.minReplicas)
     .option('--max-lag <ms>', 'how far behind (ms) a replica may be and still count for --min-replicas', integer('--max-lag', 1), defaultConfig.maxLagMs)
     .option('--lease-ms <ms>', 'a task lease expires when its replica has not acknowledged for this long; the task runs again elsewhere', integer('--lease-ms', 100), defaultConfig.leaseMs)
+    .option('--job-retain-ms <ms>', 'finished jobs are deleted this long after they finish', integer('--job-retain-ms', 1), defaultConfig.jobRetainMs)
+    .option('--job-retain-count <n>', 'and beyond the newest N finished jobs', integer('--job-retain-count'), defaultConfig.jobRetainCount)
     .action((flags: ServeFlags) => serve(toNodeOptions('master', flags)))
 
   nodeOptions(program.command('replica').description('run a replica: it follows the master and serves reads'), 4002)
