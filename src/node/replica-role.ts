@@ -11,7 +11,7 @@ import { Applier } from '../replica/applier.ts'
 import { downloadSnapshot } from '../replica/snapshot-download.ts'
 import { Retention } from '../replication-log/retention.ts'
 import { decodeOps, type LogEntry } from '../replication-log/log-entry.ts'
-import { openApplier, replaceDatabase, type Connection } from '../storage/index.ts'
+import { WalFlusher, openApplier, replaceDatabase, type Connection, type Synchronous } from '../storage/index.ts'
 import type { NodeConfig } from './config.ts'
 import { ensureJobSchema } from '../jobs/index.ts'
 
@@ -19,6 +19,14 @@ export class ReplicaRole {
   readonly follower: Follower
   private connection: Connection
   private applierInstance: Applier
+  /**
+   * With --synchronous full, entries are applied at NORMAL (a commit does not sync) and this
+   * syncs the WAL off the event loop before they are acknowledged: acknowledgements mean
+   * durable, as before, but the replica's event loop never waits on the disk and one sync covers
+   * every batch applied while the previous one ran.
+   */
+  private flusher: WalFlusher | undefined
+  private readonly applyLevel: Synchronous
   private readonly retention = new Retention()
   private readonly retentionTimer: NodeJS.Timeout
   private readonly config: NodeConfig & { masterUrl: string }
@@ -40,7 +48,9 @@ export class ReplicaRole {
     this.dbPath = dbPath
     this.logger = logger
     this.onSwap = onSwap
-    this.connection = openApplier(dbPath, config.synchronous)
+    this.applyLevel = config.synchronous === 'full' ? 'normal' : config.synchronous
+    this.flusher = config.synchronous === 'full' ? new WalFlusher(dbPath) : undefined
+    this.connection = openApplier(dbPath, this.applyLevel)
     ensureJobSchema(this.connection)
     this.applierInstance = new Applier(this.connection)
     this.rebuildRetention()
@@ -58,10 +68,16 @@ export class ReplicaRole {
       silenceMsMax: config.silenceMsMax,
       applyEntriesMax: 5000,
       applyDelayMs: config.applyDelayMs,
+      ...(this.flusher === undefined ? {} : { flush: () => this.flusher?.flush() ?? Promise.resolve() }),
     })
     this.follower.on('applied', () => this.noteApplied())
     this.retentionTimer = setInterval(() => this.truncateLog(), 5000)
     this.retentionTimer.unref()
+  }
+
+  /** WAL syncs since start (0 when applying syncs by itself). */
+  get walSyncs(): number {
+    return this.flusher?.syncs ?? 0
   }
 
   get applier(): Applier {
@@ -111,9 +127,11 @@ export class ReplicaRole {
     try {
       this.connection.exec('PRAGMA wal_checkpoint(TRUNCATE)')
       this.connection.close()
+      this.flusher?.close()
       replaceDatabase(this.dbPath, download)
     } finally {
-      this.connection = openApplier(this.dbPath, this.config.synchronous)
+      if (this.flusher !== undefined) this.flusher = new WalFlusher(this.dbPath)
+      this.connection = openApplier(this.dbPath, this.applyLevel)
       ensureJobSchema(this.connection)
       this.applierInstance = new Applier(this.connection)
       this.rebuildRetention()
@@ -153,6 +171,7 @@ export class ReplicaRole {
   async close(): Promise<void> {
     clearInterval(this.retentionTimer)
     await this.follower.stop()
+    this.flusher?.close()
     this.connection.close()
   }
 }

@@ -40,6 +40,11 @@ export interface FollowerOptions {
   applyEntriesMax: number
   /** Apply each entry no earlier than this long after it arrived (a delayed replica); 0: at once. */
   applyDelayMs: number
+  /**
+   * Makes what was applied durable (an fdatasync of the WAL, off the event loop), when applying
+   * does not sync by itself. Acknowledgements then wait for it: an ack always means durable.
+   */
+  flush?: () => Promise<void>
 }
 
 type Outcome = { kind: 'snapshot'; reason: string; forkLsn?: number } | { kind: 'streamed' | 'failed'; reason: string }
@@ -64,6 +69,10 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
   peers: string[] = []
   /** The master's epoch, as it said. */
   masterEpoch = 0
+  /** The newest LSN known durable here: what acknowledgements report. Invariant: <= the applied position. */
+  durableLsn = 0
+  private isFlushing = false
+  private isFlushWanted = false
   private readonly options: FollowerOptions
   private socket: FrameSocket | undefined
   private stopped = false
@@ -107,6 +116,9 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
     if (resyncFirst !== undefined) await this.bootstrapWithRetry(resyncFirst, undefined)
     let attempt = 0
     while (!this.stopped) {
+      // The master counts the position in hello as acknowledged: make it durable first.
+      await this.options.flush?.().catch((error: unknown) => this.options.logger.error({ err: error }, 'could not sync the WAL'))
+      this.durableLsn = this.options.applier().position.lsn
       const outcome = await this.followOnce()
       if (this.stopped) break
       if (outcome.kind === 'snapshot') {
@@ -200,7 +212,7 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
               this.peers = message.replicas.filter((url) => url !== this.options.url())
               // Answer every heartbeat: the master counts a replica as alive and caught up from
               // its acknowledgements (min-replicas), even when there is nothing new to apply.
-              frames.sendJson({ type: 'ack', lsn: this.options.applier().position.lsn } satisfies ReplicaMessage)
+              frames.sendJson({ type: 'ack', lsn: this.durableLsn } satisfies ReplicaMessage)
               break
             case 'snapshot':
               outcome = { kind: 'snapshot', reason: message.reason, ...(message.forkLsn === undefined ? {} : { forkLsn: message.forkLsn }) }
@@ -328,8 +340,47 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
       }
       const last = batch[batch.length - 1]!
       this.appliedTime = last.time
-      this.socket?.sendJson({ type: 'ack', lsn: last.lsn } satisfies ReplicaMessage)
       this.emit('applied', last.lsn)
+      this.acknowledge()
     }
+  }
+
+  /**
+   * Acknowledges what was applied once it is durable. Without a flush, applying synced it
+   * already. With one, flushes run one at a time and each covers every batch applied before it
+   * started, so a busy replica syncs far less often than it applies.
+   */
+  private acknowledge(): void {
+    const flush = this.options.flush
+    if (flush === undefined) {
+      this.durableLsn = this.options.applier().position.lsn
+      this.socket?.sendJson({ type: 'ack', lsn: this.durableLsn } satisfies ReplicaMessage)
+      return
+    }
+    if (this.isFlushing) {
+      this.isFlushWanted = true
+      return
+    }
+    this.isFlushing = true
+    const socket = this.socket
+    const target = this.options.applier().position.lsn
+    flush()
+      .then(() => {
+        this.durableLsn = Math.max(this.durableLsn, target)
+        if (socket === this.socket) socket?.sendJson({ type: 'ack', lsn: this.durableLsn } satisfies ReplicaMessage)
+      })
+      .catch((error: unknown) => {
+        // Not durable: acknowledge nothing, and reconnect (with backoff) as for a failed apply.
+        this.applyFailures++
+        this.options.logger.error({ err: error }, 'could not sync the WAL; reconnecting')
+        socket?.terminate()
+      })
+      .finally(() => {
+        this.isFlushing = false
+        if (this.isFlushWanted) {
+          this.isFlushWanted = false
+          this.acknowledge()
+        }
+      })
   }
 }

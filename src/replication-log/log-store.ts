@@ -94,9 +94,22 @@ export class LogStore {
 
   private knownEpoch: number | undefined
 
-  /** Raises the highest epoch this node knows (never lowers it). Call inside a transaction or alone. */
+  /**
+   * Raises the highest epoch this node knows (never lowers it). Call inside a transaction (it is
+   * as durable as the transaction) or alone: then it is durable when it returns, whatever the
+   * connection's synchronous level (fencing must survive a crash).
+   */
   raiseEpoch(epoch: number): void {
-    this.internally(() => this.connection.prepare(`UPDATE _tandem_meta SET value = max(value, ?) WHERE key = 'epoch'`).run(epoch))
+    this.internally(() => {
+      const isAlone = !this.connection.isTransaction
+      const level = isAlone ? (this.connection.prepare('PRAGMA synchronous').get() as { synchronous: number }).synchronous : 2
+      if (level < 2) this.connection.exec('PRAGMA synchronous = FULL')
+      try {
+        this.connection.prepare(`UPDATE _tandem_meta SET value = max(value, ?) WHERE key = 'epoch'`).run(epoch)
+      } finally {
+        if (level < 2) this.connection.exec(`PRAGMA synchronous = ${level}`)
+      }
+    })
     this.knownEpoch = Math.max(this.epoch(), epoch)
   }
 
