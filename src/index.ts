@@ -1,7 +1,7 @@
 /**
  * Tandem as a library. `TandemNode.start()` runs a master or a replica inside this process,
  * exactly as `tandem master` / `tandem replica` do; on a master, `node.write()` takes writes
- * through the write pipeline without HTTP, and `node.query()` reads the local database.
+ * through the write pipeline without HTTP, and `await node.query()` reads the local database (on a read thread).
  * `openReplica()` keeps an embedded replica inside the application: local reads, writes to the master.
  * `connect()` is the client (also `tandem/client`): writes to the master, reads from replicas.
  *

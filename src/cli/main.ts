@@ -17,6 +17,7 @@ function nodeOptions(command: Command, defaultPort: number): Command {
     .option('--log-retain-bytes <size>', 'newest log bytes always kept', bytes, defaultConfig.logRetainBytes)
     .option('--log-retain-max-bytes <size>', 'most log kept for lagging replicas', bytes, defaultConfig.logRetainBytesMax)
     .option('--body-limit-bytes <size>', 'largest request body accepted', bytes, defaultConfig.bodyLimitBytes)
+    .option('--read-threads <n>', 'threads that run reads, each with its own read-only connection; 0 reads on the main thread', integer('--read-threads'), defaultConfig.readThreads)
 }
 
 interface ServeFlags {
@@ -27,6 +28,7 @@ interface ServeFlags {
   logRetainBytes: number
   logRetainMaxBytes: number
   bodyLimitBytes: number
+  readThreads: number
   master?: string
   syncReplicas?: number
   syncTimeoutMs?: number
@@ -51,6 +53,7 @@ function toNodeOptions(role: 'master' | 'replica', flags: ServeFlags) {
     logRetainBytes: flags.logRetainBytes,
     logRetainBytesMax: flags.logRetainMaxBytes,
     bodyLimitBytes: flags.bodyLimitBytes,
+    readThreads: flags.readThreads,
     ...(flags.master === undefined ? {} : { masterUrl: flags.master }),
     ...(flags.syncReplicas === undefined ? {} : { syncReplicas: flags.syncReplicas }),
     ...(flags.syncTimeoutMs === undefined ? {} : { syncTimeoutMs: flags.syncTimeoutMs }),

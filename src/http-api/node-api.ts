@@ -62,8 +62,8 @@ export interface NodeApi {
   follow(masterUrl: string): Promise<{ master: string; epoch: number }>
   /** Master only: resolves once replicas confirmed this node is still the master (strong reads). */
   confirmMastership(timeoutMs: number): Promise<void>
-  /** Runs read-only statements on the local read-only connection. */
-  query(statements: readonly SqlStatement[], transaction: boolean): StatementResult[]
+  /** Runs read-only statements on a local read-only connection (a read thread's, when there are any). */
+  query(statements: readonly SqlStatement[], transaction: boolean): Promise<StatementResult[]>
   /** Does any of these statements write? */
   isWrite(statements: readonly SqlStatement[]): boolean
   /** The highest epoch this node knows. */

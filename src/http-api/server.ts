@@ -154,7 +154,7 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     if (params.minLsn !== undefined) await node.waitForLsn(params.minLsn, params.minLsnTimeoutMs)
     if (node.role === 'master' && (level === 'strong' || level === 'linearizable')) await node.confirmMastership(params.linearizableTimeoutMs)
     node.assertReadable()
-    const results = node.query(statements, params.transaction)
+    const results = await node.query(statements, params.transaction)
     const body: Record<string, unknown> = { results: format(results, params) }
     if (params.timings) body['time'] = (performance.now() - started) / 1000
     reply.header('x-tandem-lsn', String(node.appliedLsn()))

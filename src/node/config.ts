@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import type { Synchronous } from '../storage/index.ts'
 import type { Role } from '../http-api/node-api.ts'
 
@@ -48,6 +49,10 @@ export interface NodeConfig {
   /** Master: finished jobs are deleted after this long, or beyond the newest jobRetainCount. */
   jobRetainMs: number
   jobRetainCount: number
+  /** Threads that run client reads, each with its own read-only connection; 0 reads on the main thread. */
+  readThreads: number
+  /** Reads queued or running on one read thread, at most; past it a read is refused with OVERLOADED. */
+  readQueueMax: number
 }
 
 export const defaultConfig = {
@@ -74,4 +79,6 @@ export const defaultConfig = {
   backupAfterMs: 1000,
   jobRetainMs: 7 * 24 * 60 * 60 * 1000,
   jobRetainCount: 10_000,
+  readThreads: Math.min(4, availableParallelism()),
+  readQueueMax: 1024,
 } as const satisfies Partial<NodeConfig>

@@ -18,6 +18,7 @@ import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from 'ws'
 import { defaultConfig, type NodeConfig } from './config.ts'
 import { LocalReads } from './local-reads.ts'
+import { ReadPool } from './read-pool.ts'
 import { LsnWaiters } from './lsn-waiters.ts'
 import { MasterRole } from './master-role.ts'
 import { ReplicaRole } from './replica-role.ts'
@@ -38,7 +39,14 @@ export class TandemNode implements NodeApi {
   private readonly clock: Clock
   private readonly logger: Logger
   private readonly dbPath: string
+  /**
+   * The main thread's read-only connection: it classifies statements (isWrite) and takes
+   * checksums, and runs client reads when there is no read pool (readThreads 0). Undefined while
+   * a snapshot install replaces the file: reads then answer NOT_READY.
+   */
   private reads: LocalReads | undefined
+  /** Client reads, on read threads (readThreads > 0). */
+  private readonly readPool: ReadPool | undefined
   /** Exactly one of master and replica is set, except inside a role change. */
   private master: MasterRole | undefined
   private replica: ReplicaRole | undefined
@@ -89,6 +97,9 @@ export class TandemNode implements NodeApi {
       }
     }
     this.reads = new LocalReads(this.dbPath)
+    if (this.config.readThreads > 0) {
+      this.readPool = new ReadPool({ dbPath: this.dbPath, threads: this.config.readThreads, queueMax: this.config.readQueueMax, logger: this.logger })
+    }
     this.snapshots = new Snapshots(this.dbPath, join(this.config.dataDir, 'snapshots'))
   }
 
@@ -107,11 +118,14 @@ export class TandemNode implements NodeApi {
   private startReplica(masterUrl: string, raiseEpochTo?: number): ReplicaRole {
     const url = masterUrl.replace(/\/+$/, '')
     const replica = new ReplicaRole({ ...this.config, masterUrl: url }, this.dbPath, this.nodeId, () => this.url, this.clock, this.logger, {
+      // Every connection to the file is closed before it is replaced, the read threads' too.
       before: () => {
         this.reads?.close()
         this.reads = undefined
+        this.readPool?.closeConnections()
       },
       after: () => {
+        this.readPool?.openConnections()
         this.reads = new LocalReads(this.dbPath)
         this.executor?.databaseReplaced()
         this.waiters.reached(this.appliedLsn())
@@ -158,6 +172,7 @@ export class TandemNode implements NodeApi {
     await this.replica?.close()
     await this.executor?.close()
     this.master?.close()
+    await this.readPool?.close()
     this.reads?.close()
     this.logger.flush()
   }
@@ -289,8 +304,10 @@ export class TandemNode implements NodeApi {
     return this.reads
   }
 
-  query(statements: readonly SqlStatement[], transaction: boolean): StatementResult[] {
-    return this.readsOrThrow().query(statements, transaction)
+  /** On a read thread when there is a pool; on the main thread's connection otherwise. */
+  async query(statements: readonly SqlStatement[], transaction: boolean): Promise<StatementResult[]> {
+    const reads = this.readsOrThrow()
+    return this.readPool === undefined ? reads.query(statements, transaction) : this.readPool.query(statements, transaction)
   }
 
   isWrite(statements: readonly SqlStatement[]): boolean {
@@ -367,10 +384,13 @@ export class TandemNode implements NodeApi {
         last_contact_ms_ago: sinceContactMs ?? null,
         last_problem: f.lastProblem ?? null,
         snapshots_installed: f.snapshotsInstalled,
+        durable_lsn: f.durableLsn,
+        wal_syncs: this.replica.walSyncs,
         peers: f.peers,
       }
       if (this.executor !== undefined) base['jobs'] = this.executor.stats()
     }
+    base['reads'] = this.readPool?.stats() ?? { threads: 0 }
     return base
   }
 

@@ -1,0 +1,243 @@
+/**
+ * Client reads on a pool of read threads, so that a node reads on every core: each thread holds
+ * its own read-only connection and statement cache (read-worker.ts), and the main thread keeps
+ * HTTP, replication and the writer. A read goes to the thread with the fewest reads in flight;
+ * each thread takes at most `queueMax` of them, and a read that finds every thread full is
+ * refused with OVERLOADED rather than queued without bound.
+ *
+ * Results come back by structured clone, which keeps bigints (64-bit integers stay exact) and
+ * Uint8Arrays (BLOBs) as they are.
+ *
+ * A thread that dies is replaced; the reads it held are sent once more (a read changes nothing,
+ * so running it again is safe) and fail with a clear error if their second thread dies too.
+ */
+import { Worker } from 'node:worker_threads'
+import { TandemError } from '../shared/errors.ts'
+import type { Logger } from '../shared/logger.ts'
+import type { SqlStatement, StatementResult } from '../storage/index.ts'
+import { connectionState, type ReadReply, type ReadWorkerData, type ToReadWorker } from './read-protocol.ts'
+
+export interface ReadPoolOptions {
+  dbPath: string
+  /** At least 1. */
+  threads: number
+  /** Reads queued or running on one thread, at most. */
+  queueMax: number
+  logger: Logger
+  /** How long closeConnections() waits for one thread to close its connection. */
+  closeWaitMs?: number
+  /** Threads a read is sent to before it fails, when each one dies under it. */
+  attemptsMax?: number
+}
+
+interface PendingRead {
+  statements: readonly SqlStatement[]
+  transaction: boolean
+  /** Threads this read was sent to; at most attemptsMax. */
+  attempts: number
+  resolve: (results: StatementResult[]) => void
+  reject: (error: unknown) => void
+}
+
+interface ReadThread {
+  index: number
+  worker: Worker | undefined
+  /** Invariant: inFlight.size <= queueMax. */
+  inFlight: Map<number, PendingRead>
+  served: number
+  restarts: number
+  /** Deaths in a row without a read answered in between: spaces restarts out. */
+  failuresInRow: number
+}
+
+const restartDelayMsMax = 2000
+
+export class ReadPool {
+  private readonly options: Required<ReadPoolOptions>
+  private readonly threads: ReadThread[] = []
+  /** control[0] is 1 while the database file is being replaced (see read-worker.ts). */
+  private readonly control = new Int32Array(new SharedArrayBuffer(4))
+  private readonly states: Int32Array
+  private nextId = 1
+  private nextThread = 0
+  private overloaded = 0
+  private isClosed = false
+
+  constructor(options: ReadPoolOptions) {
+    if (!Number.isInteger(options.threads) || options.threads < 1) throw new TandemError('BAD_REQUEST', `a read pool needs at least one thread, not ${options.threads}`)
+    if (!Number.isInteger(options.queueMax) || options.queueMax < 1) throw new TandemError('BAD_REQUEST', `readQueueMax must be a positive integer, not ${options.queueMax}`)
+    this.options = { closeWaitMs: 10_000, attemptsMax: 2, ...options }
+    this.states = new Int32Array(new SharedArrayBuffer(4 * options.threads))
+    for (let index = 0; index < options.threads; index++) {
+      const thread: ReadThread = { index, worker: undefined, inFlight: new Map(), served: 0, restarts: 0, failuresInRow: 0 }
+      this.threads.push(thread)
+      this.spawn(thread)
+    }
+  }
+
+  /** Runs the statements on the least busy read thread. Rejects with OVERLOADED when all are full. */
+  query(statements: readonly SqlStatement[], transaction: boolean): Promise<StatementResult[]> {
+    if (this.isClosed) return Promise.reject(new TandemError('SHUTTING_DOWN', 'the node is stopping'))
+    return new Promise((resolve, reject) => {
+      this.dispatch({ statements, transaction, attempts: 0, resolve, reject })
+    })
+  }
+
+  private dispatch(read: PendingRead): void {
+    const thread = this.leastBusy()
+    if (thread?.worker === undefined) {
+      read.reject(new TandemError('NOT_READY', 'no read thread is running (they are restarting); retry shortly'))
+      return
+    }
+    if (thread.inFlight.size >= this.options.queueMax) {
+      this.overloaded++
+      read.reject(new TandemError('OVERLOADED', `every read thread has ${this.options.queueMax} reads queued (${this.threads.length} threads); retry later`))
+      return
+    }
+    const id = this.nextId++
+    read.attempts++
+    thread.inFlight.set(id, read)
+    const message: ToReadWorker = { type: 'query', id, statements: read.statements, transaction: read.transaction }
+    thread.worker.postMessage(message)
+  }
+
+  /** The running thread with the fewest reads in flight; ties go round robin. */
+  private leastBusy(): ReadThread | undefined {
+    let best: ReadThread | undefined
+    const count = this.threads.length
+    for (let i = 0; i < count; i++) {
+      const thread = this.threads[(this.nextThread + i) % count]!
+      if (thread.worker === undefined) continue
+      if (best === undefined || thread.inFlight.size < best.inFlight.size) best = thread
+    }
+    this.nextThread = (this.nextThread + 1) % count
+    return best
+  }
+
+  private spawn(thread: ReadThread): void {
+    const url = workerEntry()
+    const workerData: ReadWorkerData = { dbPath: this.options.dbPath, index: thread.index, control: this.control, states: this.states }
+    const worker = new Worker(url, { workerData, name: `tandem-read-${thread.index}` })
+    thread.worker = worker
+    worker.on('message', (reply: ReadReply) => this.answer(thread, reply))
+    worker.on('error', (error) => this.options.logger.error({ err: error, thread: thread.index }, 'a read thread failed'))
+    worker.once('exit', (code) => this.died(thread, worker, code))
+  }
+
+  private answer(thread: ReadThread, reply: ReadReply): void {
+    const read = thread.inFlight.get(reply.id)
+    if (read === undefined) return
+    thread.inFlight.delete(reply.id)
+    thread.served++
+    thread.failuresInRow = 0
+    if (reply.ok) read.resolve(reply.results)
+    else if (reply.error.code !== undefined) read.reject(new TandemError(reply.error.code, reply.error.message))
+    else read.reject(new Error(reply.error.message))
+  }
+
+  private died(thread: ReadThread, worker: Worker, code: number): void {
+    if (thread.worker !== worker) return
+    thread.worker = undefined
+    // A dead thread holds no connection: its SQLite handles went with it.
+    Atomics.store(this.states, thread.index, connectionState.closed)
+    const orphans = [...thread.inFlight.values()]
+    thread.inFlight.clear()
+    if (this.isClosed) {
+      for (const read of orphans) read.reject(new TandemError('SHUTTING_DOWN', 'the node is stopping'))
+      return
+    }
+    this.options.logger.error({ thread: thread.index, code, reads: orphans.length }, 'a read thread stopped; starting another')
+    thread.restarts++
+    thread.failuresInRow++
+    const delayMs = thread.failuresInRow <= 1 ? 0 : Math.min(restartDelayMsMax, 50 * 2 ** thread.failuresInRow)
+    if (delayMs === 0) this.spawn(thread)
+    else setTimeout(() => this.isClosed || this.spawn(thread), delayMs).unref()
+    for (const read of orphans) {
+      if (read.attempts >= this.options.attemptsMax) read.reject(new TandemError('INTERNAL', `the read thread running this read stopped (exit code ${code})${read.attempts > 1 ? `, as did the ${read.attempts - 1} it was retried on` : ''}; the node logged why`))
+      else this.dispatch(read)
+    }
+  }
+
+  /**
+   * Closes every thread's connection and returns once all are closed, before a snapshot install
+   * replaces the database file. Synchronous, because the install is: it blocks the main thread,
+   * bounded by closeWaitMs per thread. A thread still busy then (a long query) is not ended:
+   * ending a thread inside a SQLite call can abort the process. It keeps reading the old file,
+   * whose inode stays valid while open, and closes it when its query ends; later reads open the
+   * new file. Reads sent meanwhile answer NOT_READY until openConnections().
+   */
+  closeConnections(): void {
+    Atomics.store(this.control, 0, 1)
+    for (const thread of this.threads) {
+      if (Atomics.load(this.states, thread.index) !== connectionState.closed) thread.worker?.postMessage({ type: 'close' } satisfies ToReadWorker)
+    }
+    for (const thread of this.threads) {
+      const deadline = performance.now() + this.options.closeWaitMs
+      for (;;) {
+        const state = Atomics.load(this.states, thread.index)
+        if (state === connectionState.closed) break
+        const remainingMs = deadline - performance.now()
+        if (remainingMs <= 0 || thread.worker === undefined) {
+          this.options.logger.warn({ thread: thread.index, waitedMs: this.options.closeWaitMs }, 'a read thread is still busy on the old database file; it closes it when its read ends')
+          break
+        }
+        Atomics.wait(this.states, thread.index, state, remainingMs)
+      }
+    }
+  }
+
+  /** After a snapshot install: threads open the new file (at once, or at their next read). */
+  openConnections(): void {
+    Atomics.store(this.control, 0, 0)
+    for (const thread of this.threads) thread.worker?.postMessage({ type: 'open' } satisfies ToReadWorker)
+  }
+
+  stats(): { threads: number; queue_max: number; overloaded: number; workers: { running: boolean; served: number; in_flight: number; restarts: number }[] } {
+    return {
+      threads: this.threads.length,
+      queue_max: this.options.queueMax,
+      overloaded: this.overloaded,
+      workers: this.threads.map((t) => ({ running: t.worker !== undefined, served: t.served, in_flight: t.inFlight.size, restarts: t.restarts })),
+    }
+  }
+
+  /** Makes one thread fail as a bug would, once it has answered what it was sent before (tests). */
+  crashThread(index: number): void {
+    this.threads[index]?.worker?.postMessage({ type: 'crash' } satisfies ToReadWorker)
+  }
+
+  /** Stops every thread: each closes its connection and exits (left to the process exit after stopWaitMs if busy). */
+  async close(): Promise<void> {
+    this.isClosed = true
+    await Promise.all(this.threads.flatMap((t) => (t.worker === undefined ? [] : [stopWorker(t.worker)])))
+  }
+}
+
+const stopWaitMs = 2000
+
+/**
+ * The read thread's module: read-worker.js beside this file in the build. Run from source under
+ * tsx (tests, development), a worker thread on Node 20 does not get the TypeScript loader the
+ * main thread has, so a small module registers it in the thread first, then loads the .ts entry.
+ */
+function workerEntry(): URL {
+  if (!import.meta.url.endsWith('.ts')) return new URL('./read-worker.js', import.meta.url)
+  const entry = new URL('./read-worker.ts', import.meta.url).href
+  const source = `import { register } from ${JSON.stringify(import.meta.resolve('tsx/esm/api'))}; register(); await import(${JSON.stringify(entry)})`
+  return new URL(`data:text/javascript,${encodeURIComponent(source)}`)
+}
+
+function stopWorker(worker: Worker): Promise<void> {
+  return new Promise((resolve) => {
+    // Not terminate(): ending a thread inside a SQLite call can abort the process.
+    const timer = setTimeout(() => {
+      worker.unref()
+      resolve()
+    }, stopWaitMs)
+    worker.once('exit', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+    worker.postMessage({ type: 'stop' } satisfies ToReadWorker)
+  })
+}

@@ -1,0 +1,33 @@
+/**
+ * The messages between the ReadPool (main thread) and its read threads (read-worker.ts), and the
+ * shared words they coordinate a snapshot install with. Both ends run the same build, so there
+ * is no version: a message is only ever read by the code that was built with its sender.
+ */
+import type { ErrorCode } from '../shared/errors.ts'
+import type { SqlStatement, StatementResult } from '../storage/index.ts'
+
+export type ToReadWorker =
+  | { type: 'query'; id: number; statements: readonly SqlStatement[]; transaction: boolean }
+  /** Close the connection now (a snapshot install is waiting on `states[index]`). */
+  | { type: 'close' }
+  /** Open the connection again (the install is over); reads would open it anyway. */
+  | { type: 'open' }
+  /** Close the connection and exit (the node is stopping). */
+  | { type: 'stop' }
+  /** Fail as a bug in the thread would (tests of the pool's recovery). */
+  | { type: 'crash' }
+
+export type ReadReply =
+  | { id: number; ok: true; results: StatementResult[] }
+  | { id: number; ok: false; error: { code?: ErrorCode; message: string } }
+
+export interface ReadWorkerData {
+  dbPath: string
+  index: number
+  /** control[0]: 1 while the database file is being replaced; read threads open nothing then. */
+  control: Int32Array
+  /** states[index]: one of connectionState, written by read thread `index` only. */
+  states: Int32Array
+}
+
+export const connectionState = { closed: 0, opening: 1, open: 2 } as const

@@ -1,0 +1,93 @@
+/**
+ * One read thread of the ReadPool: its own read-only connection (LocalReads: the same SQL policy,
+ * the same statement cache and the same answers as reads on the main thread), serving the reads
+ * the pool posts to it, one at a time, in order.
+ *
+ * The connection is closed and reopened around a snapshot install without a message round trip
+ * the main thread would have to wait for in its event loop: the pool and this thread share two
+ * words (see ReadPool): `control[0]` is 1 while the database file is being replaced, and
+ * `states[index]` says whether this thread holds a connection. Before opening, this thread
+ * publishes OPENING and then reads the flag; the pool raises the flag and then reads the state.
+ * With sequentially consistent atomics one of the two sees the other, so no connection is ever
+ * opened on a file that is being replaced.
+ */
+import { parentPort, workerData } from 'node:worker_threads'
+import { TandemError, messageOf } from '../shared/errors.ts'
+import { LocalReads } from './local-reads.ts'
+import { connectionState, type ReadReply, type ReadWorkerData, type ToReadWorker } from './read-protocol.ts'
+
+const { dbPath, index, control, states } = workerData as ReadWorkerData
+const port = parentPort!
+let reads: LocalReads | undefined
+
+function publish(state: number): void {
+  Atomics.store(states, index, state)
+  Atomics.notify(states, index)
+}
+
+function open(): LocalReads | undefined {
+  if (reads !== undefined) return reads
+  publish(connectionState.opening)
+  if (Atomics.load(control, 0) !== 0) {
+    publish(connectionState.closed)
+    return undefined
+  }
+  try {
+    reads = new LocalReads(dbPath)
+  } finally {
+    publish(reads === undefined ? connectionState.closed : connectionState.open)
+  }
+  return reads
+}
+
+function close(): void {
+  try {
+    reads?.close()
+  } finally {
+    reads = undefined
+    publish(connectionState.closed)
+  }
+}
+
+function serve(message: Extract<ToReadWorker, { type: 'query' }>): ReadReply {
+  try {
+    const local = Atomics.load(control, 0) === 0 ? open() : undefined
+    if (local === undefined) {
+      close()
+      throw new TandemError('NOT_READY', 'this replica is installing a snapshot; retry shortly')
+    }
+    return { id: message.id, ok: true, results: local.query(message.statements, message.transaction) }
+  } catch (error) {
+    return { id: message.id, ok: false, error: error instanceof TandemError ? { code: error.code, message: error.message } : { message: messageOf(error) } }
+  }
+}
+
+port.on('message', (message: ToReadWorker) => {
+  switch (message.type) {
+    case 'query':
+      port.postMessage(serve(message))
+      break
+    case 'close':
+      close()
+      break
+    case 'open':
+      try {
+        open()
+      } catch {
+        // Reported to the first read, which tries again.
+      }
+      break
+    case 'stop':
+      close()
+      port.close()
+      break
+    case 'crash':
+      throw new Error('read thread crashed on purpose')
+  }
+})
+
+try {
+  open()
+} catch {
+  // Reported to the first read, which tries again.
+}
