@@ -5,6 +5,8 @@ declare module 'autocannon' {
     method?: 'GET' | 'POST'
     body?: string
     headers?: Record<string, string>
+    /** A sequence every connection cycles through, in place of method/body. */
+    requests?: { method?: 'GET' | 'POST'; path?: string; body?: string; headers?: Record<string, string> }[]
     /** Concurrent keep-alive connections, each with one request in flight (pipelining 1). */
     connections?: number
     /** Seconds. */

@@ -1,7 +1,7 @@
 /**
  * The HTTP floor: a minimal node:http server in a process of its own (as a Tandem node is) that
- * reads the request body and answers a fixed JSON of the size and shape of a Tandem write
- * response. No framework, no parsing, no database: what the same client, connections and
+ * reads the request body and answers a fixed JSON: by default of the size and shape of a Tandem
+ * write response, or the body given (a read's answer, for the read figures). No framework, no parsing, no database: what the same client, connections and
  * machine can do at best.
  */
 import { spawn } from 'node:child_process'
@@ -10,7 +10,7 @@ import type { Resources } from './resources.ts'
 
 const source = `
 const http = require('node:http')
-const body = JSON.stringify({ results: [{ last_insert_id: 123456, rows_affected: 1 }], lsn: 123456 })
+const body = process.env.TANDEM_FLOOR_BODY || JSON.stringify({ results: [{ last_insert_id: 123456, rows_affected: 1 }], lsn: 123456 })
 const server = http.createServer((request, response) => {
   request.on('data', () => {})
   request.on('end', () => {
@@ -27,9 +27,10 @@ export interface HttpFloor {
   stop(): Promise<void>
 }
 
-/** `marker` goes on the command line so a cleanup sweep can find the process. */
-export function startHttpFloor(resources: Resources): Promise<HttpFloor> {
-  const child = resources.child(spawn(process.execPath, ['-e', source, resources.root], { stdio: ['ignore', 'pipe', 'inherit'] }))
+/** The run's root goes on the command line so a cleanup sweep can find the process. */
+export function startHttpFloor(resources: Resources, body?: string): Promise<HttpFloor> {
+  const env = body === undefined ? process.env : { ...process.env, TANDEM_FLOOR_BODY: body }
+  const child = resources.child(spawn(process.execPath, ['-e', source, resources.root], { stdio: ['ignore', 'pipe', 'inherit'], env }), 'http-floor')
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the HTTP floor server did not start in 10 s')), 10_000)
     child.once('exit', (code, signal) => {

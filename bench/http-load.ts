@@ -14,12 +14,20 @@ export interface LoadResult {
   latencyP99Ms: number
 }
 
-export async function closedLoop(url: string, options: { connections: number; durationSec: number; body: string }): Promise<LoadResult> {
+/**
+ * `body`: POST it to `url`. `paths`: GET each in turn instead (every connection cycles through
+ * them), e.g. point reads of different ids.
+ */
+export type LoadRequest = { body: string } | { paths: readonly string[] }
+
+export async function closedLoop(url: string, options: { connections: number; durationSec: number } & LoadRequest): Promise<LoadResult> {
+  const request =
+    'body' in options
+      ? { method: 'POST' as const, body: options.body, headers: { 'content-type': 'application/json' } }
+      : { method: 'GET' as const, requests: options.paths.map((path) => ({ method: 'GET' as const, path })) }
   const result = await autocannon({
     url,
-    method: 'POST',
-    body: options.body,
-    headers: { 'content-type': 'application/json' },
+    ...request,
     connections: options.connections,
     duration: options.durationSec,
     timeout: 10,

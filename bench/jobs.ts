@@ -42,7 +42,7 @@
  * entry costs an fsync on all three nodes. With --concurrency 16 the same fan-out ran ~1.9×
  * faster at 0.09 entries per task: more slots put more transitions in each commit.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { Pool } from 'undici'
@@ -50,6 +50,7 @@ import { waitFor } from '../tests/harness/cluster.ts'
 import { execute, rows } from '../tests/harness/http.ts'
 import { NodeProcess } from '../tests/harness/node-process.ts'
 import { waitForLsn } from './bench-cluster.ts'
+import { processCpuSeconds } from './cpu.ts'
 import { rawSingleRowTps } from './raw-sqlite.ts'
 import { figure, type Figure } from './report.ts'
 import type { Resources } from './resources.ts'
@@ -265,13 +266,13 @@ async function fanOut(http: Pool, nodes: readonly NodeProcess[], tasks: number):
   const body = JSON.stringify({ name: handlerName, inputs: Array.from({ length: tasks }, (_, i) => i) })
   const pids = nodes.map((node) => node.child?.pid)
   const lsnBefore = await masterLsn(http)
-  const cpuBefore = cpuSeconds(pids)
+  const cpuBefore = processCpuSeconds(pids)
   const started = performance.now()
   const id = await submit(http, body)
   const submitMs = performance.now() - started
   const job = await waitCompleted(http, id)
   const elapsedMs = performance.now() - started
-  const cpuAfter = cpuSeconds(pids)
+  const cpuAfter = processCpuSeconds(pids)
   const lsnAfter = await masterLsn(http)
   if (job.counts.done !== tasks || job.results.length !== tasks || job.results.some((value, i) => value !== i)) {
     throw new Error(`job ${id} completed but its results are not its inputs: counts ${JSON.stringify(job.counts)}`)
@@ -336,23 +337,6 @@ async function jobPhases(masterUrl: string, latencies: ReadonlyMap<string, numbe
     submitToLeaseMs: mean(([, created, started]) => started - created),
     leaseToResultMs: mean(([, , started, finished]) => finished - started),
     restMs: mean(([id, created, , finished]) => latencies.get(id)! - (finished - created)),
-  }
-}
-
-/** Seconds of CPU (user + system) the processes used so far, from /proc; undefined elsewhere. */
-function cpuSeconds(pids: readonly (number | undefined)[]): number | undefined {
-  try {
-    let ticks = 0
-    for (const pid of pids) {
-      if (pid === undefined) return undefined
-      // Fields after the parenthesized name: utime and stime are the 12th and 13th.
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-      ticks += Number(fields[11]) + Number(fields[12])
-    }
-    // USER_HZ: 100 on every Linux Node supports.
-    return ticks / 100
-  } catch {
-    return undefined
   }
 }
 

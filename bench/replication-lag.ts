@@ -18,6 +18,7 @@
  *
  * The baseline is the writes' own latency (send → acknowledgement) in the same window.
  */
+import { setMaxListeners } from 'node:events'
 import { Pool } from 'undici'
 import { percentile } from './stats.ts'
 import { insertOneBody } from './workload.ts'
@@ -55,6 +56,8 @@ export async function measureLag(options: LagOptions): Promise<LagResult> {
   const replicaPools = options.replicaUrls.map((url) => new Pool(url, { connections: 4 }))
   const pools = [writePool, probePool, ...replicaPools]
   const stopProbes = new AbortController()
+  // Every parked probe listens on it: two per replica plus the read-your-write probes in flight.
+  setMaxListeners(0, stopProbes.signal)
   const lags: number[] = []
   const readYourWrites: number[] = []
   const writes: number[] = []

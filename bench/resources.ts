@@ -11,13 +11,14 @@
 import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import type { NodeProcess } from '../tests/harness/node-process.ts'
+import type { WatchedProcess } from './memory.ts'
 
 export class Resources {
   readonly root: string
   private readonly nodes = new Set<NodeProcess>()
-  private readonly children = new Set<ChildProcess>()
+  private readonly children = new Map<ChildProcess, string>()
   private readonly closers: (() => Promise<void>)[] = []
   private closed = false
 
@@ -35,9 +36,17 @@ export class Resources {
     return node
   }
 
-  child(child: ChildProcess): ChildProcess {
-    this.children.add(child)
+  /** `label` names it in the memory report (an HTTP floor, say). */
+  child(child: ChildProcess, label = 'child'): ChildProcess {
+    this.children.set(child, label)
     return child
+  }
+
+  /** Every process started so far, for the memory report; a node is named by its data directory. */
+  processes(): WatchedProcess[] {
+    const nodes = [...this.nodes].map((node): WatchedProcess => ({ label: relative(this.root, node.spec.dataDir), kind: node.spec.role, pid: node.child?.pid }))
+    const children = [...this.children].map(([child, label]): WatchedProcess => ({ label: `${label} (pid ${child.pid})`, kind: 'floor', pid: child.pid }))
+    return [...nodes, ...children]
   }
 
   /** Runs `close` (e.g. stopping an in-process node) before processes are killed. */
@@ -65,7 +74,7 @@ export class Resources {
    */
   killNow(): void {
     for (const node of this.nodes) kill(node.child?.pid)
-    for (const child of this.children) kill(child.pid)
+    for (const child of this.children.keys()) kill(child.pid)
     for (const pid of processesNaming(this.root)) kill(pid)
     rmSync(this.root, { recursive: true, force: true })
   }

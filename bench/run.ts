@@ -1,7 +1,25 @@
 /**
- * `npm run bench [-- --json] [--reps N] [--seconds S] [--only jobs]` — Tandem's write throughput,
- * replication lag, catch-up rate, point reads (the client over HTTP, the embedded replica) and
- * jobs, each beside a baseline measured in the same run.
+ * `npm run bench [-- --json] [--reps N] [--seconds S] [--only PART,…] [--snapshot-gb G] [--soak-seconds S]`
+ * — Tandem's write throughput (HTTP and library), replication lag, catch-up, point reads (HTTP,
+ * the client, the embedded replica, read threads), failover, snapshot bootstrap, memory, the
+ * scaling curve and jobs, each beside a baseline measured in the same run.
+ *
+ * What each part costs on the 2-core machine of the README (default settings, 3 repetitions; the
+ * parts run in this order, each `--only` name in brackets):
+ *
+ *   writes           ~115 s  HTTP and library writes, sync=1, lag at two rates (main cluster)
+ *   catch-up          ~35 s  500,000 rows, three times (main cluster)
+ *   reads             ~50 s  the client's point reads (main cluster), the embedded replica's
+ *   http-reads        ~50 s  HTTP point reads vs the floor; --read-threads 1 vs 2 (main cluster)
+ *   library-batches   ~15 s  64 callers × 100-row transactions vs raw SQLite
+ *   failover           ~5 s
+ *   scaling           ~65 s  0, 1, 2, 4 replicas: writes/s, lag; reads/s over 1 and 2 replicas
+ *   snapshot          ~45 s  builds a 1 GiB database (~4 s), then three bootstraps (--snapshot-gb)
+ *   soak              ~60 s  --soak-seconds (60) of 64-client writes, RSS at the start and end
+ *   jobs              ~15 s
+ *
+ * Memory (peak RSS of every node) is read throughout and reported for whatever parts ran.
+ * In all about 7.5 minutes, plus the build; with --soak-seconds 300, four more.
  *
  * Back-of-envelope estimate, written before measuring (2-core VM, virtio disk, Node 20):
  *
@@ -37,6 +55,18 @@
  * - Jobs, no-op tasks over 2 replicas × 4 threads: each slot turns over in two commits (the
  *   result's, then the next lease's) plus the hops: ~2–4k tasks/s, 1–2 % of a plain 8-thread
  *   pool; a single-task job ~2.5–4 ms, 4–6 one-row writes' worth (jobs.ts).
+ * - HTTP point reads on a replica, 64 connections: ~30–50 µs of node CPU per read against the
+ *   floor's ~10 µs, both sharing 2 cores with autocannon: ~0.3–0.45× the floor; 2 read threads
+ *   ~1.0–1.3× one, since the HTTP work stays on the event loop (http-reads.ts).
+ * - Library writes, 64 callers × 100-row transactions: raw SQLite's per-row cost plus a session
+ *   changeset and two replicas applying every row on the same cores: ~0.35–0.55× raw's rows/s
+ *   (library-batches.ts).
+ * - Snapshot bootstrap of 1 GiB: VACUUM INTO, loopback HTTP, write + fsync, open: ~6–10 s, ~4–6×
+ *   a stream copy of the file; the replica's peak RSS ~70–100 MB whatever the size
+ *   (snapshot-bootstrap.ts).
+ * - Memory: ~60–120 MB per node; over a write soak RSS settles within a few % (soak.ts).
+ * - Scaling: each replica applies every write on the same 2 cores, ~0.8× writes/s per replica
+ *   added; reads/s flat from 1 to 2 replicas with the cores already full (scaling.ts).
  *
  * Method: every figure is measured --reps times (default 3); the report shows the median and the
  * min–max. Baselines run in the same repetition as the figure they serve, back to back with it,
@@ -44,29 +74,39 @@
  * moderate fixed rate and at half the measured 64-client HTTP rate (see replication-lag.ts for
  * how commit-to-visible is timed from outside). Progress goes to stderr; the table (or JSON with
  * --json; use `npm run -s bench -- --json` for clean stdout) to stdout; the markdown table to
- * bench/RESULTS.md. `--seconds S` scales every timed run (default 3), `--reps N` the repetitions.
- * `--only jobs` runs the jobs figures alone (~20 s) and prints their markdown rows instead of
- * writing RESULTS.md, whose other rows it would otherwise drop.
+ * bench/RESULTS.md and README.md's bench block. `--seconds S` scales every timed run (default 3),
+ * `--reps N` the repetitions. `--only PART[,PART…]` runs those parts alone and prints their markdown
+ * rows instead of writing RESULTS.md and the README, whose other rows it would otherwise drop.
  */
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { rowCount, startLibraryCluster, startProcessCluster, type ProcessCluster } from './bench-cluster.ts'
+import { rowCount, startLibraryCluster, startProcessCluster, waitForLsn, type ProcessCluster } from './bench-cluster.ts'
 import { measureCatchUp, type CatchUpResult } from './catch-up.ts'
 import { measureFailover, type FailoverResult } from './failover.ts'
 import { idsCount, measureClientOverhead, type ClientOverheadLevel, type ReaderName, type ReadRun } from './client-overhead.ts'
 import { measureEmbeddedReads, type EmbeddedReadsResult } from './embedded-reads.ts'
 import { startHttpFloor } from './http-floor.ts'
 import { closedLoop, type LoadResult } from './http-load.ts'
+import { httpReadsFigures, httpReadsNote, measureHttpReads, type HttpReadsSettings } from './http-reads.ts'
 import { jobsFigures, jobsNote, measureJobs, type JobsSettings } from './jobs.ts'
+import { libraryBatchFigures, libraryBatchNote, measureLibraryBatches, type LibraryBatchSettings } from './library-batches.ts'
 import { libraryWritesPerSec } from './library-writes.ts'
 import { describeMachine, machineLine, type Machine } from './machine.ts'
+import { memoryFigures, memoryNote, RssSampler } from './memory.ts'
 import { rawBatchedRowsPerSec, rawSingleRowTps } from './raw-sqlite.ts'
 import { measureLag, type LagResult } from './replication-lag.ts'
 import { figure, markdownTable, textTable, type Figure } from './report.ts'
 import { Resources } from './resources.ts'
+import { measureScaling, scalingMarkdown, scalingNote, scalingSummary, scalingText, type ScalingSamples, type ScalingSettings } from './scaling.ts'
+import { measureSnapshotBootstrap, snapshotFigures, snapshotNote, type SnapshotSettings } from './snapshot-bootstrap.ts'
+import { measureSoak, soakFigures, soakNote, type SoakSettings } from './soak.ts'
 import { spread } from './stats.ts'
-import { insertOneBody } from './workload.ts'
+import { insertManySql, insertOneBody, payload } from './workload.ts'
+
+/** The parts `--only` selects, in the order a full run measures them. */
+const partNames = ['writes', 'catch-up', 'reads', 'http-reads', 'library-batches', 'failover', 'scaling', 'snapshot', 'soak', 'jobs'] as const
+type PartName = (typeof partNames)[number]
 
 interface Settings {
   reps: number
@@ -85,38 +125,59 @@ interface Settings {
   /** Concurrent callers of the client-overhead runs: 1 (latency) and a few (throughput). */
   clientCallers: number[]
   embeddedRows: number
+  httpReads: HttpReadsSettings
+  libraryBatches: LibraryBatchSettings
+  scaling: ScalingSettings
+  snapshot: SnapshotSettings
+  soak: SoakSettings
   jobs: JobsSettings
 }
 
-function settingsFromArgs(): Settings & { json: boolean; isJobsOnly: boolean } {
+function settingsFromArgs(): Settings & { json: boolean; parts: ReadonlySet<PartName>; isFull: boolean } {
   const { values } = parseArgs({
     options: {
       json: { type: 'boolean', default: false },
       reps: { type: 'string', default: '3' },
       seconds: { type: 'string', default: '3' },
       only: { type: 'string' },
+      'snapshot-gb': { type: 'string', default: '1' },
+      'soak-seconds': { type: 'string', default: '60' },
     },
   })
   const reps = Number(values.reps)
   const seconds = Number(values.seconds)
+  const snapshotGib = Number(values['snapshot-gb'])
+  const soakSeconds = Number(values['soak-seconds'])
   if (!Number.isInteger(reps) || reps < 1) throw new Error('--reps must be an integer ≥ 1')
   if (!(seconds > 0)) throw new Error('--seconds must be a positive number')
-  if (values.only !== undefined && values.only !== 'jobs') throw new Error('--only takes one part: jobs')
+  if (!(snapshotGib > 0)) throw new Error('--snapshot-gb must be a positive number')
+  if (!(soakSeconds >= 10)) throw new Error('--soak-seconds must be at least 10')
+  const only = values.only?.split(',').map((name) => name.trim())
+  for (const name of only ?? []) {
+    if (!(partNames as readonly string[]).includes(name)) throw new Error(`--only takes parts separated by commas, of: ${partNames.join(', ')}`)
+  }
+  const scaled = (factor: number, min: number) => Math.max(min, Math.round(seconds * factor * 10) / 10)
   return {
     json: values.json,
-    isJobsOnly: values.only === 'jobs',
+    parts: new Set((only ?? partNames) as PartName[]),
+    isFull: only === undefined,
     reps,
     loadSeconds: seconds,
-    rawSeconds: Math.max(0.5, Math.round(seconds * (2 / 3) * 10) / 10),
-    lagSeconds: Math.max(1, Math.round(seconds * (5 / 3) * 10) / 10),
+    rawSeconds: scaled(2 / 3, 0.5),
+    lagSeconds: scaled(5 / 3, 1),
     lagModerateWritesPerSec: 1000,
     readProbesPerSec: 100,
-    catchUpRows: 100_000,
+    catchUpRows: 500_000,
     rowsPerTransaction: 100,
     manyClients: 64,
-    readSeconds: Math.max(0.5, Math.round(seconds * (2 / 3) * 10) / 10),
+    readSeconds: scaled(2 / 3, 0.5),
     clientCallers: [1, 16],
     embeddedRows: 100_000,
+    httpReads: { reps, seconds, connections: 64 },
+    libraryBatches: { reps, seconds, callers: 64, rowsPerTransaction: 100, rawRows: 300_000 },
+    scaling: { reps, seconds: scaled(2 / 3, 1), connections: 64, replicaCounts: [0, 1, 2, 4], readProbesPerSec: 100 },
+    snapshot: { reps, gib: snapshotGib, writesPerSec: 1000 },
+    soak: { seconds: soakSeconds, connections: 64 },
     jobs: {
       reps,
       replicas: 2,
@@ -140,11 +201,6 @@ interface CatchUpSamples {
   rawBatched: number[]
   rawOneTransaction: number[]
   catchUp: CatchUpResult[]
-}
-
-interface ReadSamples {
-  client: ClientOverheadLevel[]
-  embedded: EmbeddedReadsResult
 }
 
 interface ThroughputSamples {
@@ -258,13 +314,10 @@ const readerLabels: Record<ReaderName, string> = {
   request: 'undici request() of the same GET',
 }
 
-/**
- * Figures 6–7: point reads through the client on a replica of the main cluster (idle by now),
- * then, with that cluster stopped, from an embedded replica of a cluster of its own.
- */
-async function measureReads(resources: Resources, cluster: ProcessCluster, s: Settings): Promise<ReadSamples> {
+/** Figure 6: point reads through the client on a replica of the main cluster (idle by now). */
+async function measureClientReads(cluster: ProcessCluster, s: Settings): Promise<ClientOverheadLevel[]> {
   const replica = cluster.replicas.at(-1)!
-  const client = await measureClientOverhead({
+  return measureClientOverhead({
     nodeUrl: replica.url,
     seedUrls: [cluster.master.url, replica.url],
     callers: s.clientCallers,
@@ -276,39 +329,44 @@ async function measureReads(resources: Resources, cluster: ProcessCluster, s: Se
           `${fmt(r.perSec)} reads/s, p50 ${fmt(r.p50Us)} µs, p99 ${fmt(r.p99Us)} µs`,
       ),
   })
-  await Promise.all([cluster.master, ...cluster.replicas].map((node) => node.kill('SIGKILL')))
+}
+
+/** Figure 7: with the main cluster stopped, reads from an embedded replica of a cluster of its own. */
+async function measureEmbedded(resources: Resources, s: Settings): Promise<EmbeddedReadsResult> {
   log(`[embedded reads] filling ${fmt(s.embeddedRows)} rows, then ${s.reps} × ${s.readSeconds} s per reader`)
   const embedded = await measureEmbeddedReads(resources, { reps: s.reps, seconds: s.readSeconds, rows: s.embeddedRows })
   embedded.embedded.samples.forEach((value, i) => {
     log(`[embedded reads ${i + 1}/${s.reps}] embedded replica ${fmt(value)} reads/s, raw SQLite ${fmt(embedded.raw.samples[i]!)} reads/s`)
   })
-  return { client, embedded }
+  return embedded
 }
 
-function buildFigures(t: ThroughputSamples, lags: LagLevel[], c: CatchUpSamples, r: ReadSamples, s: Settings): Figure[] {
+/** A part run alone on a fresh cluster still needs rows to read: `rows` of them, on every node. */
+async function ensureRows(cluster: ProcessCluster, rows: number): Promise<void> {
+  const perStatement = 1000
+  let lsn = 0
+  for (let count = await rowCount(cluster.master.url); count < rows; count += perStatement) {
+    const written = await insertRows(cluster.master.url, perStatement)
+    lsn = Math.max(lsn, written)
+  }
+  await Promise.all(cluster.replicas.map((r) => waitForLsn(r.url, lsn)))
+}
+
+async function insertRows(url: string, rows: number): Promise<number> {
+  const response = await fetch(`${url}/db/execute`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify([[insertManySql(rows), ...Array.from({ length: rows }, () => payload)]]),
+    signal: AbortSignal.timeout(30_000),
+  })
+  const body = (await response.json()) as { lsn?: number; results?: { error?: string }[] }
+  if (response.status !== 200 || body.lsn === undefined || body.results?.[0]?.error !== undefined) throw new Error(`filling the bench table failed: ${JSON.stringify(body)}`)
+  return body.lsn
+}
+
+function throughputFigures(t: ThroughputSamples, s: Settings): Figure[] {
   const many = s.manyClients
   const rawSingle = { label: 'raw SQLite, 1 row per transaction', unit: 'tx/s' as const, samples: t.rawSingle }
-  const lagFigures = lags.flatMap((level) => {
-    const at = `at ${fmt(level.writesPerSec)} writes/s`
-    const of = (pick: (r: LagResult) => number) => level.results.map(pick)
-    return [
-      figure(`replication_lag_p50_${level.writesPerSec}`, `Replication lag p50 ${at}`, 'ms', of((r) => r.lagP50Ms), [
-        { label: 'write latency p50, same load', unit: 'ms', samples: of((r) => r.writeP50Ms) },
-      ]),
-      figure(`replication_lag_p99_${level.writesPerSec}`, `Replication lag p99 ${at}`, 'ms', of((r) => r.lagP99Ms), [
-        { label: 'write latency p99, same load', unit: 'ms', samples: of((r) => r.writeP99Ms) },
-      ]),
-    ]
-  })
-  const clientFigures = r.client.flatMap((level) => {
-    const callers = level.callers === 1 ? '1 caller' : `${level.callers} callers`
-    const baselines = (unit: 'reads/s' | 'µs', pick: (run: ReadRun) => number) =>
-      (['fetch', 'request'] as const).map((name) => ({ label: `${readerLabels[name]}, ${callers}`, unit, samples: level[name].map(pick) }))
-    return [
-      figure(`client_reads_${level.callers}`, `Client point reads on a replica, ${callers}`, 'reads/s', level.client.map((run) => run.perSec), baselines('reads/s', (run) => run.perSec)),
-      figure(`client_read_p50_${level.callers}`, `Client point read latency p50, ${callers}`, 'µs', level.client.map((run) => run.p50Us), baselines('µs', (run) => run.p50Us)),
-    ]
-  })
   return [
     figure('http_writes_1', 'HTTP writes, 1 client', 'tx/s', t.http1.map((r) => r.perSec), [
       { label: 'node:http floor, 1 client', unit: 'req/s', samples: t.floor1 },
@@ -326,19 +384,60 @@ function buildFigures(t: ThroughputSamples, lags: LagLevel[], c: CatchUpSamples,
     ]),
     figure('library_writes_1', 'Library writes, 1 caller', 'tx/s', t.library1, [rawSingle]),
     figure(`library_writes_${many}`, `Library writes, ${many} callers`, 'tx/s', t.libraryMany, [rawSingle]),
-    ...lagFigures,
+  ]
+}
+
+function lagFigures(lags: LagLevel[]): Figure[] {
+  return lags.flatMap((level) => {
+    const at = `at ${fmt(level.writesPerSec)} writes/s`
+    const of = (pick: (r: LagResult) => number) => level.results.map(pick)
+    return [
+      figure(`replication_lag_p50_${level.writesPerSec}`, `Replication lag p50 ${at}`, 'ms', of((r) => r.lagP50Ms), [
+        { label: 'write latency p50, same load', unit: 'ms', samples: of((r) => r.writeP50Ms) },
+      ]),
+      figure(`replication_lag_p99_${level.writesPerSec}`, `Replication lag p99 ${at}`, 'ms', of((r) => r.lagP99Ms), [
+        { label: 'write latency p99, same load', unit: 'ms', samples: of((r) => r.writeP99Ms) },
+      ]),
+    ]
+  })
+}
+
+function catchUpFigures(c: CatchUpSamples, s: Settings): Figure[] {
+  return [
     figure('catch_up', `Replica catch-up, ${fmt(s.catchUpRows)} rows`, 'rows/s', c.catchUp.map((r) => r.rowsPerSec), [
       { label: `raw SQLite, ${s.rowsPerTransaction} rows per transaction`, unit: 'rows/s', samples: c.rawBatched },
       { label: 'raw SQLite, all rows in one transaction', unit: 'rows/s', samples: c.rawOneTransaction },
     ]),
-    ...clientFigures,
-    figure('embedded_reads', 'Embedded replica point reads by primary key', 'reads/s', r.embedded.embedded.samples, [
-      { label: 'raw SQLite, same file', unit: 'reads/s', samples: r.embedded.raw.samples },
-    ]),
   ]
 }
 
-function notes(s: Settings, lags: LagLevel[]): string[] {
+function clientReadFigures(levels: ClientOverheadLevel[]): Figure[] {
+  return levels.flatMap((level) => {
+    const callers = level.callers === 1 ? '1 caller' : `${level.callers} callers`
+    const baselines = (unit: 'reads/s' | 'µs', pick: (run: ReadRun) => number) =>
+      (['fetch', 'request'] as const).map((name) => ({ label: `${readerLabels[name]}, ${callers}`, unit, samples: level[name].map(pick) }))
+    return [
+      figure(`client_reads_${level.callers}`, `Client point reads on a replica, ${callers}`, 'reads/s', level.client.map((run) => run.perSec), baselines('reads/s', (run) => run.perSec)),
+      figure(`client_read_p50_${level.callers}`, `Client point read latency p50, ${callers}`, 'µs', level.client.map((run) => run.p50Us), baselines('µs', (run) => run.p50Us)),
+    ]
+  })
+}
+
+const embeddedFigure = (e: EmbeddedReadsResult) =>
+  figure('embedded_reads', 'Embedded replica point reads by primary key', 'reads/s', e.embedded.samples, [{ label: 'raw SQLite, same file', unit: 'reads/s', samples: e.raw.samples }])
+
+const failoverFigure = (failovers: FailoverResult[]) =>
+  figure('failover', 'Failover: tandem promote → first write on the new master', 'ms', failovers.map((f) => f.promoteToWriteMs), [
+    { label: 'restart of a killed master → first write', unit: 'ms', samples: failovers.map((f) => f.restartToWriteMs) },
+  ])
+
+const workloadNote =
+  'Every write is a one-row INSERT (32-byte text) into a table with an INTEGER PRIMARY KEY. Tandem: a master with 2 replicas attached, all synchronous=full, every process on this one machine. Raw SQLite: WAL + synchronous=FULL through @photostructure/sqlite, in the benchmark process.'
+
+const throughputNote = (s: Settings) =>
+  `Throughput: closed loop for ${s.loadSeconds} s per run — autocannon over keep-alive connections for HTTP (Tandem and a minimal node:http server answering a fixed JSON), async callers of node.write() for the library.`
+
+function lagNote(s: Settings, lags: LagLevel[]): string {
   const median = (values: number[]) => spread(values).median
   const levels = lags
     .map((l) => {
@@ -348,38 +447,188 @@ function notes(s: Settings, lags: LagLevel[]): string[] {
       return `at ${fmt(l.writesPerSec)}/s (sent ${sent}/s in ${entries} log entries/s) read-your-write p50/p99 ${ryw}`
     })
     .join('; ')
-  return [
-    'Every write is a one-row INSERT (32-byte text) into a table with an INTEGER PRIMARY KEY. Tandem: a master with 2 replicas attached, all synchronous=full, every process on this one machine. Raw SQLite: WAL + synchronous=FULL through @photostructure/sqlite, in the benchmark process.',
-    `Throughput: closed loop for ${s.loadSeconds} s per run — autocannon over keep-alive connections for HTTP (Tandem and a minimal node:http server answering a fixed JSON), async callers of node.write() for the library.`,
-    `Lag: open-loop writes at a moderate rate and at half the median ${s.manyClients}-client HTTP rate, ${s.lagSeconds} s per run. The same min_lsn read, parked ahead of the newest LSN, goes to the master and to a replica; lag = the replica's answer − the master's. The simple bound — a min_lsn read on a replica sent when the write is acknowledged, which adds a read round trip — ${levels}.`,
-    `Catch-up: a replica is SIGKILLed, ${fmt(s.catchUpRows)} rows are written in transactions of ${s.rowsPerTransaction} (one log entry each), the replica restarts on its data; timed from its ready line until it has applied the master's LSN (checksums verified equal; no snapshot).`,
-    `Client reads: tandem/client's db.query('SELECT id, payload FROM bench WHERE id = ?', [id]) pinned to one replica, default options (session consistency, so each read carries the session's min_lsn), beside undici's fetch() and request() of GET /db/query?level=none&q=… with the id inlined, on the same replica over a pool of the same size; closed loop with ${s.clientCallers.join(' and ')} callers, ${s.readSeconds} s per reader and run; ${idsCount} ids, so every SQL text stays prepared on the node.`,
-    `Embedded reads: openReplica() in the benchmark process, db.get() of the same SELECT over ${fmt(s.embeddedRows)} rows, beside raw @photostructure/sqlite reading the replica's own file read-only, ${s.readSeconds} s per reader and run.`,
-    'Failover: a master with 2 replicas is SIGKILLed; timed from POST /cluster/promote on a replica to the first successful write on it. Baseline: a lone master SIGKILLed and started again on its data, to its first successful write.',
-  ]
+  return `Lag: open-loop writes at a moderate rate and at half the median ${s.manyClients}-client HTTP rate, ${s.lagSeconds} s per run. The same min_lsn read, parked ahead of the newest LSN, goes to the master and to a replica; lag = the replica's answer − the master's. The simple bound — a min_lsn read on a replica sent when the write is acknowledged, which adds a read round trip — ${levels}.`
 }
+
+const catchUpNote = (s: Settings) =>
+  `Catch-up: a replica is SIGKILLed, ${fmt(s.catchUpRows)} rows are written in transactions of ${s.rowsPerTransaction} (one log entry each), the replica restarts on its data; timed from its ready line until it has applied the master's LSN (checksums verified equal; no snapshot).`
+
+const clientReadsNote = (s: Settings) =>
+  `Client reads: tandem/client's db.query('SELECT id, payload FROM bench WHERE id = ?', [id]) pinned to one replica, default options (session consistency, so each read carries the session's min_lsn), beside undici's fetch() and request() of GET /db/query?level=none&q=… with the id inlined, on the same replica over a pool of the same size; closed loop with ${s.clientCallers.join(' and ')} callers, ${s.readSeconds} s per reader and run; ${idsCount} ids, so every SQL text stays prepared on the node.`
+
+const embeddedNote = (s: Settings) =>
+  `Embedded reads: openReplica() in the benchmark process, db.get() of the same SELECT over ${fmt(s.embeddedRows)} rows, beside raw @photostructure/sqlite reading the replica's own file read-only, ${s.readSeconds} s per reader and run.`
+
+const failoverNote =
+  'Failover: a master with 2 replicas is SIGKILLed; timed from POST /cluster/promote on a replica to the first successful write on it. Baseline: a lone master SIGKILLed and started again on its data, to its first successful write.'
 
 /** The last note: it covers every figure. */
 const methodNote = (s: Settings) => `Median of ${s.reps} runs (min–max). Ratios are per run: figure ÷ the baseline measured back to back with it in the same run.`
 
-function markdown(machine: Machine, figures: Figure[], noteLines: string[]): string {
+function markdown(machine: Machine, figures: Figure[], scaling: ScalingSamples | undefined, noteLines: string[]): string {
   return [
-    '<!-- Written by `npm run bench`: paste between the bench:start and bench:end markers in README.md. -->',
+    '<!-- Written by `npm run bench`, which also copies it between the bench:start and bench:end markers in README.md. -->',
     '',
     `Command: \`npm run bench\` · Machine: ${machineLine(machine)} · ${new Date().toISOString().slice(0, 10)}`,
     '',
     markdownTable(figures),
+    ...(scaling === undefined ? [] : ['', 'Scaling curve (every process on this one machine; see the note below for which figures its cores bound):', '', scalingMarkdown(scaling)]),
     '',
     ...noteLines.map((n) => `- ${n}`),
     '',
   ].join('\n')
 }
 
+/** Replaces README.md's block between the bench markers with the run's table (less its comment line). */
+function updateReadme(block: string): string {
+  const path = fileURLToPath(new URL('../README.md', import.meta.url))
+  const readme = readFileSync(path, 'utf8')
+  const start = '<!-- bench:start -->'
+  const end = '<!-- bench:end -->'
+  const from = readme.indexOf(start)
+  const to = readme.indexOf(end)
+  if (from < 0 || to < from) throw new Error(`README.md has no ${start} … ${end} block to update`)
+  const body = block.split('\n').slice(2).join('\n').trimEnd()
+  writeFileSync(path, `${readme.slice(0, from + start.length)}\n${body}\n${readme.slice(to)}`)
+  return path
+}
+
+/** Each part's figures and notes, in the report's order, and its raw samples for --json. */
+interface Report {
+  figures: Figure[]
+  notes: string[]
+  details: Record<string, unknown>
+  scaling: ScalingSamples | undefined
+}
+
+async function measureParts(resources: Resources, s: Settings, parts: ReadonlySet<PartName>, machine: Machine): Promise<Report> {
+  const report: Report = { figures: [], notes: [], details: {}, scaling: undefined }
+  const sections = new Map<PartName, { figures: Figure[]; notes: string[] }>()
+  const add = (part: PartName, figures: Figure[], notes: string[], details: Record<string, unknown>) => {
+    const section = sections.get(part) ?? { figures: [], notes: [] }
+    section.figures.push(...figures)
+    section.notes.push(...notes)
+    sections.set(part, section)
+    Object.assign(report.details, details)
+  }
+  const partSeconds: Record<string, number> = {}
+  const timed = async (part: string, work: () => Promise<void>) => {
+    const started = performance.now()
+    await work()
+    partSeconds[part] = Math.round((performance.now() - started) / 100) / 10
+    log(`[${part}] took ${partSeconds[part]} s`)
+  }
+
+  // Started by the first part that needs it; the parts after the reads run with it stopped.
+  const held: { cluster?: ProcessCluster } = {}
+  const mainCluster = async () => (held.cluster ??= await startProcessCluster(resources, 'cluster', 2))
+  if (parts.has('writes')) {
+    await timed('writes', async () => {
+      const throughput = await measureThroughput(resources, await mainCluster(), s)
+      const heavy = Math.max(100, Math.round(spread(throughput.httpMany.map((r) => r.perSec)).median / 2 / 100) * 100)
+      const lags = await measureLags(await mainCluster(), s, [...new Set([Math.min(s.lagModerateWritesPerSec, heavy), heavy])])
+      add('writes', [...throughputFigures(throughput, s), ...lagFigures(lags)], [workloadNote, throughputNote(s), lagNote(s, lags)], { throughput, lags })
+    })
+  }
+  if (parts.has('catch-up')) {
+    await timed('catch-up', async () => {
+      const catchUps = await measureCatchUps(resources, await mainCluster(), s)
+      add('catch-up', catchUpFigures(catchUps, s), [catchUpNote(s)], { catchUps })
+    })
+  }
+  if (parts.has('reads') || parts.has('http-reads')) await ensureRows(await mainCluster(), 10_000)
+  if (parts.has('reads')) {
+    await timed('client reads', async () => {
+      const client = await measureClientReads(await mainCluster(), s)
+      add('reads', clientReadFigures(client), [clientReadsNote(s)], { clientReads: client })
+    })
+  }
+  if (parts.has('http-reads')) {
+    await timed('http-reads', async () => {
+      const httpReads = await measureHttpReads(resources, (await mainCluster()).replicas.at(-1)!, s.httpReads, log)
+      add('http-reads', httpReadsFigures(httpReads, s.httpReads), [httpReadsNote(httpReads, s.httpReads)], { httpReads })
+    })
+  }
+  const main = held.cluster
+  if (main !== undefined) await Promise.all([main.master, ...main.replicas].map((node) => node.kill('SIGKILL')))
+  if (parts.has('reads')) {
+    await timed('embedded reads', async () => {
+      const embedded = await measureEmbedded(resources, s)
+      add('reads', [embeddedFigure(embedded)], [embeddedNote(s)], { embeddedReads: embedded })
+    })
+  }
+  if (parts.has('library-batches')) {
+    await timed('library-batches', async () => {
+      const batches = await measureLibraryBatches(resources, s.libraryBatches, log)
+      add('library-batches', libraryBatchFigures(batches, s.libraryBatches), [libraryBatchNote(s.libraryBatches)], { libraryBatches: batches })
+    })
+  }
+  if (parts.has('failover')) {
+    await timed('failover', async () => {
+      const failovers: FailoverResult[] = []
+      for (let rep = 1; rep <= s.reps; rep++) {
+        failovers.push(await measureFailover(resources, rep))
+        log(`[failover ${rep}/${s.reps}] promote → first write ${failovers.at(-1)!.promoteToWriteMs.toFixed(0)} ms; restart → first write ${failovers.at(-1)!.restartToWriteMs.toFixed(0)} ms`)
+      }
+      add('failover', [failoverFigure(failovers)], [failoverNote], { failovers })
+    })
+  }
+  if (parts.has('scaling')) {
+    await timed('scaling', async () => {
+      const scaling = await measureScaling(resources, s.scaling, log)
+      report.scaling = scaling
+      add('scaling', [], [scalingNote(scaling, s.scaling, machine.cores)], {})
+    })
+  }
+  if (parts.has('snapshot')) {
+    await timed('snapshot', async () => {
+      const snapshot = await measureSnapshotBootstrap(resources, s.snapshot, log)
+      add('snapshot', snapshotFigures(snapshot, s.snapshot), [snapshotNote(snapshot, s.snapshot)], { snapshot })
+    })
+  }
+  if (parts.has('soak')) {
+    await timed('soak', async () => {
+      const soak = await measureSoak(resources, s.soak, log)
+      add('soak', soakFigures(soak), [soakNote(soak, s.soak.connections)], { soak })
+    })
+  }
+  if (parts.has('jobs')) {
+    // Last: its own cluster, started once every other cluster is stopped.
+    await timed('jobs', async () => {
+      const jobs = await measureJobs(resources, s.jobs, log)
+      add('jobs', jobsFigures(jobs, s.jobs), [jobsNote(jobs, s.jobs)], { jobs })
+    })
+  }
+  // The report's order: writes (HTTP, then library), lag, catch-up, reads, failover, snapshot, memory, jobs.
+  const order: PartName[] = ['writes', 'library-batches', 'catch-up', 'reads', 'http-reads', 'failover', 'snapshot', 'soak', 'scaling', 'jobs']
+  for (const part of order) {
+    const section = sections.get(part)
+    if (section === undefined) continue
+    report.figures.push(...section.figures)
+    report.notes.push(...section.notes)
+  }
+  report.details['partSeconds'] = partSeconds
+  return report
+}
+
+/** Peak RSS of every process the run started, beside the HTTP floor's (measured now if no part ran one). */
+async function memoryReport(resources: Resources, sampler: RssSampler, s: Settings): Promise<{ figures: Figure[]; note: string; peaks: unknown }> {
+  if (!sampler.peaksMb().some((p) => p.kind === 'floor')) {
+    const floor = await startHttpFloor(resources)
+    await closedLoop(floor.url, { connections: s.manyClients, durationSec: s.loadSeconds, body: insertOneBody })
+    sampler.sample()
+    await floor.stop()
+  }
+  const peaks = sampler.peaksMb()
+  return { figures: memoryFigures(peaks), note: memoryNote(peaks), peaks }
+}
+
 async function main(): Promise<void> {
-  const { json, isJobsOnly, ...settings } = settingsFromArgs()
+  const { json, parts, isFull, ...settings } = settingsFromArgs()
   const machine = describeMachine()
   log(`machine: ${machineLine(machine)}`)
   const resources = new Resources()
+  const sampler = new RssSampler(() => [...resources.processes(), { label: 'bench process', kind: 'bench', pid: process.pid }])
   process.once('exit', () => resources.killNow())
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
@@ -389,48 +638,34 @@ async function main(): Promise<void> {
   }
   const started = performance.now()
   try {
-    log(`data under ${resources.root}`)
-    const figures: Figure[] = []
-    const noteLines: string[] = []
-    const details: Record<string, unknown> = {}
-    if (!isJobsOnly) {
-      const cluster = await startProcessCluster(resources, 'cluster', 2)
-      const throughput = await measureThroughput(resources, cluster, settings)
-      const heavy = Math.max(100, Math.round(spread(throughput.httpMany.map((r) => r.perSec)).median / 2 / 100) * 100)
-      const lags = await measureLags(cluster, settings, [...new Set([Math.min(settings.lagModerateWritesPerSec, heavy), heavy])])
-      const catchUps = await measureCatchUps(resources, cluster, settings)
-      const reads = await measureReads(resources, cluster, settings)
-      const failovers: FailoverResult[] = []
-      for (let rep = 1; rep <= settings.reps; rep++) {
-        failovers.push(await measureFailover(resources, rep))
-        log(`[failover ${rep}/${settings.reps}] promote → first write ${failovers.at(-1)!.promoteToWriteMs.toFixed(0)} ms; restart → first write ${failovers.at(-1)!.restartToWriteMs.toFixed(0)} ms`)
-      }
-      figures.push(
-        ...buildFigures(throughput, lags, catchUps, reads, settings),
-        figure('failover', 'Failover: tandem promote → first write on the new master', 'ms', failovers.map((f) => f.promoteToWriteMs), [
-          { label: 'restart of a killed master → first write', unit: 'ms', samples: failovers.map((f) => f.restartToWriteMs) },
-        ]),
-      )
-      noteLines.push(...notes(settings, lags))
-      Object.assign(details, { throughput, lags, catchUps, reads, failovers })
-    }
-    // Last: its own cluster, started once every other cluster is stopped.
-    const jobs = await measureJobs(resources, settings.jobs, log)
-    figures.push(...jobsFigures(jobs, settings.jobs))
-    noteLines.push(jobsNote(jobs, settings.jobs), methodNote(settings))
-    details['jobs'] = jobs
+    log(`data under ${resources.root}; parts: ${[...parts].join(', ')}`)
+    const report = await measureParts(resources, settings, parts, machine)
+    const memory = await memoryReport(resources, sampler, settings)
+    sampler.stop()
+    const jobsAt = report.figures.findIndex((f) => f.id.startsWith('jobs_'))
+    report.figures.splice(jobsAt < 0 ? report.figures.length : jobsAt, 0, ...memory.figures)
+    const jobsNoteAt = report.notes.findIndex((n) => n.startsWith('Jobs:'))
+    report.notes.splice(jobsNoteAt < 0 ? report.notes.length : jobsNoteAt, 0, memory.note)
+    report.notes.push(methodNote(settings))
+    const { figures, notes: noteLines, scaling } = report
     const seconds = ((performance.now() - started) / 1000).toFixed(0)
     const resultsPath = fileURLToPath(new URL('./RESULTS.md', import.meta.url))
-    // A partial run keeps RESULTS.md whole: its rows are printed, to paste by hand.
-    if (!isJobsOnly) writeFileSync(resultsPath, markdown(machine, figures, noteLines))
-    if (json) {
-      process.stdout.write(`${JSON.stringify({ machine, settings, figures, details }, null, 2)}\n`)
-    } else {
-      process.stdout.write(`\nTandem benchmark — ${machineLine(machine)}\n\n${textTable(figures)}\n\n${noteLines.map((n) => `* ${n}`).join('\n')}\n`)
-      if (isJobsOnly) process.stdout.write(`\n${markdownTable(figures)}\n\n${noteLines.map((n) => `- ${n}`).join('\n')}\n`)
+    const text = markdown(machine, figures, scaling, noteLines)
+    // A partial run keeps RESULTS.md and the README whole: its rows are printed, to paste by hand.
+    if (isFull) {
+      writeFileSync(resultsPath, text)
+      updateReadme(text)
     }
-    log(isJobsOnly ? `\ndone; RESULTS.md left as it was (${seconds} s)` : `\nwrote ${resultsPath} (${seconds} s)`)
+    if (json) {
+      process.stdout.write(`${JSON.stringify({ machine, settings, figures, scaling: scaling === undefined ? null : { summary: scalingSummary(scaling), samples: scaling }, memory: memory.peaks, details: report.details, seconds: Number(seconds) }, null, 2)}\n`)
+    } else {
+      const scalingBlock = scaling === undefined ? '' : `\n\nScaling curve\n\n${scalingText(scaling)}`
+      process.stdout.write(`\nTandem benchmark — ${machineLine(machine)}\n\n${textTable(figures)}${scalingBlock}\n\n${noteLines.map((n) => `* ${n}`).join('\n')}\n`)
+      if (!isFull) process.stdout.write(`\n${text}\n`)
+    }
+    log(isFull ? `\nwrote ${resultsPath} and README.md's bench block (${seconds} s)` : `\ndone; RESULTS.md and README.md left as they were (${seconds} s)`)
   } finally {
+    sampler.stop()
     await resources.close()
   }
 }

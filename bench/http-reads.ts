@@ -1,0 +1,177 @@
+/**
+ * Point reads by primary key over HTTP on a replica, beside the HTTP floor; then the same reads
+ * with the replica's read pool at 1 and at 2 threads (`--read-threads`), when the build has it.
+ *
+ * Back-of-envelope estimate, written before measuring (2 cores shared by the replica, the idle
+ * master and the load generator): autocannon's 64 keep-alive connections cost the bench process
+ * ~10–15 µs per request; the floor answers a fixed body in ~10 µs of its own, so the pair reaches
+ * ~60–80k req/s with both cores full (the write floor did ~76k). A Tandem replica adds fastify
+ * routing, the query-string parse, the statement cache lookup, a ~2 µs SQLite point read and the
+ * JSON answer: ~30–50 µs per read on its event loop → ~20–30k reads/s, ~0.3–0.45× the floor.
+ * With 2 read threads the SQLite step moves off the event loop, but the HTTP work stays on it and
+ * the load generator holds about a core: on 2 cores, expect ~1.0–1.3× from 1 to 2 threads, not 2×.
+ *
+ * Method: ids cycle over `idsCount` rows spread over the table (each GET inlines its id, so every
+ * SQL text stays in the node's statement cache); every connection cycles through the same paths.
+ * The floor answers the exact bytes the replica answers for the first id. Each repetition runs
+ * the floor then the replica, back to back; the ratio is per repetition. Read threads: the
+ * replica is restarted with `--read-threads 1`, measured, restarted with `--read-threads 2`,
+ * measured, in each repetition (it is left running with 2).
+ */
+import { execFileSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { waitFor } from '../tests/harness/cluster.ts'
+import { get, rows } from '../tests/harness/http.ts'
+import type { NodeProcess } from '../tests/harness/node-process.ts'
+import { processCpuSeconds, withMachineBusy } from './cpu.ts'
+import { startHttpFloor } from './http-floor.ts'
+import { closedLoop } from './http-load.ts'
+import { figure, unavailableFigure, type Figure } from './report.ts'
+import type { Resources } from './resources.ts'
+import { spread } from './stats.ts'
+
+export const readSql = 'SELECT id, payload FROM bench WHERE id = ?'
+/** A power of two below the node's statement cache capacity (256), as in client-overhead.ts. */
+const idsCount = 128
+
+export interface HttpReadsSettings {
+  reps: number
+  seconds: number
+  connections: number
+}
+
+/** One timed load: its rate, and what the node and the machine spent on it. */
+export interface ReadLoad {
+  perSec: number
+  latencyP50Ms: number
+  /** Cores the replica process used (CPU seconds ÷ wall seconds). */
+  nodeCores: number | undefined
+  /** Share of both cores busy, every process together: 0–1. */
+  machineBusy: number | undefined
+}
+
+export type ReadThreadsSamples = { available: true; defaultThreads: string; one: ReadLoad[]; two: ReadLoad[] } | { available: false; reason: string }
+
+export interface HttpReadsSamples {
+  floor: ReadLoad[]
+  replica: ReadLoad[]
+  readThreads: ReadThreadsSamples
+}
+
+const bin = fileURLToPath(new URL('../bin/tandem.js', import.meta.url))
+
+/** Whether this build's `tandem replica` takes --read-threads; if not, why the figure is missing. */
+export function readThreadsSupport(): { available: true; defaultThreads: string } | { available: false; reason: string } {
+  const help = execFileSync(process.execPath, [bin, 'replica', '--help'], { encoding: 'utf8' })
+  const option = /--read-threads[\s\S]*?\(default: ([^)]+)\)/.exec(help)
+  if (!help.includes('--read-threads')) {
+    return { available: false, reason: '`tandem replica --help` lists no --read-threads option in this build (the worker-thread read pool is not in it yet)' }
+  }
+  return { available: true, defaultThreads: option?.[1] ?? 'unknown' }
+}
+
+/** GET paths of point reads of `idsCount` ids spread over the bench table on `nodeUrl`. */
+export async function readPaths(nodeUrl: string): Promise<string[]> {
+  const [[low, high]] = (await rows(nodeUrl, 'SELECT min(id), max(id) FROM bench')) as [[number | null, number | null]]
+  if (low === null || high === null || high - low + 1 < idsCount) throw new Error(`the bench table on ${nodeUrl} holds fewer than ${idsCount} ids`)
+  return Array.from({ length: idsCount }, (_, i) => {
+    const id = low + Math.floor((i * (high - low)) / (idsCount - 1))
+    return `/db/query?level=none&q=${encodeURIComponent(readSql.replace('?', String(id)))}`
+  })
+}
+
+/** Closed-loop GETs of `paths` against `url`, with the CPU the node at `pid` and the machine spent. */
+export async function readLoad(url: string, paths: readonly string[], connections: number, seconds: number, pid?: number): Promise<ReadLoad> {
+  const cpuBefore = processCpuSeconds([pid])
+  const started = performance.now()
+  const { result, busy } = await withMachineBusy(() => closedLoop(url, { connections, durationSec: seconds, paths }))
+  const cpuAfter = processCpuSeconds([pid])
+  const wallSec = (performance.now() - started) / 1000
+  return {
+    perSec: result.perSec,
+    latencyP50Ms: result.latencyP50Ms,
+    nodeCores: cpuBefore === undefined || cpuAfter === undefined ? undefined : (cpuAfter - cpuBefore) / wallSec,
+    machineBusy: busy,
+  }
+}
+
+export const loadText = (load: ReadLoad) =>
+  `${Math.round(load.perSec).toLocaleString('en-US')} reads/s, p50 ${load.latencyP50Ms.toFixed(2)} ms` +
+  (load.nodeCores === undefined ? '' : `, node ${load.nodeCores.toFixed(2)} cores`) +
+  (load.machineBusy === undefined ? '' : `, machine ${(load.machineBusy * 100).toFixed(0)} % busy`)
+
+export async function measureHttpReads(resources: Resources, replica: NodeProcess, s: HttpReadsSettings, log: (line: string) => void): Promise<HttpReadsSamples> {
+  const paths = await readPaths(replica.url)
+  const sample = await fetch(`${replica.url}${paths[0]}`, { signal: AbortSignal.timeout(10_000) })
+  const body = await sample.text()
+  if (sample.status !== 200 || !body.includes('"values"')) throw new Error(`the point read answered HTTP ${sample.status}: ${body}`)
+  const floor = await startHttpFloor(resources, body)
+  const support = readThreadsSupport()
+  const out: HttpReadsSamples = { floor: [], replica: [], readThreads: support.available ? { available: true, defaultThreads: support.defaultThreads, one: [], two: [] } : support }
+  const load = (url: string, pid?: number) => readLoad(url, paths, s.connections, s.seconds, pid)
+  try {
+    log(`[http reads] warming up; read threads: ${support.available ? '1 vs 2' : `not measured: ${support.reason}`}`)
+    await closedLoop(floor.url, { connections: s.connections, durationSec: 1, paths })
+    await closedLoop(replica.url, { connections: s.connections, durationSec: 1, paths })
+    for (let rep = 1; rep <= s.reps; rep++) {
+      const tag = `[http reads ${rep}/${s.reps}]`
+      out.floor.push(await load(floor.url))
+      log(`${tag} node:http floor, ${s.connections} connections: ${loadText(out.floor.at(-1)!)}`)
+      out.replica.push(await load(replica.url, replica.child?.pid))
+      log(`${tag} replica, ${s.connections} connections: ${loadText(out.replica.at(-1)!)}`)
+    }
+  } finally {
+    await floor.stop()
+  }
+  if (out.readThreads.available) {
+    const samples = out.readThreads
+    const baseArgs = replica.spec.args ?? []
+    const withThreads = async (threads: 1 | 2) => {
+      await replica.restart({ args: [...baseArgs, '--read-threads', String(threads)] })
+      await waitFor(async () => ((await get(`${replica.url}/readyz`)).status === 200 ? true : undefined), 20_000, () => `replica ${replica.url} ready`)
+      await closedLoop(replica.url, { connections: s.connections, durationSec: 1, paths })
+      return load(replica.url, replica.child?.pid)
+    }
+    for (let rep = 1; rep <= s.reps; rep++) {
+      const tag = `[read threads ${rep}/${s.reps}]`
+      samples.one.push(await withThreads(1))
+      log(`${tag} --read-threads 1: ${loadText(samples.one.at(-1)!)}`)
+      samples.two.push(await withThreads(2))
+      log(`${tag} --read-threads 2: ${loadText(samples.two.at(-1)!)}`)
+    }
+  }
+  return out
+}
+
+const median = (values: number[]) => spread(values).median
+const coresText = (loads: ReadLoad[]) => {
+  const cores = loads.map((l) => l.nodeCores).filter((c) => c !== undefined)
+  const busy = loads.map((l) => l.machineBusy).filter((b) => b !== undefined)
+  return cores.length === 0 || busy.length === 0 ? '' : ` (the replica used ${median(cores).toFixed(2)} cores, the machine was ${(median(busy) * 100).toFixed(0)} % busy)`
+}
+
+export function httpReadsFigures(r: HttpReadsSamples, s: HttpReadsSettings): Figure[] {
+  const perSec = (loads: ReadLoad[]) => loads.map((l) => l.perSec)
+  const c = s.connections
+  const threads = r.readThreads.available
+    ? figure('http_reads_read_threads_2', `HTTP point reads on a replica with --read-threads 2, ${c} connections`, 'reads/s', perSec(r.readThreads.two), [
+        { label: `the same replica with --read-threads 1, ${c} connections`, unit: 'reads/s', samples: perSec(r.readThreads.one) },
+      ])
+    : unavailableFigure('http_reads_read_threads_2', `HTTP point reads on a replica, --read-threads 2 vs 1, ${c} connections`, 'reads/s', r.readThreads.reason)
+  return [
+    figure(`http_reads_${c}`, `HTTP point reads by primary key on a replica, ${c} connections`, 'reads/s', perSec(r.replica), [
+      { label: `node:http floor answering the same bytes, ${c} connections`, unit: 'req/s', samples: perSec(r.floor) },
+    ]),
+    threads,
+  ]
+}
+
+export function httpReadsNote(r: HttpReadsSamples, s: HttpReadsSettings): string {
+  const threads = r.readThreads.available
+    ? `Read threads: the replica restarted with --read-threads 1, then 2, in each repetition; with 1${coresText(r.readThreads.one)}, with 2${coresText(r.readThreads.two)}.`
+    : `Read threads 1 vs 2: not measured — ${r.readThreads.reason}.`
+  return (
+    `HTTP reads: autocannon, ${s.connections} keep-alive connections, GET /db/query?level=none&q=SELECT id, payload FROM bench WHERE id = N over ${idsCount} ids (every SQL text stays prepared), ` +
+    `${s.seconds} s per run, against a replica of the main cluster${r.readThreads.available ? ` (default --read-threads, ${r.readThreads.defaultThreads} in this build)` : ''}${coresText(r.replica)}; the floor answers the replica's own answer for the first id, byte for byte. ${threads}`
+  )
+}
