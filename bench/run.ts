@@ -279,7 +279,7 @@ async function measureLags(cluster: ProcessCluster, s: Settings, rates: number[]
       level.results.push(result)
       log(
         `[lag ${fmt(writesPerSec)}/s ${rep}/${s.reps}] sent ${fmt(result.sentWritesPerSec)} writes/s in ${fmt(result.entriesPerSec)} entries/s: ` +
-          `lag p50 ${result.lagP50Ms.toFixed(2)} ms, p99 ${result.lagP99Ms.toFixed(2)} ms (${result.lagSamples} samples); ` +
+          `lag (by the replicas) p50 ${result.lagP50Ms.toFixed(2)} ms, p99 ${result.lagP99Ms.toFixed(2)} ms (${result.lagSamples} entries), from outside p50 ${result.outsideLagP50Ms.toFixed(2)}, p99 ${result.outsideLagP99Ms.toFixed(2)} ms; ` +
           `write p50 ${result.writeP50Ms.toFixed(2)} ms, p99 ${result.writeP99Ms.toFixed(2)} ms; ` +
           `read-your-write on a replica p50 ${result.readYourWriteP50Ms.toFixed(2)} ms, p99 ${result.readYourWriteP99Ms.toFixed(2)} ms`,
       )
@@ -444,10 +444,11 @@ function lagNote(s: Settings, lags: LagLevel[]): string {
       const sent = fmt(median(l.results.map((r) => r.sentWritesPerSec)))
       const entries = fmt(median(l.results.map((r) => r.entriesPerSec)))
       const ryw = `${median(l.results.map((r) => r.readYourWriteP50Ms)).toFixed(2)}/${median(l.results.map((r) => r.readYourWriteP99Ms)).toFixed(2)} ms`
-      return `at ${fmt(l.writesPerSec)}/s (sent ${sent}/s in ${entries} log entries/s) read-your-write p50/p99 ${ryw}`
+      const outside = `${median(l.results.map((r) => r.outsideLagP50Ms)).toFixed(2)}/${median(l.results.map((r) => r.outsideLagP99Ms)).toFixed(2)} ms`
+      return `at ${fmt(l.writesPerSec)}/s (sent ${sent}/s in ${entries} log entries/s) from outside p50/p99 ${outside}, read-your-write p50/p99 ${ryw}`
     })
     .join('; ')
-  return `Lag: open-loop writes at a moderate rate and at half the median ${s.manyClients}-client HTTP rate, ${s.lagSeconds} s per run. The same min_lsn read, parked ahead of the newest LSN, goes to the master and to a replica; lag = the replica's answer − the master's. The simple bound — a min_lsn read on a replica sent when the write is acknowledged, which adds a read round trip — ${levels}.`
+  return `Lag: open-loop writes at a moderate rate and at half the median ${s.manyClients}-client HTTP rate, ${s.lagSeconds} s per run. Lag is measured by each replica (GET /replication/lag): for every entry it applies, the master's commit time carried in the entry → visible on the replica, same clock; the worst replica's percentile. Checked from outside: the same min_lsn read, parked ahead of the newest LSN, sent to the master and to a replica (lag = the replica's answer − the master's), and the simple bound — a min_lsn read on a replica sent when the write is acknowledged, which adds a read round trip — ${levels}.`
 }
 
 const catchUpNote = (s: Settings) =>

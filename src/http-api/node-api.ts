@@ -82,6 +82,8 @@ export interface NodeApi {
   snapshot(): Promise<Snapshot>
   acceptReplication(socket: WebSocket, request: IncomingMessage): void
   isReady(): { ok: boolean; lines: string[] }
+  /** Replica only: commit on the master → visible here, over the entries applied since `since` (ms since the epoch). */
+  applyLag(since: number): { samples: number; p50Ms: number | null; p99Ms: number | null; maxMs: number | null }
   /** Master only (throws NOT_MASTER): the job queue. */
   jobs(): JobsApi
 }

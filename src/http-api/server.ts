@@ -298,6 +298,15 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     return sendJson(reply, await node.follow(master), parseQueryParams(query))
   })
 
+  // Lag as the replica measures it: the master's commit time in each entry → visible here.
+  getOnly('/replication/lag', (request, reply) => {
+    const query = request.query as Query
+    const text = typeof query['since'] === 'string' ? query['since'] : undefined
+    const since = text === undefined ? Date.now() - 10_000 : Number(text)
+    if (!Number.isFinite(since)) throw new TandemError('BAD_REQUEST', 'since must be a time in milliseconds since the epoch')
+    return sendJson(reply, { since, ...node.applyLag(since) }, parseQueryParams(query))
+  })
+
   app.get('/replication/snapshot', async (_request, reply) => {
     if (node.role !== 'master') throw new TandemError('NOT_MASTER', `node ${node.nodeId} is a replica`, { masterUrl: node.masterUrl() })
     return sendSnapshot(reply)

@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os'
 import type { Synchronous } from '../storage/index.ts'
 import type { Role } from '../http-api/node-api.ts'
 
@@ -49,7 +48,12 @@ export interface NodeConfig {
   /** Master: finished jobs are deleted after this long, or beyond the newest jobRetainCount. */
   jobRetainMs: number
   jobRetainCount: number
-  /** Threads that run client reads, each with its own read-only connection; 0 reads on the main thread. */
+  /**
+   * Threads that run client reads, each with its own read-only connection; 0 reads on the main
+   * thread. One by default: a long read then never holds up replication, heartbeats or writes,
+   * for one more isolate (~30 MB). More help heavy reads on machines with cores to spare; on 2
+   * cores, point reads are bound by the main thread's HTTP work (README, Performance).
+   */
   readThreads: number
   /** Reads queued or running on one read thread, at most; past it a read is refused with OVERLOADED. */
   readQueueMax: number
@@ -79,6 +83,6 @@ export const defaultConfig = {
   backupAfterMs: 1000,
   jobRetainMs: 7 * 24 * 60 * 60 * 1000,
   jobRetainCount: 10_000,
-  readThreads: Math.min(4, availableParallelism()),
+  readThreads: 1,
   readQueueMax: 1024,
 } as const satisfies Partial<NodeConfig>

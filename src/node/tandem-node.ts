@@ -273,6 +273,12 @@ export class TandemNode implements NodeApi {
     return run
   }
 
+  applyLag(since: number): ReturnType<NodeApi['applyLag']> {
+    const follower = this.replica?.follower
+    if (follower === undefined) throw new TandemError('BAD_REQUEST', 'the master applies no replicated entries: ask a replica for its lag')
+    return follower.applyLag.since(since)
+  }
+
   jobs(): JobsApi {
     const master = this.master
     if (master === undefined) throw new TandemError('NOT_MASTER', `node ${this.nodeId} is a replica; jobs live on the master`, { masterUrl: this.masterUrl() })

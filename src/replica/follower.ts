@@ -14,6 +14,7 @@ import type { LogEntry } from '../replication-log/log-entry.ts'
 import { decodeEntries, parseMasterMessage, protocolVersion, type MasterMessage, type ReplicaMessage } from '../protocol/messages.ts'
 import { FrameSocket } from '../transport/frame-socket.ts'
 import type { Applier } from './applier.ts'
+import { ApplyLag } from './apply-lag.ts'
 
 /** `fenced`: the master it was pointed at has a lower epoch than one this replica knows. */
 export type FollowerState = 'connecting' | 'streaming' | 'snapshotting' | 'diverged' | 'fenced' | 'stopped'
@@ -69,6 +70,8 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
   peers: string[] = []
   /** The master's epoch, as it said. */
   masterEpoch = 0
+  /** Commit on the master → visible here, per entry applied. */
+  readonly applyLag = new ApplyLag()
   /** The newest LSN known durable here: what acknowledgements report. Invariant: <= the applied position. */
   durableLsn = 0
   private isFlushing = false
@@ -340,6 +343,8 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
       }
       const last = batch[batch.length - 1]!
       this.appliedTime = last.time
+      const appliedAt = this.options.clock.now()
+      for (const entry of batch) this.applyLag.record(appliedAt, entry.time)
       this.emit('applied', last.lsn)
       this.acknowledge()
     }

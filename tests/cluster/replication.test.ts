@@ -86,6 +86,11 @@ describe('replication', () => {
     const read = await query(other.url, `SELECT count(*) FROM authors WHERE name = 'via replica'`, `min_lsn=${written.body.lsn}`)
     assert.equal(read.status, 200)
     assert.deepEqual(read.body.results[0]?.values, [[1]])
+    // The replica measured how long that entry took from the master's commit to visible there.
+    const lag = await get<{ samples: number; p50Ms: number; maxMs: number }>(`${other.url}/replication/lag?since=0`)
+    assert.equal(lag.status, 200)
+    assert.ok(lag.body.samples >= 1 && lag.body.p50Ms >= 0 && lag.body.maxMs >= lag.body.p50Ms, JSON.stringify(lag.body))
+    assert.equal((await get(`${cluster.master.url}/replication/lag`)).status, 400, 'the master applies nothing')
   })
 
   test('a replica killed with SIGKILL and restarted catches up without a snapshot', async () => {
