@@ -40,15 +40,29 @@ interface Run {
   stopping: { reason: string; reportAs: string | undefined } | undefined
 }
 
-/** One worker thread; replaced when a handler must be killed. */
+/**
+ * One worker thread; replaced when a handler must be killed. `guard` is shared with the thread
+ * (see task-worker.ts): a thread is terminated only while it is outside SQLite, because ending
+ * a thread inside a call into the SQLite binding aborts the whole process.
+ */
 class TaskThread {
   worker: Worker
+  guard: Int32Array
   run: Run | undefined
 
-  constructor(worker: Worker) {
+  constructor(worker: Worker, guard: Int32Array) {
     this.worker = worker
+    this.guard = guard
   }
 }
+
+/**
+ * guard[0]: the thread is in JavaScript (idle), inside a SQLite call, or killed. guard[1]: 1
+ * once a kill is requested, so the thread starts no new SQLite call (a handler that queries in a
+ * loop would otherwise almost never be seen idle).
+ */
+export const threadState = { idle: 0, inSqlite: 1, killed: 2 } as const
+const killRetryMs = 10
 
 const keyOf = (ref: LeaseRef) => `${ref.job}#${ref.index}`
 
@@ -64,7 +78,7 @@ export class Executor {
   private nextRunId = 1
   private generation = 0
   private isClosed = false
-  readonly counters = { started: 0, succeeded: 0, failed: 0, timedOut: 0, killed: 0, accepted: 0, rejected: 0 }
+  readonly counters = { started: 0, succeeded: 0, failed: 0, timedOut: 0, killed: 0, ended: 0, accepted: 0, rejected: 0 }
 
   constructor(options: ExecutorOptions) {
     this.options = options
@@ -79,9 +93,11 @@ export class Executor {
 
   private spawn(replacing?: TaskThread): Promise<string[]> {
     const url = new URL(import.meta.url.endsWith('.ts') ? './task-worker.ts' : './task-worker.js', import.meta.url)
-    const worker = new Worker(url, { workerData: { moduleUrl: this.options.moduleUrl, dbPath: this.options.dbPath } })
-    const thread = replacing ?? new TaskThread(worker)
+    const guard = new Int32Array(new SharedArrayBuffer(8))
+    const worker = new Worker(url, { workerData: { moduleUrl: this.options.moduleUrl, dbPath: this.options.dbPath, guard } })
+    const thread = replacing ?? new TaskThread(worker, guard)
     thread.worker = worker
+    thread.guard = guard
     thread.run = undefined
     if (replacing === undefined) this.threads.push(thread)
     return new Promise((resolve, reject) => {
@@ -208,10 +224,13 @@ export class Executor {
       if (thread.run !== run) return
       this.counters.killed++
       this.options.logger.warn({ job: run.assignment.job, index: run.assignment.index, reason }, `the handler did not stop within ${this.options.killGraceMs} ms of the abort: killing its thread`)
-      const old = thread.worker
+      const old = { worker: thread.worker, guard: thread.guard }
       this.finish(run, undefined)
       this.spawn(thread).catch((error: unknown) => this.options.logger.error({ err: error }, 'could not replace a job worker thread'))
-      void old.terminate()
+      killThread(old.worker, old.guard).then(
+        () => this.counters.ended++,
+        (error: unknown) => this.options.logger.error({ err: error }, 'could not end a job worker thread'),
+      )
     }, this.options.killGraceMs)
   }
 
@@ -257,6 +276,8 @@ export class Executor {
       tasks_failed: this.counters.failed,
       tasks_timed_out: this.counters.timedOut,
       threads_killed: this.counters.killed,
+      /** Killed threads that have ended (a kill waits for a SQLite call under way to return). */
+      threads_ended: this.counters.ended,
       results_accepted: this.counters.accepted,
       results_rejected: this.counters.rejected,
     }
@@ -265,8 +286,21 @@ export class Executor {
   async close(): Promise<void> {
     this.isClosed = true
     for (const run of this.runs.values()) clearTimeout(run.timer)
-    await Promise.all(this.threads.map((t) => t.worker.terminate()))
+    await Promise.all(this.threads.map((t) => killThread(t.worker, t.guard)))
   }
+}
+
+/**
+ * Terminates a worker thread once it is outside SQLite: marks it killed (after which its
+ * `ctx.db` calls throw instead of entering SQLite), waiting for a call under way to return.
+ */
+async function killThread(worker: Worker, guard: Int32Array): Promise<void> {
+  Atomics.store(guard, 1, 1)
+  while (Atomics.compareExchange(guard, 0, threadState.idle, threadState.killed) !== threadState.idle) {
+    if (Atomics.load(guard, 0) === threadState.killed) break
+    await new Promise((resolve) => setTimeout(resolve, killRetryMs))
+  }
+  await worker.terminate()
 }
 
 function refOf(ref: LeaseRef): LeaseRef {

@@ -17,7 +17,10 @@ type FromMain =
   | { type: 'run'; id: number; name: string; input: string; generation: number; task: { job: string; index: number; attempt: number } }
   | { type: 'abort'; id: number; reason: string }
 
-const { moduleUrl, dbPath } = workerData as { moduleUrl: string; dbPath: string }
+const { moduleUrl, dbPath, guard } = workerData as { moduleUrl: string; dbPath: string; guard: Int32Array }
+/** Mirrors threadState in executor.ts (not imported: this module runs in the thread). */
+const idle = 0
+const inSqlite = 1
 const port = parentPort!
 const handlers = new Map<string, Handler>()
 const runs = new Map<number, AbortController>()
@@ -43,8 +46,21 @@ function database(generation: number) {
     return connection
   }
   return {
-    get: (sql: string, ...params: unknown[]): unknown => open().prepare(sql).get(...params),
-    all: (sql: string, ...params: unknown[]): unknown[] => open().prepare(sql).all(...params),
+    get: (sql: string, ...params: unknown[]): unknown => inSqliteCall(() => open().prepare(sql).get(...params)),
+    all: (sql: string, ...params: unknown[]): unknown[] => inSqliteCall(() => open().prepare(sql).all(...params)),
+  }
+}
+
+/**
+ * Marks the thread as inside SQLite for the call: the main thread never terminates it then (that
+ * would abort the process). Once the main thread has marked it killed, no call starts.
+ */
+function inSqliteCall<T>(fn: () => T): T {
+  if (Atomics.load(guard, 1) === 1 || Atomics.compareExchange(guard, 0, idle, inSqlite) !== idle) throw new Error('this task was stopped')
+  try {
+    return fn()
+  } finally {
+    Atomics.store(guard, 0, idle)
   }
 }
 

@@ -38,6 +38,7 @@ interface JobStats {
 }
 
 interface ExecutorStats {
+  threads_ended: number
   tasks_started: number
   tasks_timed_out: number
   threads_killed: number
@@ -268,6 +269,27 @@ describe('handlers run off the event loop and see the data of their submission',
       assert.deepEqual(job.results[0]?.row, { id: 100 + i, v: `fresh ${i}` })
     }
     assert.ok(delayed.url.length > 0)
+  })
+})
+
+describe('killing a handler never takes its replica down', () => {
+  let cluster: Cluster
+  after(() => cluster?.stop())
+
+  test('a handler stuck in long SQLite queries is killed between them, and its replica lives on', async () => {
+    // Ending a thread inside a call into SQLite aborts the whole process (the binding throws a
+    // C++ exception nobody catches): the kill waits for the query under way to return, and no
+    // query starts once the thread is being killed. Each query here runs for about a second.
+    cluster = await Cluster.start({ replicas: 0 })
+    const replica = await cluster.addReplica(jobArgs(1))
+    const id = await submit(cluster.master.url, { name: 'queryForever', input: { rows: 10_000_000 }, timeout_ms: 500, attempts: 1 })
+    const job = await finished(cluster.master.url, id)
+    assert.match(job.tasks[0]?.error ?? '', /timed out after 500 ms/)
+    // The kill is complete once the thread has ended, after its query returned.
+    await waitFor(async () => (await executorStats(cluster, replica.url)).threads_ended === 1 || undefined, 20_000, () => 'the killed thread to end')
+    const next = await finished(cluster.master.url, await submit(cluster.master.url, { name: 'double', input: 4 }))
+    assert.equal(next.results[0]?.value, 8)
+    assert.equal(replica.child?.exitCode, null, `the replica exited:\n${replica.log.slice(-5).join('\n')}`)
   })
 })
 
