@@ -307,17 +307,23 @@ describe('jobs survive a master failover', () => {
     await cluster.master.kill('SIGKILL')
     const promoted = await post<{ epoch: number }>(`${candidate.url}/cluster/promote`, '')
     assert.equal(promoted.status, 200, JSON.stringify(promoted.body))
-    // What the new master holds as done is what it must not record again.
-    const atPromotion = (await get<JobView>(`${candidate.url}/jobs/${id}`)).body
-    const doneAtPromotion = atPromotion.counts['done'] ?? 0
-    assert.ok(doneAtPromotion < 60)
+    // What the old master recorded (and the new one holds as done) is what the new master must
+    // not record again. The new master may already be recording: read its done count between two
+    // equal readings of its own recorded count.
+    const doneByOldMaster = await waitFor(async () => {
+      const recordedBefore = (await jobStats(cluster, candidate.url)).results_recorded
+      const done = (await get<JobView>(`${candidate.url}/jobs/${id}`)).body.counts['done'] ?? 0
+      const recordedAfter = (await jobStats(cluster, candidate.url)).results_recorded
+      return recordedBefore === recordedAfter ? done - recordedAfter : undefined
+    }, 20_000)
+    assert.ok(doneByOldMaster >= 10 && doneByOldMaster < 60)
     const job = await finished(candidate.url, id).catch((error: unknown) => {
       throw new Error(`${String(error)}\n${cluster.logs(40)}`)
     })
     assert.equal(job.state, 'completed', JSON.stringify(job.errors))
     assert.deepEqual(job.results.map((r) => r?.value), inputs.map((i) => i.value))
     const stats = await jobStats(cluster, candidate.url)
-    assert.equal(stats.results_recorded, 60 - doneAtPromotion, 'the new master recorded each remaining task once')
+    assert.equal(stats.results_recorded, 60 - doneByOldMaster, 'the new master recorded each remaining task once')
     // The worker now follows the new master and holds the same queue.
     await waitFor(async () => ((await get<JobView>(`${worker.url}/jobs/${id}`)).body.state === 'completed') || undefined, 20_000)
   })
