@@ -123,21 +123,15 @@ export function registerJobRoutes(app: Router, node: NodeApi, { toMaster, sendJs
     }),
   )
 
-  app.post(
-    '/jobs/:id/cancel',
-    onMaster(async (request, reply, params) => {
-      const id = idOf(request)
-      await node.jobs().cancel(id)
-      return sendJson(reply, jobOrThrow(id), params)
-    }),
-  )
-
-  app.post(
-    '/jobs/:id/retry',
-    onMaster(async (request, reply, params) => {
-      const id = idOf(request)
-      await node.jobs().retry(id)
-      return sendJson(reply, jobOrThrow(id), params)
-    }),
-  )
+  // Both answer with the job as it stands afterwards.
+  for (const action of ['cancel', 'retry'] as const) {
+    app.post(
+      `/jobs/:id/${action}`,
+      onMaster(async (request, reply, params) => {
+        const id = idOf(request)
+        await node.jobs()[action](id)
+        return sendJson(reply, jobOrThrow(id), params)
+      }),
+    )
+  }
 }
