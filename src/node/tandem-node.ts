@@ -397,6 +397,9 @@ export class TandemNode implements NodeApi {
       if (this.executor !== undefined) base['jobs'] = this.executor.stats()
     }
     base['reads'] = this.readPool?.stats() ?? { threads: 0 }
+    // V8 grows its heap lazily under load: RSS says what the process holds, heap_used what is live.
+    const memory = process.memoryUsage()
+    base['memory'] = { rss_bytes: memory.rss, heap_used_bytes: memory.heapUsed, heap_total_bytes: memory.heapTotal, external_bytes: memory.external }
     return base
   }
 

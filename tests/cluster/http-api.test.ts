@@ -600,6 +600,8 @@ describe('the HTTP API', () => {
       assert.equal(onReplica.json.replication.master_url, master)
       assert.equal(onReplica.json.replication.applied_lsn, lsn)
       assert.equal(onReplica.json.replication.lag_entries, 0)
+      assert.ok(onReplica.json.replication.durable_lsn <= lsn)
+      assert.ok(onReplica.json.memory.rss_bytes > onReplica.json.memory.heap_used_bytes && onReplica.json.memory.heap_used_bytes > 0)
       assert.match(onReplica.text, /^\{\n {4}"/)
     })
 
