@@ -138,16 +138,16 @@ function printJob(job: JobView): void {
   for (const [label, value] of lines) print(`${`${label}:`.padEnd(10)}${value}`)
 }
 
-async function cancel(url: string, id: string, flags: { json?: boolean }): Promise<void> {
-  const job = (await call('POST', jobPath(url, id, '/cancel'))) as JobView
-  if (flags.json === true) return print(JSON.stringify(job, null, 2))
-  print(`job ${job.id} is ${job.state} (${countsText(job)})`)
-}
+/** `cancel` and `retry`: what each asks the master, and what it says once done. */
+const actions = {
+  cancel: { description: 'cancel a job: its queued and running tasks stop', done: '' },
+  retry: { description: 'queue the dead and cancelled tasks of a job again, with fresh attempts', done: ': its dead and cancelled tasks are queued again with fresh attempts' },
+} as const
 
-async function retry(url: string, id: string, flags: { json?: boolean }): Promise<void> {
-  const job = (await call('POST', jobPath(url, id, '/retry'))) as JobView
+async function act(action: keyof typeof actions, url: string, id: string, flags: { json?: boolean }): Promise<void> {
+  const job = (await call('POST', jobPath(url, id, `/${action}`))) as JobView
   if (flags.json === true) return print(JSON.stringify(job, null, 2))
-  print(`job ${job.id} is ${job.state}: its dead and cancelled tasks are queued again with fresh attempts (${countsText(job)})`)
+  print(`job ${job.id} is ${job.state}${actions[action].done} (${countsText(job)})`)
 }
 
 export function jobsCommand(): Command {
@@ -169,19 +169,14 @@ export function jobsCommand(): Command {
     .argument('<id>', 'the job id (j_…)')
     .addOption(json())
     .action((url: string, id: string, flags: { json?: boolean }) => run(() => show(url, id, flags)))
-  jobs
-    .command('cancel')
-    .description('cancel a job: its queued and running tasks stop')
-    .argument('<url>', 'any node of the cluster', baseUrl)
-    .argument('<id>', 'the job id (j_…)')
-    .addOption(json())
-    .action((url: string, id: string, flags: { json?: boolean }) => run(() => cancel(url, id, flags)))
-  jobs
-    .command('retry')
-    .description('queue the dead and cancelled tasks of a job again, with fresh attempts')
-    .argument('<url>', 'any node of the cluster', baseUrl)
-    .argument('<id>', 'the job id (j_…)')
-    .addOption(json())
-    .action((url: string, id: string, flags: { json?: boolean }) => run(() => retry(url, id, flags)))
+  for (const action of ['cancel', 'retry'] as const) {
+    jobs
+      .command(action)
+      .description(actions[action].description)
+      .argument('<url>', 'any node of the cluster', baseUrl)
+      .argument('<id>', 'the job id (j_…)')
+      .addOption(json())
+      .action((url: string, id: string, flags: { json?: boolean }) => run(() => act(action, url, id, flags)))
+  }
   return jobs
 }

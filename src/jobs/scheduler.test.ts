@@ -138,6 +138,11 @@ class Harness {
     return (this.sent.get(nodeId) ?? []).filter((m): m is Assignment => m.type === 'assign')
   }
 
+  /** The replica's assignments in task order. */
+  assignsByIndex(nodeId: string): Assignment[] {
+    return this.assigns(nodeId).sort((x, y) => x.index - y.index)
+  }
+
   cancels(nodeId: string): LeaseRef[] {
     return (this.sent.get(nodeId) ?? []).filter((m) => m.type === 'cancel').map(ref)
   }
@@ -297,7 +302,7 @@ test('a result under the live lease is recorded once, and the job completes with
   h.register('r1', ['a'], 2)
   const { id } = await h.submit({ name: 'a', inputs: [1, 2] })
   await h.settle()
-  const [a0, a1] = [...h.assigns('r1')].sort((x, y) => x.index - y.index)
+  const [a0, a1] = h.assignsByIndex('r1')
   assert.ok(a0 !== undefined && a1 !== undefined)
   const isFinished = h.scheduler.waitFinished(id, 10_000)
 
@@ -462,7 +467,7 @@ test('a replica registering again loses at once the leases it does not name, kee
   h.register('r1', ['a'], 2)
   const { id } = await h.submit({ name: 'a', inputs: [0, 1] })
   await h.settle()
-  const [a0, a1] = [...h.assigns('r1')].sort((x, y) => x.index - y.index)
+  const [a0, a1] = h.assignsByIndex('r1')
   assert.ok(a0 !== undefined && a1 !== undefined)
 
   // It restarted and no longer runs task 1; the clock has not moved: this is not an expiry.
@@ -502,7 +507,7 @@ test('cancel marks every unfinished task cancelled, tells the replicas running t
   h.register('r1', ['a'], 2)
   const { id } = await h.submit({ name: 'a', inputs: [0, 1, 2] })
   await h.settle()
-  const running = [...h.assigns('r1')].sort((x, y) => x.index - y.index)
+  const running = h.assignsByIndex('r1')
   assert.equal(running.length, 2)
   const events: string[] = []
   h.scheduler.subscribe(id, (e) => {
@@ -540,7 +545,7 @@ test('retry queues dead tasks again with fresh attempts, and the job runs to com
   h.register('r1', ['a'], 2)
   const { id } = await h.submit({ name: 'a', inputs: [0, 1], attempts: 1 })
   await h.settle()
-  const [a0, a1] = [...h.assigns('r1')].sort((x, y) => x.index - y.index)
+  const [a0, a1] = h.assignsByIndex('r1')
   assert.ok(a0 !== undefined && a1 !== undefined)
   await assert.rejects(h.scheduler.retry(id), (e) => isTandemError(e, 'JOB_NOT_RETRYABLE'), 'nothing dead yet')
   h.succeed('r1', a0, 'zero')
@@ -878,7 +883,7 @@ test('retry racing the last running task\'s result: the job is not finished whil
   h.register('r1', ['a'], 2)
   const { id } = await h.submit({ name: 'a', inputs: [0, 1], attempts: 1 })
   await h.settle()
-  const [a0, a1] = [...h.assigns('r1')].sort((x, y) => x.index - y.index)
+  const [a0, a1] = h.assignsByIndex('r1')
   assert.ok(a0 !== undefined && a1 !== undefined)
   h.fail('r1', a0, 'boom')
   await h.settle()

@@ -15,16 +15,18 @@ import { LogStore } from '../replication-log/log-store.ts'
 import { Retention } from '../replication-log/retention.ts'
 import type { LogEntry } from '../replication-log/log-entry.ts'
 import { openConnection, openWriter, type Connection, type GuardedConnection } from '../storage/index.ts'
-import type { NodeInfo } from '../http-api/node-api.ts'
+import type { JobsApi, NodeInfo } from '../http-api/node-api.ts'
 import type { NodeConfig } from './config.ts'
-import { JobReads, JobWrites, Scheduler, ensureJobSchema, type JobSpec } from '../jobs/index.ts'
+import { JobReads, JobWrites, Scheduler, ensureJobSchema, readJob, summaryOf, type JobSpec } from '../jobs/index.ts'
 
 export class MasterRole {
   readonly pipeline: WritePipeline
   readonly replication: ReplicationServer
   /** Takes jobs and leases their tasks to replicas. */
   readonly scheduler: Scheduler
-  readonly jobReads: JobReads
+  private readonly jobReads: JobReads
+  /** The job queue as the HTTP API uses it. */
+  readonly jobs: JobsApi
   private readonly writer: GuardedConnection
   private readonly log: LogStore
   private readonly logReaderConnection: Connection
@@ -110,6 +112,16 @@ export class MasterRole {
       retainMs: config.jobRetainMs,
       retainCount: config.jobRetainCount,
     })
+    const { scheduler, jobReads } = this
+    this.jobs = {
+      submit: (spec) => this.submitJob(spec),
+      get: (id) => readJob(jobReads, id, scheduler.progressOf(id)),
+      list: (filter) => jobReads.list(filter).map(summaryOf),
+      cancel: (id) => scheduler.cancel(id),
+      retry: (id) => scheduler.retry(id),
+      waitFinished: (id, timeoutMs) => scheduler.waitFinished(id, timeoutMs),
+      subscribe: (id, listener) => scheduler.subscribe(id, listener),
+    }
     this.recordEpochStart()
     this.scheduler.start()
     this.retentionTimer = setInterval(() => this.truncateLog(), 1000)

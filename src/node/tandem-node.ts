@@ -13,7 +13,7 @@ import type { SyncOutcome, WriteOptions } from '../master/write-options.ts'
 import { databasePath, type SqlStatement, type StatementResult } from '../storage/index.ts'
 import { createHttpServer } from '../http-api/server.ts'
 import type { JobsApi, NodeApi, NodeInfo, Role, Snapshot } from '../http-api/node-api.ts'
-import { Executor, readJob, summaryOf } from '../jobs/index.ts'
+import { Executor } from '../jobs/index.ts'
 import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from 'ws'
 import { defaultConfig, type NodeConfig } from './config.ts'
@@ -282,17 +282,7 @@ export class TandemNode implements NodeApi {
   jobs(): JobsApi {
     const master = this.master
     if (master === undefined) throw new TandemError('NOT_MASTER', `node ${this.nodeId} is a replica; jobs live on the master`, { masterUrl: this.masterUrl() })
-    const { scheduler } = master
-    const reads = master.jobReads
-    return {
-      submit: (spec) => master.submitJob(spec),
-      get: (id) => readJob(reads, id, scheduler.progressOf(id)),
-      list: (filter) => reads.list(filter).map(summaryOf),
-      cancel: (id) => scheduler.cancel(id),
-      retry: (id) => scheduler.retry(id),
-      waitFinished: (id, timeoutMs) => scheduler.waitFinished(id, timeoutMs),
-      subscribe: (id, listener) => scheduler.subscribe(id, listener),
-    }
+    return master.jobs
   }
 
   write(request: WriteRequest, options?: WriteOptions): Promise<WriteOutcome & { sync?: SyncOutcome }> {
