@@ -35,6 +35,7 @@ interface ServeFlags {
   minReplicas?: number
   maxLag?: number
   applyDelayMs?: number
+  flushDelayMs?: number
   jobs?: string
   concurrency?: number
   killGraceMs?: number
@@ -60,6 +61,7 @@ function toNodeOptions(role: 'master' | 'replica', flags: ServeFlags) {
     ...(flags.minReplicas === undefined ? {} : { minReplicas: flags.minReplicas }),
     ...(flags.maxLag === undefined ? {} : { maxLagMs: flags.maxLag }),
     ...(flags.applyDelayMs === undefined ? {} : { applyDelayMs: flags.applyDelayMs }),
+    ...(flags.flushDelayMs === undefined ? {} : { flushDelayMs: flags.flushDelayMs }),
     ...(flags.jobs === undefined ? {} : { jobsModuleUrl: flags.jobs }),
     ...(flags.concurrency === undefined ? {} : { concurrency: flags.concurrency }),
     ...(flags.killGraceMs === undefined ? {} : { killGraceMs: flags.killGraceMs }),
@@ -87,6 +89,12 @@ export function buildProgram(): Command {
   nodeOptions(program.command('replica').description('run a replica: it follows the master and serves reads'), 4002)
     .requiredOption('--master <url>', 'the master HTTP URL, e.g. http://127.0.0.1:4001', baseUrl)
     .option('--apply-delay-ms <ms>', 'apply each entry no earlier than this long after it arrives (a delayed replica)', integer('--apply-delay-ms'), defaultConfig.applyDelayMs)
+    .option(
+      '--flush-delay-ms <ms>',
+      'with --synchronous full: how long applied entries may wait for their sync when no write waits for this replica (0: sync every batch)',
+      integer('--flush-delay-ms'),
+      defaultConfig.flushDelayMs,
+    )
     .option('--jobs <module>', 'run jobs: a JavaScript module exporting an async function per handler', moduleUrl)
     .option('--concurrency <n>', 'tasks run at once, each in a worker thread', integer('--concurrency', 1), defaultConfig.concurrency)
     .option('--kill-grace-ms <ms>', 'a handler still running this long after its abort (timeout, cancel) is killed', integer('--kill-grace-ms'), defaultConfig.killGraceMs)

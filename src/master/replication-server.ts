@@ -62,6 +62,8 @@ class ReplicaSession implements ReplicaView {
   connectedAt: number
   lastAckAt: number
   isPumping = false
+  /** The highest LSN this replica was asked to make durable at once (see askFlush). */
+  flushAskedLsn = 0
   readonly socket: FrameSocket
 
   constructor(socket: FrameSocket, hello: { nodeId: string; url: string; lsn: number }, address: string, now: number) {
@@ -297,6 +299,7 @@ export class ReplicationServer {
   waitForConfirmations(lsn: number, count: number, timeoutMs: number): Promise<number> {
     const now = this.confirmedCount(lsn)
     if (now >= count) return Promise.resolve(now)
+    this.askFlush(lsn)
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer)
@@ -308,6 +311,19 @@ export class ReplicationServer {
         if (this.confirmedCount(lsn) >= count) done()
       })
     })
+  }
+
+  /**
+   * Replicas may hold a sync for a few ms when nobody waits on them: tell the ones that have not
+   * confirmed `lsn` that a write waits, so they sync as soon as they apply it. Each replica is
+   * asked once per LSN at most (a group commit answers many writes with one LSN).
+   */
+  private askFlush(lsn: number): void {
+    for (const session of this.sessions.values()) {
+      if (session.isEmbedded || session.ackedLsn >= lsn || session.flushAskedLsn >= lsn) continue
+      session.flushAskedLsn = lsn
+      session.socket.sendJson({ type: 'flush', lsn } satisfies MasterMessage)
+    }
   }
 
   /**

@@ -22,6 +22,11 @@ export interface NodeConfig {
   writeBatchMax: number
   /** Replica only: apply each entry no earlier than this long after it arrives (a delayed replica). */
   applyDelayMs: number
+  /**
+   * Replica only, with synchronous full: how long applied entries may wait for their WAL sync
+   * while no write waits for this replica (the master asks for an immediate sync when one does).
+   */
+  flushDelayMs: number
   /** Master only: replicas that must confirm a write before it is acknowledged (per request: sync=K). */
   syncReplicas: number
   /** How long a synchronous write waits for its confirmations (per request: sync_timeout). */
@@ -70,6 +75,7 @@ export const defaultConfig = {
   writeQueueMax: 10_000,
   writeBatchMax: 1000,
   applyDelayMs: 0,
+  flushDelayMs: 10,
   syncReplicas: 0,
   syncTimeoutMs: 5000,
   minReplicas: 0,

@@ -68,6 +68,7 @@ export class ReplicaRole {
       silenceMsMax: config.silenceMsMax,
       applyEntriesMax: 5000,
       applyDelayMs: config.applyDelayMs,
+      flushDelayMs: config.flushDelayMs,
       ...(this.flusher === undefined ? {} : { flush: () => this.flusher?.flush() ?? Promise.resolve() }),
     })
     this.follower.on('applied', () => this.noteApplied())

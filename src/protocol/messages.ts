@@ -25,6 +25,9 @@
  *                                                                          other replicas' URLs (whom to tell after a promotion)
  *                      ping     {type, sentAt}
  *                      confirm  {type, id, epoch}                          is the sender still the master? (strong reads)
+                      flush    {type, lsn}                                 a write waits for this replica: make what it
+                                                                          applied durable now, up to lsn (a replica
+                                                                          otherwise may hold its sync a few ms)
  *                      assign   {type, job, index, epoch, token, name, input, lsn, timeoutMs, attempt}
  *                                                                          a lease: run this task (input: JSON text) once
  *                                                                          the replica has applied lsn
@@ -72,6 +75,7 @@ export type MasterMessage =
   | { type: 'heartbeat'; epoch: number; lsn: number; time: number; replicas: string[] }
   | { type: 'ping'; sentAt: number }
   | { type: 'confirm'; id: number; epoch: number }
+  | { type: 'flush'; lsn: number }
   | Assignment
   | ({ type: 'cancel' } & LeaseRef)
   | ({ type: 'recorded'; accepted: boolean; reason?: string } & LeaseRef)

@@ -46,6 +46,12 @@ export interface FollowerOptions {
    * does not sync by itself. Acknowledgements then wait for it: an ack always means durable.
    */
   flush?: () => Promise<void>
+  /**
+   * With `flush`: how long applied entries may wait for their sync when no write on the master
+   * waits for this replica (the master sends `flush` when one does). One sync then covers every
+   * batch applied meanwhile. 0: sync after every batch.
+   */
+  flushDelayMs?: number
 }
 
 type Outcome = { kind: 'snapshot'; reason: string; forkLsn?: number } | { kind: 'streamed' | 'failed'; reason: string }
@@ -76,6 +82,9 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
   durableLsn = 0
   private isFlushing = false
   private isFlushWanted = false
+  /** The master asked for everything up to here to be durable now (a synchronous write waits). */
+  private flushAskedLsn = 0
+  private flushTimer: NodeJS.Timeout | undefined
   private readonly options: FollowerOptions
   private socket: FrameSocket | undefined
   private stopped = false
@@ -103,6 +112,7 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
     this.stopped = true
     this.stopping.abort()
     clearTimeout(this.delayTimer)
+    clearTimeout(this.flushTimer)
     // Terminate, not close: a close handshake with a paused or cut-off master waits 30 s.
     this.socket?.terminate()
     this.setState('stopped')
@@ -230,6 +240,10 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
               break
             case 'ping':
               break
+            case 'flush':
+              this.flushAskedLsn = Math.max(this.flushAskedLsn, message.lsn)
+              if (this.options.applier().position.lsn > this.durableLsn) this.acknowledge()
+              break
             case 'assign':
             case 'cancel':
             case 'recorded':
@@ -352,16 +366,32 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
 
   /**
    * Acknowledges what was applied once it is durable. Without a flush, applying synced it
-   * already. With one, flushes run one at a time and each covers every batch applied before it
-   * started, so a busy replica syncs far less often than it applies.
+   * already. With one, the sync waits up to flushDelayMs, unless the master asked for it (a
+   * synchronous write waits on this replica): under a steady stream of small writes, replicas
+   * sharing a disk with their master would otherwise sync as often as it commits, and every one
+   * of those syncs delays the master's own. Flushes run one at a time and each covers every
+   * batch applied before it started.
    */
   private acknowledge(): void {
-    const flush = this.options.flush
-    if (flush === undefined) {
+    if (this.options.flush === undefined) {
       this.durableLsn = this.options.applier().position.lsn
       this.socket?.sendJson({ type: 'ack', lsn: this.durableLsn } satisfies ReplicaMessage)
       return
     }
+    const delayMs = this.options.flushDelayMs ?? 0
+    if (delayMs <= 0 || this.flushAskedLsn > this.durableLsn) {
+      this.flushNow(this.options.flush)
+      return
+    }
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = undefined
+      if (this.options.flush !== undefined) this.flushNow(this.options.flush)
+    }, delayMs)
+  }
+
+  private flushNow(flush: () => Promise<void>): void {
+    clearTimeout(this.flushTimer)
+    this.flushTimer = undefined
     if (this.isFlushing) {
       this.isFlushWanted = true
       return

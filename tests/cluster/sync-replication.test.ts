@@ -59,6 +59,27 @@ describe('synchronous replication', () => {
     assert.deepEqual(values, acknowledged.map((i) => `sync ${i}`))
   })
 
+  test('a replica holds its sync while no write waits for it, and syncs at once when a sync=1 write does', async () => {
+    // Ten minutes: within this test only the master's request can make the replica sync.
+    const cluster = await start({ replicas: 1, replicaArgs: ['--synchronous', 'full', '--flush-delay-ms', '600000'] })
+    const replica = cluster.replicas[0]!
+    const replicationOf = async () => (await cluster.status(replica.url))['replication'] as { applied_lsn: number; durable_lsn: number; wal_syncs: number }
+    let lsn = 0
+    for (let i = 0; i < 5; i++) lsn = (await execute(cluster.master.url, [['INSERT INTO t(v) VALUES (?)', `async ${i}`]])).body.lsn!
+    const held = await waitFor(async () => {
+      const replication = await replicationOf()
+      return replication.applied_lsn >= lsn ? replication : undefined
+    }, 10_000)
+    assert.ok(held.durable_lsn < lsn, `applied ${held.applied_lsn}, durable ${held.durable_lsn}: the sync was not held`)
+
+    const synced = await post<SyncBody>(`${cluster.master.url}/db/execute?sync=1&sync_timeout=10s`, [["INSERT INTO t(v) VALUES ('waited for')"]])
+    assert.equal(synced.status, 200, JSON.stringify(synced.body))
+    assert.deepEqual(synced.body.sync, { required: 1, confirmed: 1 })
+    const after = await replicationOf()
+    assert.ok(after.durable_lsn >= synced.body.lsn!, `durable ${after.durable_lsn} < ${synced.body.lsn}`)
+    assert.ok(after.wal_syncs > held.wal_syncs)
+  })
+
   test('--sync-replicas makes every write synchronous; sync=0 opts out per request', async () => {
     const cluster = await start({ replicas: 2, masterArgs: ['--sync-replicas', '2', '--sync-timeout-ms', '300'] })
     const confirmed = await post<SyncBody>(`${cluster.master.url}/db/execute`, [["INSERT INTO t(v) VALUES ('both')"]])
