@@ -50,7 +50,13 @@ export interface ReadLoad {
   machineBusy: number | undefined
 }
 
-export type ReadThreadsSamples = { available: true; defaultThreads: string; one: ReadLoad[]; two: ReadLoad[] } | { available: false; reason: string }
+/**
+ * Per thread count: point reads (bound by the main thread's HTTP work) and range aggregates
+ * (bound by SQLite, the work the pool spreads over cores).
+ */
+export type ReadThreadsSamples =
+  | { available: true; defaultThreads: string; one: ReadLoad[]; two: ReadLoad[]; scanOne: ReadLoad[]; scanTwo: ReadLoad[] }
+  | { available: false; reason: string }
 
 export interface HttpReadsSamples {
   floor: ReadLoad[]
@@ -68,6 +74,22 @@ export function readThreadsSupport(): { available: true; defaultThreads: string 
     return { available: false, reason: '`tandem replica --help` lists no --read-threads option in this build (the worker-thread read pool is not in it yet)' }
   }
   return { available: true, defaultThreads: option?.[1] ?? 'unknown' }
+}
+
+/** Rows each SQLite-bound read aggregates: ~1 ms of SQLite work against ~0.03 ms of HTTP work on the main thread. */
+export const scanRows = 20_000
+/** Connections for the SQLite-bound reads: enough to keep two threads busy, far below the queues. */
+const scanConnections = 16
+
+/** GET paths of range aggregates over `scanRows` rows, starting at `idsCount` offsets. */
+export async function scanPaths(nodeUrl: string): Promise<string[]> {
+  const [[low, high]] = (await rows(nodeUrl, 'SELECT min(id), max(id) FROM bench')) as [[number | null, number | null]]
+  if (low === null || high === null || high - low + 1 < scanRows * 2) throw new Error(`the bench table on ${nodeUrl} holds fewer than ${scanRows * 2} ids`)
+  return Array.from({ length: idsCount }, (_, i) => {
+    const from = low + Math.floor((i * (high - low - scanRows)) / (idsCount - 1))
+    const sql = `SELECT count(*), sum(length(payload)) FROM bench WHERE id BETWEEN ${from} AND ${from + scanRows - 1}`
+    return `/db/query?level=none&q=${encodeURIComponent(sql)}`
+  })
 }
 
 /** GET paths of point reads of `idsCount` ids spread over the bench table on `nodeUrl`. */
@@ -107,7 +129,11 @@ export async function measureHttpReads(resources: Resources, replica: NodeProces
   if (sample.status !== 200 || !body.includes('"values"')) throw new Error(`the point read answered HTTP ${sample.status}: ${body}`)
   const floor = await startHttpFloor(resources, body)
   const support = readThreadsSupport()
-  const out: HttpReadsSamples = { floor: [], replica: [], readThreads: support.available ? { available: true, defaultThreads: support.defaultThreads, one: [], two: [] } : support }
+  const out: HttpReadsSamples = {
+    floor: [],
+    replica: [],
+    readThreads: support.available ? { available: true, defaultThreads: support.defaultThreads, one: [], two: [], scanOne: [], scanTwo: [] } : support,
+  }
   const load = (url: string, pid?: number) => readLoad(url, paths, s.connections, s.seconds, pid)
   try {
     log(`[http reads] warming up; read threads: ${support.available ? '1 vs 2' : `not measured: ${support.reason}`}`)
@@ -126,18 +152,24 @@ export async function measureHttpReads(resources: Resources, replica: NodeProces
   if (out.readThreads.available) {
     const samples = out.readThreads
     const baseArgs = replica.spec.args ?? []
+    const scans = await scanPaths(replica.url)
     const withThreads = async (threads: 1 | 2) => {
       await replica.restart({ args: [...baseArgs, '--read-threads', String(threads)] })
       await waitFor(async () => ((await get(`${replica.url}/readyz`)).status === 200 ? true : undefined), 20_000, () => `replica ${replica.url} ready`)
       await closedLoop(replica.url, { connections: s.connections, durationSec: 1, paths })
-      return load(replica.url, replica.child?.pid)
+      const point = await load(replica.url, replica.child?.pid)
+      await closedLoop(replica.url, { connections: scanConnections, durationSec: 1, paths: scans })
+      const scan = await readLoad(replica.url, scans, scanConnections, s.seconds, replica.child?.pid)
+      return { point, scan }
     }
     for (let rep = 1; rep <= s.reps; rep++) {
       const tag = `[read threads ${rep}/${s.reps}]`
-      samples.one.push(await withThreads(1))
-      log(`${tag} --read-threads 1: ${loadText(samples.one.at(-1)!)}`)
-      samples.two.push(await withThreads(2))
-      log(`${tag} --read-threads 2: ${loadText(samples.two.at(-1)!)}`)
+      for (const threads of [1, 2] as const) {
+        const { point, scan } = await withThreads(threads)
+        ;(threads === 1 ? samples.one : samples.two).push(point)
+        ;(threads === 1 ? samples.scanOne : samples.scanTwo).push(scan)
+        log(`${tag} --read-threads ${threads}: point reads ${loadText(point)}; ${scanRows}-row aggregates, ${scanConnections} connections: ${loadText(scan)}`)
+      }
     }
   }
   return out
@@ -154,21 +186,28 @@ export function httpReadsFigures(r: HttpReadsSamples, s: HttpReadsSettings): Fig
   const perSec = (loads: ReadLoad[]) => loads.map((l) => l.perSec)
   const c = s.connections
   const threads = r.readThreads.available
-    ? figure('http_reads_read_threads_2', `HTTP point reads on a replica with --read-threads 2, ${c} connections`, 'reads/s', perSec(r.readThreads.two), [
-        { label: `the same replica with --read-threads 1, ${c} connections`, unit: 'reads/s', samples: perSec(r.readThreads.one) },
-      ])
-    : unavailableFigure('http_reads_read_threads_2', `HTTP point reads on a replica, --read-threads 2 vs 1, ${c} connections`, 'reads/s', r.readThreads.reason)
+    ? [
+        figure('http_scans_read_threads_2', `HTTP ${scanRows}-row range aggregates on a replica with --read-threads 2, ${scanConnections} connections (SQLite-bound)`, 'reads/s', perSec(r.readThreads.scanTwo), [
+          { label: `the same replica with --read-threads 1`, unit: 'reads/s', samples: perSec(r.readThreads.scanOne) },
+        ]),
+        figure('http_reads_read_threads_2', `HTTP point reads on a replica with --read-threads 2, ${c} connections (bound by the main thread's HTTP work)`, 'reads/s', perSec(r.readThreads.two), [
+          { label: `the same replica with --read-threads 1, ${c} connections`, unit: 'reads/s', samples: perSec(r.readThreads.one) },
+        ]),
+      ]
+    : [unavailableFigure('http_reads_read_threads_2', `HTTP point reads on a replica, --read-threads 2 vs 1, ${c} connections`, 'reads/s', r.readThreads.reason)]
   return [
     figure(`http_reads_${c}`, `HTTP point reads by primary key on a replica, ${c} connections`, 'reads/s', perSec(r.replica), [
       { label: `node:http floor answering the same bytes, ${c} connections`, unit: 'req/s', samples: perSec(r.floor) },
     ]),
-    threads,
+    ...threads,
   ]
 }
 
 export function httpReadsNote(r: HttpReadsSamples, s: HttpReadsSettings): string {
   const threads = r.readThreads.available
-    ? `Read threads: the replica restarted with --read-threads 1, then 2, in each repetition; with 1${coresText(r.readThreads.one)}, with 2${coresText(r.readThreads.two)}.`
+    ? `Read threads: the replica restarted with --read-threads 1, then 2, in each repetition, and measured with point reads (${s.connections} connections) and with SQLite-bound reads (SELECT count(*), sum(length(payload)) over ${scanRows} consecutive ids, ${idsCount} ranges, ${scanConnections} connections). ` +
+      `Point reads with 1 thread${coresText(r.readThreads.one)}, with 2${coresText(r.readThreads.two)}: a point read is a few µs of SQLite and ~30 µs of HTTP on the main thread, so a second thread has nothing to take over. ` +
+      `Aggregates with 1 thread${coresText(r.readThreads.scanOne)}, with 2${coresText(r.readThreads.scanTwo)}: here the threads do the work, and the second one uses the second core.`
     : `Read threads 1 vs 2: not measured — ${r.readThreads.reason}.`
   return (
     `HTTP reads: autocannon, ${s.connections} keep-alive connections, GET /db/query?level=none&q=SELECT id, payload FROM bench WHERE id = N over ${idsCount} ids (every SQL text stays prepared), ` +

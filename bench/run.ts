@@ -88,7 +88,7 @@ import { idsCount, measureClientOverhead, type ClientOverheadLevel, type ReaderN
 import { measureEmbeddedReads, type EmbeddedReadsResult } from './embedded-reads.ts'
 import { startHttpFloor } from './http-floor.ts'
 import { closedLoop, type LoadResult } from './http-load.ts'
-import { httpReadsFigures, httpReadsNote, measureHttpReads, type HttpReadsSettings } from './http-reads.ts'
+import { httpReadsFigures, httpReadsNote, measureHttpReads, scanRows, type HttpReadsSettings } from './http-reads.ts'
 import { jobsFigures, jobsNote, measureJobs, type JobsSettings } from './jobs.ts'
 import { libraryBatchFigures, libraryBatchNote, measureLibraryBatches, type LibraryBatchSettings } from './library-batches.ts'
 import { libraryWritesPerSec } from './library-writes.ts'
@@ -372,6 +372,14 @@ function throughputFigures(t: ThroughputSamples, s: Settings): Figure[] {
       { label: 'node:http floor, 1 client', unit: 'req/s', samples: t.floor1 },
       rawSingle,
     ]),
+    // One client in a closed loop: its mean latency is 1 ÷ its rate, and so are the baselines'.
+    figure('http_write_latency_1', 'HTTP write latency, 1 client (mean: 1 ÷ rate)', 'µs', t.http1.map((r) => 1e6 / r.perSec), [
+      {
+        label: "raw SQLite's one-row commit + the node:http floor's round trip, 1 client",
+        unit: 'µs',
+        samples: t.rawSingle.map((raw, i) => 1e6 / raw + 1e6 / t.floor1[i]!),
+      },
+    ]),
     figure(`http_writes_${many}`, `HTTP writes, ${many} clients`, 'tx/s', t.httpMany.map((r) => r.perSec), [
       { label: `node:http floor, ${many} clients`, unit: 'req/s', samples: t.floorMany },
       rawSingle,
@@ -537,7 +545,7 @@ async function measureParts(resources: Resources, s: Settings, parts: ReadonlySe
       add('catch-up', catchUpFigures(catchUps, s), [catchUpNote(s)], { catchUps })
     })
   }
-  if (parts.has('reads') || parts.has('http-reads')) await ensureRows(await mainCluster(), 10_000)
+  if (parts.has('reads') || parts.has('http-reads')) await ensureRows(await mainCluster(), 2 * scanRows)
   if (parts.has('reads')) {
     await timed('client reads', async () => {
       const client = await measureClientReads(await mainCluster(), s)
