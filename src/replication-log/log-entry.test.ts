@@ -2,11 +2,18 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { isTandemError } from '../shared/errors.ts'
 import { createEntry, decodeOps, encodeOps, verifyEntry } from './log-entry.ts'
-import { crc32 } from './crc32.ts'
+import { crc32, crc32Table } from './crc32.ts'
 import { decodeEntries, encodeEntries } from '../protocol/messages.ts'
 
 test('crc32 matches the IEEE check value', () => {
   assert.equal(crc32(new TextEncoder().encode('123456789')), 0xcbf43926)
+  assert.equal(crc32Table(new TextEncoder().encode('123456789')), 0xcbf43926)
+})
+
+test('the native and the table crc32 agree, seeded and chained', () => {
+  const bytes = Uint8Array.from({ length: 4099 }, (_, i) => (i * 7919) % 256)
+  for (const seed of [0, 1, 0xcbf43926, 0xffffffff]) assert.equal(crc32(bytes, seed), crc32Table(bytes, seed))
+  assert.equal(crc32(bytes.subarray(1000), crc32(bytes.subarray(0, 1000))), crc32Table(bytes))
 })
 
 test('ops round-trip through their encoding, in order', () => {

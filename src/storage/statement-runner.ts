@@ -44,12 +44,15 @@ export function* prepareClientStatements(client: GuardedConnection, sql: string,
   if (hasParams && split.length > 1) {
     throw new TandemError('BAD_REQUEST', `parameters were given for a text holding ${split.length} statements; send one statement per parameter list`)
   }
-  for (const part of split) {
-    const refusal = keywordRefusal(part.keyword)
-    if (refusal !== undefined) throw new TandemError('SQL_REFUSED', refusal)
-    const { statement, observation } = client.statements.prepare(part.sql)
-    yield { statement, observation, sql: part.sql, keyword: part.keyword, isLast: part === split[split.length - 1] }
-  }
+  for (const part of split) yield prepareClientPart(client, part, part === split[split.length - 1])
+}
+
+/** Prepares one statement of a split text under the policy (see prepareClientStatements). */
+export function prepareClientPart(client: GuardedConnection, part: SplitStatement, isLast: boolean) {
+  const refusal = keywordRefusal(part.keyword)
+  if (refusal !== undefined) throw new TandemError('SQL_REFUSED', refusal)
+  const { statement, observation } = client.statements.prepare(part.sql)
+  return { statement, observation, sql: part.sql, keyword: part.keyword, isLast }
 }
 
 const ddlKeywords = new Set(['CREATE', 'DROP', 'ALTER', 'REINDEX', 'ANALYZE'])
@@ -96,11 +99,15 @@ function exactInteger(value: number | bigint): number | bigint {
  * bigints beyond 2^53 so that 64-bit values (random(), say) stay exact.
  */
 export function runPrepared(statement: Statement, params: SqlParams | undefined): RowsResult | ExecResult {
-  const columns = statement.columns()
-  const args: unknown[] = params === undefined ? [] : Array.isArray(params) ? [...(params as readonly SqlValue[])] : [params]
-  if (columns.length > 0) {
-    statement.setReturnArrays(true)
-    statement.setReadBigInts(true)
+  const args: readonly unknown[] = params === undefined ? [] : Array.isArray(params) ? (params as readonly SqlValue[]) : [params]
+  if (shapeOf(statement) === 'exec') {
+    const result = statement.run(...args)
+    return { kind: 'exec', rowsAffected: Number(result.changes), lastInsertId: exactInteger(result.lastInsertRowid) }
+  }
+  {
+    // Asked on every run: a schema change re-prepares the statement, and `SELECT *` may then
+    // name other columns.
+    const columns = statement.columns()
     const values = statement.all(...args) as SqlValue[][]
     for (const row of values) {
       for (let i = 0; i < row.length; i++) {
@@ -115,9 +122,26 @@ export function runPrepared(statement: Statement, params: SqlParams | undefined)
       values,
     }
   }
-  statement.setReadBigInts(true)
-  const result = statement.run(...args)
-  return { kind: 'exec', rowsAffected: Number(result.changes), lastInsertId: exactInteger(result.lastInsertRowid) }
+}
+
+/**
+ * Whether a statement returns rows, known from its first run, with its read settings made then:
+ * each is a call into the binding, and a one-row INSERT costs only a few of those. A statement
+ * keeps its kind when SQLite re-prepares it after a schema change (a SELECT has at least one
+ * column, an INSERT without RETURNING none). Statements run here are not run with other settings
+ * elsewhere: the embedded replica's LocalRows reads on a connection of its own.
+ */
+const shapes = new WeakMap<Statement, 'rows' | 'exec'>()
+
+function shapeOf(statement: Statement): 'rows' | 'exec' {
+  let shape = shapes.get(statement)
+  if (shape === undefined) {
+    shape = statement.columns().length > 0 ? 'rows' : 'exec'
+    statement.setReadBigInts(true)
+    if (shape === 'rows') statement.setReturnArrays(true)
+    shapes.set(statement, shape)
+  }
+  return shape
 }
 
 /** SQLite's change counters are per connection: after DDL they still hold the last DML's. */
