@@ -9,8 +9,16 @@ import type { Connection, Statement } from './sqlite.ts'
  * when it was prepared; SQLite re-prepares it by itself after a schema change, under the same
  * authorizer. Schema changes are never cached: they run once.
  */
+interface Prepared {
+  statement: Statement
+  observation: Observation
+  /** When it was last asked for, in prepare() calls: the least recent goes first. */
+  usedAt: number
+}
+
 export class StatementCache {
-  private readonly prepared = new Map<string, { statement: Statement; observation: Observation }>()
+  private readonly prepared = new Map<string, Prepared>()
+  private uses = 0
   private readonly splits = new Map<string, SplitStatement[]>()
   private readonly connection: Connection
   private readonly policy: SqlPolicy
@@ -35,14 +43,30 @@ export class StatementCache {
   prepare(sql: string): { statement: Statement; observation: Observation } {
     const cached = this.prepared.get(sql)
     if (cached !== undefined) {
-      this.prepared.delete(sql)
-      this.prepared.set(sql, cached)
+      // A hit only stamps the entry (moving it to the end of the Map cost more than the lookup).
+      cached.usedAt = ++this.uses
       return cached
     }
     const { value: statement, observation } = this.policy.observe(() => this.connection.prepare(sql))
-    const entry = { statement, observation: { ...observation } }
-    if (!observation.isDdl) remember(this.prepared, sql, entry, this.capacity)
+    const entry = { statement, observation: { ...observation }, usedAt: ++this.uses }
+    if (!observation.isDdl) {
+      if (this.prepared.size >= this.capacity) this.evictLeastRecent()
+      this.prepared.set(sql, entry)
+    }
     return entry
+  }
+
+  /** A scan of the entries, on a miss with the cache full only: misses cost a prepare anyway. */
+  private evictLeastRecent(): void {
+    let oldest: string | undefined
+    let oldestAt = Infinity
+    for (const [sql, entry] of this.prepared) {
+      if (entry.usedAt < oldestAt) {
+        oldest = sql
+        oldestAt = entry.usedAt
+      }
+    }
+    if (oldest !== undefined) this.prepared.delete(oldest)
   }
 }
 
