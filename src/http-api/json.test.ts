@@ -18,3 +18,26 @@ test('an integer beyond int64 becomes a REAL, as rqlite binds it, instead of fai
   const parsed = parseJson('[9223372036854775807, 9223372036854775808, -9223372036854775809]') as unknown[]
   assert.deepEqual(parsed, [9223372036854775807n, 9223372036854775808, -9223372036854775809])
 })
+
+test('bigints anywhere in an answer are written exact, pretty or not', () => {
+  const answer = { results: [{ values: [[1, -9223372036854775808n], [9223372036854775807n, 'a']] }], lsn: 3 }
+  assert.equal(stringifyJson(answer), '{"results":[{"values":[[1,-9223372036854775808],[9223372036854775807,"a"]]}],"lsn":3}')
+  assert.equal(stringifyJson({ v: 9007199254740993n }, true), '{\n    "v": 9007199254740993\n}')
+})
+
+test('an answer without bigints is serialized once, as JSON.stringify does', () => {
+  let passes = 0
+  const counted = { toJSON: () => (passes++, 'x') }
+  const answer = { results: [{ values: [[1, 'text', null, 1.5]] }], counted }
+  assert.equal(stringifyJson(answer), JSON.stringify(answer))
+  assert.equal(passes, 2, 'one pass for each of the two calls above')
+  passes = 0
+  stringifyJson({ counted, big: 1n })
+  assert.equal(passes, 2, 'a bigint costs a second pass')
+})
+
+test('a value JSON cannot hold still fails', () => {
+  const cyclic: Record<string, unknown> = {}
+  cyclic['self'] = cyclic
+  assert.throws(() => stringifyJson(cyclic), TypeError)
+})

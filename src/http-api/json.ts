@@ -29,19 +29,22 @@ export function parseJson(text: string): unknown {
 
 const bigintMarker = '\u0000bigint:'
 
-/** Serializes JSON; bigints are written as plain JSON integers. */
+function bigintAsMarker(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? `${bigintMarker}${value}` : value
+}
+
+/**
+ * Serializes JSON; bigints are written as plain JSON integers. Most answers hold none, and a
+ * replacer function costs a call per value, so the plain JSON.stringify runs first: it throws a
+ * TypeError on the first bigint, and only then is the value serialized again with the replacer.
+ */
 export function stringifyJson(value: unknown, pretty = false): string {
-  let sawBigint = false
-  const text = JSON.stringify(
-    value,
-    (_key, v: unknown) => {
-      if (typeof v === 'bigint') {
-        sawBigint = true
-        return `${bigintMarker}${v}`
-      }
-      return v
-    },
-    pretty ? 4 : undefined,
-  )
-  return sawBigint ? text.replace(/"\\u0000bigint:(-?\d+)"/g, '$1') : text
+  const space = pretty ? 4 : undefined
+  try {
+    return JSON.stringify(value, null, space)
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error
+  }
+  // A TypeError for another reason (a cycle) is thrown again from here.
+  return JSON.stringify(value, bigintAsMarker, space).replace(/"\\u0000bigint:(-?\d+)"/g, '$1')
 }

@@ -22,3 +22,10 @@ test('bad values are refused with a clear BAD_REQUEST', () => {
     assert.throws(() => parseQueryParams(query), (e) => isTandemError(e, 'BAD_REQUEST'), JSON.stringify(query))
   }
 })
+
+test('a repeated parameter counts once, by its first value', () => {
+  const params = parseQueryParams({ level: ['none', 'strong'], q: ['SELECT 1', 'SELECT 2'], min_lsn: ['7', 'x'] })
+  assert.equal(params.level, 'none')
+  assert.equal(params.q, 'SELECT 1')
+  assert.equal(params.minLsn, 7)
+})

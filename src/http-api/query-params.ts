@@ -38,51 +38,55 @@ export interface QueryParams {
 
 export const minLsnTimeoutDefaultMs = 5000
 
-export function parseQueryParams(query: Record<string, string | string[] | undefined>): QueryParams {
-  const first = (key: string): string | undefined => {
-    const value = query[key]
-    return Array.isArray(value) ? value[0] : value
-  }
-  const has = (key: string) => query[key] !== undefined
-  const levelText = first('level')
+/** A parameter's value; the first one when it is repeated. */
+function first(query: Query, key: string): string | undefined {
+  const value = query[key]
+  return Array.isArray(value) ? value[0] : value
+}
+
+type Query = Record<string, string | string[] | undefined>
+
+export function parseQueryParams(query: Query): QueryParams {
+  const levelText = first(query, 'level')
   let level: Level | undefined
   if (levelText !== undefined) {
     const lowered = levelText.toLowerCase() as Level
     if (!levels.has(lowered)) throw new TandemError('BAD_REQUEST', `level must be one of none, weak, strong, linearizable, auto; got '${levelText}'`)
     level = lowered
   }
-  const freshnessMs = duration('freshness', first('freshness'))
-  if (has('freshness_strict') && freshnessMs === undefined) throw new TandemError('BAD_REQUEST', 'freshness_strict requires freshness')
-  const minLsnText = first('min_lsn')
+  const freshnessMs = duration('freshness', first(query, 'freshness'))
+  const freshnessStrict = query['freshness_strict'] !== undefined
+  if (freshnessStrict && freshnessMs === undefined) throw new TandemError('BAD_REQUEST', 'freshness_strict requires freshness')
+  const minLsnText = first(query, 'min_lsn')
   let minLsn: number | undefined
   if (minLsnText !== undefined) {
     if (!/^\d+$/.test(minLsnText)) throw new TandemError('BAD_REQUEST', `min_lsn must be a non-negative integer; got '${minLsnText}'`)
     minLsn = Number(minLsnText)
   }
-  const q = first('q')
+  const q = first(query, 'q')
   if (q !== undefined && q.trim() === '') throw new TandemError('BAD_REQUEST', 'query parameter q is empty')
-  duration('timeout', first('timeout'))
-  duration('db_timeout', first('db_timeout'))
+  duration('timeout', first(query, 'timeout'))
+  duration('db_timeout', first(query, 'db_timeout'))
   return {
-    transaction: has('transaction'),
-    timings: has('timings'),
-    associative: has('associative'),
-    pretty: has('pretty'),
-    redirect: has('redirect'),
-    blobArray: has('blob_array'),
-    noleader: has('noleader'),
-    freshnessStrict: has('freshness_strict'),
-    compress: has('compress'),
+    transaction: query['transaction'] !== undefined,
+    timings: query['timings'] !== undefined,
+    associative: query['associative'] !== undefined,
+    pretty: query['pretty'] !== undefined,
+    redirect: query['redirect'] !== undefined,
+    blobArray: query['blob_array'] !== undefined,
+    noleader: query['noleader'] !== undefined,
+    freshnessStrict,
+    compress: query['compress'] !== undefined,
     level,
     freshnessMs,
     minLsn,
-    minLsnTimeoutMs: duration('min_lsn_timeout', first('min_lsn_timeout')) ?? minLsnTimeoutDefaultMs,
+    minLsnTimeoutMs: duration('min_lsn_timeout', first(query, 'min_lsn_timeout')) ?? minLsnTimeoutDefaultMs,
     q,
-    ver: first('ver'),
-    fmt: first('fmt'),
-    sync: count('sync', first('sync')),
-    linearizableTimeoutMs: duration('linearizable_timeout', first('linearizable_timeout')) ?? 2000,
-    syncTimeoutMs: duration('sync_timeout', first('sync_timeout')),
+    ver: first(query, 'ver'),
+    fmt: first(query, 'fmt'),
+    sync: count('sync', first(query, 'sync')),
+    linearizableTimeoutMs: duration('linearizable_timeout', first(query, 'linearizable_timeout')) ?? 2000,
+    syncTimeoutMs: duration('sync_timeout', first(query, 'sync_timeout')),
   }
 }
 

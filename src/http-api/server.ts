@@ -64,8 +64,7 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
   const sendJson = (reply: FastifyReply, body: unknown, params?: QueryParams) =>
     reply.header('content-type', 'application/json; charset=utf-8').send(stringifyJson(body, params?.pretty ?? false))
 
-  const format = (results: StatementResult[], params: QueryParams) =>
-    results.map((r) => formatResult(r, { associative: params.associative, timings: params.timings, blobArray: params.blobArray }))
+  const format = (results: StatementResult[], params: QueryParams) => results.map((r) => formatResult(r, params))
 
   /** On a replica, hands the request to the master: redirect (301) or forward. */
   const toMaster = (request: FastifyRequest, reply: FastifyReply, params: QueryParams): Promise<FastifyReply> | FastifyReply => {

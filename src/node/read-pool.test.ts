@@ -142,6 +142,41 @@ describe('read pool limits and failures', () => {
     }
   })
 
+  test('reads queued behind a busy thread each get their own answer', async () => {
+    const pool = new ReadPool({ dbPath: database('batch.db', 'x'), threads: 1, queueMax: 64, logger: silentLogger })
+    try {
+      const busy = pool.query([slow], false)
+      const ids = Array.from({ length: 40 }, (_, i) => (i % integers.length) + 1)
+      const answers = await Promise.all(ids.map((id) => pool.query([{ sql: 'SELECT id, n FROM t WHERE id = ?', params: [id] }], false)))
+      assert.deepEqual(
+        answers.map(([result]) => (result?.kind === 'rows' ? result.values : result)),
+        ids.map((id) => [[id, integers[id - 1]]]),
+      )
+      await busy
+      assert.equal(pool.stats().workers[0]!.served, 41)
+    } finally {
+      await pool.close()
+    }
+  })
+
+  test('reads queued for a thread that dies run again on its replacement', async () => {
+    const pool = new ReadPool({ dbPath: database('batch-crash.db', 'x'), threads: 1, queueMax: 64, logger: silentLogger })
+    try {
+      const busy = pool.query([slow], false)
+      // The thread takes the crash after the slow read and before the reads sent after it.
+      pool.crashThread(0)
+      const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => pool.query([{ sql: 'SELECT ? AS i', params: [i] }], false)))
+      assert.deepEqual(
+        answers.map(([result]) => (result?.kind === 'rows' ? result.values : result)),
+        Array.from({ length: 20 }, (_, i) => [[i]]),
+      )
+      await busy
+      assert.deepEqual(pool.stats().workers.map((w) => ({ restarts: w.restarts, running: w.running })), [{ restarts: 1, running: true }])
+    } finally {
+      await pool.close()
+    }
+  })
+
   test('a thread that dies is replaced and its read runs again on the new one', async () => {
     const pool = new ReadPool({ dbPath: database('crash.db', 'x'), threads: 1, queueMax: 8, logger: silentLogger })
     try {

@@ -5,6 +5,10 @@
  * each thread takes at most `queueMax` of them, and a read that finds every thread full is
  * refused with OVERLOADED rather than queued without bound.
  *
+ * A read is posted at once to a thread with nothing in flight; reads for a busy thread wait in
+ * its outbox until the end of the event loop's turn (setImmediate) and go as one message (see
+ * read-protocol.ts), so under load one message carries many reads each way.
+ *
  * Results come back by structured clone, which keeps bigints (64-bit integers stay exact) and
  * Uint8Arrays (BLOBs) as they are.
  *
@@ -15,7 +19,7 @@ import { Worker } from 'node:worker_threads'
 import { TandemError } from '../shared/errors.ts'
 import type { Logger } from '../shared/logger.ts'
 import type { SqlStatement, StatementResult } from '../storage/index.ts'
-import { connectionState, type ReadReply, type ReadWorkerData, type ToReadWorker } from './read-protocol.ts'
+import { connectionState, type ReadReply, type ReadRequest, type ReadWorkerData, type ToReadWorker } from './read-protocol.ts'
 
 export interface ReadPoolOptions {
   dbPath: string
@@ -33,7 +37,7 @@ export interface ReadPoolOptions {
 interface PendingRead {
   statements: readonly SqlStatement[]
   transaction: boolean
-  /** Threads this read was sent to; at most attemptsMax. */
+  /** Threads this read was posted to; at most attemptsMax. */
   attempts: number
   resolve: (results: StatementResult[]) => void
   reject: (error: unknown) => void
@@ -42,8 +46,10 @@ interface PendingRead {
 interface ReadThread {
   index: number
   worker: Worker | undefined
-  /** Invariant: inFlight.size <= queueMax. */
+  /** Invariant: inFlight.size <= queueMax. Holds the outbox's reads too. */
   inFlight: Map<number, PendingRead>
+  /** Reads not yet posted to `worker`; emptied by flush(). */
+  outbox: ReadRequest[]
   served: number
   restarts: number
   /** Deaths in a row without a read answered in between: spaces restarts out. */
@@ -60,6 +66,7 @@ export class ReadPool {
   private readonly states: Int32Array
   private nextId = 1
   private nextThread = 0
+  private isFlushScheduled = false
   private overloaded = 0
   private isClosed = false
 
@@ -69,7 +76,7 @@ export class ReadPool {
     this.options = { closeWaitMs: 10_000, attemptsMax: 2, ...options }
     this.states = new Int32Array(new SharedArrayBuffer(4 * options.threads))
     for (let index = 0; index < options.threads; index++) {
-      const thread: ReadThread = { index, worker: undefined, inFlight: new Map(), served: 0, restarts: 0, failuresInRow: 0 }
+      const thread: ReadThread = { index, worker: undefined, inFlight: new Map(), outbox: [], served: 0, restarts: 0, failuresInRow: 0 }
       this.threads.push(thread)
       this.spawn(thread)
     }
@@ -95,10 +102,32 @@ export class ReadPool {
       return
     }
     const id = this.nextId++
-    read.attempts++
+    const isIdle = thread.inFlight.size === 0
     thread.inFlight.set(id, read)
-    const message: ToReadWorker = { type: 'query', id, statements: read.statements, transaction: read.transaction }
-    thread.worker.postMessage(message)
+    thread.outbox.push({ id, statements: read.statements, transaction: read.transaction })
+    if (isIdle) this.flush(thread)
+    else if (!this.isFlushScheduled) {
+      this.isFlushScheduled = true
+      setImmediate(() => {
+        this.isFlushScheduled = false
+        for (const t of this.threads) this.flush(t)
+      })
+    }
+  }
+
+  /** Posts the thread's outbox as one message. */
+  private flush(thread: ReadThread): void {
+    if (thread.outbox.length === 0 || thread.worker === undefined) return
+    const reads = thread.outbox
+    thread.outbox = []
+    for (const { id } of reads) thread.inFlight.get(id)!.attempts++
+    thread.worker.postMessage({ type: 'query', reads } satisfies ToReadWorker)
+  }
+
+  /** Posts a control message after the reads already dispatched to the thread. */
+  private post(thread: ReadThread, message: ToReadWorker): void {
+    this.flush(thread)
+    thread.worker?.postMessage(message)
   }
 
   /** The running thread with the fewest reads in flight; ties go round robin. */
@@ -119,7 +148,9 @@ export class ReadPool {
     const workerData: ReadWorkerData = { dbPath: this.options.dbPath, index: thread.index, control: this.control, states: this.states }
     const worker = new Worker(url, { workerData, name: `tandem-read-${thread.index}` })
     thread.worker = worker
-    worker.on('message', (reply: ReadReply) => this.answer(thread, reply))
+    worker.on('message', (replies: ReadReply[]) => {
+      for (const reply of replies) this.answer(thread, reply)
+    })
     worker.on('error', (error) => this.options.logger.error({ err: error, thread: thread.index }, 'a read thread failed'))
     worker.once('exit', (code) => this.died(thread, worker, code))
   }
@@ -142,6 +173,8 @@ export class ReadPool {
     Atomics.store(this.states, thread.index, connectionState.closed)
     const orphans = [...thread.inFlight.values()]
     thread.inFlight.clear()
+    // Reads still in the outbox never reached the dead thread: their attempts were not counted.
+    thread.outbox = []
     if (this.isClosed) {
       for (const read of orphans) read.reject(new TandemError('SHUTTING_DOWN', 'the node is stopping'))
       return
@@ -169,7 +202,7 @@ export class ReadPool {
   closeConnections(): void {
     Atomics.store(this.control, 0, 1)
     for (const thread of this.threads) {
-      if (Atomics.load(this.states, thread.index) !== connectionState.closed) thread.worker?.postMessage({ type: 'close' } satisfies ToReadWorker)
+      if (Atomics.load(this.states, thread.index) !== connectionState.closed) this.post(thread, { type: 'close' })
     }
     for (const thread of this.threads) {
       const deadline = performance.now() + this.options.closeWaitMs
@@ -189,7 +222,7 @@ export class ReadPool {
   /** After a snapshot install: threads open the new file (at once, or at their next read). */
   openConnections(): void {
     Atomics.store(this.control, 0, 0)
-    for (const thread of this.threads) thread.worker?.postMessage({ type: 'open' } satisfies ToReadWorker)
+    for (const thread of this.threads) this.post(thread, { type: 'open' })
   }
 
   stats(): { threads: number; queue_max: number; overloaded: number; workers: { running: boolean; served: number; in_flight: number; restarts: number }[] } {
@@ -203,12 +236,14 @@ export class ReadPool {
 
   /** Makes one thread fail as a bug would, once it has answered what it was sent before (tests). */
   crashThread(index: number): void {
-    this.threads[index]?.worker?.postMessage({ type: 'crash' } satisfies ToReadWorker)
+    const thread = this.threads[index]
+    if (thread !== undefined) this.post(thread, { type: 'crash' })
   }
 
   /** Stops every thread: each closes its connection and exits (left to the process exit after stopWaitMs if busy). */
   async close(): Promise<void> {
     this.isClosed = true
+    for (const thread of this.threads) this.flush(thread)
     await Promise.all(this.threads.flatMap((t) => (t.worker === undefined ? [] : [stopWorker(t.worker)])))
   }
 }

@@ -1,7 +1,7 @@
 /**
  * One read thread of the ReadPool: its own read-only connection (LocalReads: the same SQL policy,
  * the same statement cache and the same answers as reads on the main thread), serving the reads
- * the pool posts to it, one at a time, in order.
+ * the pool posts to it, one at a time, in order, each batch answered with one message.
  *
  * The connection is closed and reopened around a snapshot install without a message round trip
  * the main thread would have to wait for in its event loop: the pool and this thread share two
@@ -14,7 +14,7 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { TandemError, messageOf } from '../shared/errors.ts'
 import { LocalReads } from './local-reads.ts'
-import { connectionState, type ReadReply, type ReadWorkerData, type ToReadWorker } from './read-protocol.ts'
+import { connectionState, type ReadReply, type ReadRequest, type ReadWorkerData, type ToReadWorker } from './read-protocol.ts'
 
 const { dbPath, index, control, states } = workerData as ReadWorkerData
 const port = parentPort!
@@ -49,7 +49,7 @@ function close(): void {
   }
 }
 
-function serve(message: Extract<ToReadWorker, { type: 'query' }>): ReadReply {
+function serve(message: ReadRequest): ReadReply {
   try {
     const local = Atomics.load(control, 0) === 0 ? open() : undefined
     if (local === undefined) {
@@ -65,7 +65,7 @@ function serve(message: Extract<ToReadWorker, { type: 'query' }>): ReadReply {
 port.on('message', (message: ToReadWorker) => {
   switch (message.type) {
     case 'query':
-      port.postMessage(serve(message))
+      port.postMessage(message.reads.map(serve))
       break
     case 'close':
       close()
