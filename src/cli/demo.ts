@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { nodeFlags } from './node-flags.ts'
 
 const bin = fileURLToPath(new URL('../../bin/tandem.js', import.meta.url))
 /** The replicas run the example handlers, so jobs work out of the box. */
@@ -13,7 +14,7 @@ const exampleHandlers = fileURLToPath(new URL('../../examples/handlers.js', impo
 
 function startNode(args: string[], name: string): Promise<{ child: ChildProcess; url: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [...nodeFlags, bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     const lines = createInterface({ input: child.stdout })
     lines.on('line', (line) => {
       const match = /^tandem \w+ ready (\S+)/.exec(line)

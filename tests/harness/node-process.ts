@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { nodeFlags } from '../../src/cli/node-flags.ts'
 
 const bin = fileURLToPath(new URL('../../bin/tandem.js', import.meta.url))
 
@@ -49,7 +50,8 @@ export class NodeProcess {
     const args = [bin, this.spec.role, '--data', this.spec.dataDir, '--port', String(port), ...(this.spec.args ?? [])]
     if (this.spec.role === 'replica' && this.spec.masterUrl !== undefined) args.push('--master', this.spec.masterUrl)
     const env = { ...process.env, TANDEM_LOG_LEVEL: 'info', ...this.spec.env }
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env })
+    // The V8 flags the bin gives every node (its first line), as `tandem master` would run.
+    const child = spawn(process.execPath, [...nodeFlags, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
     this.child = child
     this.isPaused = false
     createInterface({ input: child.stderr }).on('line', (line) => {
