@@ -4,6 +4,7 @@ import type { WebSocket } from 'ws'
 import type { WriteRequest, WriteOutcome } from '../master/write-pipeline.ts'
 import type { SyncOutcome, WriteOptions } from '../master/write-options.ts'
 import type { SqlStatement, StatementResult } from '../storage/index.ts'
+import type { FormatOptions } from './rqlite-format.ts'
 import type { JobEvent, JobSpec, readJob, summaryOf } from '../jobs/index.ts'
 
 /** The master's job queue, as the routes use it. */
@@ -64,6 +65,12 @@ export interface NodeApi {
   confirmMastership(timeoutMs: number): Promise<void>
   /** Runs read-only statements on a local read-only connection (a read thread's, when there are any). */
   query(statements: readonly SqlStatement[], transaction: boolean): Promise<StatementResult[]>
+  /**
+   * query(), answered as the `results` array's JSON text in rqlite's shape (read-answer.ts),
+   * formatted and serialized where the read ran, so the route wraps it without parsing it.
+   * Refusals throw as query()'s do; SQL errors are per-statement results inside the text.
+   */
+  queryJson(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions): Promise<string>
   /** Does any of these statements write? */
   isWrite(statements: readonly SqlStatement[]): boolean
   /** The highest epoch this node knows. */

@@ -19,7 +19,8 @@ import { stringifyJson } from './json.ts'
 import type { NodeApi } from './node-api.ts'
 import { parseQueryParams, type Level, type QueryParams } from './query-params.ts'
 import { parseStatements } from './request-parser.ts'
-import { formatResult } from './rqlite-format.ts'
+import { readAnswerBody } from './read-answer.ts'
+import { formatResult, type FormatOptions } from './rqlite-format.ts'
 import { registerJobRoutes } from './job-routes.ts'
 
 export interface HttpServerOptions {
@@ -97,7 +98,8 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
 
   const execute = async (request: FastifyRequest, reply: FastifyReply, params: QueryParams) => {
     if (node.role !== 'master') return toMaster(request, reply, params)
-    const started = performance.now()
+    // The clock is read only when the answer reports the time.
+    const started = params.timings ? performance.now() : 0
     const statements = parseStatements(bodyText(request), request.headers['content-type'])
     const write: WriteRequest = { statements, transaction: params.transaction }
     const key = idempotencyKeyOf(request)
@@ -139,7 +141,7 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     const level: Level = params.level ?? (params.minLsn !== undefined || params.freshnessMs !== undefined ? 'none' : 'weak')
     const local = node.role === 'master' || level === 'none' || level === 'auto'
     if (!local) return toMaster(request, reply, params)
-    const started = performance.now()
+    const started = params.timings ? performance.now() : 0
     const statements = statementsText()
     if (node.role === 'replica' && params.freshnessMs !== undefined) {
       const { sinceContactMs, dataAgeMs } = node.staleness()
@@ -153,11 +155,21 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     if (params.minLsn !== undefined) await node.waitForLsn(params.minLsn, params.minLsnTimeoutMs)
     if (node.role === 'master' && (level === 'strong' || level === 'linearizable')) await node.confirmMastership(params.linearizableTimeoutMs)
     node.assertReadable()
-    const results = await node.query(statements, params.transaction)
-    const body: Record<string, unknown> = { results: format(results, params) }
-    if (params.timings) body['time'] = (performance.now() - started) / 1000
+    if (params.pretty) {
+      // Indented output takes the older path: results as objects, formatted and serialized here.
+      const results = await node.query(statements, params.transaction)
+      const body: Record<string, unknown> = { results: format(results, params) }
+      if (params.timings) body['time'] = (performance.now() - started) / 1000
+      reply.header('x-tandem-lsn', String(node.appliedLsn()))
+      return sendJson(reply, body, params)
+    }
+    // The same bytes, with the results formatted and serialized where the read ran. Only the
+    // three flags are passed: the options travel to the read thread by structured clone.
+    const formatOptions: FormatOptions = { associative: params.associative, timings: params.timings, blobArray: params.blobArray }
+    const resultsText = await node.queryJson(statements, params.transaction, formatOptions)
+    const body = readAnswerBody(resultsText, params.timings ? (performance.now() - started) / 1000 : undefined)
     reply.header('x-tandem-lsn', String(node.appliedLsn()))
-    return sendJson(reply, body, params)
+    return reply.header('content-type', 'application/json; charset=utf-8').send(body)
   }
 
   app.route({

@@ -2,6 +2,8 @@
  * Client reads on a node's read-only connection. It cannot write whatever the SQL says;
  * statements that would write are answered with rqlite's per-statement error before they run.
  */
+import type { FormatOptions } from '../http-api/rqlite-format.ts'
+import { resultsJson } from '../http-api/read-answer.ts'
 import { LogStore } from '../replication-log/log-store.ts'
 import {
   checksumTables,
@@ -37,6 +39,14 @@ export class LocalReads {
     } finally {
       if (transaction) policy.internally(() => connection.exec('COMMIT'))
     }
+  }
+
+  /**
+   * query(), answered as the HTTP API's `results` JSON text (see read-answer.ts): on a read
+   * thread this keeps formatting and serialization off the main thread.
+   */
+  queryJson(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions): string {
+    return resultsJson(this.query(statements, transaction), format)
   }
 
   isWrite(statements: readonly SqlStatement[]): boolean {

@@ -7,6 +7,7 @@ import { LogStore } from '../replication-log/log-store.ts'
 import { openApplier, openWriter, replaceDatabase, type SqlStatement } from '../storage/index.ts'
 import { isTandemError } from '../shared/errors.ts'
 import { silentLogger } from '../shared/logger.ts'
+import { resultsJson } from '../http-api/read-answer.ts'
 import { LocalReads } from './local-reads.ts'
 import { ReadPool } from './read-pool.ts'
 
@@ -86,6 +87,33 @@ describe('read pool', () => {
       const actual = withoutTimes(await outcome(() => pool.query(statements, transaction)))
       assert.deepEqual(actual, expected, `${JSON.stringify(statements, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))} transaction=${transaction}`)
     }
+  })
+
+  test('JSON answers from a read thread have the bytes the main thread formats from the results', async () => {
+    const requests: SqlStatement[][] = [
+      [{ sql: 'SELECT id, label, n, b FROM t ORDER BY id' }],
+      [{ sql: 'SELECT ? AS big, ? AS blob, CAST(b AS TEXT) AS t, 1.5 AS f, NULL AS z FROM t LIMIT 2', params: [9223372036854775807n, bytes] }],
+      [{ sql: 'SELECT * FROM t WHERE id < 0' }, { sql: 'SELECT * FROM no_such_table' }, { sql: "INSERT INTO t (label) VALUES ('x')" }],
+      [{ sql: 'PRAGMA table_info(t)' }],
+    ]
+    for (const statements of requests) {
+      for (const associative of [false, true]) {
+        for (const blobArray of [false, true]) {
+          for (const timings of [false, true]) {
+            const format = { associative, timings, blobArray }
+            const expected = resultsJson(local.query(statements, false), format)
+            const actual = await pool.queryJson(statements, false, format)
+            // Per-statement times differ from run to run.
+            const timeless = (text: string) => (timings ? text.replace(/"time":[-+.\deE]+/g, '"time":0') : text)
+            assert.equal(timeless(actual), timeless(expected), `${statements.map((s) => s.sql).join('; ')} ${JSON.stringify(format)}`)
+          }
+        }
+      }
+    }
+    // Refusals are thrown as query()'s are.
+    await assert.rejects(pool.queryJson([{ sql: "ATTACH DATABASE '/tmp/other.db' AS other" }], false, { associative: false, timings: false, blobArray: false }), (error) =>
+      isTandemError(error, 'SQL_REFUSED'),
+    )
   })
 
   test('BLOBs and 64-bit integers come back from a read thread exact', async () => {

@@ -10,7 +10,9 @@
  * read-protocol.ts), so under load one message carries many reads each way.
  *
  * Results come back by structured clone, which keeps bigints (64-bit integers stay exact) and
- * Uint8Arrays (BLOBs) as they are.
+ * Uint8Arrays (BLOBs) as they are. The HTTP API asks for its answer as JSON text instead
+ * (queryJson): one string is much cheaper to clone than the rows, and the formatting runs here
+ * on the read threads rather than on the main thread.
  *
  * A thread that dies is replaced; the reads it held are sent once more (a read changes nothing,
  * so running it again is safe) and fail with a clear error if their second thread dies too.
@@ -18,6 +20,7 @@
 import { Worker } from 'node:worker_threads'
 import { TandemError } from '../shared/errors.ts'
 import type { Logger } from '../shared/logger.ts'
+import type { FormatOptions } from '../http-api/rqlite-format.ts'
 import type { SqlStatement, StatementResult } from '../storage/index.ts'
 import { connectionState, type ReadReply, type ReadRequest, type ReadWorkerData, type ToReadWorker } from './read-protocol.ts'
 
@@ -37,9 +40,11 @@ export interface ReadPoolOptions {
 interface PendingRead {
   statements: readonly SqlStatement[]
   transaction: boolean
+  /** Set for queryJson: the thread answers JSON text (a string) instead of results. */
+  format: FormatOptions | undefined
   /** Threads this read was posted to; at most attemptsMax. */
   attempts: number
-  resolve: (results: StatementResult[]) => void
+  resolve: (results: StatementResult[] | string) => void
   reject: (error: unknown) => void
 }
 
@@ -84,9 +89,20 @@ export class ReadPool {
 
   /** Runs the statements on the least busy read thread. Rejects with OVERLOADED when all are full. */
   query(statements: readonly SqlStatement[], transaction: boolean): Promise<StatementResult[]> {
+    // A read without format is answered with results (read-protocol.ts).
+    return this.submit(statements, transaction, undefined) as Promise<StatementResult[]>
+  }
+
+  /** query(), answered as the HTTP API's `results` JSON text (see read-answer.ts). */
+  queryJson(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions): Promise<string> {
+    // A read with format is answered with a string (read-protocol.ts).
+    return this.submit(statements, transaction, format) as Promise<string>
+  }
+
+  private submit(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions | undefined): Promise<StatementResult[] | string> {
     if (this.isClosed) return Promise.reject(new TandemError('SHUTTING_DOWN', 'the node is stopping'))
     return new Promise((resolve, reject) => {
-      this.dispatch({ statements, transaction, attempts: 0, resolve, reject })
+      this.dispatch({ statements, transaction, format, attempts: 0, resolve, reject })
     })
   }
 
@@ -104,7 +120,7 @@ export class ReadPool {
     const id = this.nextId++
     const isIdle = thread.inFlight.size === 0
     thread.inFlight.set(id, read)
-    thread.outbox.push({ id, statements: read.statements, transaction: read.transaction })
+    thread.outbox.push({ id, statements: read.statements, transaction: read.transaction, format: read.format })
     if (isIdle) this.flush(thread)
     else if (!this.isFlushScheduled) {
       this.isFlushScheduled = true

@@ -8,12 +8,18 @@
  * was as large as the HTTP work. A thread answers a batch with one message, in the batch's order.
  */
 import type { ErrorCode } from '../shared/errors.ts'
+import type { FormatOptions } from '../http-api/rqlite-format.ts'
 import type { SqlStatement, StatementResult } from '../storage/index.ts'
 
 export interface ReadRequest {
   id: number
   statements: readonly SqlStatement[]
   transaction: boolean
+  /**
+   * Set: answer the HTTP API's `results` JSON text formatted with these options (the read
+   * thread formats and serializes). Undefined: answer the StatementResult objects.
+   */
+  format: FormatOptions | undefined
 }
 
 export type ToReadWorker =
@@ -29,7 +35,8 @@ export type ToReadWorker =
   | { type: 'crash' }
 
 export type ReadReply =
-  | { id: number; ok: true; results: StatementResult[] }
+  /** `results` is a string exactly when the request carried `format`. */
+  | { id: number; ok: true; results: StatementResult[] | string }
   | { id: number; ok: false; error: { code?: ErrorCode; message: string } }
 
 export interface ReadWorkerData {

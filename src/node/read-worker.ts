@@ -56,7 +56,8 @@ function serve(message: ReadRequest): ReadReply {
       close()
       throw new TandemError('NOT_READY', 'this replica is installing a snapshot; retry shortly')
     }
-    return { id: message.id, ok: true, results: local.query(message.statements, message.transaction) }
+    const { statements, transaction, format } = message
+    return { id: message.id, ok: true, results: format === undefined ? local.query(statements, transaction) : local.queryJson(statements, transaction, format) }
   } catch (error) {
     return { id: message.id, ok: false, error: error instanceof TandemError ? { code: error.code, message: error.message } : { message: messageOf(error) } }
   }

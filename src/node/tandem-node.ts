@@ -13,6 +13,7 @@ import type { SyncOutcome, WriteOptions } from '../master/write-options.ts'
 import { databasePath, type SqlStatement, type StatementResult } from '../storage/index.ts'
 import { createHttpServer } from '../http-api/server.ts'
 import type { JobsApi, NodeApi, NodeInfo, Role, Snapshot } from '../http-api/node-api.ts'
+import type { FormatOptions } from '../http-api/rqlite-format.ts'
 import { Executor } from '../jobs/index.ts'
 import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from 'ws'
@@ -304,6 +305,12 @@ export class TandemNode implements NodeApi {
   async query(statements: readonly SqlStatement[], transaction: boolean): Promise<StatementResult[]> {
     const reads = this.readsOrThrow()
     return this.readPool === undefined ? reads.query(statements, transaction) : this.readPool.query(statements, transaction)
+  }
+
+  /** query(), answered as the HTTP API's `results` JSON text, formatted where the read ran. */
+  async queryJson(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions): Promise<string> {
+    const reads = this.readsOrThrow()
+    return this.readPool === undefined ? reads.queryJson(statements, transaction, format) : this.readPool.queryJson(statements, transaction, format)
   }
 
   isWrite(statements: readonly SqlStatement[]): boolean {
