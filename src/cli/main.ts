@@ -18,6 +18,12 @@ function nodeOptions(command: Command, defaultPort: number): Command {
     .option('--log-retain-max-bytes <size>', 'most log kept for lagging replicas', bytes, defaultConfig.logRetainBytesMax)
     .option('--body-limit-bytes <size>', 'largest request body accepted', bytes, defaultConfig.bodyLimitBytes)
     .option('--read-threads <n>', 'threads that run reads, each with its own read-only connection; 0 reads on the main thread', integer('--read-threads'), defaultConfig.readThreads)
+    .option(
+      '--inline-read-max-us <us>',
+      'a read whose SQL ran in at most this many µs last time runs on the main thread, skipping the hop to a read thread (0: never)',
+      integer('--inline-read-max-us'),
+      defaultConfig.inlineReadMaxUs,
+    )
 }
 
 interface ServeFlags {
@@ -29,6 +35,7 @@ interface ServeFlags {
   logRetainMaxBytes: number
   bodyLimitBytes: number
   readThreads: number
+  inlineReadMaxUs: number
   master?: string
   syncReplicas?: number
   syncTimeoutMs?: number
@@ -55,6 +62,7 @@ function toNodeOptions(role: 'master' | 'replica', flags: ServeFlags) {
     logRetainBytesMax: flags.logRetainMaxBytes,
     bodyLimitBytes: flags.bodyLimitBytes,
     readThreads: flags.readThreads,
+    inlineReadMaxUs: flags.inlineReadMaxUs,
     ...(flags.master === undefined ? {} : { masterUrl: flags.master }),
     ...(flags.syncReplicas === undefined ? {} : { syncReplicas: flags.syncReplicas }),
     ...(flags.syncTimeoutMs === undefined ? {} : { syncTimeoutMs: flags.syncTimeoutMs }),

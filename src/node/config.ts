@@ -62,6 +62,8 @@ export interface NodeConfig {
   readThreads: number
   /** Reads queued or running on one read thread, at most; past it a read is refused with OVERLOADED. */
   readQueueMax: number
+  /** Reads whose SQL ran in at most this many µs last time run on the main thread (read-costs.ts); 0: never. */
+  inlineReadMaxUs: number
 }
 
 export const defaultConfig = {
@@ -91,4 +93,5 @@ export const defaultConfig = {
   jobRetainCount: 10_000,
   readThreads: 1,
   readQueueMax: 1024,
+  inlineReadMaxUs: 50,
 } as const satisfies Partial<NodeConfig>

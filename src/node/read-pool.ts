@@ -35,6 +35,8 @@ export interface ReadPoolOptions {
   closeWaitMs?: number
   /** Threads a read is sent to before it fails, when each one dies under it. */
   attemptsMax?: number
+  /** Told what each answered read took on its thread. */
+  onAnswered?: (statements: readonly SqlStatement[], micros: number) => void
 }
 
 interface PendingRead {
@@ -64,7 +66,7 @@ interface ReadThread {
 const restartDelayMsMax = 2000
 
 export class ReadPool {
-  private readonly options: Required<ReadPoolOptions>
+  private readonly options: Required<Omit<ReadPoolOptions, 'onAnswered'>> & Pick<ReadPoolOptions, 'onAnswered'>
   private readonly threads: ReadThread[] = []
   /** control[0] is 1 while the database file is being replaced (see read-worker.ts). */
   private readonly control = new Int32Array(new SharedArrayBuffer(4))
@@ -177,7 +179,10 @@ export class ReadPool {
     thread.inFlight.delete(reply.id)
     thread.served++
     thread.failuresInRow = 0
-    if (reply.ok) read.resolve(reply.results)
+    if (reply.ok) {
+      this.options.onAnswered?.(read.statements, reply.micros)
+      read.resolve(reply.results)
+    }
     else if (reply.error.code !== undefined) read.reject(new TandemError(reply.error.code, reply.error.message))
     else read.reject(new Error(reply.error.message))
   }

@@ -36,7 +36,7 @@ export type ToReadWorker =
 
 export type ReadReply =
   /** `results` is a string exactly when the request carried `format`. */
-  | { id: number; ok: true; results: StatementResult[] | string }
+  | { id: number; ok: true; results: StatementResult[] | string; /** How long the read ran on its thread. */ micros: number }
   | { id: number; ok: false; error: { code?: ErrorCode; message: string } }
 
 export interface ReadWorkerData {

@@ -50,6 +50,7 @@ function close(): void {
 }
 
 function serve(message: ReadRequest): ReadReply {
+  const started = performance.now()
   try {
     const local = Atomics.load(control, 0) === 0 ? open() : undefined
     if (local === undefined) {
@@ -57,7 +58,8 @@ function serve(message: ReadRequest): ReadReply {
       throw new TandemError('NOT_READY', 'this replica is installing a snapshot; retry shortly')
     }
     const { statements, transaction, format } = message
-    return { id: message.id, ok: true, results: format === undefined ? local.query(statements, transaction) : local.queryJson(statements, transaction, format) }
+    const results = format === undefined ? local.query(statements, transaction) : local.queryJson(statements, transaction, format)
+    return { id: message.id, ok: true, results, micros: (performance.now() - started) * 1000 }
   } catch (error) {
     return { id: message.id, ok: false, error: error instanceof TandemError ? { code: error.code, message: error.message } : { message: messageOf(error) } }
   }

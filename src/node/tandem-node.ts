@@ -19,6 +19,7 @@ import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from 'ws'
 import { defaultConfig, type NodeConfig } from './config.ts'
 import { LocalReads } from './local-reads.ts'
+import { ReadCosts } from './read-costs.ts'
 import { ReadPool } from './read-pool.ts'
 import { LsnWaiters } from './lsn-waiters.ts'
 import { MasterRole } from './master-role.ts'
@@ -48,6 +49,7 @@ export class TandemNode implements NodeApi {
   private reads: LocalReads | undefined
   /** Client reads, on read threads (readThreads > 0). */
   private readonly readPool: ReadPool | undefined
+  private readonly readCosts: ReadCosts
   /** Exactly one of master and replica is set, except inside a role change. */
   private master: MasterRole | undefined
   private replica: ReplicaRole | undefined
@@ -98,8 +100,15 @@ export class TandemNode implements NodeApi {
       }
     }
     this.reads = new LocalReads(this.dbPath)
+    this.readCosts = new ReadCosts(this.config.inlineReadMaxUs)
     if (this.config.readThreads > 0) {
-      this.readPool = new ReadPool({ dbPath: this.dbPath, threads: this.config.readThreads, queueMax: this.config.readQueueMax, logger: this.logger })
+      this.readPool = new ReadPool({
+        dbPath: this.dbPath,
+        threads: this.config.readThreads,
+        queueMax: this.config.readQueueMax,
+        logger: this.logger,
+        onAnswered: (statements, micros) => this.readCosts.record(statements, micros),
+      })
     }
     this.snapshots = new Snapshots(this.dbPath, join(this.config.dataDir, 'snapshots'))
   }
@@ -301,16 +310,23 @@ export class TandemNode implements NodeApi {
     return this.reads
   }
 
-  /** On a read thread when there is a pool; on the main thread's connection otherwise. */
+  /**
+   * On a read thread, unless the read is known to be cheap (read-costs.ts) or there is no pool:
+   * then on the main thread's connection.
+   */
   async query(statements: readonly SqlStatement[], transaction: boolean): Promise<StatementResult[]> {
     const reads = this.readsOrThrow()
-    return this.readPool === undefined ? reads.query(statements, transaction) : this.readPool.query(statements, transaction)
+    if (this.readPool === undefined) return reads.query(statements, transaction)
+    if (!this.readCosts.isCheap(statements)) return this.readPool.query(statements, transaction)
+    return this.readCosts.runInline(statements, () => reads.query(statements, transaction))
   }
 
   /** query(), answered as the HTTP API's `results` JSON text, formatted where the read ran. */
   async queryJson(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions): Promise<string> {
     const reads = this.readsOrThrow()
-    return this.readPool === undefined ? reads.queryJson(statements, transaction, format) : this.readPool.queryJson(statements, transaction, format)
+    if (this.readPool === undefined) return reads.queryJson(statements, transaction, format)
+    if (!this.readCosts.isCheap(statements)) return this.readPool.queryJson(statements, transaction, format)
+    return this.readCosts.runInline(statements, () => reads.queryJson(statements, transaction, format))
   }
 
   isWrite(statements: readonly SqlStatement[]): boolean {
@@ -393,7 +409,7 @@ export class TandemNode implements NodeApi {
       }
       if (this.executor !== undefined) base['jobs'] = this.executor.stats()
     }
-    base['reads'] = this.readPool?.stats() ?? { threads: 0 }
+    base['reads'] = this.readPool === undefined ? { threads: 0 } : { ...this.readPool.stats(), inline: this.readCosts.inline, inline_max_us: this.config.inlineReadMaxUs }
     // V8 grows its heap lazily under load: RSS says what the process holds, heap_used what is live.
     const memory = process.memoryUsage()
     base['memory'] = { rss_bytes: memory.rss, heap_used_bytes: memory.heapUsed, heap_total_bytes: memory.heapTotal, external_bytes: memory.external }

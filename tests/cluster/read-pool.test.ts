@@ -8,12 +8,15 @@ import { execute, get, query, rows } from '../harness/http.ts'
 interface ReadStats {
   threads: number
   workers: { running: boolean; served: number; in_flight: number; restarts: number }[]
+  inline: number
 }
 
 describe('reads on read threads', () => {
   let cluster: Cluster
   before(async () => {
-    cluster = await Cluster.start({ replicas: 1, masterArgs: ['--read-threads', '2'], replicaArgs: ['--read-threads', '2'] })
+    // Every read goes to the read threads here; the last test looks at cheap reads kept inline.
+    const args = ['--read-threads', '2', '--inline-read-max-us', '0']
+    cluster = await Cluster.start({ replicas: 1, masterArgs: args, replicaArgs: args })
     const ok = await execute(cluster.master.url, [
       'CREATE TABLE kv (id INTEGER PRIMARY KEY, v TEXT, big INTEGER, b BLOB)',
       ["INSERT INTO kv (id, v, big, b) VALUES (1, 'one', 9223372036854775807, x'00ff10')"],
@@ -98,6 +101,25 @@ describe('reads on read threads', () => {
     for (const answer of answers) assert.deepEqual(answer, [['one again']])
     const stats = await reads(replica.url)
     assert.ok(stats.workers.every((w) => w.running && w.restarts === 0), JSON.stringify(stats))
+  })
+
+  test('a cheap read runs on the main thread once measured; a slow one stays on the read threads', async () => {
+    // A 10 ms limit: far above a point read, even a cold one, and far below the slow read's time.
+    const replica = await cluster.addReplica(['--read-threads', '2', '--inline-read-max-us', '10000'])
+    await cluster.converged()
+    const served = (stats: ReadStats) => stats.workers.reduce((sum, w) => sum + w.served, 0)
+    const before = await reads(replica.url)
+    assert.equal(before.inline, 0)
+    for (let i = 0; i < 20; i++) assert.deepEqual(await rows(replica.url, 'SELECT id FROM kv WHERE id = 1'), [[1]])
+    const cheap = await reads(replica.url)
+    assert.equal(served(cheap) - served(before), 1, 'measured once on a read thread')
+    assert.equal(cheap.inline - before.inline, 19, 'then run inline')
+    // ~200 ms of SQLite work: it never runs inline.
+    const slow = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000) SELECT count(*) FROM c'
+    for (let i = 0; i < 3; i++) assert.deepEqual(await rows(replica.url, slow), [[2000000]])
+    const after = await reads(replica.url)
+    assert.equal(served(after) - served(cheap), 3)
+    assert.equal(after.inline, cheap.inline)
   })
 
   test('--read-threads 0 reads on the main thread', async () => {

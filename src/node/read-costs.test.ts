@@ -1,0 +1,54 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { ReadCosts } from './read-costs.ts'
+
+const read = (sql: string) => [{ sql }]
+
+test('a read is cheap once it was measured at or under the limit, and no longer once it ran slower', () => {
+  const costs = new ReadCosts(50)
+  assert.equal(costs.isCheap(read('SELECT 1')), false, 'never seen')
+  costs.record(read('SELECT 1'), 12)
+  assert.equal(costs.isCheap(read('SELECT 1')), true)
+  costs.record(read('SELECT 1'), 50)
+  assert.equal(costs.isCheap(read('SELECT 1')), true, 'at the limit')
+  costs.record(read('SELECT 1'), 51)
+  assert.equal(costs.isCheap(read('SELECT 1')), false)
+})
+
+test('reads of several statements, and every read when the limit is 0, go to the read threads', () => {
+  const costs = new ReadCosts(50)
+  const two = [{ sql: 'SELECT 1' }, { sql: 'SELECT 2' }]
+  costs.record(two, 1)
+  assert.equal(costs.isCheap(two), false)
+  const never = new ReadCosts(0)
+  never.record(read('SELECT 1'), 0)
+  assert.equal(never.isCheap(read('SELECT 1')), false)
+})
+
+test('runInline counts the read and records what it took, even when it throws', () => {
+  const costs = new ReadCosts(1_000_000)
+  assert.equal(costs.runInline(read('SELECT 1'), () => 'rows'), 'rows')
+  assert.equal(costs.isCheap(read('SELECT 1')), true)
+  assert.throws(() => costs.runInline(read('SELECT bad'), () => {
+    throw new Error('no such column')
+  }))
+  assert.equal(costs.isCheap(read('SELECT bad')), true)
+  assert.equal(costs.inline, 2)
+  const strict = new ReadCosts(1)
+  strict.runInline(read('SELECT slow'), () => {
+    const until = performance.now() + 5
+    while (performance.now() < until);
+  })
+  assert.equal(strict.isCheap(read('SELECT slow')), false, 'a 5 ms run is not cheap at 1 µs')
+})
+
+test('what it remembers is bounded: the oldest SQL goes first', () => {
+  const costs = new ReadCosts(50, 2)
+  costs.record(read('a'), 1)
+  costs.record(read('b'), 1)
+  costs.record(read('a'), 1)
+  costs.record(read('c'), 1)
+  assert.equal(costs.isCheap(read('a')), false, 'first in, first out')
+  assert.equal(costs.isCheap(read('b')), true)
+  assert.equal(costs.isCheap(read('c')), true)
+})
