@@ -5,13 +5,16 @@
  * read thread, against ~30 µs all on the main thread, and the extra hop halved the reads per
  * second a replica answered over HTTP. So a read whose SQL ran in at most `cheapMicros` the last
  * time runs on the main thread's own read connection; any other read (never seen, slow last time,
- * several statements) goes to the read threads, which measure it too. A cheap read that turns
- * slow (other parameters, a grown table) blocks the event loop once, then goes to the threads.
+ * several statements) goes to the read threads, which measure it too. Times are wall-clock, and a
+ * thread preempted on a busy machine reads slow now and then: a cheap read goes to the threads
+ * only after two slow runs in a row. One that really turned slow (other parameters, a grown
+ * table) blocks the event loop twice, then runs on the threads.
  */
 import type { SqlStatement } from '../storage/index.ts'
 
 export class ReadCosts {
-  private readonly micros = new Map<string, number>()
+  /** By SQL text: cheap or not, and the slow runs in a row since it was last cheap. */
+  private readonly known = new Map<string, { isCheap: boolean; slowRuns: number }>()
   private readonly cheapMicros: number
   private readonly capacity: number
   /** Reads run on the main thread because they were cheap. */
@@ -26,16 +29,26 @@ export class ReadCosts {
   /** Known to run in at most cheapMicros: one statement, measured before. */
   isCheap(statements: readonly SqlStatement[]): boolean {
     if (this.cheapMicros <= 0 || statements.length !== 1) return false
-    const micros = this.micros.get(statements[0]!.sql)
-    return micros !== undefined && micros <= this.cheapMicros
+    return this.known.get(statements[0]!.sql)?.isCheap ?? false
   }
 
   /** What one run of these statements took, wherever it ran. */
   record(statements: readonly SqlStatement[], micros: number): void {
     if (statements.length !== 1) return
     const sql = statements[0]!.sql
-    if (!this.micros.has(sql) && this.micros.size >= this.capacity) this.micros.delete(this.micros.keys().next().value!)
-    this.micros.set(sql, micros)
+    let entry = this.known.get(sql)
+    if (entry === undefined) {
+      if (this.known.size >= this.capacity) this.known.delete(this.known.keys().next().value!)
+      entry = { isCheap: false, slowRuns: 0 }
+      this.known.set(sql, entry)
+    }
+    if (micros <= this.cheapMicros) {
+      entry.isCheap = true
+      entry.slowRuns = 0
+    } else if (entry.isCheap && ++entry.slowRuns >= 2) {
+      entry.isCheap = false
+      entry.slowRuns = 0
+    }
   }
 
   /** Runs a cheap read here, and keeps what it took. */
