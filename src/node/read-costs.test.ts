@@ -20,6 +20,9 @@ test('a read is cheap once it was measured at or under the limit, and no longer 
   assert.equal(costs.isCheap(read('SELECT 1')), false, 'two in a row')
   costs.record(read('SELECT 2'), 51)
   assert.equal(costs.isCheap(read('SELECT 2')), false, 'slow when first measured')
+  costs.record(read('SELECT 3'), 10)
+  costs.record(read('SELECT 3'), 1001)
+  assert.equal(costs.isCheap(read('SELECT 3')), false, 'one run over 20 × the limit is enough')
 })
 
 test('reads of several statements, and every read when the limit is 0, go to the read threads', () => {

@@ -7,8 +7,9 @@
  * time runs on the main thread's own read connection; any other read (never seen, slow last time,
  * several statements) goes to the read threads, which measure it too. Times are wall-clock, and a
  * thread preempted on a busy machine reads slow now and then: a cheap read goes to the threads
- * only after two slow runs in a row. One that really turned slow (other parameters, a grown
- * table) blocks the event loop twice, then runs on the threads.
+ * after two slow runs in a row, or at once after one run slower than 20 × the limit (a
+ * preemption is not that long; a query whose parameters turned it into a scan is). So a cheap
+ * SQL text that turns really slow blocks the event loop once, then runs on the threads.
  */
 import type { SqlStatement } from '../storage/index.ts'
 
@@ -45,7 +46,7 @@ export class ReadCosts {
     if (micros <= this.cheapMicros) {
       entry.isCheap = true
       entry.slowRuns = 0
-    } else if (entry.isCheap && ++entry.slowRuns >= 2) {
+    } else if (entry.isCheap && (++entry.slowRuns >= 2 || micros > this.cheapMicros * 20)) {
       entry.isCheap = false
       entry.slowRuns = 0
     }
