@@ -89,6 +89,7 @@ import { measureEmbeddedReads, type EmbeddedReadsResult } from './embedded-reads
 import { startHttpFloor } from './http-floor.ts'
 import { closedLoop, type LoadResult } from './http-load.ts'
 import { httpReadsFigures, httpReadsNote, measureHttpReads, scanRows, type HttpReadsSettings } from './http-reads.ts'
+import { httpWriteLatency, rawCommitLatency, type LatencySample } from './write-latency.ts'
 import { jobsFigures, jobsNote, measureJobs, type JobsSettings } from './jobs.ts'
 import { libraryBatchFigures, libraryBatchNote, measureLibraryBatches, type LibraryBatchSettings } from './library-batches.ts'
 import { libraryWritesPerSec } from './library-writes.ts'
@@ -113,6 +114,8 @@ interface Settings {
   /** Each closed-loop throughput run (HTTP and library). */
   loadSeconds: number
   rawSeconds: number
+  /** Writes timed one at a time per repetition for the 1-client latency percentiles. */
+  latencyWrites: number
   lagSeconds: number
   /** The moderate lag load; the heavy one is half the measured many-client HTTP rate. */
   lagModerateWritesPerSec: number
@@ -163,6 +166,7 @@ function settingsFromArgs(): Settings & { json: boolean; parts: ReadonlySet<Part
     isFull: only === undefined,
     reps,
     loadSeconds: seconds,
+    latencyWrites: Math.max(500, Math.round((2000 * seconds) / 3)),
     rawSeconds: scaled(2 / 3, 0.5),
     lagSeconds: scaled(5 / 3, 1),
     lagModerateWritesPerSec: 1000,
@@ -214,6 +218,10 @@ interface ThroughputSamples {
   /** The same writes with sync=1: acknowledged once a replica committed them. */
   sync1: LoadResult[]
   syncMany: LoadResult[]
+  /** One writer, one request at a time, timed per request: Tandem, the floor, raw SQLite's commit. */
+  latency1: LatencySample[]
+  floorLatency1: LatencySample[]
+  rawCommitLatency: LatencySample[]
 }
 
 /** Figures 1–3: writes over HTTP and through the library, beside the floor and raw SQLite. */
@@ -230,7 +238,20 @@ async function measureThroughput(resources: Resources, cluster: ProcessCluster, 
   await libraryWritesPerSec(library.master, s.manyClients, 1000)
   rawSingleRowTps(resources.path('raw-warmup'), 300)
 
-  const out: ThroughputSamples = { rawSingle: [], floor1: [], http1: [], floorMany: [], httpMany: [], library1: [], libraryMany: [], sync1: [], syncMany: [] }
+  const out: ThroughputSamples = {
+    rawSingle: [],
+    floor1: [],
+    http1: [],
+    floorMany: [],
+    httpMany: [],
+    library1: [],
+    libraryMany: [],
+    sync1: [],
+    syncMany: [],
+    latency1: [],
+    floorLatency1: [],
+    rawCommitLatency: [],
+  }
   const many = s.manyClients
   for (let rep = 1; rep <= s.reps; rep++) {
     const report = <T>(label: string, unit: string, result: T, perSec: (r: T) => number): T => {
@@ -249,6 +270,14 @@ async function measureThroughput(resources: Resources, cluster: ProcessCluster, 
     out.rawSingle.push(report('raw SQLite, 1 row per transaction', 'tx/s', rawSingleRowTps(resources.path('raw-single'), s.rawSeconds * 1000), same))
     out.floor1.push(report('node:http floor, 1 client', 'req/s', (await load(floor.url, 1)).perSec, same))
     out.http1.push(report('Tandem HTTP, 1 client', 'tx/s', await tandemLoad(1), (r) => r.perSec))
+    const latencyText = (l: LatencySample) => `p50 ${Math.round(l.p50Us)} µs, p99 ${Math.round(l.p99Us)} µs`
+    out.rawCommitLatency.push(rawCommitLatency(resources.path('raw-latency'), s.latencyWrites))
+    out.floorLatency1.push(await httpWriteLatency(floor.url, s.latencyWrites))
+    out.latency1.push(await httpWriteLatency(executeUrl, s.latencyWrites))
+    log(
+      `[throughput ${rep}/${s.reps}] one write at a time (${s.latencyWrites}): Tandem ${latencyText(out.latency1.at(-1)!)}; ` +
+        `raw SQLite commit ${latencyText(out.rawCommitLatency.at(-1)!)}; floor round trip ${latencyText(out.floorLatency1.at(-1)!)}`,
+    )
     out.floorMany.push(report(`node:http floor, ${many} clients`, 'req/s', (await load(floor.url, many)).perSec, same))
     out.httpMany.push(report(`Tandem HTTP, ${many} clients`, 'tx/s', await tandemLoad(many), (r) => r.perSec))
     // closedLoop fails on any answer but 200 (a SYNC_TIMEOUT is a 202): every counted write was confirmed.
@@ -372,10 +401,18 @@ function throughputFigures(t: ThroughputSamples, s: Settings): Figure[] {
       { label: 'node:http floor, 1 client', unit: 'req/s', samples: t.floor1 },
       rawSingle,
     ]),
-    // One client in a closed loop: its mean latency is 1 ÷ its rate, and so are the baselines'.
-    figure('http_write_latency_1', 'HTTP write latency, 1 client (mean: 1 ÷ rate)', 'µs', t.http1.map((r) => 1e6 / r.perSec), [
+    figure('http_write_latency_p50_1', 'HTTP write latency p50, 1 client (undici, each write timed)', 'µs', t.latency1.map((l) => l.p50Us), [
       {
-        label: "raw SQLite's one-row commit + the node:http floor's round trip, 1 client",
+        label: "raw SQLite's one-row commit p50 + the node:http floor's round trip p50, same client",
+        unit: 'µs',
+        samples: t.rawCommitLatency.map((raw, i) => raw.p50Us + t.floorLatency1[i]!.p50Us),
+      },
+    ]),
+    // The same with autocannon's leaner client, whose percentiles are whole milliseconds: in a
+    // closed loop of one, the mean is 1 ÷ the rate, for Tandem and for both baselines.
+    figure('http_write_latency_1', 'HTTP write latency, 1 client (autocannon, mean: 1 ÷ rate)', 'µs', t.http1.map((r) => 1e6 / r.perSec), [
+      {
+        label: "raw SQLite's one-row commit + the node:http floor's round trip, 1 client (means)",
         unit: 'µs',
         samples: t.rawSingle.map((raw, i) => 1e6 / raw + 1e6 / t.floor1[i]!),
       },
@@ -443,7 +480,8 @@ const workloadNote =
   'Every write is a one-row INSERT (32-byte text) into a table with an INTEGER PRIMARY KEY. Tandem: a master with 2 replicas attached, all synchronous=full, every process on this one machine. Raw SQLite: WAL + synchronous=FULL through @photostructure/sqlite, in the benchmark process.'
 
 const throughputNote = (s: Settings) =>
-  `Throughput: closed loop for ${s.loadSeconds} s per run — autocannon over keep-alive connections for HTTP (Tandem and a minimal node:http server answering a fixed JSON), async callers of node.write() for the library.`
+  `Throughput: closed loop for ${s.loadSeconds} s per run — autocannon over keep-alive connections for HTTP (Tandem and a minimal node:http server answering a fixed JSON), async callers of node.write() for the library. ` +
+    `1-client latency: ${s.latencyWrites} writes one at a time over one keep-alive undici connection, each timed with performance.now() (after 200 untimed), against the floor from the same client and raw SQLite's BEGIN/INSERT/COMMIT timed the same way in this process (bench/write-latency.ts).`
 
 function lagNote(s: Settings, lags: LagLevel[]): string {
   const median = (values: number[]) => spread(values).median
