@@ -15,6 +15,7 @@ import { decodeEntries, parseMasterMessage, protocolVersion, type MasterMessage,
 import { FrameSocket } from '../transport/frame-socket.ts'
 import type { Applier } from './applier.ts'
 import { ApplyLag } from './apply-lag.ts'
+import { DurableAcks } from './durable-acks.ts'
 
 /** `fenced`: the master it was pointed at has a lower epoch than one this replica knows. */
 export type FollowerState = 'connecting' | 'streaming' | 'snapshotting' | 'diverged' | 'fenced' | 'stopped'
@@ -78,13 +79,8 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
   masterEpoch = 0
   /** Commit on the master → visible here, per entry applied. */
   readonly applyLag = new ApplyLag()
-  /** The newest LSN known durable here: what acknowledgements report. Invariant: <= the applied position. */
-  durableLsn = 0
-  private isFlushing = false
-  private isFlushWanted = false
-  /** The master asked for everything up to here to be durable now (a synchronous write waits). */
-  private flushAskedLsn = 0
-  private flushTimer: NodeJS.Timeout | undefined
+  /** What acknowledgements report: the newest LSN durable here. */
+  private readonly acks: DurableAcks<FrameSocket>
   private readonly options: FollowerOptions
   private socket: FrameSocket | undefined
   private stopped = false
@@ -101,6 +97,24 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
   constructor(options: FollowerOptions) {
     super()
     this.options = options
+    this.acks = new DurableAcks({
+      appliedLsn: () => this.options.applier().position.lsn,
+      flush: options.flush,
+      flushDelayMs: options.flushDelayMs ?? 0,
+      connection: () => this.socket,
+      send: (socket, lsn) => socket.sendJson({ type: 'ack', lsn } satisfies ReplicaMessage),
+      failed: (socket, error) => {
+        // Not durable: acknowledge nothing, and reconnect (with backoff) as for a failed apply.
+        this.applyFailures++
+        this.options.logger.error({ err: error }, 'could not sync the WAL; reconnecting')
+        socket?.terminate()
+      },
+    })
+  }
+
+  /** The newest LSN known durable here: what acknowledgements report. Invariant: <= the applied position. */
+  get durableLsn(): number {
+    return this.acks.durableLsn
   }
 
   /** `resyncFirst`: the local log failed its checks at start; bootstrap before streaming. */
@@ -112,7 +126,7 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
     this.stopped = true
     this.stopping.abort()
     clearTimeout(this.delayTimer)
-    clearTimeout(this.flushTimer)
+    this.acks.stop()
     // Terminate, not close: a close handshake with a paused or cut-off master waits 30 s.
     this.socket?.terminate()
     this.setState('stopped')
@@ -131,7 +145,7 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
     while (!this.stopped) {
       // The master counts the position in hello as acknowledged: make it durable first.
       await this.options.flush?.().catch((error: unknown) => this.options.logger.error({ err: error }, 'could not sync the WAL'))
-      this.durableLsn = this.options.applier().position.lsn
+      this.acks.markDurable()
       const outcome = await this.followOnce()
       if (this.stopped) break
       if (outcome.kind === 'snapshot') {
@@ -241,8 +255,7 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
             case 'ping':
               break
             case 'flush':
-              this.flushAskedLsn = Math.max(this.flushAskedLsn, message.lsn)
-              if (this.options.applier().position.lsn > this.durableLsn) this.acknowledge()
+              this.acks.ask(message.lsn)
               break
             case 'assign':
             case 'cancel':
@@ -360,62 +373,7 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
       const appliedAt = this.options.clock.now()
       for (const entry of batch) this.applyLag.record(appliedAt, entry.time)
       this.emit('applied', last.lsn)
-      this.acknowledge()
+      this.acks.applied()
     }
-  }
-
-  /**
-   * Acknowledges what was applied once it is durable. Without a flush, applying synced it
-   * already. With one, the sync waits up to flushDelayMs, unless the master asked for it (a
-   * synchronous write waits on this replica): under a steady stream of small writes, replicas
-   * sharing a disk with their master would otherwise sync as often as it commits, and every one
-   * of those syncs delays the master's own. Flushes run one at a time and each covers every
-   * batch applied before it started.
-   */
-  private acknowledge(): void {
-    if (this.options.flush === undefined) {
-      this.durableLsn = this.options.applier().position.lsn
-      this.socket?.sendJson({ type: 'ack', lsn: this.durableLsn } satisfies ReplicaMessage)
-      return
-    }
-    const delayMs = this.options.flushDelayMs ?? 0
-    if (delayMs <= 0 || this.flushAskedLsn > this.durableLsn) {
-      this.flushNow(this.options.flush)
-      return
-    }
-    this.flushTimer ??= setTimeout(() => {
-      this.flushTimer = undefined
-      if (this.options.flush !== undefined) this.flushNow(this.options.flush)
-    }, delayMs)
-  }
-
-  private flushNow(flush: () => Promise<void>): void {
-    clearTimeout(this.flushTimer)
-    this.flushTimer = undefined
-    if (this.isFlushing) {
-      this.isFlushWanted = true
-      return
-    }
-    this.isFlushing = true
-    const socket = this.socket
-    const target = this.options.applier().position.lsn
-    flush()
-      .then(() => {
-        this.durableLsn = Math.max(this.durableLsn, target)
-        if (socket === this.socket) socket?.sendJson({ type: 'ack', lsn: this.durableLsn } satisfies ReplicaMessage)
-      })
-      .catch((error: unknown) => {
-        // Not durable: acknowledge nothing, and reconnect (with backoff) as for a failed apply.
-        this.applyFailures++
-        this.options.logger.error({ err: error }, 'could not sync the WAL; reconnecting')
-        socket?.terminate()
-      })
-      .finally(() => {
-        this.isFlushing = false
-        if (this.isFlushWanted) {
-          this.isFlushWanted = false
-          this.acknowledge()
-        }
-      })
   }
 }
