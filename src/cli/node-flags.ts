@@ -1,7 +1,9 @@
 /**
- * The V8 flags every Tandem node process runs with. bin/tandem.js carries the same ones in its
- * first line (`env -S`), so `tandem master` gets them however it is started; `tandem demo` and
- * the test harness start `node` with them explicitly.
+ * The V8 flags a Tandem node should run with: `tandem demo`, the tests and the bench start `node`
+ * with them; in production start a node as `node --max-semi-space-size=2
+ * --heap-growing-percent=100 node_modules/tandem/bin/tandem.js master …` (README, Performance).
+ * bin/tandem.js cannot carry them: `#!/usr/bin/env -S node …` fails where env has no -S (BusyBox,
+ * so Alpine images), and NODE_OPTIONS refuses --heap-growing-percent.
  *
  * --max-semi-space-size=2: V8's young generation may otherwise grow to 2 × 16 MB per isolate
  * (the main thread and each read or job thread), and under load a node keeps it grown. At 2 MB
