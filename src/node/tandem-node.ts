@@ -310,23 +310,32 @@ export class TandemNode implements NodeApi {
     return this.reads
   }
 
-  /**
-   * On a read thread, unless the read is known to be cheap (read-costs.ts) or there is no pool:
-   * then on the main thread's connection.
-   */
   async query(statements: readonly SqlStatement[], transaction: boolean): Promise<StatementResult[]> {
-    const reads = this.readsOrThrow()
-    if (this.readPool === undefined) return reads.query(statements, transaction)
-    if (!this.readCosts.isCheap(statements)) return this.readPool.query(statements, transaction)
-    return this.readCosts.runInline(statements, () => reads.query(statements, transaction))
+    return this.read(
+      statements,
+      (reads) => reads.query(statements, transaction),
+      (pool) => pool.query(statements, transaction),
+    )
   }
 
   /** query(), answered as the HTTP API's `results` JSON text, formatted where the read ran. */
   async queryJson(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions): Promise<string> {
+    return this.read(
+      statements,
+      (reads) => reads.queryJson(statements, transaction, format),
+      (pool) => pool.queryJson(statements, transaction, format),
+    )
+  }
+
+  /**
+   * Where a read runs: on a read thread, unless it is known to be cheap (read-costs.ts) or there
+   * is no pool; then on the main thread's connection.
+   */
+  private async read<T>(statements: readonly SqlStatement[], here: (reads: LocalReads) => T, onThread: (pool: ReadPool) => Promise<T>): Promise<T> {
     const reads = this.readsOrThrow()
-    if (this.readPool === undefined) return reads.queryJson(statements, transaction, format)
-    if (!this.readCosts.isCheap(statements)) return this.readPool.queryJson(statements, transaction, format)
-    return this.readCosts.runInline(statements, () => reads.queryJson(statements, transaction, format))
+    if (this.readPool === undefined) return here(reads)
+    if (!this.readCosts.isCheap(statements)) return onThread(this.readPool)
+    return this.readCosts.runInline(statements, () => here(reads))
   }
 
   isWrite(statements: readonly SqlStatement[]): boolean {

@@ -104,23 +104,21 @@ export function runPrepared(statement: Statement, params: SqlParams | undefined)
     const result = statement.run(...args)
     return { kind: 'exec', rowsAffected: Number(result.changes), lastInsertId: exactInteger(result.lastInsertRowid) }
   }
-  {
-    // Asked on every run: a schema change re-prepares the statement, and `SELECT *` may then
-    // name other columns.
-    const columns = statement.columns()
-    const values = statement.all(...args) as SqlValue[][]
-    for (const row of values) {
-      for (let i = 0; i < row.length; i++) {
-        const value = row[i]
-        if (typeof value === 'bigint') row[i] = exactInteger(value)
-      }
+  // Asked on every run: a schema change re-prepares the statement, and `SELECT *` may then
+  // name other columns.
+  const columns = statement.columns()
+  const values = statement.all(...args) as SqlValue[][]
+  for (const row of values) {
+    for (let i = 0; i < row.length; i++) {
+      const value = row[i]
+      if (typeof value === 'bigint') row[i] = exactInteger(value)
     }
-    return {
-      kind: 'rows',
-      columns: columns.map((c) => c.name),
-      types: columns.map((c) => (c.type ?? '').toLowerCase()),
-      values,
-    }
+  }
+  return {
+    kind: 'rows',
+    columns: columns.map((c) => c.name),
+    types: columns.map((c) => (c.type ?? '').toLowerCase()),
+    values,
   }
 }
 
