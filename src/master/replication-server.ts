@@ -64,6 +64,8 @@ class ReplicaSession implements ReplicaView {
   isPumping = false
   /** The highest LSN this replica was asked to make durable at once (see askFlush). */
   flushAskedLsn = 0
+  /** Where catch-up frames are encoded, one after another (see pump). */
+  scratch: Uint8Array | undefined
   readonly socket: FrameSocket
 
   constructor(socket: FrameSocket, hello: { nodeId: string; url: string; lsn: number }, address: string, now: number) {
@@ -239,7 +241,11 @@ export class ReplicationServer {
           session.socket.close(1000, 'snapshot')
           return
         }
-        await session.socket.sendBinary(encodeEntries(entries))
+        // One buffer per session, reused once each frame is written: a catch-up of gigabytes
+        // would otherwise leave as many bytes of dead frames outside V8's heap, where they
+        // wait for a full collection that a small heap seldom needs.
+        session.scratch ??= new Uint8Array(this.options.batchBytesMax + (64 << 10))
+        await session.socket.sendBinary(encodeEntries(entries, session.scratch), true)
         session.sentLsn = entries[entries.length - 1]!.lsn
       }
     } catch (error) {

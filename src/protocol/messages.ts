@@ -82,10 +82,14 @@ export type MasterMessage =
 
 const entryHeaderBytes = 28
 
-export function encodeEntries(entries: readonly LogEntry[]): Uint8Array {
+/**
+ * Encodes an entries frame, into `scratch` when it is large enough (then the frame is a view of
+ * it, valid until the caller writes there again), else into a new buffer.
+ */
+export function encodeEntries(entries: readonly LogEntry[], scratch?: Uint8Array): Uint8Array {
   const size = 4 + entries.reduce((sum, e) => sum + entryHeaderBytes + e.ops.length, 0)
-  const out = new Uint8Array(size)
-  const view = new DataView(out.buffer)
+  const out = scratch !== undefined && scratch.byteLength >= size ? scratch.subarray(0, size) : new Uint8Array(size)
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength)
   view.setUint32(0, entries.length)
   let at = 4
   for (const e of entries) {

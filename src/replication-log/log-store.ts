@@ -155,19 +155,22 @@ export class LogStore {
    * bytes (at least one entry when any exists).
    */
   read(fromLsn: number, countMax: number, bytesMax: number): LogEntry[] {
-    const rows = this.internally(() => this.selectRange.all(fromLsn, countMax)) as LogEntry[]
     const out: LogEntry[] = []
     let bytes = 0
-    // The oldest entries may have been truncated since the caller looked: return nothing, and the
-    // caller sees from oldestLsn() that it needs a snapshot.
-    if (rows[0] !== undefined && rows[0].lsn !== fromLsn) return []
-    for (const row of rows) {
-      verifyEntry(row)
-      assert(row.lsn === fromLsn + out.length, `log must be contiguous: expected ${fromLsn + out.length}, found ${row.lsn}`)
-      out.push(row)
-      bytes += row.ops.length
-      if (bytes >= bytesMax) break
-    }
+    // Row by row, stopping at bytesMax: rows read past it would only be garbage, and under a
+    // catch-up that garbage (Buffers, outside V8's heap) is what a master's memory grew by.
+    this.internally(() => {
+      for (const row of this.selectRange.iterate(fromLsn, countMax) as IterableIterator<LogEntry>) {
+        // The oldest entries may have been truncated since the caller looked: return nothing, and
+        // the caller sees from oldestLsn() that it needs a snapshot.
+        if (out.length === 0 && row.lsn !== fromLsn) return
+        verifyEntry(row)
+        assert(row.lsn === fromLsn + out.length, `log must be contiguous: expected ${fromLsn + out.length}, found ${row.lsn}`)
+        out.push(row)
+        bytes += row.ops.length
+        if (bytes >= bytesMax) return
+      }
+    })
     return out
   }
 

@@ -43,10 +43,13 @@ export class FrameSocket {
     if (this.isOpen) this.socket.send(JSON.stringify(message))
   }
 
-  /** Sends a binary frame; resolves once the socket has room for more. */
-  async sendBinary(frame: Uint8Array): Promise<void> {
+  /**
+   * Sends a binary frame; resolves once the socket has room for more, or with `untilWritten`
+   * once the frame itself was handed to the kernel (its buffer may then be reused).
+   */
+  async sendBinary(frame: Uint8Array, untilWritten = false): Promise<void> {
     if (!this.isOpen) return
-    if (this.socket.bufferedAmount < this.options.bufferedBytesMax) {
+    if (!untilWritten && this.socket.bufferedAmount < this.options.bufferedBytesMax) {
       this.socket.send(frame)
       return
     }

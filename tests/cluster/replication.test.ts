@@ -103,6 +103,19 @@ describe('replication', () => {
     assert.equal((status['replication'] as { snapshots_installed: number }).snapshots_installed, 0)
   })
 
+  test('a replica catches up over many frames (the master encodes each into the same buffer)', async () => {
+    const replica = cluster.replicas[0]!
+    await replica.kill('SIGKILL')
+    // 24 entries of 1 MB each: six 4 MB frames at least, each encoded once the one before it is written.
+    await execute(cluster.master.url, ['CREATE TABLE IF NOT EXISTS bulk (id INTEGER PRIMARY KEY, body BLOB)'])
+    for (let i = 0; i < 24; i++) await execute(cluster.master.url, [`INSERT INTO bulk(body) VALUES (randomblob(1048576))`])
+    await replica.restart()
+    await cluster.converged()
+    const status = await cluster.status(replica.url)
+    assert.equal((status['replication'] as { snapshots_installed: number }).snapshots_installed, 0)
+    assert.deepEqual(await rows(replica.url, 'SELECT count(*), sum(length(body)) FROM bulk'), [[24, 24 * 1048576]])
+  })
+
   test('a replica behind the retained log bootstraps from a snapshot while the master keeps writing', async () => {
     const replica = cluster.replicas[1]!
     await replica.kill('SIGKILL')
