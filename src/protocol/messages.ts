@@ -114,7 +114,8 @@ export function decodeEntries(frame: Uint8Array): LogEntry[] {
   for (let i = 0; i < count; i++) {
     if (at + entryHeaderBytes > frame.length) throw new TandemError('PROTOCOL_ERROR', 'entries frame ends inside an entry header')
     const opsLength = view.getUint32(at)
-    const ops = frame.slice(at + entryHeaderBytes, at + entryHeaderBytes + opsLength)
+    // A view, not a copy: the entries of a catch-up frame hold its memory only until applied.
+    const ops = frame.subarray(at + entryHeaderBytes, at + entryHeaderBytes + opsLength)
     if (ops.length !== opsLength) throw new TandemError('PROTOCOL_ERROR', 'entries frame ends inside an entry')
     entries.push({
       lsn: Number(view.getBigUint64(at + 4)),
