@@ -30,12 +30,20 @@ export interface HttpFloor {
 /** The run's root goes on the command line so a cleanup sweep can find the process. */
 export function startHttpFloor(resources: Resources, body?: string): Promise<HttpFloor> {
   const env = body === undefined ? process.env : { ...process.env, TANDEM_FLOOR_BODY: body }
-  const child = resources.child(spawn(process.execPath, ['-e', source, resources.root], { stdio: ['ignore', 'pipe', 'inherit'], env }), 'http-floor')
+  return startScriptServer(resources, 'http-floor', source, env)
+}
+
+/**
+ * Runs `script` (CommonJS, from the project's root) in a node process of its own, until it
+ * prints `ready <url>`; stop() SIGKILLs it.
+ */
+export function startScriptServer(resources: Resources, name: string, script: string, env: NodeJS.ProcessEnv): Promise<HttpFloor> {
+  const child = resources.child(spawn(process.execPath, ['-e', script, resources.root], { stdio: ['ignore', 'pipe', 'inherit'], env }), name)
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the HTTP floor server did not start in 10 s')), 10_000)
+    const timer = setTimeout(() => reject(new Error(`the ${name} server did not start in 10 s`)), 10_000)
     child.once('exit', (code, signal) => {
       clearTimeout(timer)
-      reject(new Error(`the HTTP floor server exited (${code ?? signal}) before it was ready`))
+      reject(new Error(`the ${name} server exited (${code ?? signal}) before it was ready`))
     })
     createInterface({ input: child.stdout! }).on('line', (line) => {
       const match = /^ready (\S+)/.exec(line)

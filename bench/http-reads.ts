@@ -20,6 +20,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { waitFor } from '../tests/harness/cluster.ts'
 import { get, rows } from '../tests/harness/http.ts'
 import type { NodeProcess } from '../tests/harness/node-process.ts'
@@ -28,6 +29,7 @@ import { startHttpFloor } from './http-floor.ts'
 import { closedLoop } from './http-load.ts'
 import { figure, unavailableFigure, type Figure } from './report.ts'
 import type { Resources } from './resources.ts'
+import { startStackCeiling } from './stack-ceiling.ts'
 import { spread } from './stats.ts'
 
 export const readSql = 'SELECT id, payload FROM bench WHERE id = ?'
@@ -60,6 +62,8 @@ export type ReadThreadsSamples =
 
 export interface HttpReadsSamples {
   floor: ReadLoad[]
+  /** node:http running the same SELECT on the replica's file, read-only, on its main thread. */
+  ceiling: ReadLoad[]
   replica: ReadLoad[]
   readThreads: ReadThreadsSamples
 }
@@ -132,9 +136,11 @@ export async function measureHttpReads(resources: Resources, replica: NodeProces
   const body = await sample.text()
   if (sample.status !== 200 || !body.includes('"values"')) throw new Error(`the point read answered HTTP ${sample.status}: ${body}`)
   const floor = await startHttpFloor(resources, body)
+  const ceiling = await startStackCeiling(resources, join(replica.spec.dataDir, 'tandem.db'), 'read')
   const support = readThreadsSupport()
   const out: HttpReadsSamples = {
     floor: [],
+    ceiling: [],
     replica: [],
     readThreads: support.available ? { available: true, defaultThreads: support.defaultThreads, one: [], two: [], scanOne: [], scanTwo: [] } : support,
   }
@@ -142,16 +148,20 @@ export async function measureHttpReads(resources: Resources, replica: NodeProces
   try {
     log(`[http reads] warming up; read threads: ${support.available ? '1 vs 2' : `not measured: ${support.reason}`}`)
     await closedLoop(floor.url, { connections: s.connections, durationSec: 1, paths })
+    await closedLoop(ceiling.url, { connections: s.connections, durationSec: 1, paths })
     await closedLoop(replica.url, { connections: s.connections, durationSec: 1, paths })
     for (let rep = 1; rep <= s.reps; rep++) {
       const tag = `[http reads ${rep}/${s.reps}]`
       out.floor.push(await load(floor.url))
       log(`${tag} node:http floor, ${s.connections} connections: ${loadText(out.floor.at(-1)!)}`)
+      out.ceiling.push(await load(ceiling.url))
+      log(`${tag} node:http + SQLite (the stack's ceiling), ${s.connections} connections: ${loadText(out.ceiling.at(-1)!)}`)
       out.replica.push(await load(replica.url, replica.child?.pid))
       log(`${tag} replica, ${s.connections} connections: ${loadText(out.replica.at(-1)!)}`)
     }
   } finally {
     await floor.stop()
+    await ceiling.stop()
   }
   if (out.readThreads.available) {
     const samples = out.readThreads
@@ -201,6 +211,10 @@ export function httpReadsFigures(r: HttpReadsSamples, s: HttpReadsSettings): Fig
     : [unavailableFigure('http_reads_read_threads_2', `HTTP point reads on a replica, --read-threads 2 vs 1, ${c} connections`, 'reads/s', r.readThreads.reason)]
   return [
     figure(`http_reads_${c}`, `HTTP point reads by primary key on a replica, ${c} connections`, 'reads/s', perSec(r.replica), [
+      { label: `node:http floor answering the same bytes, ${c} connections`, unit: 'req/s', samples: perSec(r.floor) },
+      { label: `node:http running the same SELECT on the replica's file, main thread (the stack's ceiling), ${c} connections`, unit: 'reads/s', samples: perSec(r.ceiling) },
+    ]),
+    figure(`http_reads_ceiling_${c}`, `The stack's ceiling for the same point reads (node:http + SQLite), ${c} connections`, 'reads/s', perSec(r.ceiling), [
       { label: `node:http floor answering the same bytes, ${c} connections`, unit: 'req/s', samples: perSec(r.floor) },
     ]),
     ...threads,

@@ -78,7 +78,8 @@
  * `--reps N` the repetitions. `--only PART[,PART…]` runs those parts alone and prints their markdown
  * rows instead of writing RESULTS.md and the README, whose other rows it would otherwise drop.
  */
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { rowCount, startLibraryCluster, startProcessCluster, waitForLsn, type ProcessCluster } from './bench-cluster.ts'
@@ -102,6 +103,7 @@ import { Resources } from './resources.ts'
 import { measureScaling, scalingMarkdown, scalingNote, scalingSummary, scalingText, type ScalingSamples, type ScalingSettings } from './scaling.ts'
 import { measureSnapshotBootstrap, snapshotFigures, snapshotNote, type SnapshotSettings } from './snapshot-bootstrap.ts'
 import { measureSoak, soakFigures, soakNote, type SoakSettings } from './soak.ts'
+import { startStackCeiling } from './stack-ceiling.ts'
 import { spread } from './stats.ts'
 import { insertManySql, insertOneBody, payload } from './workload.ts'
 
@@ -212,6 +214,8 @@ interface ThroughputSamples {
   floor1: number[]
   http1: LoadResult[]
   floorMany: number[]
+  /** node:http + SQLite group commit, no log or replicas (stack-ceiling.ts). */
+  ceilingMany: number[]
   httpMany: LoadResult[]
   library1: number[]
   libraryMany: number[]
@@ -221,12 +225,16 @@ interface ThroughputSamples {
   /** One writer, one request at a time, timed per request: Tandem, the floor, raw SQLite's commit. */
   latency1: LatencySample[]
   floorLatency1: LatencySample[]
+  ceilingLatency1: LatencySample[]
   rawCommitLatency: LatencySample[]
 }
 
 /** Figures 1–3: writes over HTTP and through the library, beside the floor and raw SQLite. */
 async function measureThroughput(resources: Resources, cluster: ProcessCluster, s: Settings): Promise<ThroughputSamples> {
   const floor = await startHttpFloor(resources)
+  mkdirSync(resources.path('ceiling'), { recursive: true })
+  const ceiling = await startStackCeiling(resources, join(resources.path('ceiling'), 'ceiling.db'), 'write')
+  const ceilingUrl = `${ceiling.url}/db/execute`
   const library = await startLibraryCluster(resources, 'library', 2)
   const executeUrl = `${cluster.master.url}/db/execute`
   const load = (url: string, connections: number, durationSec = s.loadSeconds) =>
@@ -234,6 +242,7 @@ async function measureThroughput(resources: Resources, cluster: ProcessCluster, 
 
   log('warming up (JIT, connections, page cache)')
   await load(floor.url, s.manyClients, 1)
+  await load(ceilingUrl, s.manyClients, 1)
   await load(executeUrl, s.manyClients, 1)
   await libraryWritesPerSec(library.master, s.manyClients, 1000)
   rawSingleRowTps(resources.path('raw-warmup'), 300)
@@ -243,6 +252,7 @@ async function measureThroughput(resources: Resources, cluster: ProcessCluster, 
     floor1: [],
     http1: [],
     floorMany: [],
+    ceilingMany: [],
     httpMany: [],
     library1: [],
     libraryMany: [],
@@ -250,6 +260,7 @@ async function measureThroughput(resources: Resources, cluster: ProcessCluster, 
     syncMany: [],
     latency1: [],
     floorLatency1: [],
+    ceilingLatency1: [],
     rawCommitLatency: [],
   }
   const many = s.manyClients
@@ -273,12 +284,15 @@ async function measureThroughput(resources: Resources, cluster: ProcessCluster, 
     const latencyText = (l: LatencySample) => `p50 ${Math.round(l.p50Us)} µs, p99 ${Math.round(l.p99Us)} µs`
     out.rawCommitLatency.push(rawCommitLatency(resources.path('raw-latency'), s.latencyWrites))
     out.floorLatency1.push(await httpWriteLatency(floor.url, s.latencyWrites))
+    out.ceilingLatency1.push(await httpWriteLatency(ceilingUrl, s.latencyWrites))
     out.latency1.push(await httpWriteLatency(executeUrl, s.latencyWrites))
     log(
       `[throughput ${rep}/${s.reps}] one write at a time (${s.latencyWrites}): Tandem ${latencyText(out.latency1.at(-1)!)}; ` +
-        `raw SQLite commit ${latencyText(out.rawCommitLatency.at(-1)!)}; floor round trip ${latencyText(out.floorLatency1.at(-1)!)}`,
+        `raw SQLite commit ${latencyText(out.rawCommitLatency.at(-1)!)}; floor round trip ${latencyText(out.floorLatency1.at(-1)!)}; ` +
+        `the stack's ceiling ${latencyText(out.ceilingLatency1.at(-1)!)}`,
     )
     out.floorMany.push(report(`node:http floor, ${many} clients`, 'req/s', (await load(floor.url, many)).perSec, same))
+    out.ceilingMany.push(report(`node:http + SQLite group commit (the stack's ceiling), ${many} clients`, 'tx/s', (await load(ceilingUrl, many)).perSec, same))
     out.httpMany.push(report(`Tandem HTTP, ${many} clients`, 'tx/s', await tandemLoad(many), (r) => r.perSec))
     // closedLoop fails on any answer but 200 (a SYNC_TIMEOUT is a 202): every counted write was confirmed.
     out.sync1.push(report('Tandem HTTP sync=1, 1 client', 'tx/s', await tandemLoad(1, `${executeUrl}?sync=1`), (r) => r.perSec))
@@ -288,6 +302,7 @@ async function measureThroughput(resources: Resources, cluster: ProcessCluster, 
   }
   // Both stay registered with `resources`; stopping them now keeps them off the next phases' CPU.
   await floor.stop()
+  await ceiling.stop()
   await library.stop()
   return out
 }
@@ -407,6 +422,7 @@ function throughputFigures(t: ThroughputSamples, s: Settings): Figure[] {
         unit: 'µs',
         samples: t.rawCommitLatency.map((raw, i) => raw.p50Us + t.floorLatency1[i]!.p50Us),
       },
+      { label: "the stack's ceiling p50 (node:http + SQLite commit, no log or replicas), same client", unit: 'µs', samples: t.ceilingLatency1.map((l) => l.p50Us) },
     ]),
     // The same with autocannon's leaner client, whose percentiles are whole milliseconds: in a
     // closed loop of one, the mean is 1 ÷ the rate, for Tandem and for both baselines.
@@ -420,6 +436,10 @@ function throughputFigures(t: ThroughputSamples, s: Settings): Figure[] {
     figure(`http_writes_${many}`, `HTTP writes, ${many} clients`, 'tx/s', t.httpMany.map((r) => r.perSec), [
       { label: `node:http floor, ${many} clients`, unit: 'req/s', samples: t.floorMany },
       rawSingle,
+      { label: `node:http + SQLite group commit, no log or replicas (the stack's ceiling), ${many} clients`, unit: 'tx/s', samples: t.ceilingMany },
+    ]),
+    figure(`http_writes_ceiling_${many}`, `The stack's ceiling for the same writes (node:http + SQLite group commit), ${many} clients`, 'tx/s', t.ceilingMany, [
+      { label: `node:http floor, ${many} clients`, unit: 'req/s', samples: t.floorMany },
     ]),
     figure('sync_writes_1', 'HTTP writes with sync=1, 1 client', 'tx/s', t.sync1.map((r) => r.perSec), [
       { label: 'the same writes without sync, 1 client', unit: 'tx/s', samples: t.http1.map((r) => r.perSec) },
