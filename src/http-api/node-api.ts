@@ -71,6 +71,8 @@ export interface NodeApi {
    * Refusals throw as query()'s do; SQL errors are per-statement results inside the text.
    */
   queryJson(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions): Promise<string>
+  /** queryJson() at once on the calling thread, if the read is known to be cheap; undefined when it is not (nothing ran). */
+  queryJsonIfCheap(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions): string | undefined
   /** Does any of these statements write? */
   isWrite(statements: readonly SqlStatement[]): boolean
   /** The highest epoch this node knows. */

@@ -3,6 +3,7 @@
  * min_lsn on reads, /db/checksum, the replication stream). Routes parse and validate, then ask
  * the node; a replica forwards what needs the master (or redirects with `redirect`).
  */
+import { createServer } from 'node:http'
 import { pipeline } from 'node:stream'
 import { constants as zlibConstants, createGzip } from 'node:zlib'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
@@ -14,6 +15,7 @@ import type { WriteRequest } from '../master/write-pipeline.ts'
 import type { WriteOptions } from '../master/write-options.ts'
 import { requestHash, validateIdempotencyKey } from '../master/idempotency.ts'
 import { sendError } from './error-reply.ts'
+import { answerFastRead } from './fast-read.ts'
 import { Forwarder } from './forwarder.ts'
 import { stringifyJson } from './json.ts'
 import type { NodeApi } from './node-api.ts'
@@ -30,6 +32,9 @@ export interface HttpServerOptions {
 
 type Query = Record<string, string | string[] | undefined>
 
+/** Fastify's own default, which its servers send as `Keep-Alive: timeout=72`. */
+const fastifyKeepAliveTimeoutMs = 72_000
+
 /** Every body is parsed as a string (see the content-type parser below). */
 function bodyText(request: FastifyRequest): string {
   return typeof request.body === 'string' ? request.body : ''
@@ -37,7 +42,24 @@ function bodyText(request: FastifyRequest): string {
 
 export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
   // Fastify logs every request at info; its logger sees warnings and errors only.
-  const app = Fastify({ loggerInstance: options.logger.child({}, { level: 'warn' }), bodyLimit: options.bodyLimitBytes })
+  /** GET /db/query answered by fast-read.ts, without the framework. */
+  let fastReads = 0
+  const app = Fastify({
+    loggerInstance: options.logger.child({}, { level: 'warn' }),
+    bodyLimit: options.bodyLimitBytes,
+    // Cheap point reads are answered before the framework sees them (fast-read.ts). The server
+    // gets the timeouts fastify gives the one it creates itself, with its default options.
+    serverFactory: (handler) => {
+      const server = createServer((request, response) => {
+        if (answerFastRead(node, request, response)) fastReads++
+        else handler(request, response)
+      })
+      server.keepAliveTimeout = fastifyKeepAliveTimeoutMs
+      server.requestTimeout = 0
+      server.setTimeout(0)
+      return server
+    },
+  })
   const forwarder = new Forwarder()
   app.addHook('onClose', async () => forwarder.close())
 
@@ -206,7 +228,7 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     }),
   })
 
-  getOnly('/status', (request, reply) => sendJson(reply, node.status(), parseQueryParams(request.query as Query)))
+  getOnly('/status', (request, reply) => sendJson(reply, { ...node.status(), http: { fast_reads: fastReads } }, parseQueryParams(request.query as Query)))
 
   getOnly('/nodes', async (request, reply) => {
     const params = parseQueryParams(request.query as Query)

@@ -327,6 +327,14 @@ export class TandemNode implements NodeApi {
     )
   }
 
+  /** queryJson() now, on this thread, when the read is known to be cheap; else undefined (nothing ran). */
+  queryJsonIfCheap(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions): string | undefined {
+    const reads = this.reads
+    if (reads === undefined || (this.readPool !== undefined && !this.readCosts.isCheap(statements))) return undefined
+    this.assertReadable()
+    return this.readCosts.runInline(statements, () => reads.queryJson(statements, transaction, format))
+  }
+
   /**
    * Where a read runs: on a read thread, unless it is known to be cheap (read-costs.ts) or there
    * is no pool; then on the main thread's connection.
