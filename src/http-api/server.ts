@@ -9,19 +9,19 @@ import { constants as zlibConstants, createGzip } from 'node:zlib'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { WebSocketServer } from 'ws'
 import type { Logger } from '../shared/logger.ts'
-import { TandemError, codes, messageOf } from '../shared/errors.ts'
+import { TandemError, codes } from '../shared/errors.ts'
 import type { StatementResult } from '../storage/index.ts'
 import type { WriteRequest } from '../master/write-pipeline.ts'
-import type { WriteOptions } from '../master/write-options.ts'
 import { requestHash, validateIdempotencyKey } from '../master/idempotency.ts'
-import { sendError } from './error-reply.ts'
-import { answerFastRead } from './fast-read.ts'
+import { asTandemError, sendError } from './error-reply.ts'
+import { answerFastRead, answerFastWrite } from './fast-path.ts'
 import { Forwarder } from './forwarder.ts'
 import { stringifyJson } from './json.ts'
 import type { NodeApi } from './node-api.ts'
 import { parseQueryParams, type Level, type QueryParams } from './query-params.ts'
 import { parseStatements } from './request-parser.ts'
 import { readAnswerBody } from './read-answer.ts'
+import { executeAnswer, writeOptions } from './execute-answer.ts'
 import { formatResult, type FormatOptions } from './rqlite-format.ts'
 import { registerJobRoutes } from './job-routes.ts'
 
@@ -42,16 +42,18 @@ function bodyText(request: FastifyRequest): string {
 
 export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
   // Fastify logs every request at info; its logger sees warnings and errors only.
-  /** GET /db/query answered by fast-read.ts, without the framework. */
-  let fastReads = 0
+  /** Requests answered by fast-path.ts, without the framework. */
+  const fast = { reads: 0, writes: 0 }
+  const fastWrites = { bodyLimitBytes: options.bodyLimitBytes, logger: options.logger }
   const app = Fastify({
     loggerInstance: options.logger.child({}, { level: 'warn' }),
     bodyLimit: options.bodyLimitBytes,
-    // Cheap point reads are answered before the framework sees them (fast-read.ts). The server
+    // Cheap point reads and plain writes are answered before the framework sees them (fast-path.ts). The server
     // gets the timeouts fastify gives the one it creates itself, with its default options.
     serverFactory: (handler) => {
       const server = createServer((request, response) => {
-        if (answerFastRead(node, request, response)) fastReads++
+        if (answerFastRead(node, request, response)) fast.reads++
+        else if (answerFastWrite(node, request, response, fastWrites)) fast.writes++
         else handler(request, response)
       })
       server.keepAliveTimeout = fastifyKeepAliveTimeoutMs
@@ -67,16 +69,8 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body))
 
-  app.setErrorHandler((error: unknown, _request, reply) => {
-    if (error instanceof TandemError) return sendError(reply, error)
-    const status = (error as { statusCode?: number }).statusCode
-    if (status === 413) {
-      return sendError(reply, new TandemError('BODY_TOO_LARGE', `the request body is over the limit of ${options.bodyLimitBytes} bytes`))
-    }
-    if (status !== undefined && status >= 400 && status < 500) return sendError(reply, new TandemError('BAD_REQUEST', messageOf(error)))
-    options.logger.error({ err: error }, 'request failed')
-    return sendError(reply, new TandemError('INTERNAL', `internal error: ${messageOf(error)}`))
-  })
+  app.setErrorHandler((error: unknown, _request, reply) => sendError(reply, asTandemError(error, options.bodyLimitBytes, options.logger)))
+
   // Every answer says which epoch the node knows, so a client can tell a deposed master.
   app.addHook('onSend', (_request, reply, payload, done) => {
     if (!reply.hasHeader('x-tandem-epoch')) reply.header('x-tandem-epoch', String(node.epoch()))
@@ -126,29 +120,12 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     const write: WriteRequest = { statements, transaction: params.transaction }
     const key = idempotencyKeyOf(request)
     if (key !== undefined) write.idempotency = { key, hash: requestHash(write) }
-    const options: WriteOptions = {}
-    if (params.sync !== undefined) options.sync = params.sync
-    if (params.syncTimeoutMs !== undefined) options.syncTimeoutMs = params.syncTimeoutMs
     // A write forwarded by a replica carries the epoch it knows: a newer one deposes this master.
     const senderEpoch = Number(request.headers['x-tandem-epoch'])
-    if (request.headers['x-tandem-forwarded'] !== undefined && Number.isInteger(senderEpoch)) options.senderEpoch = senderEpoch
-    const outcome = await node.write(write, options)
-    const body: Record<string, unknown> = { results: format(outcome.results, params) }
-    if (params.timings) body['time'] = (performance.now() - started) / 1000
-    body['lsn'] = outcome.lsn
-    reply.header('x-tandem-lsn', String(outcome.lsn))
-    if (outcome.replayed) reply.header('x-tandem-idempotent-replay', '1')
-    if (outcome.sync !== undefined) {
-      body['sync'] = outcome.sync
-      if (outcome.sync.confirmed < outcome.sync.required) {
-        // Not an error status: the write is committed and must not be retried. The code says
-        // exactly what is missing.
-        body['code'] = 'SYNC_TIMEOUT'
-        body['error'] = `committed on the master at LSN ${outcome.lsn}, but confirmed by ${outcome.sync.confirmed} of the ${outcome.sync.required} replicas required in time; do not retry the write`
-        reply.status(codes.SYNC_TIMEOUT.status).header('x-tandem-error', 'SYNC_TIMEOUT')
-      }
-    }
-    return sendJson(reply, body, params)
+    const forwardedEpoch = request.headers['x-tandem-forwarded'] !== undefined && Number.isInteger(senderEpoch) ? senderEpoch : undefined
+    const outcome = await node.write(write, writeOptions(params, forwardedEpoch))
+    const answer = executeAnswer(outcome, params, started)
+    return reply.status(answer.status).headers(answer.headers).send(answer.body)
   }
 
   const idempotencyKeyOf = (request: FastifyRequest): string | undefined => {
@@ -228,7 +205,7 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     }),
   })
 
-  getOnly('/status', (request, reply) => sendJson(reply, { ...node.status(), http: { fast_reads: fastReads } }, parseQueryParams(request.query as Query)))
+  getOnly('/status', (request, reply) => sendJson(reply, { ...node.status(), http: { fast_reads: fast.reads, fast_writes: fast.writes } }, parseQueryParams(request.query as Query)))
 
   getOnly('/nodes', async (request, reply) => {
     const params = parseQueryParams(request.query as Query)

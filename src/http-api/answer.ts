@@ -1,0 +1,10 @@
+/**
+ * An HTTP answer as data: what a route sends through fastify and what fast-path.ts writes on
+ * the bare response are built by the same functions, so both paths answer the same bytes.
+ */
+export interface Answer {
+  status: number
+  /** In the order they are sent; every answer also gets x-tandem-epoch (and its length). */
+  headers: Record<string, string>
+  body: string
+}
