@@ -104,10 +104,11 @@ export function runPrepared(statement: Statement, params: SqlParams | undefined)
     const result = statement.run(...args)
     return { kind: 'exec', rowsAffected: Number(result.changes), lastInsertId: exactInteger(result.lastInsertRowid) }
   }
-  // Asked on every run: a schema change re-prepares the statement, and `SELECT *` may then
-  // name other columns.
-  const columns = statement.columns()
+  // Asked on every run, after the rows: a schema change since the last run (another
+  // connection's ALTER TABLE, say) re-prepares the statement during all(), and `SELECT *` then
+  // names other columns. Asked before, they would be the old ones beside the new rows.
   const values = statement.all(...args) as SqlValue[][]
+  const columns = statement.columns()
   for (const row of values) {
     for (let i = 0; i < row.length; i++) {
       const value = row[i]

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { request } from 'node:http'
 import { Cluster } from '../harness/cluster.ts'
 import { execute } from '../harness/http.ts'
+import { schemaChangeBetweenReads } from '../harness/schema-change.ts'
 
 /** Status, headers but the date, and the body's exact text. */
 async function answer(url: string): Promise<{ status: number; headers: [string, string][]; body: string }> {
@@ -104,6 +105,10 @@ describe('requests answered without the framework', () => {
     const pretty = await answer(`${replica}/db/query?level=none&pretty&q=${q}`)
     assert.equal(pretty.status, 200)
     assert.equal(await fastReads(replica), replicaBefore, 'none of these on the fast path')
+  })
+
+  test('SELECT * read again after ALTER TABLE names the new column beside its values (main thread)', async () => {
+    await schemaChangeBetweenReads(cluster)
   })
 
   /** Bodies whose answer does not depend on when they run (nothing changes, so the LSN stays). */

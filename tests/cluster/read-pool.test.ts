@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { DatabaseSync } from '@photostructure/sqlite'
 import { Cluster, waitFor } from '../harness/cluster.ts'
 import { execute, get, query, rows } from '../harness/http.ts'
+import { schemaChangeBetweenReads } from '../harness/schema-change.ts'
 
 interface ReadStats {
   threads: number
@@ -50,6 +51,10 @@ describe('reads on read threads', () => {
     const bytes = await query(cluster.replicas[0]!.url, 'SELECT b FROM kv WHERE id = 1', 'level=none&blob_array')
     assert.deepEqual(bytes.body.results[0]?.values, [[[0, 255, 16]]])
     assert.match(await (await fetch(`${cluster.master.url}/db/query?q=${encodeURIComponent('SELECT big FROM kv WHERE id = 2')}`)).text(), /\[-9223372036854775808\]/)
+  })
+
+  test('SELECT * read again after ALTER TABLE names the new column beside its values', async () => {
+    await schemaChangeBetweenReads(cluster)
   })
 
   test('SQL that writes or escapes the database is refused on a read thread as before', async () => {
