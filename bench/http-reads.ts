@@ -136,7 +136,6 @@ export async function measureHttpReads(resources: Resources, replica: NodeProces
   const body = await sample.text()
   if (sample.status !== 200 || !body.includes('"values"')) throw new Error(`the point read answered HTTP ${sample.status}: ${body}`)
   const floor = await startHttpFloor(resources, body)
-  const ceiling = await startStackCeiling(resources, join(replica.spec.dataDir, 'tandem.db'), 'read')
   const support = readThreadsSupport()
   const out: HttpReadsSamples = {
     floor: [],
@@ -148,20 +147,26 @@ export async function measureHttpReads(resources: Resources, replica: NodeProces
   try {
     log(`[http reads] warming up; read threads: ${support.available ? '1 vs 2' : `not measured: ${support.reason}`}`)
     await closedLoop(floor.url, { connections: s.connections, durationSec: 1, paths })
-    await closedLoop(ceiling.url, { connections: s.connections, durationSec: 1, paths })
     await closedLoop(replica.url, { connections: s.connections, durationSec: 1, paths })
     for (let rep = 1; rep <= s.reps; rep++) {
       const tag = `[http reads ${rep}/${s.reps}]`
       out.floor.push(await load(floor.url))
       log(`${tag} node:http floor, ${s.connections} connections: ${loadText(out.floor.at(-1)!)}`)
-      out.ceiling.push(await load(ceiling.url))
+      // Started for its own measurement only: a second process holding the replica's file open
+      // shares its WAL index and its file locks.
+      const ceiling = await startStackCeiling(resources, join(replica.spec.dataDir, 'tandem.db'), 'read')
+      try {
+        await closedLoop(ceiling.url, { connections: s.connections, durationSec: 1, paths })
+        out.ceiling.push(await load(ceiling.url))
+      } finally {
+        await ceiling.stop()
+      }
       log(`${tag} node:http + SQLite (the stack's ceiling), ${s.connections} connections: ${loadText(out.ceiling.at(-1)!)}`)
       out.replica.push(await load(replica.url, replica.child?.pid))
       log(`${tag} replica, ${s.connections} connections: ${loadText(out.replica.at(-1)!)}`)
     }
   } finally {
     await floor.stop()
-    await ceiling.stop()
   }
   if (out.readThreads.available) {
     const samples = out.readThreads
