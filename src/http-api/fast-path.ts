@@ -2,7 +2,7 @@
  * The two hottest requests without the framework, answered on the bare node:http response:
  *
  * - `GET /db/query?q=…` that this node answers itself (a replica at level none or auto, the
- *   master at none, weak or auto), with no body and none of the flags that change what happens
+ *   master at none, weak or auto), with an empty body and none of the flags that change what happens
  *   (pretty, timings, min_lsn, freshness), whose statement the node knows to be cheap;
  * - `POST /db/execute` on the master, with a Content-Length within the body limit, without an
  *   Idempotency-Key, and not forwarded by a replica.
@@ -48,7 +48,8 @@ function send(node: NodeApi, response: ServerResponse, answer: Answer): void {
 }
 
 export function answerFastRead(node: NodeApi, request: IncomingMessage, response: ServerResponse): boolean {
-  if (request.method !== 'GET' || request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined) return false
+  const length = request.headers['content-length']
+  if (request.method !== 'GET' || (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined) return false
   let answer: Answer
   try {
     const query = queryOf(request.url, '/db/query')

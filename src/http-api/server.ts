@@ -41,15 +41,15 @@ function bodyText(request: FastifyRequest): string {
 }
 
 export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
-  // Fastify logs every request at info; its logger sees warnings and errors only.
   /** Requests answered by fast-path.ts, without the framework. */
   const fast = { reads: 0, writes: 0 }
   const fastWrites = { bodyLimitBytes: options.bodyLimitBytes, logger: options.logger }
   const app = Fastify({
+    // Fastify logs every request at info; its logger sees warnings and errors only.
     loggerInstance: options.logger.child({}, { level: 'warn' }),
     bodyLimit: options.bodyLimitBytes,
-    // Cheap point reads and plain writes are answered before the framework sees them (fast-path.ts). The server
-    // gets the timeouts fastify gives the one it creates itself, with its default options.
+    // Cheap point reads and plain writes are answered before the framework sees them
+    // (fast-path.ts). The server gets the timeouts fastify gives the servers it creates.
     serverFactory: (handler) => {
       const server = createServer((request, response) => {
         if (answerFastRead(node, request, response)) fast.reads++
