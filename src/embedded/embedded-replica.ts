@@ -298,11 +298,17 @@ export class EmbeddedReplica {
         if (follower.state === 'streaming' && isConnectSettled) finish(resolve)
       }
       const onAbort = () => finish(() => reject(asError(signal?.reason)))
+      // The node itself refused to stream: it is a replica. (The client's topology, read from
+      // the master, may not list it yet while it reconnects.)
+      const onRefused = (code: string) => {
+        if (code === 'NOT_MASTER') finish(() => reject(new TandemClientError('NOT_MASTER', `${this.master.url} is a replica: open the embedded replica on the master's URL`, { node: this.master.url })))
+      }
       const finish = (settle: () => void) => {
         if (isDone) return
         isDone = true
         clearTimeout(timer)
         follower.off('state', onState)
+        follower.off('refused', onRefused)
         signal?.removeEventListener('abort', onAbort)
         settle()
       }
@@ -312,6 +318,7 @@ export class EmbeddedReplica {
         else onState()
       })
       follower.on('state', onState)
+      follower.on('refused', onRefused)
       signal?.addEventListener('abort', onAbort, { once: true })
       onState()
     })

@@ -60,7 +60,7 @@ type Outcome = { kind: 'snapshot'; reason: string; forkLsn?: number } | { kind: 
 /** The master's job messages, handed to the executor. */
 export type JobMessage = Extract<MasterMessage, { type: 'assign' | 'cancel' | 'recorded' }>
 
-export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [FollowerState]; welcome: []; job: [JobMessage] }> {
+export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [FollowerState]; welcome: []; job: [JobMessage]; refused: [code: string] }> {
   state: FollowerState = 'connecting'
   /** The master's newest LSN, as last heard. */
   masterLsn = 0
@@ -248,6 +248,9 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
             case 'refuse':
               outcome = { kind: 'failed', reason: `${message.code}: ${message.message}` }
               frames.close()
+              // NOT_MASTER: the URL is a replica's. The follower retries it (it may be promoted);
+              // whoever opened it may rather say so at once.
+              this.emit('refused', message.code)
               break
             case 'confirm':
               frames.sendJson({ type: 'confirmed', id: message.id, epoch: Math.max(message.epoch, this.options.applier().position.epoch) } satisfies ReplicaMessage)
