@@ -22,13 +22,14 @@ server.keepAliveTimeout = 72000
 server.listen(0, '127.0.0.1', () => process.stdout.write('ready http://127.0.0.1:' + server.address().port + '\\n'))
 `
 
-export interface HttpFloor {
+/** A server the bench runs in a process of its own (the floor, the stack's ceiling). */
+export interface ScriptServer {
   url: string
   stop(): Promise<void>
 }
 
 /** The run's root goes on the command line so a cleanup sweep can find the process. */
-export function startHttpFloor(resources: Resources, body?: string): Promise<HttpFloor> {
+export function startHttpFloor(resources: Resources, body?: string): Promise<ScriptServer> {
   const env = body === undefined ? process.env : { ...process.env, TANDEM_FLOOR_BODY: body }
   return startScriptServer(resources, 'http-floor', source, env)
 }
@@ -37,7 +38,7 @@ export function startHttpFloor(resources: Resources, body?: string): Promise<Htt
  * Runs `script` (CommonJS, from the project's root) in a node process of its own, until it
  * prints `ready <url>`; stop() SIGKILLs it.
  */
-export function startScriptServer(resources: Resources, name: string, script: string, env: NodeJS.ProcessEnv): Promise<HttpFloor> {
+export function startScriptServer(resources: Resources, name: string, script: string, env: NodeJS.ProcessEnv): Promise<ScriptServer> {
   const child = resources.child(spawn(process.execPath, ['-e', script, resources.root], { stdio: ['ignore', 'pipe', 'inherit'], env }), name)
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the ${name} server did not start in 10 s`)), 10_000)

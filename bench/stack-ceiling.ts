@@ -9,7 +9,7 @@
  * It places the floor targets: Tandem ÷ ceiling is what Tandem's own work costs; ceiling ÷ floor
  * is what any server that parses, runs SQLite and answers JSON can reach on these cores.
  */
-import { startScriptServer, type HttpFloor } from './http-floor.ts'
+import { startScriptServer, type ScriptServer } from './http-floor.ts'
 import type { Resources } from './resources.ts'
 
 const source = `
@@ -80,7 +80,7 @@ server.listen(0, '127.0.0.1', () => process.stdout.write('ready http://127.0.0.1
  * Starts the ceiling on the SQLite file at `dbPath`: its own file for writes (created), or a
  * Tandem node's file opened read-only for reads.
  */
-export function startStackCeiling(resources: Resources, dbPath: string, mode: 'write' | 'read'): Promise<HttpFloor> {
+export function startStackCeiling(resources: Resources, dbPath: string, mode: 'write' | 'read'): Promise<ScriptServer> {
   const env = { ...process.env, TANDEM_CEILING_DB: dbPath, TANDEM_CEILING_READONLY: mode === 'read' ? '1' : '0' }
   return startScriptServer(resources, 'stack-ceiling', source, env)
 }

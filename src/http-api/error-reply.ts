@@ -1,7 +1,7 @@
 import type { FastifyReply } from 'fastify'
 import { TandemError, codes, messageOf } from '../shared/errors.ts'
 import type { Logger } from '../shared/logger.ts'
-import type { Answer } from './answer.ts'
+import { sendAnswer, type Answer } from './answer.ts'
 import { stringifyJson } from './json.ts'
 
 /**
@@ -16,8 +16,7 @@ export function errorAnswer(error: TandemError): Answer {
 }
 
 export function sendError(reply: FastifyReply, error: TandemError): FastifyReply {
-  const answer = errorAnswer(error)
-  return reply.status(answer.status).headers(answer.headers).send(answer.body)
+  return sendAnswer(reply, errorAnswer(error))
 }
 
 /**

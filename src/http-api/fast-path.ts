@@ -10,7 +10,7 @@
  * A point read is a few µs of SQLite and a one-row write ~25 µs of the master's CPU; fastify's
  * routing, hooks, reply objects and promise chain cost 3–9 µs more per request (measured: 10–20 %
  * more requests per second). The answers are built by the routes' own functions (Answer,
- * executeAnswer, errorAnswer, readAnswerBody): same status, headers and bytes.
+ * executeAnswer, errorAnswer, readAnswer): same status, headers and bytes.
  *
  * The choice is made from the URL and headers alone, before a byte of the body is read: a read
  * that does not qualify, or that throws here (a bad level, SQL that is not a read, a node not
@@ -26,7 +26,7 @@ import { asTandemError, errorAnswer } from './error-reply.ts'
 import { executeAnswer, writeOptions } from './execute-answer.ts'
 import type { NodeApi } from './node-api.ts'
 import { parseQueryParams, type QueryParams } from './query-params.ts'
-import { readAnswerBody } from './read-answer.ts'
+import { readAnswer } from './read-answer.ts'
 import { parseStatements } from './request-parser.ts'
 
 type Query = Record<string, string | string[] | undefined>
@@ -59,9 +59,10 @@ export function answerFastRead(node: NodeApi, request: IncomingMessage, response
     const level = params.level ?? 'weak'
     const here = level === 'none' || level === 'auto' || (level === 'weak' && node.role === 'master')
     if (!here) return false
+    node.assertReadable()
     const results = node.queryJsonIfCheap([{ sql: params.q }], params.transaction, { associative: params.associative, timings: false, blobArray: params.blobArray })
     if (results === undefined) return false
-    answer = { status: 200, headers: { 'x-tandem-lsn': String(node.appliedLsn()), 'content-type': 'application/json; charset=utf-8' }, body: readAnswerBody(results, undefined) }
+    answer = readAnswer(results, node.appliedLsn(), undefined)
   } catch {
     return false
   }

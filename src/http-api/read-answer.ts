@@ -11,6 +11,7 @@
  * older path (indentation would need the text re-indented).
  */
 import type { StatementResult } from '../storage/index.ts'
+import type { Answer } from './answer.ts'
 import { stringifyJson } from './json.ts'
 import { formatResult, type FormatOptions } from './rqlite-format.ts'
 
@@ -23,4 +24,13 @@ export function resultsJson(results: readonly StatementResult[], options: Format
 export function readAnswerBody(resultsText: string, timeSec: number | undefined): string {
   // JSON.stringify of a number: the exact text it has inside an object.
   return timeSec === undefined ? `{"results":${resultsText}}` : `{"results":${resultsText},"time":${JSON.stringify(timeSec)}}`
+}
+
+/** A read's whole answer: its body, and the LSN the node had applied when it answered. */
+export function readAnswer(resultsText: string, appliedLsn: number, timeSec: number | undefined): Answer {
+  return {
+    status: 200,
+    headers: { 'x-tandem-lsn': String(appliedLsn), 'content-type': 'application/json; charset=utf-8' },
+    body: readAnswerBody(resultsText, timeSec),
+  }
 }

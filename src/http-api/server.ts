@@ -20,7 +20,8 @@ import { stringifyJson } from './json.ts'
 import type { NodeApi } from './node-api.ts'
 import { parseQueryParams, type Level, type QueryParams } from './query-params.ts'
 import { parseStatements } from './request-parser.ts'
-import { readAnswerBody } from './read-answer.ts'
+import { readAnswer } from './read-answer.ts'
+import { sendAnswer } from './answer.ts'
 import { executeAnswer, writeOptions } from './execute-answer.ts'
 import { formatResult, type FormatOptions } from './rqlite-format.ts'
 import { registerJobRoutes } from './job-routes.ts'
@@ -124,8 +125,7 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     const senderEpoch = Number(request.headers['x-tandem-epoch'])
     const forwardedEpoch = request.headers['x-tandem-forwarded'] !== undefined && Number.isInteger(senderEpoch) ? senderEpoch : undefined
     const outcome = await node.write(write, writeOptions(params, forwardedEpoch))
-    const answer = executeAnswer(outcome, params, started)
-    return reply.status(answer.status).headers(answer.headers).send(answer.body)
+    return sendAnswer(reply, executeAnswer(outcome, params, started))
   }
 
   const idempotencyKeyOf = (request: FastifyRequest): string | undefined => {
@@ -166,9 +166,7 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     // three flags are passed: the options travel to the read thread by structured clone.
     const formatOptions: FormatOptions = { associative: params.associative, timings: params.timings, blobArray: params.blobArray }
     const resultsText = await node.queryJson(statements, params.transaction, formatOptions)
-    const body = readAnswerBody(resultsText, params.timings ? (performance.now() - started) / 1000 : undefined)
-    reply.header('x-tandem-lsn', String(node.appliedLsn()))
-    return reply.header('content-type', 'application/json; charset=utf-8').send(body)
+    return sendAnswer(reply, readAnswer(resultsText, node.appliedLsn(), params.timings ? (performance.now() - started) / 1000 : undefined))
   }
 
   app.route({

@@ -327,12 +327,11 @@ export class TandemNode implements NodeApi {
     )
   }
 
-  /** queryJson() now, on this thread, when the read is known to be cheap; else undefined (nothing ran). */
+  /** queryJson() now, on this thread, when it would run here anyway; else undefined (nothing ran). */
   queryJsonIfCheap(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions): string | undefined {
     const reads = this.reads
-    if (reads === undefined || (this.readPool !== undefined && !this.readCosts.isCheap(statements))) return undefined
-    this.assertReadable()
-    return this.readCosts.runInline(statements, () => reads.queryJson(statements, transaction, format))
+    if (reads === undefined || !this.runsHere(statements)) return undefined
+    return this.runHere(statements, () => reads.queryJson(statements, transaction, format))
   }
 
   /**
@@ -341,9 +340,18 @@ export class TandemNode implements NodeApi {
    */
   private async read<T>(statements: readonly SqlStatement[], here: (reads: LocalReads) => T, onThread: (pool: ReadPool) => Promise<T>): Promise<T> {
     const reads = this.readsOrThrow()
-    if (this.readPool === undefined) return here(reads)
-    if (!this.readCosts.isCheap(statements)) return onThread(this.readPool)
-    return this.readCosts.runInline(statements, () => here(reads))
+    if (this.readPool !== undefined && !this.runsHere(statements)) return onThread(this.readPool)
+    return this.runHere(statements, () => here(reads))
+  }
+
+  /** With no read threads every read runs here; with them, the cheap ones. */
+  private runsHere(statements: readonly SqlStatement[]): boolean {
+    return this.readPool === undefined || this.readCosts.isCheap(statements)
+  }
+
+  /** Runs a read here; a cheap one (there are read threads) is timed, to notice it turning slow. */
+  private runHere<T>(statements: readonly SqlStatement[], run: () => T): T {
+    return this.readPool === undefined ? run() : this.readCosts.runInline(statements, run)
   }
 
   isWrite(statements: readonly SqlStatement[]): boolean {

@@ -162,15 +162,8 @@ export function runClientStatement(
   try {
     // The common case, one statement, without the generator's cost.
     const split = client.statements.split(statement.sql)
-    if (split.length === 1) {
-      const part = prepareClientPart(client, split[0]!, true)
-      beforeRun?.(part.observation)
-      result = runPrepared(part.statement, statement.params)
-      if (part.observation.isDdl && result.kind === 'exec') result = withoutCounts(result)
-      result.timeSec = (performance.now() - started) / 1000
-      return result
-    }
-    for (const part of prepareClientStatements(client, statement.sql, statement.params !== undefined, split)) {
+    const parts = split.length === 1 ? [prepareClientPart(client, split[0]!, true)] : prepareClientStatements(client, statement.sql, statement.params !== undefined, split)
+    for (const part of parts) {
       beforeRun?.(part.observation)
       result = runPrepared(part.statement, part.isLast ? statement.params : undefined)
       if (part.observation.isDdl && result.kind === 'exec') result = withoutCounts(result)
