@@ -18,9 +18,7 @@ import { Executor } from '../jobs/index.ts'
 import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from 'ws'
 import { defaultConfig, type NodeConfig } from './config.ts'
-import { LocalReads } from './local-reads.ts'
-import { ReadCosts } from './read-costs.ts'
-import { ReadPool } from './read-pool.ts'
+import { NodeReads } from './node-reads.ts'
 import { LsnWaiters } from './lsn-waiters.ts'
 import { MasterRole } from './master-role.ts'
 import { ReplicaRole } from './replica-role.ts'
@@ -41,15 +39,8 @@ export class TandemNode implements NodeApi {
   private readonly clock: Clock
   private readonly logger: Logger
   private readonly dbPath: string
-  /**
-   * The main thread's read-only connection: it classifies statements (isWrite) and takes
-   * checksums, and runs client reads when there is no read pool (readThreads 0). Undefined while
-   * a snapshot install replaces the file: reads then answer NOT_READY.
-   */
-  private reads: LocalReads | undefined
-  /** Client reads, on read threads (readThreads > 0). */
-  private readonly readPool: ReadPool | undefined
-  private readonly readCosts: ReadCosts
+  /** Where client reads run, and their connections (node-reads.ts). */
+  private readonly reads: NodeReads
   /** Exactly one of master and replica is set, except inside a role change. */
   private master: MasterRole | undefined
   private replica: ReplicaRole | undefined
@@ -99,17 +90,7 @@ export class TandemNode implements NodeApi {
         saveNodeState(this.config.dataDir, { role: 'replica', masterUrl, epoch: state.epoch, changedAt: new Date(clock.now()).toISOString() })
       }
     }
-    this.reads = new LocalReads(this.dbPath)
-    this.readCosts = new ReadCosts(this.config.inlineReadMaxUs)
-    if (this.config.readThreads > 0) {
-      this.readPool = new ReadPool({
-        dbPath: this.dbPath,
-        threads: this.config.readThreads,
-        queueMax: this.config.readQueueMax,
-        logger: this.logger,
-        onAnswered: (statements, micros) => this.readCosts.record(statements, micros),
-      })
-    }
+    this.reads = new NodeReads(this.dbPath, this.config, this.logger)
     this.snapshots = new Snapshots(this.dbPath, join(this.config.dataDir, 'snapshots'))
   }
 
@@ -129,14 +110,9 @@ export class TandemNode implements NodeApi {
     const url = masterUrl.replace(/\/+$/, '')
     const replica = new ReplicaRole({ ...this.config, masterUrl: url }, this.dbPath, this.nodeId, () => this.url, this.clock, this.logger, {
       // Every connection to the file is closed before it is replaced, the read threads' too.
-      before: () => {
-        this.reads?.close()
-        this.reads = undefined
-        this.readPool?.closeConnections()
-      },
+      before: () => this.reads.closeConnections(),
       after: () => {
-        this.readPool?.openConnections()
-        this.reads = new LocalReads(this.dbPath)
+        this.reads.openConnections()
         this.executor?.databaseReplaced()
         this.waiters.reached(this.appliedLsn())
       },
@@ -182,8 +158,7 @@ export class TandemNode implements NodeApi {
     await this.replica?.close()
     await this.executor?.close()
     this.master?.close()
-    await this.readPool?.close()
-    this.reads?.close()
+    await this.reads.close()
     this.logger.flush()
   }
 
@@ -305,57 +280,20 @@ export class TandemNode implements NodeApi {
     await this.master.confirmMastership(timeoutMs)
   }
 
-  private readsOrThrow(): LocalReads {
-    if (this.reads === undefined) throw new TandemError('NOT_READY', 'this replica is installing a snapshot; retry shortly')
-    return this.reads
+  query(statements: readonly SqlStatement[], transaction: boolean): Promise<StatementResult[]> {
+    return this.reads.query(statements, transaction)
   }
 
-  async query(statements: readonly SqlStatement[], transaction: boolean): Promise<StatementResult[]> {
-    return this.read(
-      statements,
-      (reads) => reads.query(statements, transaction),
-      (pool) => pool.query(statements, transaction),
-    )
+  queryJson(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions): Promise<string> {
+    return this.reads.queryJson(statements, transaction, format)
   }
 
-  /** query(), answered as the HTTP API's `results` JSON text, formatted where the read ran. */
-  async queryJson(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions): Promise<string> {
-    return this.read(
-      statements,
-      (reads) => reads.queryJson(statements, transaction, format),
-      (pool) => pool.queryJson(statements, transaction, format),
-    )
-  }
-
-  /** queryJson() now, on this thread, when it would run here anyway; else undefined (nothing ran). */
   queryJsonIfCheap(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions): string | undefined {
-    const reads = this.reads
-    if (reads === undefined || !this.runsHere(statements)) return undefined
-    return this.runHere(statements, () => reads.queryJson(statements, transaction, format))
-  }
-
-  /**
-   * Where a read runs: on a read thread, unless it is known to be cheap (read-costs.ts) or there
-   * is no pool; then on the main thread's connection.
-   */
-  private async read<T>(statements: readonly SqlStatement[], here: (reads: LocalReads) => T, onThread: (pool: ReadPool) => Promise<T>): Promise<T> {
-    const reads = this.readsOrThrow()
-    if (this.readPool !== undefined && !this.runsHere(statements)) return onThread(this.readPool)
-    return this.runHere(statements, () => here(reads))
-  }
-
-  /** With no read threads every read runs here; with them, the cheap ones. */
-  private runsHere(statements: readonly SqlStatement[]): boolean {
-    return this.readPool === undefined || this.readCosts.isCheap(statements)
-  }
-
-  /** Runs a read here; a cheap one (there are read threads) is timed, to notice it turning slow. */
-  private runHere<T>(statements: readonly SqlStatement[], run: () => T): T {
-    return this.readPool === undefined ? run() : this.readCosts.runInline(statements, run)
+    return this.reads.queryJsonIfCheap(statements, transaction, format)
   }
 
   isWrite(statements: readonly SqlStatement[]): boolean {
-    return this.readsOrThrow().isWrite(statements)
+    return this.reads.isWrite(statements)
   }
 
   /** The highest epoch this node knows: a replica may know one it has no entry of yet. */
@@ -385,7 +323,7 @@ export class TandemNode implements NodeApi {
   }
 
   assertReadable(): void {
-    this.readsOrThrow()
+    this.reads.readsOrThrow()
     if (this.replica?.follower.state === 'diverged') {
       throw new TandemError('REPLICA_DIVERGED', `this replica diverged from its master and is resyncing: ${this.replica.follower.lastProblem ?? ''}`)
     }
@@ -434,7 +372,7 @@ export class TandemNode implements NodeApi {
       }
       if (this.executor !== undefined) base['jobs'] = this.executor.stats()
     }
-    base['reads'] = this.readPool === undefined ? { threads: 0 } : { ...this.readPool.stats(), inline: this.readCosts.inline, inline_max_us: this.config.inlineReadMaxUs }
+    base['reads'] = this.reads.stats()
     // V8 grows its heap lazily under load: RSS says what the process holds, heap_used what is live.
     const memory = process.memoryUsage()
     base['memory'] = { rss_bytes: memory.rss, heap_used_bytes: memory.heapUsed, heap_total_bytes: memory.heapTotal, external_bytes: memory.external }
@@ -459,7 +397,7 @@ export class TandemNode implements NodeApi {
   }
 
   checksum() {
-    return this.readsOrThrow().checksum()
+    return this.reads.readsOrThrow().checksum()
   }
 
   snapshot(): Promise<Snapshot> {
@@ -488,7 +426,7 @@ export class TandemNode implements NodeApi {
       if (state === 'snapshotting') lines.push('[+]store not ready')
       return { ok: false, lines }
     }
-    return { ok: this.reads !== undefined, lines: [...lines, '[+]leader ok', this.reads !== undefined ? '[+]store ok' : '[+]store not ready'] }
+    return { ok: this.reads.isOpen, lines: [...lines, '[+]leader ok', this.reads.isOpen ? '[+]store ok' : '[+]store not ready'] }
   }
 }
 
