@@ -103,7 +103,7 @@ import { Resources } from './resources.ts'
 import { measureScaling, scalingMarkdown, scalingNote, scalingSummary, scalingText, type ScalingSamples, type ScalingSettings } from './scaling.ts'
 import { measureSnapshotBootstrap, snapshotFigures, snapshotNote, type SnapshotSettings } from './snapshot-bootstrap.ts'
 import { measureSoak, soakFigures, soakNote, type SoakSettings } from './soak.ts'
-import { startStackCeiling } from './stack-ceiling.ts'
+import { assertCeilingReplicated, startStackCeiling, startStackCeilingReplica } from './stack-ceiling.ts'
 import { spread } from './stats.ts'
 import { insertManySql, insertOneBody, payload } from './workload.ts'
 
@@ -216,6 +216,8 @@ interface ThroughputSamples {
   floorMany: number[]
   /** node:http + SQLite group commit, no log or replicas (stack-ceiling.ts). */
   ceilingMany: number[]
+  /** The same ceiling streaming each batch's statements to two minimal replicas. */
+  replicatedCeilingMany: number[]
   httpMany: LoadResult[]
   library1: number[]
   libraryMany: number[]
@@ -226,6 +228,7 @@ interface ThroughputSamples {
   latency1: LatencySample[]
   floorLatency1: LatencySample[]
   ceilingLatency1: LatencySample[]
+  replicatedCeilingLatency1: LatencySample[]
   rawCommitLatency: LatencySample[]
 }
 
@@ -235,6 +238,14 @@ async function measureThroughput(resources: Resources, cluster: ProcessCluster, 
   mkdirSync(resources.path('ceiling'), { recursive: true })
   const ceiling = await startStackCeiling(resources, join(resources.path('ceiling'), 'ceiling.db'), 'write')
   const ceilingUrl = `${ceiling.url}/db/execute`
+  const replicatedDb = join(resources.path('ceiling'), 'replicated.db')
+  const replicated = await startStackCeiling(resources, replicatedDb, 'write')
+  const ceilingReplicaDbs = [1, 2].map((i) => join(resources.path('ceiling'), `replica-${i}.db`))
+  const ceilingReplicas = [
+    await startStackCeilingReplica(resources, ceilingReplicaDbs[0]!, replicated.url),
+    await startStackCeilingReplica(resources, ceilingReplicaDbs[1]!, replicated.url),
+  ]
+  const replicatedUrl = `${replicated.url}/db/execute`
   const library = await startLibraryCluster(resources, 'library', 2)
   const executeUrl = `${cluster.master.url}/db/execute`
   const load = (url: string, connections: number, durationSec = s.loadSeconds) =>
@@ -243,6 +254,7 @@ async function measureThroughput(resources: Resources, cluster: ProcessCluster, 
   log('warming up (JIT, connections, page cache)')
   await load(floor.url, s.manyClients, 1)
   await load(ceilingUrl, s.manyClients, 1)
+  await load(replicatedUrl, s.manyClients, 1)
   await load(executeUrl, s.manyClients, 1)
   await libraryWritesPerSec(library.master, s.manyClients, 1000)
   rawSingleRowTps(resources.path('raw-warmup'), 300)
@@ -253,6 +265,7 @@ async function measureThroughput(resources: Resources, cluster: ProcessCluster, 
     http1: [],
     floorMany: [],
     ceilingMany: [],
+    replicatedCeilingMany: [],
     httpMany: [],
     library1: [],
     libraryMany: [],
@@ -261,6 +274,7 @@ async function measureThroughput(resources: Resources, cluster: ProcessCluster, 
     latency1: [],
     floorLatency1: [],
     ceilingLatency1: [],
+    replicatedCeilingLatency1: [],
     rawCommitLatency: [],
   }
   const many = s.manyClients
@@ -285,14 +299,16 @@ async function measureThroughput(resources: Resources, cluster: ProcessCluster, 
     out.rawCommitLatency.push(rawCommitLatency(resources.path('raw-latency'), s.latencyWrites))
     out.floorLatency1.push(await httpWriteLatency(floor.url, s.latencyWrites))
     out.ceilingLatency1.push(await httpWriteLatency(ceilingUrl, s.latencyWrites))
+    out.replicatedCeilingLatency1.push(await httpWriteLatency(replicatedUrl, s.latencyWrites))
     out.latency1.push(await httpWriteLatency(executeUrl, s.latencyWrites))
     log(
       `[throughput ${rep}/${s.reps}] one write at a time (${s.latencyWrites}): Tandem ${latencyText(out.latency1.at(-1)!)}; ` +
         `raw SQLite commit ${latencyText(out.rawCommitLatency.at(-1)!)}; floor round trip ${latencyText(out.floorLatency1.at(-1)!)}; ` +
-        `the stack's ceiling ${latencyText(out.ceilingLatency1.at(-1)!)}`,
+        `the stack's ceiling ${latencyText(out.ceilingLatency1.at(-1)!)}, with two replicas ${latencyText(out.replicatedCeilingLatency1.at(-1)!)}`,
     )
     out.floorMany.push(report(`node:http floor, ${many} clients`, 'req/s', (await load(floor.url, many)).perSec, same))
     out.ceilingMany.push(report(`node:http + SQLite group commit (the stack's ceiling), ${many} clients`, 'tx/s', (await load(ceilingUrl, many)).perSec, same))
+    out.replicatedCeilingMany.push(report(`the stack's ceiling with two replicas, ${many} clients`, 'tx/s', (await load(replicatedUrl, many)).perSec, same))
     out.httpMany.push(report(`Tandem HTTP, ${many} clients`, 'tx/s', await tandemLoad(many), (r) => r.perSec))
     // closedLoop fails on any answer but 200 (a SYNC_TIMEOUT is a 202): every counted write was confirmed.
     out.sync1.push(report('Tandem HTTP sync=1, 1 client', 'tx/s', await tandemLoad(1, `${executeUrl}?sync=1`), (r) => r.perSec))
@@ -303,6 +319,9 @@ async function measureThroughput(resources: Resources, cluster: ProcessCluster, 
   // Both stay registered with `resources`; stopping them now keeps them off the next phases' CPU.
   await floor.stop()
   await ceiling.stop()
+  await assertCeilingReplicated(replicatedDb, ceilingReplicaDbs)
+  for (const replica of ceilingReplicas) await replica.stop()
+  await replicated.stop()
   await library.stop()
   return out
 }
@@ -423,6 +442,7 @@ function throughputFigures(t: ThroughputSamples, s: Settings): Figure[] {
         samples: t.rawCommitLatency.map((raw, i) => raw.p50Us + t.floorLatency1[i]!.p50Us),
       },
       { label: "the stack's ceiling p50 (node:http + SQLite commit, no log or replicas), same client", unit: 'µs', samples: t.ceilingLatency1.map((l) => l.p50Us) },
+      { label: "the stack's ceiling with two replicas p50 (each batch streamed to two minimal replicas), same client", unit: 'µs', samples: t.replicatedCeilingLatency1.map((l) => l.p50Us) },
     ]),
     // The same with autocannon's leaner client, whose percentiles are whole milliseconds: in a
     // closed loop of one, the mean is 1 ÷ the rate, for Tandem and for both baselines.
@@ -437,9 +457,20 @@ function throughputFigures(t: ThroughputSamples, s: Settings): Figure[] {
       { label: `node:http floor, ${many} clients`, unit: 'req/s', samples: t.floorMany },
       rawSingle,
       { label: `node:http + SQLite group commit, no log or replicas (the stack's ceiling), ${many} clients`, unit: 'tx/s', samples: t.ceilingMany },
+      { label: `the stack's ceiling with two replicas (each batch streamed to two minimal replicas), ${many} clients`, unit: 'tx/s', samples: t.replicatedCeilingMany },
     ]),
     figure(`http_writes_ceiling_${many}`, `The stack's ceiling for the same writes (node:http + SQLite group commit), ${many} clients`, 'tx/s', t.ceilingMany, [
       { label: `node:http floor, ${many} clients`, unit: 'req/s', samples: t.floorMany },
+    ]),
+    figure(`http_writes_replicated_ceiling_${many}`, `The stack's ceiling with two replicas for the same writes, ${many} clients`, 'tx/s', t.replicatedCeilingMany, [
+      { label: `node:http floor, ${many} clients`, unit: 'req/s', samples: t.floorMany },
+    ]),
+    figure('replicated_ceiling_latency_p50_1', "The stack's ceiling with two replicas, write latency p50, 1 client", 'µs', t.replicatedCeilingLatency1.map((l) => l.p50Us), [
+      {
+        label: "raw SQLite's one-row commit p50 + the node:http floor's round trip p50, same client",
+        unit: 'µs',
+        samples: t.rawCommitLatency.map((raw, i) => raw.p50Us + t.floorLatency1[i]!.p50Us),
+      },
     ]),
     figure('sync_writes_1', 'HTTP writes with sync=1, 1 client', 'tx/s', t.sync1.map((r) => r.perSec), [
       { label: 'the same writes without sync, 1 client', unit: 'tx/s', samples: t.http1.map((r) => r.perSec) },
