@@ -43,6 +43,7 @@ interface ServeFlags {
   maxLag?: number
   applyDelayMs?: number
   flushDelayMs?: number
+  streamLingerMs?: number
   jobs?: string
   concurrency?: number
   killGraceMs?: number
@@ -70,6 +71,7 @@ function toNodeOptions(role: 'master' | 'replica', flags: ServeFlags) {
     ...(flags.maxLag === undefined ? {} : { maxLagMs: flags.maxLag }),
     ...(flags.applyDelayMs === undefined ? {} : { applyDelayMs: flags.applyDelayMs }),
     ...(flags.flushDelayMs === undefined ? {} : { flushDelayMs: flags.flushDelayMs }),
+    ...(flags.streamLingerMs === undefined ? {} : { streamLingerMs: flags.streamLingerMs }),
     ...(flags.jobs === undefined ? {} : { jobsModuleUrl: flags.jobs }),
     ...(flags.concurrency === undefined ? {} : { concurrency: flags.concurrency }),
     ...(flags.killGraceMs === undefined ? {} : { killGraceMs: flags.killGraceMs }),
@@ -89,6 +91,12 @@ export function buildProgram(): Command {
     .option('--sync-timeout-ms <ms>', 'how long a synchronous write waits for its confirmations (per request: sync_timeout)', integer('--sync-timeout-ms', 1), defaultConfig.syncTimeoutMs)
     .option('--min-replicas <n>', 'refuse writes while fewer than N replicas are within --max-lag', integer('--min-replicas'), defaultConfig.minReplicas)
     .option('--max-lag <ms>', 'how far behind (ms) a replica may be and still count for --min-replicas', integer('--max-lag', 1), defaultConfig.maxLagMs)
+    .option(
+      '--stream-linger-ms <ms>',
+      'under a steady stream of commits, how long committed entries may wait so one frame to each replica carries them all (0: send every commit at once)',
+      integer('--stream-linger-ms'),
+      defaultConfig.streamLingerMs,
+    )
     .option('--lease-ms <ms>', 'a task lease expires when its replica has not acknowledged for this long; the task runs again elsewhere', integer('--lease-ms', 100), defaultConfig.leaseMs)
     .option('--job-retain-ms <ms>', 'finished jobs are deleted this long after they finish', integer('--job-retain-ms', 1), defaultConfig.jobRetainMs)
     .option('--job-retain-count <n>', 'and beyond the newest N finished jobs', integer('--job-retain-count'), defaultConfig.jobRetainCount)

@@ -3,8 +3,9 @@
  *
  * Each replica gets a session that knows what was sent and what was acknowledged. A session
  * that is caught up receives each entry as soon as it commits (one encoded frame shared by all
- * sessions); one that is behind is pumped from the log in bounded batches, waiting for the
- * socket to drain between them, until it is caught up.
+ * sessions), or, under a steady stream of commits, at most `lingerMs` later together with the
+ * entries committed meanwhile (see publish); one that is behind is pumped from the log in
+ * bounded batches, waiting for the socket to drain between them, until it is caught up.
  */
 import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from 'ws'
@@ -25,6 +26,11 @@ export interface ReplicationServerOptions {
   clock: Clock
   logger: Logger
   heartbeatMs: number
+  /**
+   * How long a committed entry may wait to be sent when another frame went out less than this
+   * long ago, so that one frame carries every entry committed meanwhile; 0 sends each at once.
+   */
+  lingerMs: number
   silenceMsMax: number
   batchEntriesMax: number
   batchBytesMax: number
@@ -216,19 +222,50 @@ export class ReplicationServer {
     return undefined
   }
 
-  /** Hands a committed entry to every replica. */
+  /**
+   * Hands a committed entry to every replica: now, if the last frame went out at least
+   * `lingerMs` ago (a commit after a quiet spell travels at once), else with every entry
+   * committed until then, when that much time has passed since the last frame. At one writer
+   * each commit would otherwise cost a frame per replica and wake every replica for one row:
+   * measured on 2 cores (in-process master, 1 caller, 2 replicas), 4,700 → 5,600 writes/s and
+   * ~78 → ~33 µs of each replica's CPU per entry with 1 ms, for at most 1 ms of replication lag.
+   * A synchronous write, a control message and stop() send held entries at once (sendHeld).
+   */
   publish(entry: LogEntry): void {
+    this.held.push(entry)
+    if (this.holdTimer !== undefined) return
+    const wait = this.lastSentAt + this.options.lingerMs - performance.now()
+    if (wait <= 0) this.sendHeld()
+    else this.holdTimer = setTimeout(() => this.sendHeld(), wait)
+  }
+
+  /** Sends every held entry now, as one frame, to each replica that is caught up. */
+  sendHeld(): void {
+    clearTimeout(this.holdTimer)
+    this.holdTimer = undefined
+    if (this.held.length === 0) return
+    const entries = this.held
+    this.held = []
+    this.lastSentAt = performance.now()
+    const first = entries[0]!.lsn
     let frame: Uint8Array | undefined
     for (const session of this.sessions.values()) {
-      if (!session.isPumping && session.sentLsn === entry.lsn - 1) {
-        frame ??= encodeEntries([entry])
+      if (!session.isPumping && session.sentLsn === first - 1) {
+        frame ??= encodeEntries(entries)
         void session.socket.sendBinary(frame)
-        session.sentLsn = entry.lsn
+        session.sentLsn = entries[entries.length - 1]!.lsn
       } else {
+        // Behind, or pumping: the pump reads these entries from the log in their turn.
         void this.pump(session)
       }
     }
   }
+
+  /** Committed entries not sent yet (see publish). Invariant: contiguous, after every caught-up session's sentLsn. */
+  private held: LogEntry[] = []
+  private holdTimer: NodeJS.Timeout | undefined
+  /** performance.now() when the last held entries went out. */
+  private lastSentAt = -Infinity
 
   private async pump(session: ReplicaSession): Promise<void> {
     if (session.isPumping) return
@@ -267,10 +304,14 @@ export class ReplicationServer {
     return [...this.sessions.values()].filter((s) => !s.isEmbedded).map((s) => s.url)
   }
 
-  /** Sends a control message to one replica; false when it is not connected. */
+  /**
+   * Sends a control message to one replica; false when it is not connected. Held entries go
+   * first: a task's assignment names an LSN the replica must reach before running it.
+   */
   send(nodeId: string, message: MasterMessage): boolean {
     const session = this.sessions.get(nodeId)
     if (session === undefined || !session.socket.isOpen) return false
+    this.sendHeld()
     session.socket.sendJson(message)
     return true
   }
@@ -303,6 +344,7 @@ export class ReplicationServer {
    * or with whatever it is when `timeoutMs` passes.
    */
   waitForConfirmations(lsn: number, count: number, timeoutMs: number): Promise<number> {
+    this.sendHeld()
     const now = this.confirmedCount(lsn)
     if (now >= count) return Promise.resolve(now)
     this.askFlush(lsn)
@@ -398,6 +440,8 @@ export class ReplicationServer {
 
   close(): void {
     clearInterval(this.heartbeat)
+    // Every committed entry leaves before the sessions close (the close frame follows them).
+    this.sendHeld()
     for (const session of this.sessions.values()) session.socket.close(1001, 'master stopping')
     this.sessions.clear()
   }

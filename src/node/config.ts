@@ -16,6 +16,12 @@ export interface NodeConfig {
   logRetainBytesMax: number
   bodyLimitBytes: number
   heartbeatMs: number
+  /**
+   * Master only: under a steady stream of commits, how long committed entries may wait so that
+   * one frame to each replica carries all of them (see ReplicationServer.publish); 0: every commit
+   * is sent at once.
+   */
+  streamLingerMs: number
   /** A replication peer silent this long is considered gone. */
   silenceMsMax: number
   writeQueueMax: number
@@ -73,6 +79,7 @@ export const defaultConfig = {
   logRetainBytesMax: 1024 * 1024 * 1024,
   bodyLimitBytes: 16 * 1024 * 1024,
   heartbeatMs: 250,
+  streamLingerMs: 1,
   silenceMsMax: 5000,
   writeQueueMax: 10_000,
   writeBatchMax: 1000,

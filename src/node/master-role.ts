@@ -66,6 +66,7 @@ export class MasterRole {
       clock,
       logger,
       heartbeatMs: config.heartbeatMs,
+      lingerMs: config.streamLingerMs,
       silenceMsMax: config.silenceMsMax,
       batchEntriesMax: 2000,
       batchBytesMax: 4 * 1024 * 1024,
@@ -278,6 +279,11 @@ export class MasterRole {
       }
       return { id: r.nodeId, url: r.url, role: 'replica' as const, reachable: true, appliedLsn: r.ackedLsn, lagEntries, lagMs }
     })
+  }
+
+  /** Sends the entries the stream holds (see ReplicationServer.publish) now: the node is stopping. */
+  sendHeldEntries(): void {
+    this.replication.sendHeld()
   }
 
   close(): void {

@@ -154,6 +154,8 @@ export class TandemNode implements NodeApi {
 
   async stop(): Promise<void> {
     this.waiters.clear()
+    // Before the HTTP server closes the replication sockets: every committed entry goes out.
+    this.master?.sendHeldEntries()
     await this.http?.close()
     await this.replica?.close()
     await this.executor?.close()
