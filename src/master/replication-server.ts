@@ -16,6 +16,7 @@ import type { LogEntry } from '../replication-log/log-entry.ts'
 import type { LogStore } from '../replication-log/log-store.ts'
 import { encodeEntries, parseReplicaMessage, protocolVersion, type MasterMessage, type ReplicaMessage } from '../protocol/messages.ts'
 import { FrameSocket } from '../transport/frame-socket.ts'
+import { ReplicaSession, type ReplicaView } from './replica-session.ts'
 
 export interface ReplicationServerOptions {
   nodeId: string
@@ -44,58 +45,6 @@ export interface ReplicationServerOptions {
     receive: (nodeId: string, message: ReplicaMessage) => void
     acked: (nodeId: string) => void
     disconnected: (nodeId: string) => void
-  }
-}
-
-export interface ReplicaView {
-  nodeId: string
-  url: string
-  address: string
-  /** Invariant: ackedLsn <= sentLsn <= the master's LSN. */
-  sentLsn: number
-  ackedLsn: number
-  connectedAt: number
-  lastAckAt: number
-  isCaughtUp: boolean
-}
-
-class ReplicaSession implements ReplicaView {
-  nodeId: string
-  url: string
-  address: string
-  sentLsn: number
-  ackedLsn: number
-  connectedAt: number
-  lastAckAt: number
-  isPumping = false
-  /** The highest LSN this replica was asked to make durable at once (see askFlush). */
-  flushAskedLsn = 0
-  /** Where catch-up frames are encoded, one after another (see pump). */
-  scratch: Uint8Array | undefined
-  readonly socket: FrameSocket
-
-  constructor(socket: FrameSocket, hello: { nodeId: string; url: string; lsn: number }, address: string, now: number) {
-    this.socket = socket
-    this.nodeId = hello.nodeId
-    this.url = hello.url
-    this.address = address
-    this.sentLsn = hello.lsn
-    this.ackedLsn = hello.lsn
-    this.connectedAt = now
-    this.lastAckAt = now
-  }
-
-  get isCaughtUp(): boolean {
-    return !this.isPumping
-  }
-
-  /**
-   * An embedded replica (inside an application, announced as `embedded://…`) follows like any
-   * other, but can never be promoted and comes and goes with its application: it does not count
-   * for synchronous replication, min-replicas, or confirming the master.
-   */
-  get isEmbedded(): boolean {
-    return this.url.startsWith('embedded:')
   }
 }
 

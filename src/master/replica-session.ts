@@ -1,0 +1,57 @@
+/**
+ * One connected replica as the master's replication server sees it: what was sent to it and
+ * what it acknowledged, over which socket.
+ */
+import type { FrameSocket } from '../transport/frame-socket.ts'
+
+export interface ReplicaView {
+  nodeId: string
+  url: string
+  address: string
+  /** Invariant: ackedLsn <= sentLsn <= the master's LSN. */
+  sentLsn: number
+  ackedLsn: number
+  connectedAt: number
+  lastAckAt: number
+  isCaughtUp: boolean
+}
+
+export class ReplicaSession implements ReplicaView {
+  nodeId: string
+  url: string
+  address: string
+  sentLsn: number
+  ackedLsn: number
+  connectedAt: number
+  lastAckAt: number
+  isPumping = false
+  /** The highest LSN this replica was asked to make durable at once (see askFlush). */
+  flushAskedLsn = 0
+  /** Where catch-up frames are encoded, one after another (see pump). */
+  scratch: Uint8Array | undefined
+  readonly socket: FrameSocket
+
+  constructor(socket: FrameSocket, hello: { nodeId: string; url: string; lsn: number }, address: string, now: number) {
+    this.socket = socket
+    this.nodeId = hello.nodeId
+    this.url = hello.url
+    this.address = address
+    this.sentLsn = hello.lsn
+    this.ackedLsn = hello.lsn
+    this.connectedAt = now
+    this.lastAckAt = now
+  }
+
+  get isCaughtUp(): boolean {
+    return !this.isPumping
+  }
+
+  /**
+   * An embedded replica (inside an application, announced as `embedded://…`) follows like any
+   * other, but can never be promoted and comes and goes with its application: it does not count
+   * for synchronous replication, min-replicas, or confirming the master.
+   */
+  get isEmbedded(): boolean {
+    return this.url.startsWith('embedded:')
+  }
+}
