@@ -93,7 +93,7 @@ export function buildProgram(): Command {
     .option('--max-lag <ms>', 'how far behind (ms) a replica may be and still count for --min-replicas', integer('--max-lag', 1), defaultConfig.maxLagMs)
     .option(
       '--stream-linger-ms <ms>',
-      'under a steady stream of commits, how long committed entries may wait so one frame to each replica carries them all (0: send every commit at once)',
+      'a commit less than this long after the previous one waits until this long after the last frame to the replicas, so one frame carries them all (0: send every commit at once)',
       integer('--stream-linger-ms'),
       defaultConfig.streamLingerMs,
     )

@@ -17,9 +17,9 @@ export interface NodeConfig {
   bodyLimitBytes: number
   heartbeatMs: number
   /**
-   * Master only: under a steady stream of commits, how long committed entries may wait so that
-   * one frame to each replica carries all of them (see ReplicationServer.publish); 0: every commit
-   * is sent at once.
+   * Master only: a commit less than this long after the one before waits until this long after
+   * the last frame to the replicas, so one frame carries every commit made meanwhile (see
+   * ReplicationServer.publish); 0: every commit is sent at once.
    */
   streamLingerMs: number
   /** A replication peer silent this long is considered gone. */
