@@ -197,7 +197,10 @@ describe('jobs survive failing replicas', () => {
   test('SIGSTOP a replica past its lease: its tasks finish elsewhere, its late results are rejected', async () => {
     const paused = cluster.replicas[1]!
     await cluster.replicas[0]!.restart()
-    const inputs = Array.from({ length: 8 }, (_, i) => ({ ms: 2500, value: i }))
+    // Long enough to be paused mid-run, short enough that the job ends (lease 1 s, then a rerun) well
+    // before the master gives up on the silent replica (5 s): a connection it closed would bring
+    // cancellations on reconnect instead of late results.
+    const inputs = Array.from({ length: 8 }, (_, i) => ({ ms: 1500, value: i }))
     const id = await submit(cluster.master.url, { name: 'slow', inputs, attempts: 1 })
     await waitFor(async () => {
       const stats = await jobStats(cluster, cluster.master.url)
