@@ -203,7 +203,11 @@ export class ReplicationServer {
     let frame: Uint8Array | undefined
     for (const session of this.sessions.values()) {
       if (!session.isPumping && session.sentLsn === first - 1) {
-        frame ??= encodeEntries(entries)
+        if (frame === undefined) {
+          frame = encodeEntries(entries)
+          this.streamed.frames++
+          this.streamed.entries += entries.length
+        }
         void session.socket.sendBinary(frame)
         session.sentLsn = entries[entries.length - 1]!.lsn
       } else {
@@ -216,6 +220,8 @@ export class ReplicationServer {
   /** Committed entries not sent yet (see publish). Invariant: contiguous, after every caught-up session's sentLsn. */
   private held: LogEntry[] = []
   private holdTimer: NodeJS.Timeout | undefined
+  /** Frames sent to caught-up replicas as entries committed (each counted once, however many replicas got it), and the entries they carried. */
+  readonly streamed = { frames: 0, entries: 0 }
   /** performance.now() when the last held entries went out, and when the last entry committed. */
   private lastSentAt = -Infinity
   private lastCommitAt = -Infinity

@@ -219,7 +219,10 @@ export class MasterRole {
     }
   }
 
-  /** The write guarantees in force, and how the last synchronous write fared, for /status. */
+  /**
+   * The write guarantees in force (the stream's linger among them: it is part of the
+   * asynchronous loss window), and how the last synchronous write fared, for /status.
+   */
   guarantees(): Record<string, unknown> {
     const { syncReplicas, syncTimeoutMs, minReplicas, maxLagMs } = this.config
     return {
@@ -229,6 +232,7 @@ export class MasterRole {
       max_lag_ms: maxLagMs,
       replicas_within_max_lag: this.replication.replicasWithin(maxLagMs, this.pipeline.lastLsn, (lsn) => this.commitTimes.of(lsn)),
       last_sync_write: this.lastSync ?? null,
+      stream: { linger_ms: this.config.streamLingerMs, frames: this.replication.streamed.frames, entries: this.replication.streamed.entries },
     }
   }
 

@@ -28,11 +28,21 @@ describe('the master holds entries under a steady stream (--stream-linger-ms)', 
     for (const cluster of clusters.splice(0)) await cluster.stop()
   })
 
-  test('the last entries of a burst reach the replica with no later commit', async () => {
+  test('a steady stream shares frames, and its last entries reach the replica with no later commit', async () => {
     const cluster = await start(200)
-    await insertMany(cluster.master.url, 20)
+    const streamed = async () => ((await cluster.status(cluster.master.url))['master'] as { stream: { linger_ms: number; frames: number; entries: number } }).stream
+    await cluster.converged()
+    const before = await streamed()
+    for (let i = 0; i < 20; i++) {
+      const result = await execute(cluster.master.url, [['INSERT INTO t(v) VALUES (?)', `v${i}`]])
+      assert.equal(result.status, 200, JSON.stringify(result.body))
+    }
     await cluster.converged()
     assert.deepEqual(await rows(cluster.replicas[0]!.url, 'SELECT count(*) FROM t'), [[20]])
+    const after = await streamed()
+    assert.equal(after.linger_ms, 200)
+    assert.equal(after.entries - before.entries, 20, 'twenty inserts, one entry each, streamed to a caught-up replica')
+    assert.ok(after.frames - before.frames < 20, `commits less than 200 ms apart share frames: ${JSON.stringify({ before, after })}`)
   })
 
   test('a synchronous write sends the held entries at once and is confirmed', async () => {
