@@ -4,22 +4,11 @@
  */
 import type { FrameSocket } from '../transport/frame-socket.ts'
 
-export interface ReplicaView {
+export class ReplicaSession {
   nodeId: string
   url: string
   address: string
   /** Invariant: ackedLsn <= sentLsn <= the master's LSN. */
-  sentLsn: number
-  ackedLsn: number
-  connectedAt: number
-  lastAckAt: number
-  isCaughtUp: boolean
-}
-
-export class ReplicaSession implements ReplicaView {
-  nodeId: string
-  url: string
-  address: string
   sentLsn: number
   ackedLsn: number
   connectedAt: number
@@ -55,3 +44,6 @@ export class ReplicaSession implements ReplicaView {
     return this.url.startsWith('embedded:')
   }
 }
+
+/** What the rest of the master reads of a session. */
+export type ReplicaView = Pick<ReplicaSession, 'nodeId' | 'url' | 'address' | 'sentLsn' | 'ackedLsn' | 'connectedAt' | 'lastAckAt' | 'isCaughtUp'>
