@@ -24,7 +24,7 @@ import { TandemClientError, isTandemClientError, type BatchResult, type ExecResu
 import { systemClock, type Clock } from '../shared/clock.ts'
 import { createLogger, type Logger } from '../shared/logger.ts'
 import type { Position } from '../replication-log/index.ts'
-import { databasePath, type SqlParams } from '../storage/index.ts'
+import { SchemaGeneration, databasePath, type SqlParams } from '../storage/index.ts'
 import { defaultConfig } from '../node/config.ts'
 import { loadNodeId } from '../node/node-identity.ts'
 import { LsnWaiters } from '../node/lsn-waiters.ts'
@@ -74,7 +74,7 @@ export class EmbeddedReplica {
       this.dbPath = databasePath(options.path)
       this.url = `embedded://${hostname().replace(/[^A-Za-z0-9.-]/g, '-') || 'localhost'}/${process.pid}`
       const config = { ...defaultConfig, role: 'replica' as const, dataDir: options.path, port: 0, masterUrl: this.master.url, synchronous: options.synchronous ?? 'normal' }
-      this.role = role = new ReplicaRole(config, this.dbPath, this.nodeId, () => this.url, this.clock, this.logger, {
+      this.role = role = new ReplicaRole(config, this.dbPath, this.nodeId, () => this.url, this.clock, this.logger, new SchemaGeneration(), {
         // Both run synchronously around the file swap: no read can run in between.
         before: () => {
           this.rows?.close()

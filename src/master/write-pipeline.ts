@@ -28,6 +28,7 @@ import {
   tablesWithoutPrimaryKey,
   type GuardedConnection,
   type Connection,
+  type SchemaGeneration,
   type SplitStatement,
   type Statement,
   type SqlStatement,
@@ -58,6 +59,8 @@ export interface WriteOutcome {
 export interface WritePipelineOptions {
   writer: GuardedConnection
   log: LogStore
+  /** Moved around the COMMIT of every batch that changed the schema (see SchemaGeneration). */
+  schema: SchemaGeneration
   clock: Clock
   logger: Logger
   /** Requests waiting beyond this are refused with OVERLOADED. */
@@ -151,7 +154,9 @@ export class WritePipeline {
         entry = createEntry(this.lsn + 1, this.epoch, this.options.clock.now(), encodeOps(ops))
         this.options.log.append(entry)
       }
-      this.internal('COMMIT')
+      // Every schema change a batch keeps is a DDL op (the capture records each one it runs).
+      if (ops.some((op) => op.kind === 'ddl')) this.options.schema.changing(() => this.internal('COMMIT'))
+      else this.internal('COMMIT')
     } catch (error) {
       this.capture.abort()
       if (connection.isTransaction) this.internal('ROLLBACK')

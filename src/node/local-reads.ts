@@ -11,6 +11,7 @@ import {
   openReader,
   runClientStatement,
   type GuardedConnection,
+  type SchemaGeneration,
   type SqlStatement,
   type StatementResult,
 } from '../storage/index.ts'
@@ -20,9 +21,12 @@ export const writeViaQueryError = 'attempt to change database via query operatio
 export class LocalReads {
   private readonly reader: GuardedConnection
   private readonly log: LogStore
+  /** The node's: while it stands still, a statement's columns are known from its last run. */
+  private readonly schema: SchemaGeneration
 
-  constructor(path: string) {
+  constructor(path: string, schema: SchemaGeneration) {
     this.reader = openReader(path)
+    this.schema = schema
     this.log = new LogStore(this.reader.connection, (fn) => this.reader.policy.internally(fn))
   }
 
@@ -30,11 +34,18 @@ export class LocalReads {
     const { connection, policy } = this.reader
     // One read transaction for the whole request when asked: the statements see one snapshot.
     if (transaction) policy.internally(() => connection.exec('BEGIN'))
+    // In a transaction the snapshot may be older than the schema generation: ask every time.
+    const schema = transaction ? undefined : this.schema
     try {
       return statements.map((statement) =>
-        runClientStatement(this.reader, statement, (observation) => {
-          if (observation.isWrite) throw new Error(writeViaQueryError)
-        }),
+        runClientStatement(
+          this.reader,
+          statement,
+          (observation) => {
+            if (observation.isWrite) throw new Error(writeViaQueryError)
+          },
+          schema,
+        ),
       )
     } finally {
       if (transaction) policy.internally(() => connection.exec('COMMIT'))

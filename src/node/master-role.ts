@@ -14,7 +14,7 @@ import { ReplicationServer } from '../master/replication-server.ts'
 import { LogStore } from '../replication-log/log-store.ts'
 import { Retention } from '../replication-log/retention.ts'
 import type { LogEntry } from '../replication-log/log-entry.ts'
-import { openConnection, openWriter, type Connection, type GuardedConnection } from '../storage/index.ts'
+import { openConnection, openWriter, type Connection, type GuardedConnection, type SchemaGeneration } from '../storage/index.ts'
 import type { JobsApi, NodeInfo } from '../http-api/node-api.ts'
 import type { NodeConfig } from './config.ts'
 import { JobReads, JobWrites, Scheduler, ensureJobSchema, readJob, summaryOf, type JobSpec } from '../jobs/index.ts'
@@ -42,10 +42,11 @@ export class MasterRole {
   private readonly deposedListeners: ((epoch: number) => void)[] = []
 
   /**
+   * `schema`: the node's schema generation, moved around every commit that changes the schema.
    * `promoteToEpoch`: this node was a replica and is promoted; its epoch becomes this one, and
    * the first entry it writes records where the epoch began.
    */
-  constructor(config: NodeConfig, dbPath: string, nodeId: string, clock: Clock, logger: Logger, promoteToEpoch?: number) {
+  constructor(config: NodeConfig, dbPath: string, nodeId: string, clock: Clock, logger: Logger, schema: SchemaGeneration, promoteToEpoch?: number) {
     this.config = config
     this.logger = logger
     this.writer = openWriter(dbPath, config.synchronous)
@@ -82,6 +83,7 @@ export class MasterRole {
     this.pipeline = new WritePipeline({
       writer: this.writer,
       log: this.log,
+      schema,
       clock,
       logger,
       queueMax: config.writeQueueMax,

@@ -8,7 +8,7 @@
  */
 import { TandemError } from '../shared/errors.ts'
 import type { Logger } from '../shared/logger.ts'
-import type { SqlStatement, StatementResult } from '../storage/index.ts'
+import type { SchemaGeneration, SqlStatement, StatementResult } from '../storage/index.ts'
 import type { FormatOptions } from '../http-api/rqlite-format.ts'
 import type { NodeConfig } from './config.ts'
 import { LocalReads } from './local-reads.ts'
@@ -30,16 +30,22 @@ export class NodeReads {
   /** Client reads, on read threads (readThreads > 0). */
   private readonly pool: ReadPool | undefined
   private readonly costs: ReadCosts
+  private readonly schema: SchemaGeneration
 
-  /** Opens the file read-only: the role that creates it is started first. */
-  constructor(dbPath: string, config: NodeReadsConfig, logger: Logger) {
+  /**
+   * Opens the file read-only: the role that creates it is started first. `schema`: the node's,
+   * moved by whichever role writes.
+   */
+  constructor(dbPath: string, schema: SchemaGeneration, config: NodeReadsConfig, logger: Logger) {
     this.dbPath = dbPath
+    this.schema = schema
     this.inlineReadMaxUs = config.inlineReadMaxUs
-    this.local = new LocalReads(dbPath)
+    this.local = new LocalReads(dbPath, schema)
     this.costs = new ReadCosts(config.inlineReadMaxUs)
     if (config.readThreads > 0) {
       this.pool = new ReadPool({
         dbPath,
+        schema,
         threads: config.readThreads,
         queueMax: config.readQueueMax,
         logger,
@@ -63,7 +69,7 @@ export class NodeReads {
   /** After a snapshot replaced the file. */
   openConnections(): void {
     this.pool?.openConnections()
-    this.local = new LocalReads(this.dbPath)
+    this.local = new LocalReads(this.dbPath, this.schema)
   }
 
   readsOrThrow(): LocalReads {

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { LogStore } from '../replication-log/log-store.ts'
-import { openApplier, openWriter, replaceDatabase, type SqlStatement } from '../storage/index.ts'
+import { SchemaGeneration, openApplier, openWriter, replaceDatabase, type SqlStatement } from '../storage/index.ts'
 import { isTandemError } from '../shared/errors.ts'
 import { silentLogger } from '../shared/logger.ts'
 import { resultsJson } from '../http-api/read-answer.ts'
@@ -58,8 +58,8 @@ async function waitUntil(probe: () => boolean, what: string, timeoutMs = 10_000)
 
 describe('read pool', () => {
   const path = database('main.db', 'first')
-  const pool = new ReadPool({ dbPath: path, threads: 2, queueMax: 256, logger: silentLogger })
-  const local = new LocalReads(path)
+  const pool = new ReadPool({ dbPath: path, threads: 2, queueMax: 256, logger: silentLogger, schema: new SchemaGeneration() })
+  const local = new LocalReads(path, new SchemaGeneration())
   after(async () => {
     await pool.close()
   })
@@ -157,7 +157,7 @@ describe('read pool', () => {
 
 describe('read pool limits and failures', () => {
   test('a read that finds every thread full is refused with OVERLOADED', async () => {
-    const pool = new ReadPool({ dbPath: database('overload.db', 'x'), threads: 1, queueMax: 2, logger: silentLogger })
+    const pool = new ReadPool({ dbPath: database('overload.db', 'x'), threads: 1, queueMax: 2, logger: silentLogger, schema: new SchemaGeneration() })
     try {
       const running = [pool.query([slow], false), pool.query([slow], false)]
       await assert.rejects(pool.query([{ sql: 'SELECT 1' }], false), (error) => isTandemError(error, 'OVERLOADED') && /retry later/.test(error.message))
@@ -171,7 +171,7 @@ describe('read pool limits and failures', () => {
   })
 
   test('reads queued behind a busy thread each get their own answer', async () => {
-    const pool = new ReadPool({ dbPath: database('batch.db', 'x'), threads: 1, queueMax: 64, logger: silentLogger })
+    const pool = new ReadPool({ dbPath: database('batch.db', 'x'), threads: 1, queueMax: 64, logger: silentLogger, schema: new SchemaGeneration() })
     try {
       const busy = pool.query([slow], false)
       const ids = Array.from({ length: 40 }, (_, i) => (i % integers.length) + 1)
@@ -188,7 +188,7 @@ describe('read pool limits and failures', () => {
   })
 
   test('reads queued for a thread that dies run again on its replacement', async () => {
-    const pool = new ReadPool({ dbPath: database('batch-crash.db', 'x'), threads: 1, queueMax: 64, logger: silentLogger })
+    const pool = new ReadPool({ dbPath: database('batch-crash.db', 'x'), threads: 1, queueMax: 64, logger: silentLogger, schema: new SchemaGeneration() })
     try {
       const busy = pool.query([slow], false)
       // The thread takes the crash after the slow read and before the reads sent after it.
@@ -206,7 +206,7 @@ describe('read pool limits and failures', () => {
   })
 
   test('a thread that dies is replaced and its read runs again on the new one', async () => {
-    const pool = new ReadPool({ dbPath: database('crash.db', 'x'), threads: 1, queueMax: 8, logger: silentLogger })
+    const pool = new ReadPool({ dbPath: database('crash.db', 'x'), threads: 1, queueMax: 8, logger: silentLogger, schema: new SchemaGeneration() })
     try {
       await pool.query([{ sql: 'SELECT 1' }], false)
       // The thread takes the crash before the read, so the read is in flight when it dies.
@@ -220,7 +220,7 @@ describe('read pool limits and failures', () => {
   })
 
   test('a read whose threads all die under it fails with a clear error, and the pool recovers', async () => {
-    const pool = new ReadPool({ dbPath: database('crash-fail.db', 'x'), threads: 1, queueMax: 8, logger: silentLogger, attemptsMax: 1 })
+    const pool = new ReadPool({ dbPath: database('crash-fail.db', 'x'), threads: 1, queueMax: 8, logger: silentLogger, schema: new SchemaGeneration(), attemptsMax: 1 })
     try {
       await pool.query([{ sql: 'SELECT 1' }], false)
       pool.crashThread(0)

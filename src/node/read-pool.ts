@@ -21,11 +21,13 @@ import { Worker } from 'node:worker_threads'
 import { TandemError } from '../shared/errors.ts'
 import type { Logger } from '../shared/logger.ts'
 import type { FormatOptions } from '../http-api/rqlite-format.ts'
-import type { SqlStatement, StatementResult } from '../storage/index.ts'
+import type { SchemaGeneration, SqlStatement, StatementResult } from '../storage/index.ts'
 import { connectionState, type ReadReply, type ReadRequest, type ReadWorkerData, type ToReadWorker } from './read-protocol.ts'
 
 export interface ReadPoolOptions {
   dbPath: string
+  /** The node's schema generation, shared with every read thread. */
+  schema: SchemaGeneration
   /** At least 1. */
   threads: number
   /** Reads queued or running on one thread, at most. */
@@ -163,7 +165,7 @@ export class ReadPool {
 
   private spawn(thread: ReadThread): void {
     const url = workerEntry()
-    const workerData: ReadWorkerData = { dbPath: this.options.dbPath, index: thread.index, control: this.control, states: this.states }
+    const workerData: ReadWorkerData = { dbPath: this.options.dbPath, schema: this.options.schema.words, index: thread.index, control: this.control, states: this.states }
     const worker = new Worker(url, { workerData, name: `tandem-read-${thread.index}` })
     thread.worker = worker
     worker.on('message', (replies: ReadReply[]) => {

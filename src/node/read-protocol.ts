@@ -41,6 +41,8 @@ export type ReadReply =
 
 export interface ReadWorkerData {
   dbPath: string
+  /** The words of the node's SchemaGeneration. */
+  schema: Int32Array
   index: number
   /** control[0]: 1 while the database file is being replaced; read threads open nothing then. */
   control: Int32Array

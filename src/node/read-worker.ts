@@ -13,10 +13,12 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { TandemError, messageOf } from '../shared/errors.ts'
+import { SchemaGeneration } from '../storage/index.ts'
 import { LocalReads } from './local-reads.ts'
 import { connectionState, type ReadReply, type ReadRequest, type ReadWorkerData, type ToReadWorker } from './read-protocol.ts'
 
-const { dbPath, index, control, states } = workerData as ReadWorkerData
+const { dbPath, schema: schemaWords, index, control, states } = workerData as ReadWorkerData
+const schema = new SchemaGeneration(schemaWords)
 const port = parentPort!
 let reads: LocalReads | undefined
 
@@ -33,7 +35,7 @@ function open(): LocalReads | undefined {
     return undefined
   }
   try {
-    reads = new LocalReads(dbPath)
+    reads = new LocalReads(dbPath, schema)
   } finally {
     publish(reads === undefined ? connectionState.closed : connectionState.open)
   }

@@ -11,7 +11,7 @@ import { Applier } from '../replica/applier.ts'
 import { downloadSnapshot } from '../replica/snapshot-download.ts'
 import { Retention } from '../replication-log/retention.ts'
 import { decodeOps, type LogEntry } from '../replication-log/log-entry.ts'
-import { WalFlusher, openApplier, replaceDatabase, type Connection, type Synchronous } from '../storage/index.ts'
+import { WalFlusher, openApplier, replaceDatabase, type Connection, type SchemaGeneration, type Synchronous } from '../storage/index.ts'
 import type { NodeConfig } from './config.ts'
 import { ensureJobSchema } from '../jobs/index.ts'
 
@@ -34,6 +34,8 @@ export class ReplicaRole {
   private readonly logger: Logger
   /** Called around a snapshot install, so the node can close and reopen its read connection. */
   private readonly onSwap: { before: () => void; after: () => void }
+  /** The node's schema generation, moved by the applier (see SchemaGeneration). */
+  private readonly schema: SchemaGeneration
 
   constructor(
     config: NodeConfig & { masterUrl: string },
@@ -42,17 +44,19 @@ export class ReplicaRole {
     url: () => string,
     clock: Clock,
     logger: Logger,
+    schema: SchemaGeneration,
     onSwap: { before: () => void; after: () => void },
   ) {
     this.config = config
     this.dbPath = dbPath
     this.logger = logger
+    this.schema = schema
     this.onSwap = onSwap
     this.applyLevel = config.synchronous === 'full' ? 'normal' : config.synchronous
     this.flusher = config.synchronous === 'full' ? new WalFlusher(dbPath) : undefined
     this.connection = openApplier(dbPath, this.applyLevel)
     ensureJobSchema(this.connection)
-    this.applierInstance = new Applier(this.connection)
+    this.applierInstance = new Applier(this.connection, this.schema)
     this.rebuildRetention()
     this.follower = new Follower({
       nodeId,
@@ -134,7 +138,7 @@ export class ReplicaRole {
       if (this.flusher !== undefined) this.flusher = new WalFlusher(this.dbPath)
       this.connection = openApplier(this.dbPath, this.applyLevel)
       ensureJobSchema(this.connection)
-      this.applierInstance = new Applier(this.connection)
+      this.applierInstance = new Applier(this.connection, this.schema)
       this.rebuildRetention()
       this.onSwap.after()
     }

@@ -10,7 +10,7 @@ import { TandemError } from '../shared/errors.ts'
 import { createLogger, type Logger } from '../shared/logger.ts'
 import type { WriteOutcome, WriteRequest } from '../master/write-pipeline.ts'
 import type { SyncOutcome, WriteOptions } from '../master/write-options.ts'
-import { databasePath, type SqlStatement, type StatementResult } from '../storage/index.ts'
+import { SchemaGeneration, databasePath, type SqlStatement, type StatementResult } from '../storage/index.ts'
 import { createHttpServer } from '../http-api/server.ts'
 import type { JobsApi, NodeApi, NodeInfo, Role, Snapshot } from '../http-api/node-api.ts'
 import type { FormatOptions } from '../http-api/rqlite-format.ts'
@@ -41,6 +41,8 @@ export class TandemNode implements NodeApi {
   private readonly dbPath: string
   /** Where client reads run, and their connections (node-reads.ts). */
   private readonly reads: NodeReads
+  /** Moved by the role that writes, read by every read connection: it outlives role changes. */
+  private readonly schema = new SchemaGeneration()
   /** Exactly one of master and replica is set, except inside a role change. */
   private master: MasterRole | undefined
   private replica: ReplicaRole | undefined
@@ -90,7 +92,7 @@ export class TandemNode implements NodeApi {
         saveNodeState(this.config.dataDir, { role: 'replica', masterUrl, epoch: state.epoch, changedAt: new Date(clock.now()).toISOString() })
       }
     }
-    this.reads = new NodeReads(this.dbPath, this.config, this.logger)
+    this.reads = new NodeReads(this.dbPath, this.schema, this.config, this.logger)
     this.snapshots = new Snapshots(this.dbPath, join(this.config.dataDir, 'snapshots'))
   }
 
@@ -99,7 +101,7 @@ export class TandemNode implements NodeApi {
   }
 
   private startMaster(promoteToEpoch?: number): void {
-    const master = new MasterRole(this.config, this.dbPath, this.nodeId, this.clock, this.logger, promoteToEpoch)
+    const master = new MasterRole(this.config, this.dbPath, this.nodeId, this.clock, this.logger, this.schema, promoteToEpoch)
     master.onCommit((entry) => this.waiters.reached(entry.lsn))
     this.master = master
     this.followedUrl = undefined
@@ -108,7 +110,7 @@ export class TandemNode implements NodeApi {
 
   private startReplica(masterUrl: string, raiseEpochTo?: number): ReplicaRole {
     const url = masterUrl.replace(/\/+$/, '')
-    const replica = new ReplicaRole({ ...this.config, masterUrl: url }, this.dbPath, this.nodeId, () => this.url, this.clock, this.logger, {
+    const replica = new ReplicaRole({ ...this.config, masterUrl: url }, this.dbPath, this.nodeId, () => this.url, this.clock, this.logger, this.schema, {
       // Every connection to the file is closed before it is replaced, the read threads' too.
       before: () => this.reads.closeConnections(),
       after: () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { WritePipeline, type WriteRequest } from '../master/write-pipeline.ts'
 import { LogStore } from '../replication-log/log-store.ts'
 import type { LogEntry } from '../replication-log/log-entry.ts'
-import { checksumTables, openApplier, openWriter, type StatementResult } from '../storage/index.ts'
+import { SchemaGeneration, checksumTables, openApplier, openWriter, type StatementResult } from '../storage/index.ts'
 import { systemClock } from '../shared/clock.ts'
 import { silentLogger } from '../shared/logger.ts'
 import { isTandemError } from '../shared/errors.ts'
@@ -20,11 +20,11 @@ function pair() {
   const log = new LogStore(writer.connection, (fn) => writer.policy.internally(fn))
   const entries: LogEntry[] = []
   const pipeline = new WritePipeline({
-    writer, log, clock: systemClock, logger: silentLogger, queueMax: 1000, batchMax: 100,
+    writer, log, schema: new SchemaGeneration(), clock: systemClock, logger: silentLogger, queueMax: 1000, batchMax: 100,
     onCommit: (entry) => entries.push(entry),
   })
   const replicaConnection = openApplier(join(dir, 'replica.db'), 'off')
-  const applier = new Applier(replicaConnection)
+  const applier = new Applier(replicaConnection, new SchemaGeneration())
   const write = (statements: (string | [string, ...unknown[]])[], transaction = false) =>
     pipeline.submit({
       transaction,

@@ -7,16 +7,19 @@
 import { TandemError } from '../shared/errors.ts'
 import { decodeOps, verifyEntry, type LogEntry, type Position } from '../replication-log/log-entry.ts'
 import { LogStore } from '../replication-log/log-store.ts'
-import { ChangeApplier, type Connection } from '../storage/index.ts'
+import { ChangeApplier, type Connection, type SchemaGeneration } from '../storage/index.ts'
 
 export class Applier {
   private readonly connection: Connection
   private readonly log: LogStore
   private readonly changes: ChangeApplier
+  /** Moved around the COMMIT of every batch holding a DDL op (see SchemaGeneration). */
+  private readonly schema: SchemaGeneration
   private current: Position
 
-  constructor(connection: Connection) {
+  constructor(connection: Connection, schema: SchemaGeneration) {
     this.connection = connection
+    this.schema = schema
     LogStore.ensureSchema(connection)
     this.log = new LogStore(connection)
     this.changes = new ChangeApplier(connection)
@@ -54,14 +57,19 @@ export class Applier {
     this.connection.exec('BEGIN IMMEDIATE')
     try {
       this.changes.suppressTriggers()
+      // Dropping and recreating triggers (see ChangeApplier) changes no statement's columns.
+      let changesSchema = false
       for (const entry of entries) {
-        this.changes.apply(decodeOps(entry.ops), entry.lsn)
+        const ops = decodeOps(entry.ops)
+        changesSchema ||= ops.some((op) => op.kind === 'ddl')
+        this.changes.apply(ops, entry.lsn)
         this.log.append(entry)
       }
       const last = entries[entries.length - 1]!
       if (last.epoch > this.current.epoch) this.log.raiseEpoch(last.epoch)
       this.changes.restoreTriggers()
-      this.connection.exec('COMMIT')
+      if (changesSchema) this.schema.changing(() => this.connection.exec('COMMIT'))
+      else this.connection.exec('COMMIT')
     } catch (error) {
       // SQLite may have rolled back already (SQLITE_FULL does): keep the original error.
       if (this.connection.isTransaction) this.connection.exec('ROLLBACK')

@@ -2,6 +2,7 @@ import { TandemError, messageOf } from '../shared/errors.ts'
 import type { GuardedConnection } from './database.ts'
 import { keywordRefusal, type Observation } from './sql-policy.ts'
 import type { SplitStatement } from './sql-splitter.ts'
+import type { SchemaGeneration } from './schema-generation.ts'
 import type { SqlParams, SqlValue, Statement } from './sqlite.ts'
 
 /** One statement of a client request: SQL text and its positional or named parameters. */
@@ -97,30 +98,57 @@ function exactInteger(value: number | bigint): number | bigint {
 /**
  * Runs one prepared statement and shapes its result. Integers come back as numbers, or as
  * bigints beyond 2^53 so that 64-bit values (random(), say) stay exact.
+ *
+ * `schema`: the node's schema generation, given by a read connection running in autocommit; the
+ * statement's columns are then learned once per generation instead of asked on every run.
  */
-export function runPrepared(statement: Statement, params: SqlParams | undefined): RowsResult | ExecResult {
+export function runPrepared(statement: Statement, params: SqlParams | undefined, schema?: SchemaGeneration): RowsResult | ExecResult {
   const args: readonly unknown[] = params === undefined ? [] : Array.isArray(params) ? (params as readonly SqlValue[]) : [params]
   if (shapeOf(statement) === 'exec') {
     const result = statement.run(...args)
     return { kind: 'exec', rowsAffected: Number(result.changes), lastInsertId: exactInteger(result.lastInsertRowid) }
   }
-  // Asked on every run, after the rows: a schema change since the last run (another
-  // connection's ALTER TABLE, say) re-prepares the statement during all(), and `SELECT *` then
-  // names other columns. Asked before, they would be the old ones beside the new rows.
+  const before = schema?.current()
   const values = statement.all(...args) as SqlValue[][]
-  const columns = statement.columns()
+  const { names, types } = columnsOf(statement, before, schema?.current())
   for (const row of values) {
     for (let i = 0; i < row.length; i++) {
       const value = row[i]
       if (typeof value === 'bigint') row[i] = exactInteger(value)
     }
   }
-  return {
-    kind: 'rows',
-    columns: columns.map((c) => c.name),
-    types: columns.map((c) => (c.type ?? '').toLowerCase()),
-    values,
+  return { kind: 'rows', columns: names, types, values }
+}
+
+/** A statement's column names and declared types (lower case), as of one schema generation. */
+interface Columns {
+  generation: number
+  names: string[]
+  types: string[]
+}
+
+/** Shared by every result of the statement in that generation: read, never changed. */
+const knownColumns = new WeakMap<Statement, Columns>()
+
+/**
+ * The columns of a statement that just ran, between schema generation readings `before` and
+ * `after`. Asked after the rows: a schema change since the last run (an ALTER TABLE the writer
+ * committed, say) re-prepares the statement during all(), and `SELECT *` then names other
+ * columns; asked before, they would be the old ones beside the new rows. They are kept while the
+ * generation stands still, and asked again when it moved, was odd (a schema change was
+ * committing) or is unknown (no generation, or an explicit transaction whose snapshot may be
+ * older than the generation).
+ */
+function columnsOf(statement: Statement, before: number | undefined, after: number | undefined): Columns {
+  const isSteady = before !== undefined && before === after && before % 2 === 0
+  if (isSteady) {
+    const known = knownColumns.get(statement)
+    if (known !== undefined && known.generation === before) return known
   }
+  const columns = statement.columns()
+  const asked = { generation: before ?? -1, names: columns.map((c) => c.name), types: columns.map((c) => (c.type ?? '').toLowerCase()) }
+  if (isSteady) knownColumns.set(statement, asked)
+  return asked
 }
 
 /**
@@ -150,12 +178,14 @@ export function withoutCounts(_result: ExecResult): ExecResult {
 
 /**
  * Runs a client statement to completion on `connection`. The result of a multi-statement text is
- * that of its last statement. SQL errors come back as an ErrorResult; refusals throw.
+ * that of its last statement. SQL errors come back as an ErrorResult; refusals throw. `schema`:
+ * see runPrepared (only for a read connection in autocommit).
  */
 export function runClientStatement(
   client: GuardedConnection,
   statement: SqlStatement,
   beforeRun?: (observation: Observation) => void,
+  schema?: SchemaGeneration,
 ): StatementResult {
   const started = performance.now()
   let result: StatementResult | undefined
@@ -165,7 +195,7 @@ export function runClientStatement(
     const parts = split.length === 1 ? [prepareClientPart(client, split[0]!, true)] : prepareClientStatements(client, statement.sql, statement.params !== undefined, split)
     for (const part of parts) {
       beforeRun?.(part.observation)
-      result = runPrepared(part.statement, part.isLast ? statement.params : undefined)
+      result = runPrepared(part.statement, part.isLast ? statement.params : undefined, schema)
       if (part.observation.isDdl && result.kind === 'exec') result = withoutCounts(result)
     }
   } catch (error) {

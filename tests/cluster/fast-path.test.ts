@@ -116,7 +116,7 @@ describe('requests answered without the framework', () => {
     assert.equal(await fastReads(replica), replicaBefore + 1, 'none of the others on the fast path')
   })
 
-  test('SELECT * read again after ALTER TABLE names the new column beside its values (main thread)', async () => {
+  test('SELECT * read again after ADD COLUMN, RENAME COLUMN and a table made anew names the new columns and types (main thread)', async () => {
     await schemaChangeBetweenReads(cluster)
   })
 

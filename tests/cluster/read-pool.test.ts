@@ -53,7 +53,7 @@ describe('reads on read threads', () => {
     assert.match(await (await fetch(`${cluster.master.url}/db/query?q=${encodeURIComponent('SELECT big FROM kv WHERE id = 2')}`)).text(), /\[-9223372036854775808\]/)
   })
 
-  test('SELECT * read again after ALTER TABLE names the new column beside its values', async () => {
+  test('SELECT * read again after ADD COLUMN, RENAME COLUMN and a table made anew names the new columns and types (a node with read threads)', async () => {
     await schemaChangeBetweenReads(cluster)
   })
 
