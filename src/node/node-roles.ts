@@ -1,0 +1,226 @@
+/**
+ * Which role a node plays, and changes to it: the role its saved state (node.json) or command
+ * line gives it at start, then promote, fence and follow at run time, one change at a time, each
+ * saved before it is announced. It owns the master's or the replica's parts, since it is what
+ * replaces them; TandemNode reads them to answer the API. Apart from TandemNode because a role
+ * change is a protocol of its own (fence, compare, start the other role, tell the peers), while
+ * the node's other parts (reads, snapshots, HTTP) stay the same across it.
+ */
+import type { Clock } from '../shared/clock.ts'
+import { TandemError } from '../shared/errors.ts'
+import type { Logger } from '../shared/logger.ts'
+import type { SchemaGeneration } from '../storage/index.ts'
+import type { Role } from '../http-api/node-api.ts'
+import type { Executor } from '../jobs/index.ts'
+import type { NodeConfig } from './config.ts'
+import type { LsnWaiters } from './lsn-waiters.ts'
+import { MasterRole } from './master-role.ts'
+import { ReplicaRole } from './replica-role.ts'
+import { loadNodeState, saveNodeState } from './node-state.ts'
+import { fencePeers, refuseIfBehind, statusOf, surveyPeers, tellToFollow } from './promotion.ts'
+
+/** How long a promotion waits to catch up with a reachable old master (a planned switchover). */
+const catchUpBeforePromotionMs = 5000
+
+export interface NodeRolesOptions {
+  config: NodeConfig
+  dbPath: string
+  nodeId: string
+  /** The node's own URL, known once its HTTP server listens. */
+  url: () => string
+  clock: Clock
+  logger: Logger
+  /** The node's schema generation: it outlives role changes. */
+  schema: SchemaGeneration
+  /** Told of every LSN a role commits or applies. */
+  waiters: LsnWaiters
+  /** Runs the tasks a master leases to this replica (--jobs). */
+  executor: Executor | undefined
+  /** Around a snapshot install on a replica: the node closes and reopens what reads the file. */
+  onSwap: { before: () => void; after: () => void }
+}
+
+export class NodeRoles {
+  private readonly options: NodeRolesOptions
+  private readonly config: NodeConfig
+  private readonly logger: Logger
+  /** Exactly one of master and replica is set, except inside a role change. */
+  private masterRole: MasterRole | undefined
+  private replicaRole: ReplicaRole | undefined
+  /** The master a replica follows. */
+  private followedUrl: string | undefined
+  /** Role changes run one at a time. */
+  private changing: Promise<unknown> = Promise.resolve()
+
+  /** Starts the role this node's saved state or, failing that, its command line gives it. */
+  constructor(options: NodeRolesOptions) {
+    this.options = options
+    this.config = options.config
+    this.logger = options.logger
+    // A node never becomes master by itself: one that was told to follow another master comes
+    // back as that replica, even when started as `tandem master`; while a former master started
+    // as `tandem replica --master URL` is demoted, as the operator says.
+    const state = loadNodeState(this.config.dataDir)
+    const role = state?.role === 'replica' ? 'replica' : this.config.role
+    const masterUrl = state?.role === 'replica' ? state.masterUrl : this.config.masterUrl
+    if (state !== undefined && (state.role !== this.config.role || (role === 'replica' && masterUrl !== this.config.masterUrl))) {
+      this.logger.warn({ state, commandLine: { role: this.config.role, masterUrl: this.config.masterUrl } }, `this node was made ${role}${role === 'replica' ? ` of ${masterUrl}` : ''} at epoch ${state.epoch}; starting as that, not as the command line says`)
+    }
+    if (role === 'master') this.startMaster()
+    else {
+      if (masterUrl === undefined) throw new TandemError('BAD_REQUEST', 'a replica needs --master URL')
+      this.startReplica(masterUrl)
+      if (state?.role === 'master') {
+        saveNodeState(this.config.dataDir, { role: 'replica', masterUrl, epoch: state.epoch, changedAt: new Date(options.clock.now()).toISOString() })
+      }
+    }
+  }
+
+  get master(): MasterRole | undefined {
+    return this.masterRole
+  }
+
+  get replica(): ReplicaRole | undefined {
+    return this.replicaRole
+  }
+
+  get role(): Role {
+    return this.masterRole !== undefined ? 'master' : 'replica'
+  }
+
+  /** The master's URL: this node's own on the master, the followed one on a replica. */
+  masterUrl(): string | undefined {
+    return this.role === 'master' ? this.options.url() : this.followedUrl
+  }
+
+  /** The highest epoch this node knows: a replica may know one it has no entry of yet. */
+  epoch(): number {
+    if (this.masterRole !== undefined) return this.masterRole.epoch()
+    const applier = this.replicaRole?.applier
+    return applier === undefined ? 1 : Math.max(applier.position.epoch, applier.store.epoch())
+  }
+
+  appliedLsn(): number {
+    return this.masterRole?.pipeline.lastLsn ?? this.replicaRole?.applier.position.lsn ?? 0
+  }
+
+  /**
+   * Makes this replica the master of a new epoch. First every reachable node is fenced at that
+   * epoch (the old master stops taking writes; replicas stop following it and drop what they
+   * have not applied), so positions stop moving; then, unless `force`, a replica holding more of
+   * the log refuses the promotion; then this node becomes the master and tells the others to
+   * follow it before it answers. See promotion.ts.
+   */
+  promote(force: boolean): Promise<{ epoch: number; lsn: number; url: string }> {
+    return this.oneAtATime(async () => {
+      const replica = this.replicaRole
+      if (replica === undefined) throw new TandemError('BAD_REQUEST', `node ${this.options.nodeId} is already the master`)
+      const url = this.options.url()
+      const peers = [...new Set([...replica.follower.peers, ...(this.followedUrl === undefined ? [] : [this.followedUrl])])].filter((u) => u !== url)
+      const known = await surveyPeers(peers)
+      const epoch = Math.max(this.epoch(), ...known.map((p) => p.epoch)) + 1
+      // A planned switchover: the old master answers. Fence it first (it takes no more writes but
+      // still streams), and catch up with everything it committed, so even asynchronous writes
+      // it acknowledged survive. Bounded: a master that does not answer is simply fenced later.
+      const oldMaster = this.followedUrl === undefined ? undefined : (await fencePeers([this.followedUrl], epoch))[0]
+      if (oldMaster !== undefined && oldMaster.lsn > replica.applier.position.lsn) {
+        await this.options.waiters.wait(replica.applier.position.lsn, oldMaster.lsn, catchUpBeforePromotionMs).catch(() => {
+          this.logger.warn({ masterLsn: oldMaster.lsn, lsn: replica.applier.position.lsn }, 'did not catch up with the old master in time; promoting from here')
+        })
+      }
+      this.fence(epoch)
+      const fenced = await fencePeers(peers, epoch)
+      const position = replica.applier.position
+      if (!force) refuseIfBehind(position, fenced)
+      await replica.close()
+      this.replicaRole = undefined
+      this.options.executor?.stopAll('this replica was promoted to master')
+      this.startMaster(epoch)
+      saveNodeState(this.config.dataDir, { role: 'master', epoch, changedAt: new Date(this.options.clock.now()).toISOString() })
+      this.logger.warn({ epoch, lsn: position.lsn, peers, fenced: fenced.map((p) => p.url) }, 'promoted to master')
+      await tellToFollow(peers, this.options.url(), this.logger)
+      return { epoch, lsn: position.lsn, url: this.options.url() }
+    })
+  }
+
+  /**
+   * A promotion to `epoch` is under way somewhere: a master stops taking writes, a replica stops
+   * following an older master. Returns where this node stands, for the promotion to compare.
+   */
+  fence(epoch: number): { role: Role; epoch: number; position: { epoch: number; lsn: number }; id: string } {
+    if (this.masterRole !== undefined && this.config.fencing && epoch > this.masterRole.epoch()) this.masterRole.depose(epoch, 'fenced by a promotion')
+    if (this.replicaRole !== undefined) {
+      this.replicaRole.applier.store.raiseEpoch(epoch)
+      this.replicaRole.follower.fenceBelow(epoch)
+    }
+    const position = this.masterRole !== undefined ? { epoch: this.masterRole.epoch(), lsn: this.appliedLsn() } : this.replicaRole!.applier.position
+    return { role: this.role, epoch: this.epoch(), position, id: this.options.nodeId }
+  }
+
+  /**
+   * Follows `masterUrl` from now on. A master steps down: it stops taking writes at once, becomes
+   * a replica, and rejoins (its entries past the fork point are discarded, kept in a file).
+   */
+  follow(masterUrl: string): Promise<{ master: string; epoch: number }> {
+    return this.oneAtATime(async () => {
+      const target = masterUrl.replace(/\/+$/, '')
+      if (target === this.options.url()) throw new TandemError('BAD_REQUEST', 'a node cannot follow itself')
+      const theirs = await statusOf(target)
+      if (theirs === undefined) throw new TandemError('NO_MASTER', `${target} is not reachable`)
+      if (theirs.role !== 'master') throw new TandemError('BAD_REQUEST', `${target} is not a master (it is a ${theirs.role})`)
+      const mine = this.epoch()
+      if (this.config.fencing && theirs.epoch < mine) {
+        throw new TandemError('BAD_REQUEST', `${target} serves epoch ${theirs.epoch}, older than this node's ${mine}: it was deposed`)
+      }
+      if (this.masterRole !== undefined) {
+        this.masterRole.depose(theirs.epoch, `told to follow ${target}`)
+        this.masterRole.close()
+        this.masterRole = undefined
+      } else if (this.replicaRole !== undefined) {
+        if (this.followedUrl === target) {
+          this.replicaRole.applier.store.raiseEpoch(theirs.epoch)
+          return { master: target, epoch: theirs.epoch }
+        }
+        await this.replicaRole.close()
+        this.replicaRole = undefined
+      }
+      this.startReplica(target, theirs.epoch).start()
+      saveNodeState(this.config.dataDir, { role: 'replica', masterUrl: target, epoch: theirs.epoch, changedAt: new Date(this.options.clock.now()).toISOString() })
+      this.logger.warn({ master: target, epoch: theirs.epoch }, 'now following a new master')
+      return { master: target, epoch: theirs.epoch }
+    })
+  }
+
+  /** Runs `change` once the changes asked before it are done; one that failed does not stop it. */
+  private oneAtATime<T>(change: () => Promise<T>): Promise<T> {
+    const run = this.changing.then(change)
+    this.changing = run.catch(() => undefined)
+    return run
+  }
+
+  private startMaster(promoteToEpoch?: number): void {
+    const { config, dbPath, nodeId, clock, logger, schema, waiters } = this.options
+    const master = new MasterRole(config, dbPath, nodeId, clock, logger, schema, promoteToEpoch)
+    master.onCommit((entry) => waiters.reached(entry.lsn))
+    this.masterRole = master
+    this.followedUrl = undefined
+    waiters.reached(master.pipeline.lastLsn)
+  }
+
+  private startReplica(masterUrl: string, raiseEpochTo?: number): ReplicaRole {
+    const { config, dbPath, nodeId, url: ownUrl, clock, logger, schema, waiters, executor, onSwap } = this.options
+    const url = masterUrl.replace(/\/+$/, '')
+    const replica = new ReplicaRole({ ...config, masterUrl: url }, dbPath, nodeId, ownUrl, clock, logger, schema, onSwap)
+    // Durable before following: a replica that knows epoch E never follows an older master again.
+    if (raiseEpochTo !== undefined) replica.applier.store.raiseEpoch(raiseEpochTo)
+    replica.follower.on('applied', (lsn) => waiters.reached(lsn))
+    if (executor !== undefined) {
+      replica.follower.on('welcome', () => executor.connected((message) => replica.follower.send(message)))
+      replica.follower.on('job', (message) => executor.receive(message))
+    }
+    this.replicaRole = replica
+    this.followedUrl = url
+    waiters.reached(replica.applier.position.lsn)
+    return replica
+  }
+}
