@@ -118,6 +118,8 @@ interface Settings {
   rawSeconds: number
   /** Writes timed one at a time per repetition for the 1-client latency percentiles. */
   latencyWrites: number
+  /** Writes timed one every sparseGapMs. */
+  sparseWrites: number
   lagSeconds: number
   /** The moderate lag load; the heavy one is half the measured many-client HTTP rate. */
   lagModerateWritesPerSec: number
@@ -169,6 +171,7 @@ function settingsFromArgs(): Settings & { json: boolean; parts: ReadonlySet<Part
     reps,
     loadSeconds: seconds,
     latencyWrites: Math.max(500, Math.round((2000 * seconds) / 3)),
+    sparseWrites: Math.max(300, Math.round((1000 * seconds) / 3)),
     rawSeconds: scaled(2 / 3, 0.5),
     lagSeconds: scaled(5 / 3, 1),
     lagModerateWritesPerSec: 1000,
@@ -195,6 +198,8 @@ function settingsFromArgs(): Settings & { json: boolean; parts: ReadonlySet<Part
   }
 }
 
+/** The pause after each sparse write: longer than --stream-linger-ms, so no commit is held. */
+const sparseGapMs = 2
 const log = (line: string) => process.stderr.write(`${line}\n`)
 const fmt = (value: number) => Math.round(value).toLocaleString('en-US')
 
@@ -230,6 +235,9 @@ interface ThroughputSamples {
   ceilingLatency1: LatencySample[]
   replicatedCeilingLatency1: LatencySample[]
   rawCommitLatency: LatencySample[]
+  /** One write every sparseGapMs: Tandem, and the ceiling with two replicas. */
+  sparseLatency1: LatencySample[]
+  replicatedCeilingSparseLatency1: LatencySample[]
 }
 
 /** Figures 1–3: writes over HTTP and through the library, beside the floor and raw SQLite. */
@@ -276,6 +284,8 @@ async function measureThroughput(resources: Resources, cluster: ProcessCluster, 
     ceilingLatency1: [],
     replicatedCeilingLatency1: [],
     rawCommitLatency: [],
+    sparseLatency1: [],
+    replicatedCeilingSparseLatency1: [],
   }
   const many = s.manyClients
   for (let rep = 1; rep <= s.reps; rep++) {
@@ -301,10 +311,13 @@ async function measureThroughput(resources: Resources, cluster: ProcessCluster, 
     out.ceilingLatency1.push(await httpWriteLatency(ceilingUrl, s.latencyWrites))
     out.replicatedCeilingLatency1.push(await httpWriteLatency(replicatedUrl, s.latencyWrites))
     out.latency1.push(await httpWriteLatency(executeUrl, s.latencyWrites))
+    out.replicatedCeilingSparseLatency1.push(await httpWriteLatency(replicatedUrl, s.sparseWrites, 100, sparseGapMs))
+    out.sparseLatency1.push(await httpWriteLatency(executeUrl, s.sparseWrites, 100, sparseGapMs))
     log(
       `[throughput ${rep}/${s.reps}] one write at a time (${s.latencyWrites}): Tandem ${latencyText(out.latency1.at(-1)!)}; ` +
         `raw SQLite commit ${latencyText(out.rawCommitLatency.at(-1)!)}; floor round trip ${latencyText(out.floorLatency1.at(-1)!)}; ` +
-        `the stack's ceiling ${latencyText(out.ceilingLatency1.at(-1)!)}, with two replicas ${latencyText(out.replicatedCeilingLatency1.at(-1)!)}`,
+        `the stack's ceiling ${latencyText(out.ceilingLatency1.at(-1)!)}, with two replicas ${latencyText(out.replicatedCeilingLatency1.at(-1)!)}; ` +
+        `one write every ${sparseGapMs} ms (${s.sparseWrites}): Tandem ${latencyText(out.sparseLatency1.at(-1)!)}, the ceiling with two replicas ${latencyText(out.replicatedCeilingSparseLatency1.at(-1)!)}`,
     )
     out.floorMany.push(report(`node:http floor, ${many} clients`, 'req/s', (await load(floor.url, many)).perSec, same))
     out.ceilingMany.push(report(`node:http + SQLite group commit (the stack's ceiling), ${many} clients`, 'tx/s', (await load(ceilingUrl, many)).perSec, same))
@@ -472,6 +485,9 @@ function throughputFigures(t: ThroughputSamples, s: Settings): Figure[] {
         samples: t.rawCommitLatency.map((raw, i) => raw.p50Us + t.floorLatency1[i]!.p50Us),
       },
     ]),
+    figure('http_write_latency_p50_sparse', `HTTP write latency p50, 1 client writing every ${sparseGapMs} ms (each commit goes to the replicas at once)`, 'µs', t.sparseLatency1.map((l) => l.p50Us), [
+      { label: "the stack's ceiling with two replicas p50, same client and pace", unit: 'µs', samples: t.replicatedCeilingSparseLatency1.map((l) => l.p50Us) },
+    ]),
     figure('sync_writes_1', 'HTTP writes with sync=1, 1 client', 'tx/s', t.sync1.map((r) => r.perSec), [
       { label: 'the same writes without sync, 1 client', unit: 'tx/s', samples: t.http1.map((r) => r.perSec) },
     ]),
@@ -532,7 +548,8 @@ const workloadNote =
 
 const throughputNote = (s: Settings) =>
   `Throughput: closed loop for ${s.loadSeconds} s per run — autocannon over keep-alive connections for HTTP (Tandem and a minimal node:http server answering a fixed JSON), async callers of node.write() for the library. ` +
-    `1-client latency: ${s.latencyWrites} writes one at a time over one keep-alive undici connection, each timed with performance.now() (after 200 untimed), against the floor from the same client and raw SQLite's BEGIN/INSERT/COMMIT timed the same way in this process (bench/write-latency.ts).`
+    `1-client latency: ${s.latencyWrites} writes one at a time over one keep-alive undici connection, each timed with performance.now() (after 200 untimed), against the floor from the same client and raw SQLite's BEGIN/INSERT/COMMIT timed the same way in this process (bench/write-latency.ts). ` +
+    `Sparse writes: ${s.sparseWrites} more (after 100 untimed), each followed by a ${sparseGapMs} ms pause, so that every commit comes after a quiet spell and goes to the replicas at once: the pattern of most applications, with cold caches and idle cores each time; against the stack's ceiling with two replicas paced the same.`
 
 function lagNote(s: Settings, lags: LagLevel[]): string {
   const median = (values: number[]) => spread(values).median

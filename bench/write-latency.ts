@@ -26,8 +26,12 @@ function percentiles(micros: number[]): LatencySample {
   return { p50Us: at(0.5), p99Us: at(0.99) }
 }
 
-/** `count` POSTs of a one-row INSERT body to `url`, one at a time, after `warmup` untimed ones. */
-export async function httpWriteLatency(url: string, count: number, warmup = 200): Promise<LatencySample> {
+/**
+ * `count` POSTs of a one-row INSERT body to `url`, one at a time, after `warmup` untimed ones;
+ * with `gapMs`, each answered write is followed by that pause (sparse writes: on Tandem each
+ * commit then goes to the replicas at once instead of sharing a held frame).
+ */
+export async function httpWriteLatency(url: string, count: number, warmup = 200, gapMs = 0): Promise<LatencySample> {
   const agent = new Agent({ connections: 1, pipelining: 1, keepAliveTimeout: 60_000 })
   try {
     const micros: number[] = []
@@ -37,6 +41,7 @@ export async function httpWriteLatency(url: string, count: number, warmup = 200)
       const text = await response.body.text()
       if (response.statusCode !== 200) throw new Error(`a timed write answered HTTP ${response.statusCode}: ${text}`)
       if (i >= warmup) micros.push((performance.now() - started) * 1000)
+      if (gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs))
     }
     return percentiles(micros)
   } finally {
