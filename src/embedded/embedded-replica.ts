@@ -74,6 +74,7 @@ export class EmbeddedReplica {
       this.dbPath = databasePath(options.path)
       this.url = `embedded://${hostname().replace(/[^A-Za-z0-9.-]/g, '-') || 'localhost'}/${process.pid}`
       const config = { ...defaultConfig, role: 'replica' as const, dataDir: options.path, port: 0, masterUrl: this.master.url, synchronous: options.synchronous ?? 'normal' }
+      // Its reads (LocalRows) ask SQLite for a statement's columns on every run: nothing reads the generation.
       this.role = role = new ReplicaRole(config, this.dbPath, this.nodeId, () => this.url, this.clock, this.logger, new SchemaGeneration(), {
         // Both run synchronously around the file swap: no read can run in between.
         before: () => {
