@@ -4,7 +4,7 @@
  * Each replica gets a session that knows what was sent and what was acknowledged. A session
  * that is caught up receives each entry as soon as it commits (one encoded frame shared by all
  * sessions), or, under a steady stream of commits, at most `lingerMs` later together with the
- * entries committed meanwhile (see publish); one that is behind is pumped from the log in
+ * entries committed meanwhile (commit-hold.ts); one that is behind is pumped from the log in
  * bounded batches, waiting for the socket to drain between them, until it is caught up.
  */
 import type { IncomingMessage } from 'node:http'
@@ -16,6 +16,7 @@ import type { LogEntry } from '../replication-log/log-entry.ts'
 import type { LogStore } from '../replication-log/log-store.ts'
 import { encodeEntries, parseReplicaMessage, protocolVersion, type MasterMessage, type ReplicaMessage } from '../protocol/messages.ts'
 import { FrameSocket } from '../transport/frame-socket.ts'
+import { CommitHold } from './commit-hold.ts'
 import { ReplicaSession, type ReplicaView } from './replica-session.ts'
 
 export interface ReplicationServerOptions {
@@ -53,9 +54,11 @@ export class ReplicationServer {
   private readonly options: ReplicationServerOptions
   private readonly heartbeat: NodeJS.Timeout
   private readonly ackListeners = new Set<() => void>()
+  private readonly hold: CommitHold
 
   constructor(options: ReplicationServerOptions) {
     this.options = options
+    this.hold = new CommitHold(options.lingerMs, (entries) => this.stream(entries))
     this.heartbeat = setInterval(() => this.sendHeartbeats(), options.heartbeatMs)
     this.heartbeat.unref()
   }
@@ -171,41 +174,21 @@ export class ReplicationServer {
     return undefined
   }
 
-  /**
-   * Hands a committed entry to every replica. An entry that commits less than `lingerMs` after
-   * the one before (a steady stream) waits until `lingerMs` after the last frame and goes with
-   * every entry committed meanwhile; any other goes at once, so sparse writes keep their lag.
-   * At one writer each commit would otherwise cost a frame per replica and wake every replica
-   * for one row: measured on 2 cores (in-process master, 1 caller, 2 replicas), 4,300–4,700 →
-   * 5,900–6,300 writes/s and ~70 → ~30 µs of each replica's CPU per entry with 1 ms. A
-   * synchronous write, a control message and stop() send held entries at once (sendHeld).
-   *
-   * "At once" is at the end of this turn of the event loop (setImmediate): the write pipeline
-   * publishes right after it resolves the batch's requests, and their answers are written by
-   * promise callbacks that run when it returns. Sent before them, the frames to every replica
-   * would delay every answer of a sparse write.
-   */
+  /** Hands a committed entry to every replica: at once, or with the next ones (see CommitHold). */
   publish(entry: LogEntry): void {
-    const now = performance.now()
-    const isSteady = now - this.lastCommitAt < this.options.lingerMs
-    this.lastCommitAt = now
-    this.held.push(entry)
-    if (this.holdTimer !== undefined || this.sendSoon !== undefined) return
-    const wait = this.lastSentAt + this.options.lingerMs - now
-    if (!isSteady || wait <= 0) this.sendSoon = setImmediate(() => this.sendHeld())
-    else this.holdTimer = setTimeout(() => this.sendHeld(), wait)
+    this.hold.add(entry)
   }
 
-  /** Sends every held entry now, as one frame, to each replica that is caught up. */
+  /** Sends every held entry now. */
   sendHeld(): void {
-    clearTimeout(this.holdTimer)
-    this.holdTimer = undefined
-    clearImmediate(this.sendSoon)
-    this.sendSoon = undefined
-    if (this.held.length === 0) return
-    const entries = this.held
-    this.held = []
-    this.lastSentAt = performance.now()
+    this.hold.flush()
+  }
+
+  /** Frames sent to caught-up replicas as entries committed (each counted once, however many replicas got it), and the entries they carried. */
+  readonly streamed = { frames: 0, entries: 0 }
+
+  /** Sends committed entries as one frame to each replica that is caught up; the others are pumped. */
+  private stream(entries: LogEntry[]): void {
     const first = entries[0]!.lsn
     let frame: Uint8Array | undefined
     for (const session of this.sessions.values()) {
@@ -223,17 +206,6 @@ export class ReplicationServer {
       }
     }
   }
-
-  /** Committed entries not sent yet (see publish). Invariant: contiguous, after every caught-up session's sentLsn. */
-  private held: LogEntry[] = []
-  private holdTimer: NodeJS.Timeout | undefined
-  /** Held entries that go at the end of this turn of the event loop (see publish). */
-  private sendSoon: NodeJS.Immediate | undefined
-  /** Frames sent to caught-up replicas as entries committed (each counted once, however many replicas got it), and the entries they carried. */
-  readonly streamed = { frames: 0, entries: 0 }
-  /** performance.now() when the last held entries went out, and when the last entry committed. */
-  private lastSentAt = -Infinity
-  private lastCommitAt = -Infinity
 
   private async pump(session: ReplicaSession): Promise<void> {
     if (session.isPumping) return
