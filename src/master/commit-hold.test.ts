@@ -30,8 +30,9 @@ test('a commit after a quiet spell leaves at the end of the turn, after what the
   assert.deepEqual(sent, [[1]])
 })
 
-test('a steady stream is held until the linger after the last send, and leaves as one', async () => {
-  const { hold, clock, sent, entry, endOfTurn } = harness(1)
+test('a steady stream is held past the end of the turn, and leaves as one', async () => {
+  // A linger of a minute: nothing but flush() can send what is held while the test looks.
+  const { hold, clock, sent, entry, endOfTurn } = harness(60_000)
   hold.add(entry(1))
   await endOfTurn()
   clock.now = 0.3
@@ -39,7 +40,19 @@ test('a steady stream is held until the linger after the last send, and leaves a
   clock.now = 0.6
   hold.add(entry(3))
   await endOfTurn()
-  assert.deepEqual(sent, [[1]], 'less than 1 ms after the one before: held')
+  assert.deepEqual(sent, [[1]], 'less than the linger after the one before: held')
+  hold.flush()
+  assert.deepEqual(sent, [[1], [2, 3]])
+})
+
+test('the linger timer sends a held stream by itself', async () => {
+  const { hold, clock, sent, entry, endOfTurn } = harness(1)
+  hold.add(entry(1))
+  await endOfTurn()
+  clock.now = 0.3
+  hold.add(entry(2))
+  clock.now = 0.6
+  hold.add(entry(3))
   await until(() => sent.length === 2, 'the linger timer')
   assert.deepEqual(sent, [[1], [2, 3]])
 })
