@@ -11,7 +11,16 @@ function harness(lingerMs: number) {
   const entry = (lsn: number) => createEntry(lsn, 1, clock.now, new Uint8Array([lsn]))
   /** Lets the event loop finish its turn: immediates queued before this one have run. */
   const endOfTurn = () => new Promise((resolve) => setImmediate(resolve))
-  return { hold, clock, sent, entry, endOfTurn }
+  /** Entry 1 sent after a quiet spell, then entries 2 and 3 committed 0.3 ms apart. */
+  const steadyStream = async () => {
+    hold.add(entry(1))
+    await endOfTurn()
+    clock.now = 0.3
+    hold.add(entry(2))
+    clock.now = 0.6
+    hold.add(entry(3))
+  }
+  return { hold, clock, sent, entry, endOfTurn, steadyStream }
 }
 
 async function until(probe: () => boolean, what: string): Promise<void> {
@@ -32,13 +41,8 @@ test('a commit after a quiet spell leaves at the end of the turn, after what the
 
 test('a steady stream is held past the end of the turn, and leaves as one', async () => {
   // A linger of a minute: nothing but flush() can send what is held while the test looks.
-  const { hold, clock, sent, entry, endOfTurn } = harness(60_000)
-  hold.add(entry(1))
-  await endOfTurn()
-  clock.now = 0.3
-  hold.add(entry(2))
-  clock.now = 0.6
-  hold.add(entry(3))
+  const { hold, sent, endOfTurn, steadyStream } = harness(60_000)
+  await steadyStream()
   await endOfTurn()
   assert.deepEqual(sent, [[1]], 'less than the linger after the one before: held')
   hold.flush()
@@ -46,13 +50,8 @@ test('a steady stream is held past the end of the turn, and leaves as one', asyn
 })
 
 test('the linger timer sends a held stream by itself', async () => {
-  const { hold, clock, sent, entry, endOfTurn } = harness(1)
-  hold.add(entry(1))
-  await endOfTurn()
-  clock.now = 0.3
-  hold.add(entry(2))
-  clock.now = 0.6
-  hold.add(entry(3))
+  const { sent, steadyStream } = harness(1)
+  await steadyStream()
   await until(() => sent.length === 2, 'the linger timer')
   assert.deepEqual(sent, [[1], [2, 3]])
 })
