@@ -1,6 +1,7 @@
 /**
  * Jobs: what moving a task through the cluster costs. A master and two replicas, each running
- * `--jobs noop-handlers.mjs --concurrency 4`, and a handler that does nothing
+ * `--jobs noop-handlers.mjs --concurrency 4` (four tasks at once on its default threads, one per
+ * core), and a handler that does nothing
  * (`async function noop(input) { return input }`), so every figure is the queue's own cost.
  * The handlers module and the baseline's thread are written as source into the run's temporary
  * directory (as http-floor.ts does): plain JavaScript there is what a replica imports, and no
@@ -60,7 +61,7 @@ import { createTableSql, insertOneBody } from './workload.ts'
 export interface JobsSettings {
   reps: number
   replicas: number
-  /** Worker threads per replica (`--concurrency`). */
+  /** Tasks each replica runs at once (`--concurrency`), on its default threads (one per core). */
   concurrency: number
   /** Tasks in each fan-out job. */
   fanOutTasks: number
@@ -406,7 +407,7 @@ export function jobsFigures(j: JobsSamples, s: JobsSettings): Figure[] {
   const poolLabel = `the same handler on ${slots} worker threads in one process`
   const latency = (pick: (run: LatencyRun) => number) => j.latency.map(pick)
   return [
-    figure('jobs_tasks', `Jobs: no-op tasks, one fan-out of ${fmt(s.fanOutTasks)} over ${s.replicas} replicas × ${s.concurrency} threads`, 'tasks/s', j.fanOut.map((r) => r.tasksPerSec), [
+    figure('jobs_tasks', `Jobs: no-op tasks, one fan-out of ${fmt(s.fanOutTasks)} over ${s.replicas} replicas × ${s.concurrency} slots`, 'tasks/s', j.fanOut.map((r) => r.tasksPerSec), [
       { label: poolLabel, unit: 'tasks/s', samples: j.poolTasksPerSec },
       { label: 'raw SQLite, 1 row per transaction', unit: 'tx/s', samples: j.rawSingleTps },
     ]),
@@ -432,7 +433,7 @@ export function jobsNote(j: JobsSamples, s: JobsSettings): string {
   const inProcess = median(j.inProcessUsPerCall)
   const phase = (pick: (run: LatencyRun) => number) => median(j.latency.map(pick)).toFixed(2)
   return (
-    `Jobs: a master and ${s.replicas} replicas, each \`--jobs noop-handlers.mjs --concurrency ${s.concurrency}\` (\`async function noop(input) { return input }\`), synchronous=full. ` +
+    `Jobs: a master and ${s.replicas} replicas, each \`--jobs noop-handlers.mjs --concurrency ${s.concurrency}\` (its tasks on one worker thread per core) (\`async function noop(input) { return input }\`), synchronous=full. ` +
     `Fan-out: one POST /jobs of ${fmt(s.fanOutTasks)} integer inputs, timed until GET /jobs/:id/wait answers completed (every result checked); the POST took ${median(j.fanOut.map((r) => r.submitMs)).toFixed(0)} ms, ` +
     `the fan-out wrote ${median(j.fanOut.map((r) => r.entriesPerTask)).toFixed(2)} log entries per task${coresText}. ` +
     `Baselines: the handler through ${slots} worker threads in the bench process, one task per thread at a time with JSON text both ways, as a replica runs it (the cost without durability or network); ` +

@@ -46,6 +46,7 @@ interface ServeFlags {
   streamLingerMs?: number
   jobs?: string
   concurrency?: number
+  jobThreads?: number
   killGraceMs?: number
   leaseMs?: number
   jobRetainMs?: number
@@ -74,6 +75,7 @@ function toNodeOptions(role: 'master' | 'replica', flags: ServeFlags) {
     ...(flags.streamLingerMs === undefined ? {} : { streamLingerMs: flags.streamLingerMs }),
     ...(flags.jobs === undefined ? {} : { jobsModuleUrl: flags.jobs }),
     ...(flags.concurrency === undefined ? {} : { concurrency: flags.concurrency }),
+    ...(flags.jobThreads === undefined ? {} : { jobThreads: flags.jobThreads }),
     ...(flags.killGraceMs === undefined ? {} : { killGraceMs: flags.killGraceMs }),
     ...(flags.leaseMs === undefined ? {} : { leaseMs: flags.leaseMs }),
     ...(flags.jobRetainMs === undefined ? {} : { jobRetainMs: flags.jobRetainMs }),
@@ -112,7 +114,8 @@ export function buildProgram(): Command {
       defaultConfig.flushDelayMs,
     )
     .option('--jobs <module>', 'run jobs: a JavaScript module exporting an async function per handler', moduleUrl)
-    .option('--concurrency <n>', 'tasks run at once, each in a worker thread', integer('--concurrency', 1), defaultConfig.concurrency)
+    .option('--concurrency <n>', 'tasks run at once', integer('--concurrency', 1), defaultConfig.concurrency)
+    .option('--job-threads <n>', 'worker threads the tasks share (default: one per core, at most --concurrency); a CPU-bound handler holds up the tasks on its thread', integer('--job-threads', 1))
     .option('--kill-grace-ms <ms>', 'a handler still running this long after its abort (timeout, cancel) is killed', integer('--kill-grace-ms'), defaultConfig.killGraceMs)
     .action((flags: ServeFlags) => serve(toNodeOptions('replica', flags)))
 

@@ -1,9 +1,13 @@
 /**
- * The replica's side of jobs: it runs the tasks its master leases to it, in worker threads (one
- * task per thread, `concurrency` threads), so a CPU-bound handler never holds up replication or
- * heartbeats. A task starts once the replica has applied the job's LSN. On timeout or cancel
- * the handler's signal is aborted; a handler still running `killGraceMs` later is killed with
- * its thread, which is replaced.
+ * The replica's side of jobs: it runs the tasks its master leases to it, `concurrency` at once,
+ * in worker threads, so a CPU-bound handler never holds up replication or heartbeats. The tasks
+ * share `threads` threads (at most one per task), each going to the thread that runs the fewest:
+ * a thread is a V8 isolate of ~10 MB, so one per task would cap a replica's concurrency by its
+ * memory, not its work. A task starts once the replica has applied the job's LSN. On timeout or
+ * cancel the handler's signal is aborted; a handler still running `killGraceMs` later is killed
+ * with its thread, which is replaced. The other tasks that thread ran start again on another one
+ * (the master never learns of it: they keep their leases and their deadlines). A thread that
+ * dies on its own fails every task it ran, since any of them may have killed it.
  *
  * Results are kept until the master answers `recorded`: after a reconnect (or a new master)
  * they are sent again, and the leases they belong to are named in the `worker` message, so the
@@ -17,7 +21,10 @@ import type { Assignment, LeaseRef, MasterMessage, ReplicaMessage } from '../pro
 export interface ExecutorOptions {
   /** file: URL of the handlers module. */
   moduleUrl: string
+  /** Tasks run at once. */
   concurrency: number
+  /** Worker threads the tasks share; at most `concurrency` are started. */
+  threads: number
   dbPath: string
   killGraceMs: number
   /** Resolves once this replica applied `lsn`; rejects after `timeoutMs`. */
@@ -36,6 +43,8 @@ interface Run {
   assignment: Assignment
   thread: TaskThread | undefined
   timer: NodeJS.Timeout | undefined
+  /** performance.now() by which the handler must be done, set when it first starts (its timeout). */
+  deadline: number | undefined
   /** Set once the run is being stopped: why, and whether a result is still owed. */
   stopping: { reason: string; reportAs: string | undefined } | undefined
 }
@@ -48,7 +57,10 @@ interface Run {
 class TaskThread {
   worker: Worker
   guard: Int32Array
-  run: Run | undefined
+  /** The tasks it runs, by run id. */
+  runs = new Map<number, Run>()
+  /** False from its start (or replacement) until its handlers are loaded: it takes no task then. */
+  isReady = false
 
   constructor(worker: Worker, guard: Int32Array) {
     this.worker = worker
@@ -78,7 +90,7 @@ export class Executor {
   private nextRunId = 1
   private generation = 0
   private isClosed = false
-  readonly counters = { started: 0, succeeded: 0, failed: 0, timedOut: 0, killed: 0, ended: 0, accepted: 0, rejected: 0 }
+  readonly counters = { started: 0, succeeded: 0, failed: 0, timedOut: 0, killed: 0, restarted: 0, ended: 0, accepted: 0, rejected: 0 }
 
   constructor(options: ExecutorOptions) {
     this.options = options
@@ -86,7 +98,8 @@ export class Executor {
 
   /** Starts the threads; rejects when the handlers module cannot be loaded or has no handler. */
   async start(): Promise<void> {
-    const ready = await Promise.all(Array.from({ length: this.options.concurrency }, () => this.spawn()))
+    const count = Math.max(1, Math.min(this.options.threads, this.options.concurrency))
+    const ready = await Promise.all(Array.from({ length: count }, () => this.spawn()))
     this.handlers = ready[0] ?? []
     if (this.handlers.length === 0) throw new Error(`the jobs module ${this.options.moduleUrl} exports no functions: export an async function per handler`)
   }
@@ -98,20 +111,25 @@ export class Executor {
     const thread = replacing ?? new TaskThread(worker, guard)
     thread.worker = worker
     thread.guard = guard
-    thread.run = undefined
+    thread.runs = new Map()
+    thread.isReady = false
     if (replacing === undefined) this.threads.push(thread)
     return new Promise((resolve, reject) => {
       worker.on('message', (message: FromWorker) => {
+        // A replaced thread's last words: its tasks were finished or moved to the new one.
+        if (thread.worker !== worker) return
         if (message.type === 'ready') {
+          thread.isReady = true
           resolve(message.handlers)
           this.startWaiting()
         } else if (message.type === 'broken') {
           reject(new Error(`cannot load the jobs module ${this.options.moduleUrl}: ${message.message}`))
         } else if (message.type === 'progress') {
-          const run = thread.run
-          if (run?.id === message.id && run.stopping === undefined) this.send?.({ type: 'progress', ...refOf(run.assignment), value: message.value })
-        } else if (thread.run?.id === message.id) {
-          this.finish(thread.run, message.ok ? { ok: true, value: message.value ?? 'null' } : { ok: false, error: message.error ?? 'the handler failed' })
+          const run = thread.runs.get(message.id)
+          if (run !== undefined && run.stopping === undefined) this.send?.({ type: 'progress', ...refOf(run.assignment), value: message.value })
+        } else {
+          const run = thread.runs.get(message.id)
+          if (run !== undefined) this.finish(run, message.ok ? { ok: true, value: message.value ?? 'null' } : { ok: false, error: message.error ?? 'the handler failed' })
         }
       })
       worker.on('error', (error) => {
@@ -120,9 +138,10 @@ export class Executor {
       })
       worker.on('exit', () => {
         if (thread.worker !== worker || this.isClosed) return
-        // Died on its own (out of memory, process.exit in a handler): fail its task, replace it.
-        const run = thread.run
-        if (run !== undefined) this.finish(run, { ok: false, error: 'the worker thread running the handler exited' })
+        // Died on its own (out of memory, process.exit in a handler): fail its tasks (any of
+        // them may have done it, and would again), replace it.
+        const lost = this.retire(thread)
+        for (const run of lost) this.finish(run, { ok: false, error: 'the worker thread running the handler exited' })
         this.spawn(thread).catch((error: unknown) => this.options.logger.error({ err: error }, 'could not replace a job worker thread'))
       })
     })
@@ -165,7 +184,7 @@ export class Executor {
       this.stop(current, 'a newer lease of the same task replaced it', undefined)
     }
     this.unrecorded.delete(key)
-    const run: Run = { id: this.nextRunId++, assignment, thread: undefined, timer: undefined, stopping: undefined }
+    const run: Run = { id: this.nextRunId++, assignment, thread: undefined, timer: undefined, deadline: undefined, stopping: undefined }
     this.runs.set(key, run)
     // The job must see every write acknowledged before it was submitted.
     this.options.waitForLsn(assignment.lsn, assignment.timeoutMs).then(
@@ -180,15 +199,31 @@ export class Executor {
     )
   }
 
+  /** Tasks on a thread now, across all threads. Invariant: <= concurrency. */
+  private get runningCount(): number {
+    let count = 0
+    for (const thread of this.threads) count += thread.runs.size
+    return count
+  }
+
+  /** The ready thread that runs the fewest tasks. */
+  private leastBusyThread(): TaskThread | undefined {
+    let best: TaskThread | undefined
+    for (const thread of this.threads) if (thread.isReady && (best === undefined || thread.runs.size < best.runs.size)) best = thread
+    return best
+  }
+
   private startWaiting(): void {
-    while (this.waiting.length > 0) {
-      const thread = this.threads.find((t) => t.run === undefined)
+    while (this.waiting.length > 0 && this.runningCount < this.options.concurrency) {
+      const thread = this.leastBusyThread()
       if (thread === undefined) return
       const run = this.waiting.shift()!
       if (run.stopping !== undefined || this.runs.get(keyOf(run.assignment)) !== run) continue
       const { assignment } = run
-      thread.run = run
+      thread.runs.set(run.id, run)
       run.thread = thread
+      const now = performance.now()
+      run.deadline ??= now + assignment.timeoutMs
       this.counters.started++
       thread.worker.postMessage({
         type: 'run',
@@ -201,8 +236,21 @@ export class Executor {
       run.timer = setTimeout(() => {
         this.counters.timedOut++
         this.stop(run, `timed out after ${assignment.timeoutMs} ms`, `timed out after ${assignment.timeoutMs} ms`)
-      }, assignment.timeoutMs)
+      }, Math.max(0, run.deadline - now))
     }
+  }
+
+  /** Takes a thread out of service before it is replaced: it takes no task, and its tasks are off it. */
+  private retire(thread: TaskThread): Run[] {
+    const runs = [...thread.runs.values()]
+    thread.isReady = false
+    thread.runs = new Map()
+    for (const run of runs) {
+      clearTimeout(run.timer)
+      run.timer = undefined
+      run.thread = undefined
+    }
+    return runs
   }
 
   /**
@@ -221,10 +269,17 @@ export class Executor {
     }
     thread.worker.postMessage({ type: 'abort', id: run.id, reason })
     run.timer = setTimeout(() => {
-      if (thread.run !== run) return
+      if (thread.runs.get(run.id) !== run) return
       this.counters.killed++
       this.options.logger.warn({ job: run.assignment.job, index: run.assignment.index, reason }, `the handler did not stop within ${this.options.killGraceMs} ms of the abort: killing its thread`)
       const old = { worker: thread.worker, guard: thread.guard }
+      const others = this.retire(thread).filter((other) => other !== run)
+      // The thread's other tasks did nothing wrong: they start again on another thread, ahead
+      // of the queue. Those being stopped themselves end with it.
+      const rerun = others.filter((other) => other.stopping === undefined)
+      this.counters.restarted += rerun.length
+      this.waiting.unshift(...rerun)
+      for (const other of others) if (other.stopping !== undefined) this.finish(other, undefined)
       this.finish(run, undefined)
       this.spawn(thread).catch((error: unknown) => this.options.logger.error({ err: error }, 'could not replace a job worker thread'))
       killThread(old.worker, old.guard).then(
@@ -239,7 +294,8 @@ export class Executor {
     clearTimeout(run.timer)
     const key = keyOf(run.assignment)
     if (this.runs.get(key) === run) this.runs.delete(key)
-    if (run.thread?.run === run) run.thread.run = undefined
+    if (run.thread?.runs.get(run.id) === run) run.thread.runs.delete(run.id)
+    run.thread = undefined
     const reportAs = run.stopping?.reportAs
     const final = run.stopping === undefined ? outcome : reportAs === undefined ? undefined : { ok: false as const, error: reportAs }
     if (final !== undefined) {
@@ -268,7 +324,8 @@ export class Executor {
     return {
       handlers: this.handlers,
       concurrency: this.options.concurrency,
-      running: [...this.runs.values()].filter((r) => r.thread !== undefined).length,
+      threads: this.threads.length,
+      running: this.runningCount,
       waiting: this.waiting.length,
       unrecorded_results: this.unrecorded.size,
       tasks_started: this.counters.started,
@@ -276,6 +333,8 @@ export class Executor {
       tasks_failed: this.counters.failed,
       tasks_timed_out: this.counters.timedOut,
       threads_killed: this.counters.killed,
+      /** Tasks started again because another task's handler got their thread killed. */
+      tasks_restarted: this.counters.restarted,
       /** Killed threads that have ended (a kill waits for a SQLite call under way to return). */
       threads_ended: this.counters.ended,
       results_accepted: this.counters.accepted,

@@ -46,8 +46,10 @@ export interface NodeConfig {
   fencing: boolean
   /** Replica only: the file: URL of the handlers module (--jobs); without it the replica runs no jobs. */
   jobsModuleUrl?: string
-  /** Replica only: tasks run at once (worker threads). */
+  /** Replica only: tasks run at once. */
   concurrency: number
+  /** Replica only: worker threads the tasks share, at most `concurrency`; by default one per core. */
+  jobThreads?: number
   /** A handler still running this long after its abort (timeout, cancel) is killed with its thread. */
   killGraceMs: number
   /** Master: a lease not renewed by its replica's acknowledgements for this long expires. */

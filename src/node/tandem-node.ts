@@ -5,6 +5,7 @@
  * following; stop order is the reverse.
  */
 import { statSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { systemClock, type Clock } from '../shared/clock.ts'
 import { TandemError } from '../shared/errors.ts'
@@ -59,6 +60,7 @@ export class TandemNode implements NodeApi {
       this.executor = new Executor({
         moduleUrl: this.config.jobsModuleUrl,
         concurrency: this.config.concurrency,
+        threads: this.config.jobThreads ?? availableParallelism(),
         dbPath: this.dbPath,
         killGraceMs: this.config.killGraceMs,
         waitForLsn: (lsn, timeoutMs) => this.waitForLsn(lsn, timeoutMs),

@@ -42,6 +42,8 @@ interface ExecutorStats {
   tasks_started: number
   tasks_timed_out: number
   threads_killed: number
+  tasks_restarted: number
+  threads: number
   results_rejected: number
   running: number
 }
@@ -272,6 +274,43 @@ describe('handlers run off the event loop and see the data of their submission',
       assert.deepEqual(job.results[0]?.row, { id: 100 + i, v: `fresh ${i}` })
     }
     assert.ok(delayed.url.length > 0)
+  })
+})
+
+describe('tasks share a replica\'s worker threads', () => {
+  let cluster: Cluster
+  after(() => cluster?.stop())
+
+  test('four slots on two threads run four tasks at once', async () => {
+    cluster = await Cluster.start({ replicas: 0 })
+    const replica = await cluster.addReplica(['--jobs', handlers, '--concurrency', '4', '--job-threads', '2'])
+    const inputs = Array.from({ length: 4 }, (_, i) => ({ ms: 1500, value: i }))
+    const id = await submit(cluster.master.url, { name: 'slow', inputs, attempts: 1 })
+    const stats = await waitFor(async () => {
+      const now = await executorStats(cluster, replica.url)
+      return now.running === 4 ? now : undefined
+    }, 20_000, () => 'four tasks running on the replica at once')
+    assert.equal(stats.threads, 2, 'two threads carry the four tasks')
+    const job = await finished(cluster.master.url, id)
+    assert.equal(job.state, 'completed')
+    assert.deepEqual(job.results.map((r) => r?.value), [0, 1, 2, 3])
+  })
+
+  test('when a handler is killed, the task that shared its thread starts again on a new one, and no attempt is spent', async () => {
+    const replica = await cluster.addReplica(['--jobs', handlers, '--concurrency', '2', '--job-threads', '1', '--kill-grace-ms', '300'])
+    await cluster.replicas[0]!.kill('SIGKILL')
+    const runaway = await submit(cluster.master.url, { name: 'spin', input: { ms: 120_000 }, timeout_ms: 1500, attempts: 1 })
+    await waitFor(async () => (await executorStats(cluster, replica.url)).running === 1 || undefined, 20_000, () => 'the runaway handler to start')
+    // Sent to the same thread while it spins: it cannot start until that thread is gone.
+    const bystander = await submit(cluster.master.url, { name: 'slow', input: { ms: 100, value: 7 }, attempts: 1 })
+    const job = await finished(cluster.master.url, bystander)
+    assert.equal(job.state, 'completed', JSON.stringify(job.tasks))
+    assert.equal(job.results[0]?.value, 7)
+    assert.equal(job.tasks[0]?.attempts, 1, 'the restart is not a retry')
+    assert.match((await finished(cluster.master.url, runaway)).tasks[0]?.error ?? '', /timed out after 1500 ms/)
+    const stats = await executorStats(cluster, replica.url)
+    assert.equal(stats.threads_killed, 1)
+    assert.equal(stats.tasks_restarted, 1)
   })
 })
 
