@@ -312,6 +312,22 @@ describe('tasks share a replica\'s worker threads', () => {
     assert.equal(stats.threads_killed, 1)
     assert.equal(stats.tasks_restarted, 1)
   })
+
+  test('a thread that exits by itself fails every task it was running, and is replaced', async () => {
+    const replica = cluster.replicas.at(-1)!
+    const bystander = await submit(cluster.master.url, { name: 'slow', input: { ms: 5000, value: 1 }, attempts: 1 })
+    await waitFor(async () => (await executorStats(cluster, replica.url)).running === 1 || undefined, 20_000, () => 'the first task to start')
+    const culprit = await submit(cluster.master.url, { name: 'exitThread', input: null, attempts: 1 })
+    // Either may have ended the thread, as far as the replica can tell: both fail.
+    for (const id of [culprit, bystander]) {
+      const job = await finished(cluster.master.url, id)
+      assert.equal(job.state, 'failed')
+      assert.match(job.tasks[0]?.error ?? '', /worker thread running the handler exited/)
+    }
+    const next = await finished(cluster.master.url, await submit(cluster.master.url, { name: 'double', input: 5 }))
+    assert.equal(next.results[0]?.value, 10)
+    assert.equal((await executorStats(cluster, replica.url)).threads, 1)
+  })
 })
 
 describe('killing a handler never takes its replica down', () => {
