@@ -109,10 +109,9 @@ export class Executor {
     const guard = new Int32Array(new SharedArrayBuffer(8))
     const worker = new Worker(url, { workerData: { moduleUrl: this.options.moduleUrl, dbPath: this.options.dbPath, guard } })
     const thread = replacing ?? new TaskThread(worker, guard)
+    // A replacement was retired first (retire()): it holds no task and is not ready.
     thread.worker = worker
     thread.guard = guard
-    thread.runs = new Map()
-    thread.isReady = false
     if (replacing === undefined) this.threads.push(thread)
     return new Promise((resolve, reject) => {
       worker.on('message', (message: FromWorker) => {
@@ -273,14 +272,13 @@ export class Executor {
       this.counters.killed++
       this.options.logger.warn({ job: run.assignment.job, index: run.assignment.index, reason }, `the handler did not stop within ${this.options.killGraceMs} ms of the abort: killing its thread`)
       const old = { worker: thread.worker, guard: thread.guard }
-      const others = this.retire(thread).filter((other) => other !== run)
+      const lost = this.retire(thread)
       // The thread's other tasks did nothing wrong: they start again on another thread, ahead
-      // of the queue. Those being stopped themselves end with it.
-      const rerun = others.filter((other) => other.stopping === undefined)
+      // of the queue. Those being stopped (this one among them) end with it.
+      const rerun = lost.filter((other) => other.stopping === undefined)
       this.counters.restarted += rerun.length
       this.waiting.unshift(...rerun)
-      for (const other of others) if (other.stopping !== undefined) this.finish(other, undefined)
-      this.finish(run, undefined)
+      for (const other of lost) if (other.stopping !== undefined) this.finish(other, undefined)
       this.spawn(thread).catch((error: unknown) => this.options.logger.error({ err: error }, 'could not replace a job worker thread'))
       killThread(old.worker, old.guard).then(
         () => this.counters.ended++,
