@@ -24,6 +24,14 @@ function nodeOptions(command: Command, defaultPort: number): Command {
       integer('--inline-read-max-us'),
       defaultConfig.inlineReadMaxUs,
     )
+    .option('--auth <file>', "users and permissions, in rqlite's format: [{\"username\", \"password\", \"perms\": [...]}] (needs --cluster-secret-file)")
+    .option('--cluster-secret-file <file>', 'the secret every node of the cluster is given; nodes prove it to each other')
+    .option('--tls-cert <file>', 'serve HTTPS and WSS with this certificate (PEM)')
+    .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+    .option('--tls-ca <file>', "the CA that signs the other nodes' certificates (PEM)")
+    .option('--tls-client-auth', 'mutual TLS: every connection must present a certificate signed by --tls-ca')
+    .option('--cors-origin <origin...>', 'let browser pages of these origins call this node (others are refused)')
+    .option('--insecure', 'listen beyond loopback without --auth and a cluster secret (anyone who reaches the port owns the cluster)')
 }
 
 interface ServeFlags {
@@ -36,6 +44,14 @@ interface ServeFlags {
   bodyLimitBytes: number
   readThreads: number
   inlineReadMaxUs: number
+  auth?: string
+  clusterSecretFile?: string
+  tlsCert?: string
+  tlsKey?: string
+  tlsCa?: string
+  tlsClientAuth?: boolean
+  corsOrigin?: string[]
+  insecure?: boolean
   master?: string
   syncReplicas?: number
   syncTimeoutMs?: number
@@ -65,6 +81,14 @@ function toNodeOptions(role: 'master' | 'replica', flags: ServeFlags) {
     bodyLimitBytes: flags.bodyLimitBytes,
     readThreads: flags.readThreads,
     inlineReadMaxUs: flags.inlineReadMaxUs,
+    ...(flags.auth === undefined ? {} : { authFile: flags.auth }),
+    ...(flags.clusterSecretFile === undefined ? {} : { clusterSecretFile: flags.clusterSecretFile }),
+    ...(flags.tlsCert === undefined ? {} : { tlsCertFile: flags.tlsCert }),
+    ...(flags.tlsKey === undefined ? {} : { tlsKeyFile: flags.tlsKey }),
+    ...(flags.tlsCa === undefined ? {} : { tlsCaFile: flags.tlsCa }),
+    tlsClientAuth: flags.tlsClientAuth === true,
+    corsOrigins: flags.corsOrigin ?? [],
+    insecure: flags.insecure === true,
     ...(flags.master === undefined ? {} : { masterUrl: flags.master }),
     ...(flags.syncReplicas === undefined ? {} : { syncReplicas: flags.syncReplicas }),
     ...(flags.syncTimeoutMs === undefined ? {} : { syncTimeoutMs: flags.syncTimeoutMs }),

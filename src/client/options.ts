@@ -34,9 +34,13 @@ export interface ConnectOptions {
   responseBytesMax?: number
   /** Resume a session: the LSN it had reached (a saved `session.lsn`). */
   sessionLsn?: number
+  /** HTTP Basic credentials sent with every request: a user of the nodes' --auth file. */
+  auth?: { username: string; password: string }
+  /** TLS for https:// nodes: the CA that signs their certificates (PEM), and a client certificate and key for mutual TLS. */
+  tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer }
 }
 
-export type Settings = Required<Omit<ConnectOptions, 'sync' | 'syncTimeoutMs' | 'sessionLsn'>> & Pick<ConnectOptions, 'sync' | 'syncTimeoutMs'>
+export type Settings = Required<Omit<ConnectOptions, 'sync' | 'syncTimeoutMs' | 'sessionLsn' | 'auth' | 'tls'>> & Pick<ConnectOptions, 'sync' | 'syncTimeoutMs' | 'auth' | 'tls'>
 
 export function settingsOf(options: ConnectOptions): Settings {
   const settings: Settings = {

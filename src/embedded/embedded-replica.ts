@@ -29,6 +29,7 @@ import { defaultConfig } from '../node/config.ts'
 import { loadNodeId } from '../node/node-identity.ts'
 import { LsnWaiters } from '../node/lsn-waiters.ts'
 import { ReplicaRole } from '../node/replica-role.ts'
+import { ClusterId, ClusterSecret, PeerCredentials } from '../security/index.ts'
 import { asClientError } from './as-client-error.ts'
 import { DirectoryLock } from './directory-lock.ts'
 import { LocalRows, type Row } from './local-rows.ts'
@@ -45,6 +46,8 @@ export class EmbeddedReplica {
   private readonly url: string
   private readonly role: ReplicaRole
   private readonly lock: DirectoryLock
+  /** What the replica presents to its master when it streams: the secret's token or the user's credentials, and TLS. */
+  private readonly peers: PeerCredentials
   private readonly logger: Logger
   private readonly ownsLogger: boolean
   private readonly clock: Clock
@@ -61,7 +64,16 @@ export class EmbeddedReplica {
   private constructor(options: ReplicaOptions) {
     if (typeof options.path !== 'string' || options.path === '') throw new TandemClientError('BAD_REQUEST', 'openReplica needs `path`, the directory to keep the replica in')
     // Checks the URL before anything is created; connects later (see the end of the constructor).
-    this.master = new MasterConnection(options.master, options.requestTimeoutMs ?? 30_000, (fields, message) => this.logger.warn(fields, message))
+    this.master = new MasterConnection(options.master, options.requestTimeoutMs ?? 30_000, (fields, message) => this.logger.warn(fields, message), {
+      ...(options.auth === undefined ? {} : { auth: options.auth }),
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
+    })
+    const peers = new PeerCredentials({
+      ...(options.clusterSecret === undefined ? {} : { secret: new ClusterSecret(options.clusterSecret.trim()) }),
+      ...(options.auth === undefined ? {} : { authorization: basicAuthorization(options.auth) }),
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
+    })
+    this.peers = peers
     this.path = options.path
     mkdirSync(options.path, { recursive: true })
     this.lock = DirectoryLock.acquire(options.path)
@@ -86,7 +98,7 @@ export class EmbeddedReplica {
           this.rows = new LocalRows(this.dbPath, this.url)
           this.waiters.reached(this.role.applier.position.lsn)
         },
-      })
+      }, peers, new ClusterId(options.path))
       this.rows = new LocalRows(this.dbPath, this.url)
     } catch (error) {
       // Not started: closing only closes its apply connection and timer.
@@ -250,6 +262,7 @@ export class EmbeddedReplica {
     try {
       await this.role.close()
       await this.master.close()
+      await this.peers.close()
     } finally {
       this.lock.release()
       if (this.ownsLogger) this.logger.flush()
@@ -348,4 +361,8 @@ function asError(reason: unknown): Error {
 /** The client's code for a call on a closed handle: repeating it cannot help (SHUTTING_DOWN would say it can). */
 function closedError(): TandemClientError {
   return new TandemClientError('CLOSED', 'the embedded replica is closed')
+}
+
+function basicAuthorization(auth: { username: string; password: string }): string {
+  return `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`
 }

@@ -31,7 +31,7 @@ export class MasterConnection {
   private connecting: Promise<TandemClient> | undefined
   private isClosed = false
 
-  constructor(url: string, timeoutMs: number, warn: (fields: Record<string, unknown>, message: string) => void) {
+  constructor(url: string, timeoutMs: number, warn: (fields: Record<string, unknown>, message: string) => void, credentials: Pick<ConnectOptions, 'auth' | 'tls'> = {}) {
     let parsed: URL
     try {
       parsed = new URL(url)
@@ -45,7 +45,7 @@ export class MasterConnection {
     this.warn = warn
     // Reads here go to the master only to learn its LSN (sync()); the session plays no part.
     // No background refresh: the topology is learned again only after a failure.
-    this.options = { reads: 'master', consistency: 'none', refreshMs: 0, timeoutMs, attemptsMax }
+    this.options = { reads: 'master', consistency: 'none', refreshMs: 0, timeoutMs, attemptsMax, ...credentials }
   }
 
   /** The client, connecting first when no attempt has succeeded yet. */

@@ -26,6 +26,12 @@ export interface ReplicaOptions {
    */
   synchronous?: Synchronous
   clock?: Clock
+  /** HTTP Basic credentials of a user with the replicate and execute permissions (a cluster with --auth). */
+  auth?: { username: string; password: string }
+  /** The cluster secret (its file's content), instead of a user: the replica then follows as a node of the cluster. */
+  clusterSecret?: string
+  /** TLS for an https:// master: the CA that signs its certificate (PEM), and a certificate and key for mutual TLS. */
+  tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer }
 }
 
 export interface WaitOptions {

@@ -12,7 +12,10 @@ export function errorAnswer(error: TandemError): Answer {
   const body: Record<string, unknown> = { results: [], error: error.message, code: error.code }
   if (Object.keys(error.details).length > 0) body['details'] = error.details
   if (error.code === 'NOT_MASTER' && typeof error.details['masterUrl'] === 'string') body['master'] = error.details['masterUrl']
-  return { status: codes[error.code].status, headers: { 'content-type': 'application/json; charset=utf-8', 'x-tandem-error': error.code }, body: stringifyJson(body) }
+  const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8', 'x-tandem-error': error.code }
+  // RFC 9110: a 401 names the scheme to answer with; rqlite clients send Basic.
+  if (error.code === 'UNAUTHORIZED') headers['www-authenticate'] = 'Basic realm="tandem", charset="UTF-8"'
+  return { status: codes[error.code].status, headers, body: stringifyJson(body) }
 }
 
 export function sendError(reply: FastifyReply, error: TandemError): FastifyReply {

@@ -5,6 +5,7 @@
 import { Pool } from 'undici'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { TandemError, messageOf } from '../shared/errors.ts'
+import type { PeerCredentials } from '../security/index.ts'
 
 const relayedHeaders = ['content-type', 'x-tandem-lsn', 'x-tandem-epoch', 'x-tandem-error', 'x-tandem-idempotent-replay', 'location', 'content-length']
 
@@ -22,12 +23,21 @@ export function isConnectFailure(error: unknown): boolean {
 export class Forwarder {
   private pool: Pool | undefined
   private origin: string | undefined
+  private readonly peers: PeerCredentials | undefined
+
+  /** `peers`: this node's proof and TLS towards the master; the client's own credentials travel too. */
+  constructor(peers?: PeerCredentials) {
+    this.peers = peers
+  }
 
   /** `epoch`: the highest epoch this replica knows, sent along so a deposed master learns it. */
   async forward(masterUrl: string, request: FastifyRequest, reply: FastifyReply, body: string | undefined, epoch?: number): Promise<FastifyReply> {
     const pool = this.poolFor(masterUrl)
     try {
-      const headers: Record<string, string> = { 'x-tandem-forwarded': '1' }
+      // The master checks the client's permissions again, from the client's own credentials.
+      const headers: Record<string, string> = { ...this.peers?.headers, 'x-tandem-forwarded': '1' }
+      const authorization = request.headers.authorization
+      if (authorization !== undefined) headers['authorization'] = authorization
       if (epoch !== undefined) headers['x-tandem-epoch'] = String(epoch)
       const contentType = request.headers['content-type']
       if (contentType !== undefined) headers['content-type'] = contentType
@@ -62,7 +72,7 @@ export class Forwarder {
     const origin = new URL(masterUrl).origin
     if (this.pool === undefined || this.origin !== origin) {
       void this.pool?.close()
-      this.pool = new Pool(origin, { connections: 64, pipelining: 1, keepAliveTimeout: 10_000 })
+      this.pool = new Pool(origin, { connections: 64, pipelining: 1, keepAliveTimeout: 10_000, connect: { ...this.peers?.tls } })
       this.origin = origin
     }
     return this.pool

@@ -89,7 +89,12 @@ export interface NodeApi {
   nodes(): NodeInfo[]
   checksum(): { lsn: number; epoch: number; checksum: string; tables: Record<string, string> }
   snapshot(): Promise<Snapshot>
-  acceptReplication(socket: WebSocket, request: IncomingMessage): void
+  /** `isNode`: the stream was opened by a node of this cluster (not a user with the replicate permission). */
+  acceptReplication(socket: WebSocket, request: IncomingMessage, caller: { isNode: boolean }): void
+  /** This node's cluster id (undefined: a replica that has not met its master yet). */
+  clusterId(): string | undefined
+  /** Throws CLUSTER_MISMATCH when `id` names another cluster than this node's. */
+  checkCluster(id: string | undefined, from: string): void
   isReady(): { ok: boolean; lines: string[] }
   /** Replica only: commit on the master → visible here, over the entries applied since `since` (ms since the epoch). */
   applyLag(since: number): { samples: number; p50Ms: number | null; p99Ms: number | null; maxMs: number | null }

@@ -3,7 +3,9 @@
  * min_lsn on reads, /db/checksum, the replication stream). Routes parse and validate, then ask
  * the node; a replica forwards what needs the master (or redirects with `redirect`).
  */
-import { createServer } from 'node:http'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import type { Duplex } from 'node:stream'
 import { pipeline } from 'node:stream'
 import { constants as zlibConstants, createGzip } from 'node:zlib'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
@@ -25,10 +27,40 @@ import { sendAnswer } from './answer.ts'
 import { executeAnswer, writeOptions } from './execute-answer.ts'
 import { formatResult, type FormatOptions } from './rqlite-format.ts'
 import { registerJobRoutes } from './job-routes.ts'
+import { errorAnswer } from './error-reply.ts'
+import { Gate, permissionFor, type Access } from './gate.ts'
+import type { PeerCredentials, TlsFiles } from '../security/index.ts'
 
 export interface HttpServerOptions {
   bodyLimitBytes: number
   logger: Logger
+  gate: Gate
+  /** HTTPS from the first byte (and mutual TLS when it says so); undefined: plain HTTP. */
+  tls: TlsFiles | undefined
+  /** How this node talks to the master when it forwards a request. */
+  peers: PeerCredentials
+}
+
+/** What the gate decided for each request the framework handles. */
+const accessOf = new WeakMap<IncomingMessage, Access>()
+
+function accessFor(request: FastifyRequest): Access {
+  const access = accessOf.get(request.raw)
+  if (access === undefined) throw new TandemError('INTERNAL', 'a request reached a route without passing the gate')
+  return access
+}
+
+function writeRefusal(response: ServerResponse, error: TandemError): void {
+  const answer = errorAnswer(error)
+  response.writeHead(answer.status, { ...answer.headers, 'content-length': String(Buffer.byteLength(answer.body)) })
+  response.end(answer.body)
+}
+
+/** Refuses a WebSocket upgrade with a plain HTTP answer on the raw socket. */
+function refuseUpgrade(socket: Duplex, error: TandemError): void {
+  const answer = errorAnswer(error)
+  const head = [`HTTP/1.1 ${answer.status} ${error.code}`, ...Object.entries(answer.headers).map(([k, v]) => `${k}: ${v}`), `content-length: ${Buffer.byteLength(answer.body)}`, 'connection: close']
+  socket.end(`${head.join('\r\n')}\r\n\r\n${answer.body}`)
 }
 
 type Query = Record<string, string | string[] | undefined>
@@ -45,6 +77,27 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
   /** Requests answered by fast-path.ts, without the framework. */
   const fast = { reads: 0, writes: 0 }
   const fastWrites = { bodyLimitBytes: options.bodyLimitBytes, logger: options.logger }
+  const { gate } = options
+  /** Past the gate: the endpoint's permission, CORS headers, then the fast paths or the framework. */
+  const dispatch = (request: IncomingMessage, response: ServerResponse, verdict: Access | TandemError, handler: (request: IncomingMessage, response: ServerResponse) => void) => {
+    if (verdict instanceof TandemError) return writeRefusal(response, verdict)
+    const url = request.url ?? '/'
+    const query = url.indexOf('?')
+    const permission = request.method === 'OPTIONS' ? undefined : permissionFor(query < 0 ? url : url.slice(0, query))
+    if (permission !== undefined && !gate.can(verdict, permission)) {
+      try {
+        gate.require(verdict, permission, `${request.method ?? 'GET'} ${query < 0 ? url : url.slice(0, query)}`)
+      } catch (error) {
+        return writeRefusal(response, error as TandemError)
+      }
+    }
+    const cors = gate.corsHeaders(request)
+    if (cors !== undefined) for (const [name, value] of Object.entries(cors)) response.setHeader(name, value)
+    accessOf.set(request, verdict)
+    if (answerFastRead(node, request, response)) fast.reads++
+    else if (answerFastWrite(node, request, response, fastWrites)) fast.writes++
+    else handler(request, response)
+  }
   const app = Fastify({
     // Fastify logs every request at info; its logger sees warnings and errors only.
     loggerInstance: options.logger.child({}, { level: 'warn' }),
@@ -52,18 +105,27 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     // Cheap point reads and plain writes are answered before the framework sees them
     // (fast-path.ts). The server gets the timeouts fastify gives the servers it creates.
     serverFactory: (handler) => {
-      const server = createServer((request, response) => {
-        if (answerFastRead(node, request, response)) fast.reads++
-        else if (answerFastWrite(node, request, response, fastWrites)) fast.writes++
-        else handler(request, response)
-      })
+      const listener = (request: IncomingMessage, response: ServerResponse) => {
+        const verdict = gate.admit(request)
+        if (verdict instanceof Promise) {
+          verdict.then(
+            (v) => dispatch(request, response, v, handler),
+            (error: unknown) => writeRefusal(response, asTandemError(error, options.bodyLimitBytes, options.logger)),
+          )
+        } else dispatch(request, response, verdict, handler)
+      }
+      const tls = options.tls
+      const server =
+        tls === undefined
+          ? createServer(listener)
+          : createHttpsServer({ cert: tls.cert, key: tls.key, ...(tls.ca === undefined ? {} : { ca: tls.ca }), requestCert: tls.clientAuth, rejectUnauthorized: tls.clientAuth }, listener)
       server.keepAliveTimeout = fastifyKeepAliveTimeoutMs
       server.requestTimeout = 0
       server.setTimeout(0)
       return server
     },
   })
-  const forwarder = new Forwarder()
+  const forwarder = new Forwarder(options.peers)
   app.addHook('onClose', async () => forwarder.close())
 
   // rqlite reads every body as JSON (or text/plain SQL), whatever the content type says.
@@ -109,8 +171,9 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     app.route({ method: [...anyMethod], url, handler: methods(['GET'], handler) })
 
   // rqlite answers OPTIONS on every path with 200 and an empty body (CORS preflight).
+  // Browsers see the CORS headers only for origins --cors-origin allows (set by the gate).
   app.options('*', (_request, reply) =>
-    reply.status(200).header('access-control-allow-methods', 'OPTIONS, GET, POST').header('access-control-allow-headers', 'Content-Type').send(),
+    reply.status(200).header('access-control-allow-methods', 'OPTIONS, GET, POST').header('access-control-allow-headers', 'Content-Type, Authorization, Idempotency-Key').send(),
   )
 
   const execute = async (request: FastifyRequest, reply: FastifyReply, params: QueryParams) => {
@@ -122,8 +185,10 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     const key = idempotencyKeyOf(request)
     if (key !== undefined) write.idempotency = { key, hash: requestHash(write) }
     // A write forwarded by a replica carries the epoch it knows: a newer one deposes this master.
+    // Only another node of the cluster may tell it so: a client's X-Tandem-* headers are ignored.
     const senderEpoch = Number(request.headers['x-tandem-epoch'])
-    const forwardedEpoch = request.headers['x-tandem-forwarded'] !== undefined && Number.isInteger(senderEpoch) ? senderEpoch : undefined
+    const access = accessFor(request)
+    const forwardedEpoch = access.isForwarded && access.isNode && Number.isInteger(senderEpoch) ? senderEpoch : undefined
     const outcome = await node.write(write, writeOptions(params, forwardedEpoch))
     return sendAnswer(reply, executeAnswer(outcome, params, started))
   }
@@ -193,10 +258,12 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     handler: methods(['POST'], (request, reply) => {
       const params = parseQueryParams(request.query as Query)
       const statements = parseStatements(bodyText(request), request.headers['content-type'])
-      if (node.role === 'master' ? node.isWrite(statements) : true) {
+      const writes = node.isWrite(statements)
+      if (writes) gate.require(accessFor(request), 'execute', 'a write through POST /db/request')
+      if (node.role === 'master' ? writes : true) {
         // A replica cannot tell reads from writes without the master's schema for certain; a
         // read-only request with a local level is still served here.
-        if (node.role === 'replica' && !node.isWrite(statements)) return read(request, reply, params, () => statements)
+        if (node.role === 'replica' && !writes) return read(request, reply, params, () => statements)
         return execute(request, reply, params)
       }
       return read(request, reply, params, () => statements)
@@ -280,6 +347,7 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
   })
 
   app.post('/cluster/fence', (request, reply) => {
+    gate.requireNode(accessFor(request), 'POST /cluster/fence')
     let epoch: unknown
     try {
       epoch = (JSON.parse(bodyText(request) || '{}') as { epoch?: unknown }).epoch
@@ -315,8 +383,11 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     return sendJson(reply, { since, ...node.applyLag(since) }, parseQueryParams(query))
   })
 
-  app.get('/replication/snapshot', async (_request, reply) => {
+  app.get('/replication/snapshot', async (request, reply) => {
     if (node.role !== 'master') throw new TandemError('NOT_MASTER', `node ${node.nodeId} is a replica`, { masterUrl: node.masterUrl() })
+    // A node never installs a snapshot of another cluster: it checks this header first.
+    node.checkCluster(headerText(request.headers['x-tandem-cluster']), `the replica asking for a snapshot`)
+    reply.header('x-tandem-cluster', node.clusterId() ?? '')
     return sendSnapshot(reply)
   })
 
@@ -324,12 +395,24 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
 
   // The replication stream: a WebSocket on the same port.
   const sockets = new WebSocketServer({ noServer: true, maxPayload: 1 << 20 })
-  app.server.on('upgrade', (request, socket, head) => {
+  app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (request.url?.split('?')[0] !== '/replication') {
       socket.destroy()
       return
     }
-    sockets.handleUpgrade(request, socket, head, (ws) => node.acceptReplication(ws, request))
+    const upgrade = (verdict: Access | TandemError) => {
+      if (verdict instanceof TandemError) return refuseUpgrade(socket, verdict)
+      try {
+        gate.require(verdict, 'replicate', 'the replication stream')
+      } catch (error) {
+        return refuseUpgrade(socket, error as TandemError)
+      }
+      // Only a proven node's stream counts: its acks for sync=K, its URL for promotions, its epoch for fencing, its slots for jobs.
+      sockets.handleUpgrade(request, socket, head, (ws) => node.acceptReplication(ws, request, { isNode: verdict.isNode && !verdict.isForwarded }))
+    }
+    const verdict = gate.admit(request)
+    if (verdict instanceof Promise) verdict.then(upgrade, () => socket.destroy())
+    else upgrade(verdict)
   })
   // Before the server closes: it waits for open connections, and replication sockets never end.
   app.addHook('preClose', (done) => {
@@ -338,6 +421,10 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
   })
 
   return app
+}
+
+function headerText(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value
 }
 
 export { codes }

@@ -19,9 +19,16 @@ export class ReplicaSession {
   /** Where catch-up frames are encoded, one after another (see pump). */
   scratch: Uint8Array | undefined
   readonly socket: FrameSocket
+  /**
+   * Opened by a node of this cluster (it proved the cluster secret, or the cluster is open), not
+   * by a user who may only read the stream. Only a node's stream can raise the epoch, count for
+   * synchronous replication, be told of promotions or run jobs.
+   */
+  readonly isNode: boolean
 
-  constructor(socket: FrameSocket, hello: { nodeId: string; url: string; lsn: number }, address: string, now: number) {
+  constructor(socket: FrameSocket, hello: { nodeId: string; url: string; lsn: number }, address: string, now: number, isNode = true) {
     this.socket = socket
+    this.isNode = isNode
     this.nodeId = hello.nodeId
     this.url = hello.url
     this.address = address
@@ -42,6 +49,11 @@ export class ReplicaSession {
    */
   get isEmbedded(): boolean {
     return this.url.startsWith('embedded:')
+  }
+
+  /** Counts for sync=K, min-replicas and confirming the master, and may be promoted: a node's stream, not an embedded one. */
+  get counts(): boolean {
+    return this.isNode && !this.isEmbedded
   }
 }
 

@@ -21,6 +21,8 @@ import { ReplicaSession, type ReplicaView } from './replica-session.ts'
 
 export interface ReplicationServerOptions {
   nodeId: string
+  /** The cluster this master serves: a replica of another is refused. */
+  clusterId: () => string
   /** A log store on a connection of its own (catch-up reads must not see an open write batch). */
   log: LogStore
   lastLsn: () => number
@@ -64,7 +66,12 @@ export class ReplicationServer {
   }
 
   /** Takes a WebSocket that asked for /replication. */
-  accept(socket: WebSocket, request: IncomingMessage): void {
+  /**
+   * Takes a WebSocket that asked for /replication. `isNode`: opened by a node of this cluster;
+   * otherwise by a user allowed to read the stream, whose session never raises the epoch, counts
+   * for sync, appears in the replica list or runs jobs.
+   */
+  accept(socket: WebSocket, request: IncomingMessage, caller: { isNode: boolean } = { isNode: true }): void {
     const frames = new FrameSocket(socket, { bufferedBytesMax: this.options.bufferedBytesMax, silenceMsMax: this.options.silenceMsMax })
     const address = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`
     let session: ReplicaSession | undefined
@@ -74,8 +81,9 @@ export class ReplicationServer {
         const message = parseReplicaMessage(Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString('utf8'))
         if (message.type === 'hello') {
           if (session !== undefined) throw new Error('hello sent twice')
-          session = this.open(frames, message, address)
+          session = this.open(frames, message, address, caller.isNode)
         } else if (message.type === 'confirmed') {
+          if (!caller.isNode) throw new Error('only a node of this cluster answers confirm')
           if (this.options.fencing && message.epoch > this.options.epoch()) this.options.onHigherEpoch(message.epoch, `replica ${session?.nodeId ?? address}`)
           this.confirmations.get(message.id)?.(session?.nodeId ?? address, message.epoch)
         } else if (message.type === 'ack') {
@@ -86,6 +94,7 @@ export class ReplicationServer {
           this.options.jobs?.acked(session.nodeId)
         } else if (message.type === 'worker' || message.type === 'result' || message.type === 'progress') {
           if (session === undefined) throw new Error(`${message.type} before hello`)
+          if (!session.isNode) throw new Error('only a node of this cluster runs jobs: give it the cluster secret')
           this.options.jobs?.receive(session.nodeId, message)
         }
       } catch (error) {
@@ -106,11 +115,29 @@ export class ReplicationServer {
 
   private open(
     frames: FrameSocket,
-    hello: { version: number; nodeId: string; url: string; position: { epoch: number; lsn: number }; knownEpoch: number },
+    hello: Extract<ReplicaMessage, { type: 'hello' }>,
     address: string,
+    isNode: boolean,
   ): ReplicaSession | undefined {
     const epoch = this.options.epoch()
-    if (this.options.fencing && hello.knownEpoch > epoch) {
+    const refuse = (code: string, message: string) => {
+      this.options.logger.warn({ replica: hello.nodeId, address, code }, message)
+      frames.sendJson({ type: 'refuse', code, message } satisfies MasterMessage)
+      frames.close(1008, code)
+      return undefined
+    }
+    if (typeof hello.nodeId !== 'string' || typeof hello.url !== 'string' || typeof hello.knownEpoch !== 'number' || typeof hello.position?.lsn !== 'number') {
+      return refuse('PROTOCOL_ERROR', 'hello needs nodeId, url, position and knownEpoch')
+    }
+    const clusterId = this.options.clusterId()
+    if (hello.clusterId !== undefined && hello.clusterId !== clusterId) {
+      return refuse('CLUSTER_MISMATCH', `replica ${hello.nodeId} belongs to cluster ${hello.clusterId}, this master to cluster ${clusterId}: it is not served`)
+    }
+    // A reader cannot push a node's stream out by taking its id.
+    const existing = this.sessions.get(hello.nodeId)
+    if (!isNode && existing !== undefined && existing.isNode) return refuse('FORBIDDEN', `node id ${hello.nodeId} belongs to a connected node of this cluster`)
+    if (!isNode && !hello.url.startsWith('embedded:')) return refuse('FORBIDDEN', 'only a node of this cluster (one given the cluster secret) may follow as a replica; a user with the replicate permission may follow as an embedded replica')
+    if (isNode && this.options.fencing && hello.knownEpoch > epoch) {
       this.options.onHigherEpoch(hello.knownEpoch, `replica ${hello.nodeId}`)
       frames.sendJson({ type: 'refuse', code: 'NOT_MASTER', message: `this master's epoch ${epoch} is older than the replica's ${hello.knownEpoch}: it was deposed` } satisfies MasterMessage)
       frames.close(1008, 'deposed')
@@ -129,13 +156,14 @@ export class ReplicationServer {
       frames.close(1000, 'snapshot')
       return undefined
     }
-    this.sessions.get(hello.nodeId)?.socket.terminate()
-    const session = new ReplicaSession(frames, { nodeId: hello.nodeId, url: hello.url, lsn: hello.position.lsn }, address, this.options.clock.now())
+    existing?.socket.terminate()
+    const session = new ReplicaSession(frames, { nodeId: hello.nodeId, url: hello.url, lsn: hello.position.lsn }, address, this.options.clock.now(), isNode)
     this.sessions.set(hello.nodeId, session)
-    if (!session.isEmbedded) this.known.set(hello.nodeId, this.options.clock.now())
+    if (session.counts) this.known.set(hello.nodeId, this.options.clock.now())
     frames.sendJson({
       type: 'welcome',
       nodeId: this.options.nodeId,
+      clusterId,
       epoch: this.options.epoch(),
       lsn: this.options.lastLsn(),
       time: this.options.clock.now(),
@@ -241,7 +269,7 @@ export class ReplicationServer {
 
   /** The URLs of the replicas that could be promoted (not embedded ones). */
   private replicaUrls(): string[] {
-    return [...this.sessions.values()].filter((s) => !s.isEmbedded).map((s) => s.url)
+    return [...this.sessions.values()].filter((s) => s.counts).map((s) => s.url)
   }
 
   /**
@@ -275,7 +303,7 @@ export class ReplicationServer {
   /** How many replicas have durably applied `lsn` (they acknowledge after COMMIT). */
   confirmedCount(lsn: number): number {
     let count = 0
-    for (const session of this.sessions.values()) if (!session.isEmbedded && session.ackedLsn >= lsn) count++
+    for (const session of this.sessions.values()) if (session.counts && session.ackedLsn >= lsn) count++
     return count
   }
 
@@ -308,7 +336,7 @@ export class ReplicationServer {
    */
   private askFlush(lsn: number): void {
     for (const session of this.sessions.values()) {
-      if (session.isEmbedded || session.ackedLsn >= lsn || session.flushAskedLsn >= lsn) continue
+      if (!session.counts || session.ackedLsn >= lsn || session.flushAskedLsn >= lsn) continue
       session.flushAskedLsn = lsn
       session.socket.sendJson({ type: 'flush', lsn } satisfies MasterMessage)
     }
@@ -323,7 +351,7 @@ export class ReplicationServer {
     const now = this.options.clock.now()
     let count = 0
     for (const session of this.sessions.values()) {
-      if (session.isEmbedded || now - session.lastAckAt > maxLagMs) continue
+      if (!session.counts || now - session.lastAckAt > maxLagMs) continue
       if (session.ackedLsn < lastLsn) {
         const missingSince = commitTimeOf(session.ackedLsn + 1)
         if (missingSince === undefined || now - missingSince > maxLagMs) continue
@@ -347,7 +375,7 @@ export class ReplicationServer {
    */
   confirmMastership(timeoutMs: number, knownWindowMs = 60_000): Promise<{ answered: number; highestEpoch: number }> {
     const now = this.options.clock.now()
-    for (const session of this.sessions.values()) if (!session.isEmbedded) this.known.set(session.nodeId, now)
+    for (const session of this.sessions.values()) if (session.counts) this.known.set(session.nodeId, now)
     for (const [id, seen] of this.known) if (now - seen > knownWindowMs) this.known.delete(id)
     const needed = this.known.size === 0 ? 0 : Math.floor(this.known.size / 2) + 1
     const epoch = this.options.epoch()
@@ -368,7 +396,7 @@ export class ReplicationServer {
         if (answeredEpoch > epoch || answers.size >= needed) finish(true)
       })
       const message = { type: 'confirm', id, epoch } satisfies MasterMessage
-      for (const session of this.sessions.values()) if (!session.isEmbedded) session.socket.sendJson(message)
+      for (const session of this.sessions.values()) if (session.counts) session.socket.sendJson(message)
     })
   }
 

@@ -72,6 +72,19 @@ export interface NodeConfig {
   readQueueMax: number
   /** Reads whose SQL ran in at most this many µs last time run on the main thread (read-costs.ts); 0: never. */
   inlineReadMaxUs: number
+  /** Users and permissions, in rqlite's format (--auth); without it every request may do anything. */
+  authFile?: string
+  /** The secret every node of the cluster is given; nodes prove it to each other (--cluster-secret-file). */
+  clusterSecretFile?: string
+  /** HTTPS and WSS (--tls-cert, --tls-key, --tls-ca); with tlsClientAuth, mutual TLS. */
+  tlsCertFile?: string
+  tlsKeyFile?: string
+  tlsCaFile?: string
+  tlsClientAuth: boolean
+  /** Origins whose browser pages may call this node (CORS); others are refused. */
+  corsOrigins: readonly string[]
+  /** Listen beyond loopback without --auth and a cluster secret (or mutual TLS). */
+  insecure: boolean
 }
 
 export const defaultConfig = {
@@ -103,4 +116,7 @@ export const defaultConfig = {
   readThreads: 1,
   readQueueMax: 1024,
   inlineReadMaxUs: 50,
+  tlsClientAuth: false,
+  corsOrigins: [],
+  insecure: false,
 } as const satisfies Partial<NodeConfig>

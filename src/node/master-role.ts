@@ -46,7 +46,7 @@ export class MasterRole {
    * `promoteToEpoch`: this node was a replica and is promoted; its epoch becomes this one, and
    * the first entry it writes records where the epoch began.
    */
-  constructor(config: NodeConfig, dbPath: string, nodeId: string, clock: Clock, logger: Logger, schema: SchemaGeneration, promoteToEpoch?: number) {
+  constructor(config: NodeConfig, dbPath: string, nodeId: string, clock: Clock, logger: Logger, schema: SchemaGeneration, clusterId: string, promoteToEpoch?: number) {
     this.config = config
     this.logger = logger
     this.writer = openWriter(dbPath, config.synchronous)
@@ -61,6 +61,7 @@ export class MasterRole {
     const logReader = new LogStore(this.logReaderConnection)
     this.replication = new ReplicationServer({
       nodeId,
+      clusterId: () => clusterId,
       log: logReader,
       lastLsn: () => this.pipeline.lastLsn,
       epoch: () => this.log.epoch(),
@@ -247,8 +248,8 @@ export class MasterRole {
     })
   }
 
-  accept(socket: WebSocket, request: IncomingMessage): void {
-    this.replication.accept(socket, request)
+  accept(socket: WebSocket, request: IncomingMessage, caller: { isNode: boolean }): void {
+    this.replication.accept(socket, request, caller)
   }
 
   epoch(): number {

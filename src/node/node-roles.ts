@@ -18,6 +18,7 @@ import { MasterRole } from './master-role.ts'
 import { ReplicaRole } from './replica-role.ts'
 import { loadNodeState, saveNodeState } from './node-state.ts'
 import { fencePeers, refuseIfBehind, statusOf, surveyPeers, tellToFollow } from './promotion.ts'
+import type { ClusterId, PeerCredentials } from '../security/index.ts'
 
 /** How long a promotion waits to catch up with a reachable old master (a planned switchover). */
 const catchUpBeforePromotionMs = 5000
@@ -38,6 +39,10 @@ export interface NodeRolesOptions {
   executor: Executor | undefined
   /** Around a snapshot install on a replica: the node closes and reopens what reads the file. */
   onSwap: { before: () => void; after: () => void }
+  /** What this node presents to the others (the cluster secret's token, TLS). */
+  peers: PeerCredentials
+  /** The cluster this node belongs to. */
+  cluster: ClusterId
 }
 
 export class NodeRoles {
@@ -117,19 +122,19 @@ export class NodeRoles {
       if (replica === undefined) throw new TandemError('BAD_REQUEST', `node ${this.options.nodeId} is already the master`)
       const url = this.options.url()
       const peers = [...new Set([...replica.follower.peers, ...(this.followedUrl === undefined ? [] : [this.followedUrl])])].filter((u) => u !== url)
-      const known = await surveyPeers(peers)
+      const known = await surveyPeers(peers, this.options.peers)
       const epoch = Math.max(this.epoch(), ...known.map((p) => p.epoch)) + 1
       // A planned switchover: the old master answers. Fence it first (it takes no more writes but
       // still streams), and catch up with everything it committed, so even asynchronous writes
       // it acknowledged survive. Bounded: a master that does not answer is simply fenced later.
-      const oldMaster = this.followedUrl === undefined ? undefined : (await fencePeers([this.followedUrl], epoch))[0]
+      const oldMaster = this.followedUrl === undefined ? undefined : (await fencePeers([this.followedUrl], epoch, this.options.peers))[0]
       if (oldMaster !== undefined && oldMaster.lsn > replica.applier.position.lsn) {
         await this.options.waiters.wait(replica.applier.position.lsn, oldMaster.lsn, catchUpBeforePromotionMs).catch(() => {
           this.logger.warn({ masterLsn: oldMaster.lsn, lsn: replica.applier.position.lsn }, 'did not catch up with the old master in time; promoting from here')
         })
       }
       this.fence(epoch)
-      const fenced = await fencePeers(peers, epoch)
+      const fenced = await fencePeers(peers, epoch, this.options.peers)
       const position = replica.applier.position
       if (!force) refuseIfBehind(position, fenced)
       await replica.close()
@@ -138,7 +143,7 @@ export class NodeRoles {
       this.startMaster(epoch)
       saveNodeState(this.config.dataDir, { role: 'master', epoch, changedAt: new Date(this.options.clock.now()).toISOString() })
       this.logger.warn({ epoch, lsn: position.lsn, peers, fenced: fenced.map((p) => p.url) }, 'promoted to master')
-      await tellToFollow(peers, this.options.url(), this.logger)
+      await tellToFollow(peers, this.options.url(), this.logger, this.options.peers)
       return { epoch, lsn: position.lsn, url: this.options.url() }
     })
   }
@@ -165,8 +170,10 @@ export class NodeRoles {
     return this.oneAtATime(async () => {
       const target = masterUrl.replace(/\/+$/, '')
       if (target === this.options.url()) throw new TandemError('BAD_REQUEST', 'a node cannot follow itself')
-      const theirs = await statusOf(target)
-      if (theirs === undefined) throw new TandemError('NO_MASTER', `${target} is not reachable`)
+      const theirs = await statusOf(target, this.options.peers)
+      if (theirs === undefined) throw new TandemError('NO_MASTER', `${target} is not reachable (or refused this node: is it given the same --cluster-secret-file?)`)
+      // Never step down to, or copy, a master of another cluster.
+      this.options.cluster.check(theirs.clusterId, `the master at ${target}`)
       if (theirs.role !== 'master') throw new TandemError('BAD_REQUEST', `${target} is not a master (it is a ${theirs.role})`)
       const mine = this.epoch()
       if (this.config.fencing && theirs.epoch < mine) {
@@ -200,7 +207,7 @@ export class NodeRoles {
 
   private startMaster(promoteToEpoch?: number): void {
     const { config, dbPath, nodeId, clock, logger, schema, waiters } = this.options
-    const master = new MasterRole(config, dbPath, nodeId, clock, logger, schema, promoteToEpoch)
+    const master = new MasterRole(config, dbPath, nodeId, clock, logger, schema, this.options.cluster.ensure(), promoteToEpoch)
     master.onCommit((entry) => waiters.reached(entry.lsn))
     this.masterRole = master
     this.followedUrl = undefined
@@ -210,7 +217,7 @@ export class NodeRoles {
   private startReplica(masterUrl: string, raiseEpochTo?: number): ReplicaRole {
     const { config, dbPath, nodeId, url: ownUrl, clock, logger, schema, waiters, executor, onSwap } = this.options
     const url = masterUrl.replace(/\/+$/, '')
-    const replica = new ReplicaRole({ ...config, masterUrl: url }, dbPath, nodeId, ownUrl, clock, logger, schema, onSwap)
+    const replica = new ReplicaRole({ ...config, masterUrl: url }, dbPath, nodeId, ownUrl, clock, logger, schema, onSwap, this.options.peers, this.options.cluster)
     // Durable before following: a replica that knows epoch E never follows an older master again.
     if (raiseEpochTo !== undefined) replica.applier.store.raiseEpoch(raiseEpochTo)
     replica.follower.on('applied', (lsn) => waiters.reached(lsn))

@@ -7,6 +7,7 @@ import { TandemError, messageOf } from '../shared/errors.ts'
 import type { Logger } from '../shared/logger.ts'
 import { backoffMs, sleep } from '../shared/wait.ts'
 import type { Position } from '../replication-log/log-entry.ts'
+import type { PeerCredentials } from '../security/index.ts'
 
 export interface PeerStatus {
   url: string
@@ -14,25 +15,29 @@ export interface PeerStatus {
   role: string
   epoch: number
   lsn: number
+  /** The peer's cluster id, when it says. */
+  clusterId?: string
 }
 
 const surveyTimeoutMs = 1500
 
 /** A node's role, epoch and position, or undefined when it does not answer in time. */
-export async function statusOf(url: string): Promise<PeerStatus | undefined> {
+export async function statusOf(url: string, peers: PeerCredentials): Promise<PeerStatus | undefined> {
   try {
-    const response = await fetch(`${url}/status`, { signal: AbortSignal.timeout(surveyTimeoutMs) })
+    const response = await peers.fetch(`${url}/status`, { signal: AbortSignal.timeout(surveyTimeoutMs) })
     if (!response.ok) return undefined
-    const body = (await response.json()) as { role: string; epoch: number; position: Position; node: { id: string } }
-    return { url, id: body.node.id, role: body.role, epoch: body.epoch, lsn: body.position.lsn }
+    const body = (await response.json()) as { role: string; epoch: number; position: Position; node: { id: string; cluster_id?: string } }
+    const status: PeerStatus = { url, id: body.node.id, role: body.role, epoch: body.epoch, lsn: body.position.lsn }
+    if (typeof body.node.cluster_id === 'string') status.clusterId = body.node.cluster_id
+    return status
   } catch {
     return undefined
   }
 }
 
 /** Asks every peer (HTTP URLs only: embedded replicas serve nothing) where it is. */
-export async function surveyPeers(urls: readonly string[]): Promise<PeerStatus[]> {
-  const answers = await Promise.all(urls.filter((u) => /^https?:/.test(u)).map((u) => statusOf(u)))
+export async function surveyPeers(urls: readonly string[], peers: PeerCredentials): Promise<PeerStatus[]> {
+  const answers = await Promise.all(urls.filter((u) => /^https?:/.test(u)).map((u) => statusOf(u, peers)))
   return answers.filter((a): a is PeerStatus => a !== undefined)
 }
 
@@ -40,13 +45,13 @@ export async function surveyPeers(urls: readonly string[]): Promise<PeerStatus[]
  * Fences every reachable peer at `epoch` (POST /cluster/fence) and returns where each stands
  * afterwards: positions no longer move, so comparing them means something.
  */
-export async function fencePeers(urls: readonly string[], epoch: number): Promise<PeerStatus[]> {
+export async function fencePeers(urls: readonly string[], epoch: number, peers: PeerCredentials): Promise<PeerStatus[]> {
   const answers = await Promise.all(
     urls
       .filter((u) => /^https?:/.test(u))
       .map(async (url): Promise<PeerStatus | undefined> => {
         try {
-          const response = await fetch(`${url}/cluster/fence`, {
+          const response = await peers.fetch(`${url}/cluster/fence`, {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
             body: JSON.stringify({ epoch }),
@@ -82,16 +87,16 @@ export function refuseIfBehind(position: Position, peers: readonly PeerStatus[])
  * promotion answers once the reachable peers follow); a peer that did not answer is retried in
  * the background with backoff for a bounded time (told when it is back, within the window).
  */
-export async function tellToFollow(peers: readonly string[], masterUrl: string, logger: Logger, windowMs = 10 * 60_000): Promise<void> {
+export async function tellToFollow(urls: readonly string[], masterUrl: string, logger: Logger, peers: PeerCredentials, windowMs = 10 * 60_000): Promise<void> {
   const firstAttempts: Promise<void>[] = []
-  for (const peer of peers.filter((u) => /^https?:/.test(u))) {
+  for (const peer of urls.filter((u) => /^https?:/.test(u))) {
     let firstDone: () => void = () => undefined
     firstAttempts.push(new Promise<void>((resolve) => (firstDone = resolve)))
     void (async () => {
       const deadline = Date.now() + windowMs
       for (let attempt = 0; Date.now() < deadline; attempt++) {
         try {
-          const response = await fetch(`${peer}/cluster/follow`, {
+          const response = await peers.fetch(`${peer}/cluster/follow`, {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
             body: JSON.stringify({ master: masterUrl }),

@@ -2,7 +2,7 @@
  * The replica's parts: the apply connection and applier, the follower that streams from the
  * master, and snapshot installation (which swaps the database file under the node).
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Clock } from '../shared/clock.ts'
 import type { Logger } from '../shared/logger.ts'
@@ -14,6 +14,7 @@ import { decodeOps, type LogEntry } from '../replication-log/log-entry.ts'
 import { WalFlusher, openApplier, replaceDatabase, type Connection, type SchemaGeneration, type Synchronous } from '../storage/index.ts'
 import type { NodeConfig } from './config.ts'
 import { ensureJobSchema } from '../jobs/index.ts'
+import type { ClusterId, PeerCredentials } from '../security/index.ts'
 
 export class ReplicaRole {
   readonly follower: Follower
@@ -36,6 +37,8 @@ export class ReplicaRole {
   private readonly onSwap: { before: () => void; after: () => void }
   /** The node's schema generation, moved by the applier (see SchemaGeneration). */
   private readonly schema: SchemaGeneration
+  private readonly peers: PeerCredentials
+  private readonly cluster: ClusterId
 
   constructor(
     config: NodeConfig & { masterUrl: string },
@@ -46,8 +49,12 @@ export class ReplicaRole {
     logger: Logger,
     schema: SchemaGeneration,
     onSwap: { before: () => void; after: () => void },
+    peers: PeerCredentials,
+    cluster: ClusterId,
   ) {
     this.config = config
+    this.peers = peers
+    this.cluster = cluster
     this.dbPath = dbPath
     this.logger = logger
     this.schema = schema
@@ -67,6 +74,8 @@ export class ReplicaRole {
       applier: () => this.applierInstance,
       bootstrap: (reason, forkLsn) => this.installSnapshot(reason, forkLsn),
       fencing: config.fencing,
+      peers,
+      cluster,
       reconnectBaseMs: 50,
       reconnectCapMs: 2000,
       silenceMsMax: config.silenceMsMax,
@@ -127,12 +136,14 @@ export class ReplicaRole {
   private async installSnapshot(reason: string, forkLsn: number | undefined): Promise<void> {
     if (forkLsn !== undefined) this.keepDiscarded(forkLsn, reason)
     const download = join(this.config.dataDir, 'snapshot.download')
-    const { lsn, bytes } = await downloadSnapshot(this.config.masterUrl, download)
+    const { lsn, bytes } = await downloadSnapshot(this.config.masterUrl, download, this.peers, this.cluster)
+    const replaced = this.applierInstance.position
     this.onSwap.before()
     try {
       this.connection.exec('PRAGMA wal_checkpoint(TRUNCATE)')
       this.connection.close()
       this.flusher?.close()
+      if (replaced.lsn > 0) this.keepAside(replaced, reason)
       replaceDatabase(this.dbPath, download)
     } finally {
       if (this.flusher !== undefined) this.flusher = new WalFlusher(this.dbPath)
@@ -143,6 +154,20 @@ export class ReplicaRole {
       this.onSwap.after()
     }
     this.logger.info({ lsn, bytes }, 'installed a snapshot of the master')
+  }
+
+  /**
+   * Moves the database a snapshot is about to replace to `<data>/replaced/` (complete: the WAL
+   * was checkpointed into it), so a resync never destroys the only copy of anything. Only the
+   * newest is kept: each is as large as the database.
+   */
+  private keepAside(position: { epoch: number; lsn: number }, reason: string): void {
+    const dir = join(this.config.dataDir, 'replaced')
+    mkdirSync(dir, { recursive: true })
+    const file = join(dir, `tandem-epoch${position.epoch}-lsn${position.lsn}-${Date.now()}.db`)
+    if (existsSync(this.dbPath)) renameSync(this.dbPath, file)
+    for (const older of readdirSync(dir)) if (join(dir, older) !== file) rmSync(join(dir, older), { force: true })
+    this.logger.warn({ file, position, reason }, `the database at epoch ${position.epoch}, LSN ${position.lsn} is replaced by a snapshot; the old file is kept in ${file}`)
   }
 
   /**

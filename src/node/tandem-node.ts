@@ -25,6 +25,8 @@ import { LsnWaiters } from './lsn-waiters.ts'
 import { NodeRoles } from './node-roles.ts'
 import { loadNodeId } from './node-identity.ts'
 import { Snapshots } from './snapshots.ts'
+import { loadNodeSecurity, type NodeSecurity } from './node-security.ts'
+import { ClusterId } from '../security/index.ts'
 
 export type NodeOptions = Partial<NodeConfig> & Pick<NodeConfig, 'role' | 'dataDir' | 'port'>
 
@@ -47,12 +49,18 @@ export class TandemNode implements NodeApi {
   private readonly snapshots: Snapshots
   /** Runs the tasks a master leases to this replica (--jobs). */
   private readonly executor: Executor | undefined
+  /** Users, the cluster secret, TLS, and the gate every request passes. */
+  private readonly security: NodeSecurity
+  private readonly cluster: ClusterId
 
   private constructor(options: NodeOptions, clock: Clock) {
     this.config = { ...defaultConfig, fencing: process.env['TANDEM_UNSAFE_DISABLE_FENCING'] !== '1', ...options }
+    // First: a node that may not start this way stops before it touches its data directory.
+    this.security = loadNodeSecurity(this.config)
     this.clock = clock
     this.startedAt = clock.now()
     this.nodeId = loadNodeId(this.config.dataDir)
+    this.cluster = new ClusterId(this.config.dataDir)
     this.logger = createLogger(`${this.config.role}-${this.nodeId}`)
     this.dbPath = databasePath(this.config.dataDir)
     if (!this.config.fencing) this.logger.warn('fencing is DISABLED (TANDEM_UNSAFE_DISABLE_FENCING=1): for fault tests only')
@@ -77,6 +85,8 @@ export class TandemNode implements NodeApi {
       schema: this.schema,
       waiters: this.waiters,
       executor: this.executor,
+      peers: this.security.peers,
+      cluster: this.cluster,
       onSwap: {
         // Every connection to the file is closed before it is replaced, the read threads' too.
         before: () => this.reads.closeConnections(),
@@ -103,9 +113,10 @@ export class TandemNode implements NodeApi {
       await node.stop()
       throw error
     }
-    node.http = createHttpServer(node, { bodyLimitBytes: node.config.bodyLimitBytes, logger: node.logger })
+    const { gate, tls, peers } = node.security
+    node.http = createHttpServer(node, { bodyLimitBytes: node.config.bodyLimitBytes, logger: node.logger, gate, tls, peers })
     const address = await node.http.listen({ host: node.config.host, port: node.config.port })
-    node.url = address
+    node.url = tls === undefined ? address : address.replace(/^http:/, 'https:')
     // Following starts once the URL is known: the replica tells the master where it serves.
     node.roles.replica?.start()
     return node
@@ -125,6 +136,7 @@ export class TandemNode implements NodeApi {
     await this.executor?.close()
     this.roles.master?.close()
     await this.reads.close()
+    await this.security.peers.close()
     this.logger.flush()
   }
 
@@ -220,7 +232,7 @@ export class TandemNode implements NodeApi {
     const { master, replica } = this.roles
     const position = { epoch: master?.epoch() ?? replica?.applier.position.epoch ?? 1, lsn }
     const base: Record<string, unknown> = {
-      node: { id: this.nodeId, role: this.role, url: this.url, data_dir: this.config.dataDir, start_time: new Date(this.startedAt).toISOString(), uptime_ms: now - this.startedAt },
+      node: { id: this.nodeId, cluster_id: this.cluster.value ?? null, role: this.role, url: this.url, data_dir: this.config.dataDir, start_time: new Date(this.startedAt).toISOString(), uptime_ms: now - this.startedAt },
       role: this.role,
       epoch: position.epoch,
       position,
@@ -258,6 +270,12 @@ export class TandemNode implements NodeApi {
       }
       if (this.executor !== undefined) base['jobs'] = this.executor.stats()
     }
+    base['security'] = {
+      auth: this.security.users.isEnabled,
+      cluster_secret: this.security.secret !== undefined,
+      tls: this.security.tls !== undefined,
+      mutual_tls: this.security.tls?.clientAuth === true,
+    }
     base['reads'] = this.reads.stats()
     // V8 grows its heap lazily under load: RSS says what the process holds, heap_used what is live.
     const memory = process.memoryUsage()
@@ -291,13 +309,21 @@ export class TandemNode implements NodeApi {
     return this.snapshots.take()
   }
 
-  acceptReplication(socket: WebSocket, request: IncomingMessage): void {
+  clusterId(): string | undefined {
+    return this.cluster.value
+  }
+
+  checkCluster(id: string | undefined, from: string): void {
+    this.cluster.check(id, from)
+  }
+
+  acceptReplication(socket: WebSocket, request: IncomingMessage, caller: { isNode: boolean }): void {
     if (this.roles.master === undefined) {
       socket.send(JSON.stringify({ type: 'refuse', code: 'NOT_MASTER', message: `node ${this.nodeId} is a replica; its master is ${this.masterUrl()}` }))
       socket.close(1008, 'not master')
       return
     }
-    this.roles.master.accept(socket, request)
+    this.roles.master.accept(socket, request, caller)
   }
 
   isReady(): { ok: boolean; lines: string[] } {

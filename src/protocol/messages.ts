@@ -8,7 +8,8 @@
  * epoch is lower than the highest it knows, and a master that hears of a higher epoch (a hello,
  * a confirmation, a forwarded write) stops taking writes at once.
  *
- *   replica → master   hello    {type, version, nodeId, url, position, knownEpoch}  first message, once
+ *   replica → master   hello    {type, version, nodeId, url, position, knownEpoch, clusterId?}  first message, once;
+ *                                                                          clusterId: the replica's cluster, once it has one
  *                      ack      {type, lsn}                                 applied and committed up to lsn
  *                      pong     {type, sentAt, receivedAt}                  answers ping
  *                      confirmed{type, id, epoch}                          answers confirm with the highest epoch it knows
@@ -16,7 +17,8 @@
  *                                                                          leases it still holds (after a reconnect)
  *                      result   {type, job, index, epoch, token, ok, value?, error?}   a task ended (value: JSON text)
  *                      progress {type, job, index, epoch, token, value}    in memory on the master, never durable
- *   master → replica   welcome  {type, nodeId, epoch, lsn, time, replicas} streaming starts after position
+ *   master → replica   welcome  {type, nodeId, clusterId, epoch, lsn, time, replicas}  streaming starts after
+ *                                                                          position; a replica without a cluster id adopts this one
  *                      snapshot {type, reason, forkLsn?}                   position not served: bootstrap, reconnect;
  *                                                                          forkLsn: the replica's entries after it are
  *                                                                          not in the master's history (discard them)
@@ -50,7 +52,7 @@ import type { LogEntry, Position } from '../replication-log/log-entry.ts'
 export const protocolVersion = 1
 
 export type ReplicaMessage =
-  | { type: 'hello'; version: number; nodeId: string; url: string; position: Position; knownEpoch: number }
+  | { type: 'hello'; version: number; nodeId: string; url: string; position: Position; knownEpoch: number; clusterId?: string }
   | { type: 'ack'; lsn: number }
   | { type: 'pong'; sentAt: number; receivedAt: number }
   | { type: 'confirmed'; id: number; epoch: number }
@@ -69,7 +71,7 @@ export interface LeaseRef {
 export type Assignment = { type: 'assign'; name: string; input: string; lsn: number; timeoutMs: number; attempt: number } & LeaseRef
 
 export type MasterMessage =
-  | { type: 'welcome'; nodeId: string; epoch: number; lsn: number; time: number; replicas: string[] }
+  | { type: 'welcome'; nodeId: string; clusterId: string; epoch: number; lsn: number; time: number; replicas: string[] }
   | { type: 'snapshot'; reason: string; forkLsn?: number }
   | { type: 'refuse'; code: string; message: string }
   | { type: 'heartbeat'; epoch: number; lsn: number; time: number; replicas: string[] }

@@ -13,6 +13,7 @@ import { backoffMs, sleep } from '../shared/wait.ts'
 import type { LogEntry } from '../replication-log/log-entry.ts'
 import { decodeEntries, parseMasterMessage, protocolVersion, type MasterMessage, type ReplicaMessage } from '../protocol/messages.ts'
 import { FrameSocket } from '../transport/frame-socket.ts'
+import type { ClusterId, PeerCredentials } from '../security/index.ts'
 import type { Applier } from './applier.ts'
 import { ApplyLag } from './apply-lag.ts'
 import { DurableAcks } from './durable-acks.ts'
@@ -36,6 +37,10 @@ export interface FollowerOptions {
   bootstrap: (reason: string, forkLsn: number | undefined) => Promise<void>
   /** Epoch checks; off only for the fault suite's negative control. */
   fencing: boolean
+  /** What this replica presents to its master: the cluster secret's token or a user's credentials, and TLS. */
+  peers?: PeerCredentials
+  /** This replica's cluster: adopted from the first master it meets, then required of every master. */
+  cluster?: ClusterId
   reconnectBaseMs: number
   reconnectCapMs: number
   silenceMsMax: number
@@ -192,7 +197,27 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
       const knownEpoch = applier.store.epoch()
       /** Fencing: a master older than an epoch this replica knows is deposed; never follow it. */
       const isDeposed = (epoch: number) => this.options.fencing && epoch < knownEpoch
-      const ws = new WebSocket(wsUrl, { handshakeTimeout: 5000, maxPayload: 256 * 1024 * 1024 })
+      const ws = new WebSocket(wsUrl, { handshakeTimeout: 5000, maxPayload: 256 * 1024 * 1024, ...this.options.peers?.webSocketOptions() })
+      /** Why the master refused this replica (wrong secret, permissions, another cluster): kept for /status. */
+      const refused = (reason: string) => {
+        outcome = { kind: 'failed', reason }
+        if (this.lastProblem !== reason) this.options.logger.error({ master: this.options.masterUrl }, reason)
+        this.lastProblem = reason
+      }
+      ws.on('unexpected-response', (_request, response) => {
+        const chunks: Buffer[] = []
+        response.on('data', (chunk: Buffer) => chunks.push(chunk))
+        response.on('end', () => {
+          let text = Buffer.concat(chunks).toString('utf8')
+          try {
+            text = (JSON.parse(text) as { error?: string }).error ?? text
+          } catch {
+            // Not JSON: the text as it came.
+          }
+          refused(`the master at ${this.options.masterUrl} refused this replica: HTTP ${response.statusCode ?? '?'}: ${text.slice(0, 300)}`)
+          ws.terminate()
+        })
+      })
       const frames = new FrameSocket(ws, { bufferedBytesMax: 1 << 20, silenceMsMax: this.options.silenceMsMax })
       this.socket = frames
       ws.on('open', () => {
@@ -203,6 +228,7 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
           url: this.options.url(),
           position: applier.position,
           knownEpoch,
+          ...(this.options.cluster?.value === undefined ? {} : { clusterId: this.options.cluster.value }),
         } satisfies ReplicaMessage)
       })
       ws.on('message', (data: Buffer, isBinary) => {
@@ -219,6 +245,13 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
               if (isDeposed(message.epoch)) {
                 this.fence(frames, message.epoch, knownEpoch)
                 outcome = { kind: 'failed', reason: `the master's epoch ${message.epoch} is older than ${knownEpoch}` }
+                break
+              }
+              try {
+                this.options.cluster?.adopt(message.clusterId, `the master at ${this.options.masterUrl}`)
+              } catch (error) {
+                refused(messageOf(error))
+                frames.close(1008, 'another cluster')
                 break
               }
               this.masterEpoch = message.epoch
@@ -246,6 +279,7 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
               frames.close()
               break
             case 'refuse':
+              if (message.code === 'CLUSTER_MISMATCH' || message.code === 'FORBIDDEN') refused(`${message.code}: ${message.message}`)
               outcome = { kind: 'failed', reason: `${message.code}: ${message.message}` }
               frames.close()
               // NOT_MASTER: the URL is a replica's. The follower retries it (it may be promoted);
@@ -272,6 +306,7 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
         }
       })
       ws.on('error', (error) => {
+        if (outcome.kind === 'failed' && this.lastProblem === outcome.reason) return
         outcome = { kind: outcome.kind === 'snapshot' ? 'snapshot' : 'failed', reason: messageOf(error) }
       })
       ws.on('close', () => {

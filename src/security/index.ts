@@ -1,0 +1,7 @@
+export { permissions, parsePermission, type Permission } from './permissions.ts'
+export { Users, hasPermission, type Principal } from './users.ts'
+export { hashPassword } from './password-hash.ts'
+export { ClusterSecret, nodeTokenHeader } from './cluster-secret.ts'
+export { ClusterId } from './cluster-id.ts'
+export { loadTlsFiles, type TlsFiles, type TlsPaths } from './tls-files.ts'
+export { PeerCredentials, peerTlsOf, type PeerTls } from './peer-credentials.ts'
