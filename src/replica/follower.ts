@@ -158,6 +158,9 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
         attempt = 0
         continue
       }
+      // A connection that never got its welcome (refused, a TLS handshake that failed, no
+      // master): say why in /status, not only in the log.
+      if (outcome.kind === 'failed' && this.state === 'connecting' && this.lastProblem !== outcome.reason) this.lastProblem = `cannot follow ${this.options.masterUrl}: ${outcome.reason}`
       if (outcome.kind === 'streamed' && this.applyFailures === 0) attempt = 0
       this.applyFailures = 0
       const delay = backoffMs(attempt++, this.options.reconnectBaseMs, this.options.reconnectCapMs)
