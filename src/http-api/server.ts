@@ -134,6 +134,21 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
 
   app.setErrorHandler((error: unknown, _request, reply) => sendError(reply, asTandemError(error, options.bodyLimitBytes, options.logger)))
 
+  // The gate looked the permission up from the URL as sent, but the router also matches
+  // spellings that text does not show (`/st%61tus`, `http://host/status`, `/status#x`): check
+  // again on the route that will run, or such a spelling reaches its endpoint unchecked.
+  app.addHook('onRequest', (request, _reply, done) => {
+    const route = request.routeOptions.url
+    const permission = request.method === 'OPTIONS' || route === undefined ? undefined : permissionFor(route)
+    try {
+      if (permission !== undefined) gate.require(accessFor(request), permission, `${request.method} ${route}`)
+    } catch (error) {
+      done(error as TandemError)
+      return
+    }
+    done()
+  })
+
   // Every answer says which epoch the node knows, so a client can tell a deposed master.
   app.addHook('onSend', (_request, reply, payload, done) => {
     if (!reply.hasHeader('x-tandem-epoch')) reply.header('x-tandem-epoch', String(node.epoch()))
