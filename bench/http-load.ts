@@ -20,11 +20,13 @@ export interface LoadResult {
  */
 export type LoadRequest = { body: string } | { paths: readonly string[] }
 
-export async function closedLoop(url: string, options: { connections: number; durationSec: number } & LoadRequest): Promise<LoadResult> {
+/** `headers`: sent with every request (credentials, say). An https:// URL is measured over TLS. */
+export async function closedLoop(url: string, options: { connections: number; durationSec: number; headers?: Record<string, string> } & LoadRequest): Promise<LoadResult> {
+  const extra = options.headers ?? {}
   const request =
     'body' in options
-      ? { method: 'POST' as const, body: options.body, headers: { 'content-type': 'application/json' } }
-      : { method: 'GET' as const, requests: options.paths.map((path) => ({ method: 'GET' as const, path })) }
+      ? { method: 'POST' as const, body: options.body, headers: { 'content-type': 'application/json', ...extra } }
+      : { method: 'GET' as const, headers: extra, requests: options.paths.map((path) => ({ method: 'GET' as const, path, headers: extra })) }
   const result = await autocannon({
     url,
     ...request,

@@ -11,6 +11,7 @@
  *   catch-up          ~35 s  500,000 rows, three times (main cluster)
  *   reads             ~50 s  the client's point reads (main cluster), the embedded replica's
  *   http-reads        ~50 s  HTTP point reads vs the floor; --read-threads 1 vs 2 (main cluster)
+ *   security          ~35 s  writes and point reads with --auth, a cluster secret and TLS vs without
  *   library-batches   ~15 s  64 callers × 100-row transactions vs raw SQLite
  *   failover           ~5 s
  *   scaling           ~65 s  0, 1, 2, 4 replicas: writes/s, lag; reads/s over 1 and 2 replicas
@@ -19,7 +20,7 @@
  *   jobs              ~15 s
  *
  * Memory (peak RSS of every node) is read throughout and reported for whatever parts ran.
- * In all about 7.5 minutes, plus the build; with --soak-seconds 300, four more.
+ * In all about 8 minutes, plus the build; with --soak-seconds 300, four more.
  *
  * Back-of-envelope estimate, written before measuring (2-core VM, virtio disk, Node 20):
  *
@@ -103,12 +104,13 @@ import { Resources } from './resources.ts'
 import { measureScaling, scalingMarkdown, scalingNote, scalingSummary, scalingText, type ScalingSamples, type ScalingSettings } from './scaling.ts'
 import { measureSnapshotBootstrap, snapshotFigures, snapshotNote, type SnapshotSettings } from './snapshot-bootstrap.ts'
 import { measureSoak, soakFigures, soakNote, type SoakSettings } from './soak.ts'
+import { measureSecurity, securityFigures, securityNote, type SecuritySettings } from './security.ts'
 import { assertCeilingReplicated, startStackCeiling, startStackCeilingReplica } from './stack-ceiling.ts'
 import { spread } from './stats.ts'
 import { insertManySql, insertOneBody, payload } from './workload.ts'
 
 /** The parts `--only` selects, in the order a full run measures them. */
-const partNames = ['writes', 'catch-up', 'reads', 'http-reads', 'library-batches', 'failover', 'scaling', 'snapshot', 'soak', 'jobs'] as const
+const partNames = ['writes', 'catch-up', 'reads', 'http-reads', 'security', 'library-batches', 'failover', 'scaling', 'snapshot', 'soak', 'jobs'] as const
 type PartName = (typeof partNames)[number]
 
 interface Settings {
@@ -133,6 +135,7 @@ interface Settings {
   clientCallers: number[]
   embeddedRows: number
   httpReads: HttpReadsSettings
+  security: SecuritySettings
   libraryBatches: LibraryBatchSettings
   scaling: ScalingSettings
   snapshot: SnapshotSettings
@@ -183,6 +186,7 @@ function settingsFromArgs(): Settings & { json: boolean; parts: ReadonlySet<Part
     clientCallers: [1, 16],
     embeddedRows: 100_000,
     httpReads: { reps, seconds, connections: 64 },
+    security: { reps, seconds, connections: 64 },
     libraryBatches: { reps, seconds, callers: 64, rowsPerTransaction: 100, rawRows: 300_000 },
     scaling: { reps, seconds: scaled(2 / 3, 1), connections: 64, replicaCounts: [0, 1, 2, 4], readProbesPerSec: 100 },
     snapshot: { reps, gib: snapshotGib, writesPerSec: 1000 },
@@ -672,6 +676,12 @@ async function measureParts(resources: Resources, s: Settings, parts: ReadonlySe
       add('reads', [embeddedFigure(embedded)], [embeddedNote(s)], { embeddedReads: embedded })
     })
   }
+  if (parts.has('security')) {
+    await timed('security', async () => {
+      const security = await measureSecurity(resources, s.security, log)
+      add('security', securityFigures(security, s.security), [securityNote(s.security)], { security })
+    })
+  }
   if (parts.has('library-batches')) {
     await timed('library-batches', async () => {
       const batches = await measureLibraryBatches(resources, s.libraryBatches, log)
@@ -715,7 +725,7 @@ async function measureParts(resources: Resources, s: Settings, parts: ReadonlySe
     })
   }
   // The report's order: writes (HTTP, then library), lag, catch-up, reads, failover, snapshot, memory, jobs.
-  const order: PartName[] = ['writes', 'library-batches', 'catch-up', 'reads', 'http-reads', 'failover', 'snapshot', 'soak', 'scaling', 'jobs']
+  const order: PartName[] = ['writes', 'library-batches', 'catch-up', 'reads', 'http-reads', 'security', 'failover', 'snapshot', 'soak', 'scaling', 'jobs']
   for (const part of order) {
     const section = sections.get(part)
     if (section === undefined) continue

@@ -5,29 +5,17 @@
  */
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { Cluster, waitFor } from '../harness/cluster.ts'
+import { makeCertificates } from '../harness/certificates.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'tandem-tls-'))
 
-/** A CA and a certificate it signs for 127.0.0.1, in `dir` as `<name>-ca.pem`, `<name>.pem`, `<name>.key`. */
-function makeCertificates(name: string): { ca: string; cert: string; key: string } {
-  const at = (file: string) => join(dir, file)
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] })
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-  openssl('req', '-x509', ...ec, '-keyout', at(`${name}-ca.key`), '-out', at(`${name}-ca.pem`), '-days', '2', '-subj', `/CN=${name} test CA`)
-  openssl('req', ...ec, '-keyout', at(`${name}.key`), '-out', at(`${name}.csr`), '-subj', `/CN=${name} node`)
-  writeFileSync(at(`${name}.ext`), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n')
-  openssl('x509', '-req', '-in', at(`${name}.csr`), '-CA', at(`${name}-ca.pem`), '-CAkey', at(`${name}-ca.key`), '-CAcreateserial', '-out', at(`${name}.pem`), '-days', '2', '-extfile', at(`${name}.ext`))
-  return { ca: at(`${name}-ca.pem`), cert: at(`${name}.pem`), key: at(`${name}.key`) }
-}
-
-const ours = makeCertificates('ours')
-const theirs = makeCertificates('theirs')
+const ours = makeCertificates(dir, 'ours')
+const theirs = makeCertificates(dir, 'theirs')
 const secretFile = join(dir, 'cluster-secret')
 writeFileSync(secretFile, 'a test secret of more than sixteen bytes\n')
 const mutualTls = ['--tls-cert', ours.cert, '--tls-key', ours.key, '--tls-ca', ours.ca, '--tls-client-auth', '--cluster-secret-file', secretFile]
