@@ -415,12 +415,17 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
       socket.destroy()
       return
     }
+    const refuse = (error: TandemError) => {
+      // Both sides say why: the replica in its /status, the master here.
+      options.logger.warn({ address: request.socket.remoteAddress, code: error.code }, `refused a replication stream: ${error.message}`)
+      refuseUpgrade(socket, error)
+    }
     const upgrade = (verdict: Access | TandemError) => {
-      if (verdict instanceof TandemError) return refuseUpgrade(socket, verdict)
+      if (verdict instanceof TandemError) return refuse(verdict)
       try {
         gate.require(verdict, 'replicate', 'the replication stream')
       } catch (error) {
-        return refuseUpgrade(socket, error as TandemError)
+        return refuse(error as TandemError)
       }
       // Only a proven node's stream counts: its acks for sync=K, its URL for promotions, its epoch for fencing, its slots for jobs.
       sockets.handleUpgrade(request, socket, head, (ws) => node.acceptReplication(ws, request, { isNode: verdict.isNode && !verdict.isForwarded }))
