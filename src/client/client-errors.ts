@@ -172,7 +172,18 @@ export function errorFromResponse(status: number, body: unknown, node: string): 
   return new TandemClientError(code, message, { status, node })
 }
 
+/**
+ * The node refused the caller (wrong or missing credentials, or a permission the user lacks).
+ * Nothing else in the cluster would answer differently, so no loop retries it: a wrong password
+ * fails at once instead of after every attempt.
+ */
+export function isAccessRefusal(error: unknown): error is TandemClientError {
+  return error instanceof TandemClientError && (error.code === 'UNAUTHORIZED' || error.code === 'FORBIDDEN')
+}
+
 function codeForStatus(status: number): ClientErrorCode {
+  if (status === 401) return 'UNAUTHORIZED'
+  if (status === 403) return 'FORBIDDEN'
   if (status === 421) return 'NOT_MASTER'
   if (status === 404) return 'NOT_FOUND'
   if (status === 413) return 'BODY_TOO_LARGE'

@@ -5,9 +5,13 @@
  * never seen by the node and is safe to send elsewhere; one that failed after it may have been
  * applied. undici calls a dispatch handler's onConnect just before it writes the request on a
  * connected socket, and aborting from onConnect stops the write.
+ *
+ * Every request carries the client's credentials (HTTP Basic) and connects with its TLS options
+ * (the CA of https:// nodes, a client certificate for mutual TLS): callers never add them.
  */
-import { Agent, type Dispatcher } from 'undici'
+import { Agent, request as undiciRequest, type Dispatcher } from 'undici'
 import { messageOf } from '../shared/errors.ts'
+import type { Credentials, TlsOptions } from './options.ts'
 
 export interface HttpRequest {
   method: 'GET' | 'POST'
@@ -40,25 +44,61 @@ export class HttpFailure extends Error {
   }
 }
 
+/** A GET whose body is read as it arrives (an event stream). */
+export interface StreamRequest {
+  node: string
+  path: string
+  headers?: Record<string, string>
+  signal: AbortSignal
+  /** Fails when the response's headers take longer. */
+  headersTimeoutMs: number
+  /** Fails when the body is quiet this long (undici's UND_ERR_BODY_TIMEOUT). */
+  bodyIdleMs: number
+}
+
 /** What the client needs of HTTP; HttpTransport is the real one. */
 export interface Transport {
   send(request: HttpRequest): Promise<HttpResponse>
+  stream(request: StreamRequest): Promise<Dispatcher.ResponseData>
   close(): Promise<void>
 }
 
 export interface HttpTransportOptions {
   connectionsPerNode: number
   responseBytesMax: number
+  auth?: Credentials
+  tls?: TlsOptions
 }
 
 export class HttpTransport implements Transport {
   private readonly agent: Agent
+  /**
+   * Event streams get a pool of their own: each holds its connection for as long as its job
+   * runs, and a few watched jobs would otherwise take every connection writes and reads need.
+   */
+  private readonly streamAgent: Agent
   private readonly responseBytesMax: number
+  /** Sent with every request; undefined without credentials. */
+  private readonly authorization: string | undefined
 
   constructor(options: HttpTransportOptions) {
+    const connect = { ...options.tls }
     // Deadlines come from each call's signal; undici's own timeouts stay as a backstop.
-    this.agent = new Agent({ connections: options.connectionsPerNode, pipelining: 1, keepAliveTimeout: 4_000, connectTimeout: 10_000 })
+    this.agent = new Agent({ connections: options.connectionsPerNode, pipelining: 1, keepAliveTimeout: 4_000, connectTimeout: 10_000, connect })
+    this.streamAgent = new Agent({ pipelining: 1, keepAliveTimeout: 4_000, connectTimeout: 10_000, connect })
     this.responseBytesMax = options.responseBytesMax
+    this.authorization = options.auth === undefined ? undefined : basicAuthorization(options.auth)
+  }
+
+  stream(request: StreamRequest): Promise<Dispatcher.ResponseData> {
+    return undiciRequest(new URL(request.path, request.node), {
+      dispatcher: this.streamAgent,
+      method: 'GET',
+      headers: this.headersOf(request.headers),
+      signal: request.signal,
+      headersTimeout: request.headersTimeoutMs,
+      bodyTimeout: request.bodyIdleMs,
+    })
   }
 
   send(request: HttpRequest): Promise<HttpResponse> {
@@ -120,7 +160,7 @@ export class HttpTransport implements Transport {
         origin: url.origin,
         path: `${url.pathname}${url.search}`,
         method: request.method,
-        headers: request.headers ?? {},
+        headers: this.headersOf(request.headers),
         body: request.body ?? null,
       }
       try {
@@ -132,8 +172,18 @@ export class HttpTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    await this.agent.close()
+    // Streams were closed with their handles (TandemClient.close()); one left open must not hold close() up.
+    await Promise.all([this.agent.close(), this.streamAgent.destroy()])
   }
+
+  private headersOf(headers: Record<string, string> = {}): Record<string, string> {
+    return this.authorization === undefined ? headers : { ...headers, authorization: this.authorization }
+  }
+}
+
+/** RFC 7617: base64 of `user:password` in UTF-8. */
+export function basicAuthorization(auth: Credentials): string {
+  return `Basic ${Buffer.from(`${auth.username}:${auth.password}`, 'utf8').toString('base64')}`
 }
 
 function parseHeaders(raw: Buffer[] | string[] | null): Record<string, string> {

@@ -9,7 +9,6 @@
  * `GET /jobs/:id/wait`, so a finished job is never missed.
  */
 import { EventEmitter } from 'node:events'
-import { request } from 'undici'
 import { backoffMs, sleep } from '../shared/wait.ts'
 import { AbortedError, TandemClientError, TimeoutError, errorFromResponse } from './client-errors.ts'
 import { EventStreamParser, type ServerSentEvent } from './event-stream.ts'
@@ -187,14 +186,15 @@ export class JobHandle extends EventEmitter<JobHandleEvents> {
    * 'empty': it ended before any event.
    */
   private async readStream(signal: AbortSignal): Promise<'finished' | 'read' | 'idle' | 'empty'> {
-    const { topology, settings } = this.calls.connection
+    const { topology, settings, transport } = this.calls.connection
     const node = await topology.master(signal)
-    const response = await request(new URL(`/jobs/${encodeURIComponent(this.id)}/events`, node), {
-      method: 'GET',
+    const response = await transport.stream({
+      node,
+      path: `/jobs/${encodeURIComponent(this.id)}/events`,
       headers: { accept: 'text/event-stream' },
       signal,
-      headersTimeout: settings.timeoutMs,
-      bodyTimeout: streamIdleMs,
+      headersTimeoutMs: settings.timeoutMs,
+      bodyIdleMs: streamIdleMs,
     }).catch((error: unknown) => {
       if (!signal.aborted) topology.reportFailure(node)
       throw error

@@ -6,6 +6,7 @@
  * | what happened                                   | the loop                                      |
  * |-------------------------------------------------|-----------------------------------------------|
  * | no master known                                 | backs off, rediscovers, retries               |
+ * | discovery refused (401, 403)                    | throws it: every node would say the same      |
  * | failed before the request reached a socket     | reports the master, retries                   |
  * | lost after sending (timeout, abort, connection) | a GET retries; a POST is an IndeterminateWriteError, sent again only when `isRepeatable` |
  *
@@ -25,7 +26,7 @@
  */
 import { backoffMs, sleep } from '../shared/wait.ts'
 import { CallContext } from './call-context.ts'
-import { IndeterminateWriteError, TandemClientError, errorFromResponse, type IndeterminateReason } from './client-errors.ts'
+import { IndeterminateWriteError, TandemClientError, errorFromResponse, isAccessRefusal, type IndeterminateReason } from './client-errors.ts'
 import { HttpFailure, type HttpResponse } from './http-transport.ts'
 import { parseJson } from './json-codec.ts'
 import type { Connection } from './writer.ts'
@@ -100,7 +101,7 @@ export async function sendToMaster<T>(connection: Connection, request: MasterReq
       try {
         node = await topology.master(context.signal)
       } catch (error) {
-        if (!(error instanceof TandemClientError)) throw error
+        if (!(error instanceof TandemClientError) || isAccessRefusal(error)) throw error
         lastError = error
         continue
       }

@@ -34,10 +34,25 @@ export interface ConnectOptions {
   responseBytesMax?: number
   /** Resume a session: the LSN it had reached (a saved `session.lsn`). */
   sessionLsn?: number
-  /** HTTP Basic credentials sent with every request: a user of the nodes' --auth file. */
-  auth?: { username: string; password: string }
+  /**
+   * HTTP Basic credentials sent with every request: a user of the nodes' --auth file. Discovery
+   * (`GET /nodes`) needs the `status` permission. Without it, credentials in a URL
+   * (`https://user:password@host:4001`) are taken.
+   */
+  auth?: Credentials
   /** TLS for https:// nodes: the CA that signs their certificates (PEM), and a client certificate and key for mutual TLS. */
-  tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer }
+  tls?: TlsOptions
+}
+
+export interface Credentials {
+  username: string
+  password: string
+}
+
+export interface TlsOptions {
+  ca?: string | Buffer
+  cert?: string | Buffer
+  key?: string | Buffer
 }
 
 export type Settings = Required<Omit<ConnectOptions, 'sync' | 'syncTimeoutMs' | 'sessionLsn' | 'auth' | 'tls'>> & Pick<ConnectOptions, 'sync' | 'syncTimeoutMs' | 'auth' | 'tls'>
@@ -57,7 +72,36 @@ export function settingsOf(options: ConnectOptions): Settings {
   }
   if (options.sync !== undefined) settings.sync = nonNegative('sync', options.sync, 0)
   if (options.syncTimeoutMs !== undefined) settings.syncTimeoutMs = positive('syncTimeoutMs', options.syncTimeoutMs, 0)
+  if (options.auth !== undefined) settings.auth = credentialsOf(options.auth)
+  if (options.tls !== undefined) settings.tls = tlsOf(options.tls)
   return settings
+}
+
+/** A copy of `auth`, refused when HTTP Basic cannot carry it (the server would only answer 401). */
+export function credentialsOf(auth: unknown): Credentials {
+  if (typeof auth !== 'object' || auth === null) throw new TandemClientError('BAD_REQUEST', 'auth must be { username, password }')
+  const { username, password } = auth as { username?: unknown; password?: unknown }
+  if (typeof username !== 'string' || username === '' || username.includes(':')) {
+    throw new TandemClientError('BAD_REQUEST', "auth.username must be a non-empty string without ':' (HTTP Basic cannot carry one)")
+  }
+  if (typeof password !== 'string' || password === '') throw new TandemClientError('BAD_REQUEST', `auth.password must be a non-empty string (user ${username})`)
+  return { username, password }
+}
+
+function tlsOf(tls: unknown): TlsOptions {
+  if (typeof tls !== 'object' || tls === null) throw new TandemClientError('BAD_REQUEST', 'tls must be { ca?, cert?, key? }')
+  const copy: TlsOptions = {}
+  for (const name of ['ca', 'cert', 'key'] as const) {
+    const value = (tls as Record<string, unknown>)[name]
+    if (value === undefined) continue
+    if (typeof value !== 'string' && !Buffer.isBuffer(value)) throw new TandemClientError('BAD_REQUEST', `tls.${name} must be PEM text, a string or a Buffer (got ${value === null ? 'null' : typeof value})`)
+    // Node reads these as PEM only; a file name passed by mistake would fail at the first handshake as a bad certificate.
+    if (!(typeof value === 'string' ? value : value.toString('utf8')).includes('-----BEGIN ')) throw new TandemClientError('BAD_REQUEST', `tls.${name} is not PEM (no -----BEGIN line): pass the file's content, e.g. readFileSync(path), not its name`)
+    copy[name] = value
+  }
+  // Half a client certificate would only fail later, at the first handshake, as a connection error.
+  if ((copy.cert === undefined) !== (copy.key === undefined)) throw new TandemClientError('BAD_REQUEST', 'tls.cert and tls.key go together: a client certificate needs its private key')
+  return copy
 }
 
 export function positive(name: string, value: number | undefined, fallback: number): number {

@@ -11,7 +11,7 @@
  */
 import { backoffMs, sleep } from '../shared/wait.ts'
 import { CallContext } from './call-context.ts'
-import { SqlError, TandemClientError, errorFromResponse } from './client-errors.ts'
+import { SqlError, TandemClientError, errorFromResponse, isAccessRefusal } from './client-errors.ts'
 import { HttpFailure, type HttpResponse } from './http-transport.ts'
 import { parseJson, stringifyJson } from './json-codec.ts'
 import type { Consistency, ReadTarget } from './options.ts'
@@ -54,7 +54,7 @@ export async function read<R>(connection: Connection, session: Session, statemen
         order = pinned !== undefined ? [pinned] : target === 'master' ? [await topology.master(context.signal)] : topology.readOrder('replicas')
         if (order.length === 0) order = [await topology.master(context.signal)]
       } catch (error) {
-        if (!(error instanceof TandemClientError)) throw error
+        if (!(error instanceof TandemClientError) || isAccessRefusal(error)) throw error
         lastError = error
         attempt++
         continue

@@ -22,6 +22,8 @@ type Handler = (request: Seen, response: ServerResponse) => void
 /** A scripted node: /nodes answers the shared cluster description, everything else `handle`. */
 class FakeNode {
   readonly seen: Seen[] = []
+  /** The Authorization header of each /nodes request (discovery). */
+  readonly discoveryAuthorizations: (string | undefined)[] = []
   handle: Handler = (_request, response) => reply(response, 404, { results: [], error: 'no script', code: 'NOT_FOUND' })
   /** Answer every request with `Connection: close`. */
   closesConnections = false
@@ -43,7 +45,10 @@ class FakeNode {
       request.on('end', () => {
         if (node.closesConnections) response.setHeader('connection', 'close')
         const path = request.url ?? ''
-        if (path.startsWith('/nodes')) return reply(response, 200, cluster.nodes())
+        if (path.startsWith('/nodes')) {
+          node.discoveryAuthorizations.push(request.headers.authorization)
+          return reply(response, 200, cluster.nodes())
+        }
         const seen = { method: request.method ?? '', path, headers: request.headers, body }
         node.seen.push(seen)
         node.handle(seen, response)
@@ -251,6 +256,34 @@ describe('the client against scripted nodes', () => {
     assert.ok(r2!.seen.every((s) => /level=none&blob_array&min_lsn=(7|9)&min_lsn_timeout=\d+ms/.test(s.path)), r2!.seen.map((s) => s.path).join())
     const other = db.withSession()
     assert.equal((await other.query('SELECT v FROM t', [], { node: r1!.url })).node, r1!.url, 'a new session has no LSN to wait for')
+  })
+
+  test('credentials ride on every request; credentials in a URL become auth and never show in the topology', async () => {
+    const [master, replica] = await start(2)
+    master!.handle = ok(2)
+    replica!.handle = (_request, response) => reply(response, 200, { results: [{ columns: ['v'], types: ['integer'], values: [[1]] }] }, { 'x-tandem-lsn': '2' })
+    const basic = `Basic ${Buffer.from('alice:s3cr:t@x').toString('base64')}`
+    const withUrl = await connect([master!.url.replace('//', '//alice:s3cr%3At%40x@')], { refreshMs: 0, timeoutMs: 2_000 })
+    clients.push(withUrl)
+    await withUrl.execute('INSERT INTO t VALUES (1)')
+    await withUrl.query('SELECT v FROM t')
+    assert.deepEqual(master!.discoveryAuthorizations, [basic])
+    assert.deepEqual([...master!.seen, ...replica!.seen].map((s) => s.headers.authorization), [basic, basic])
+    assert.ok(!JSON.stringify(withUrl.topology()).includes('alice'), JSON.stringify(withUrl.topology()))
+    const given = await client({ auth: { username: 'bob', password: 'pw' } })
+    await given.execute('INSERT INTO t VALUES (2)')
+    assert.equal(master!.executes().at(-1)!.headers.authorization, `Basic ${Buffer.from('bob:pw').toString('base64')}`)
+  })
+
+  test('a 401 or a 403 is thrown at once with the server\'s message: a write and a read are sent once', async () => {
+    const [master, replica] = await start(2)
+    master!.handle = (_request, response) => reply(response, 401, { results: [], error: 'wrong user name or password for "alice"', code: 'UNAUTHORIZED' }, { 'www-authenticate': 'Basic realm="tandem"' })
+    replica!.handle = (_request, response) => reply(response, 403, { results: [], error: 'user alice lacks the query permission, which /db/query needs', code: 'FORBIDDEN' })
+    const db = await client({ auth: { username: 'alice', password: 'nope' } })
+    await assert.rejects(db.execute('INSERT INTO t VALUES (1)', [], { idempotencyKey: 'k1' }), (error) => isTandemClientError(error, 'UNAUTHORIZED') && error.status === 401 && /wrong user name or password/.test(error.message) && !error.isRetryable)
+    await assert.rejects(db.query('SELECT 1', [], { node: replica!.url }), (error) => isTandemClientError(error, 'FORBIDDEN') && /lacks the query permission/.test(error.message))
+    assert.equal(master!.executes().length, 1)
+    assert.equal(replica!.seen.length, 1)
   })
 
   test('a read aborted while a node stalls is ABORTED; a read out of time is TIMEOUT', async () => {

@@ -15,6 +15,7 @@ import { Session } from './session.ts'
 import { statementOf, type Params, type Statement } from './statements.ts'
 import { Topology, type TopologyView } from './topology.ts'
 import { Transaction } from './transaction.ts'
+import { splitUrlCredentials } from './url-credentials.ts'
 import { write, type Connection, type WriteOptions } from './writer.ts'
 
 export interface BatchOptions extends WriteOptions {
@@ -32,10 +33,18 @@ export class Core implements Connection {
   private closing: Promise<void> | undefined
 
   constructor(urls: readonly string[], options: ConnectOptions) {
-    this.settings = settingsOf(options)
-    this.transport = new HttpTransport({ connectionsPerNode: this.settings.connectionsPerNode, responseBytesMax: this.settings.responseBytesMax })
+    // Credentials in a URL count only when `auth` is not given; they leave the URLs either way.
+    const split = splitUrlCredentials(urls)
+    this.settings = settingsOf(options.auth === undefined && split.auth !== undefined ? { ...options, auth: split.auth } : options)
+    const { auth, tls } = this.settings
+    this.transport = new HttpTransport({
+      connectionsPerNode: this.settings.connectionsPerNode,
+      responseBytesMax: this.settings.responseBytesMax,
+      ...(auth === undefined ? {} : { auth }),
+      ...(tls === undefined ? {} : { tls }),
+    })
     this.topology = new Topology({
-      seeds: urls,
+      seeds: split.urls,
       transport: this.transport,
       clock: systemClock,
       discoveryTimeoutMs: this.settings.timeoutMs,
@@ -148,7 +157,9 @@ export class TandemClient {
 
 /**
  * Connects to a Tandem cluster through any of its nodes: learns the topology from the first that
- * answers (the others may be down), and returns a client. Fails with UNAVAILABLE when none answers.
+ * answers (the others may be down), and returns a client. Fails with UNAVAILABLE when none answers,
+ * and with UNAUTHORIZED or FORBIDDEN when the nodes refuse the credentials (`options.auth`, or
+ * `user:password@` in the URLs) or the user lacks the `status` permission discovery needs.
  */
 export async function connect(urls: string | readonly string[], options: ConnectOptions = {}): Promise<TandemClient> {
   const list = typeof urls === 'string' ? [urls] : urls

@@ -4,6 +4,17 @@ import { isTandemClientError } from './client-errors.ts'
 import { HttpFailure, type HttpRequest, type HttpResponse, type Transport } from './http-transport.ts'
 import { Topology } from './topology.ts'
 
+/** A node with --auth refusing the caller, as its gate answers. */
+class Refusal {
+  readonly status: 401 | 403
+  readonly error: string
+
+  constructor(status: 401 | 403, error: string) {
+    this.status = status
+    this.error = error
+  }
+}
+
 /** Nodes answering /nodes from a table; a node missing from it refuses connections. */
 function fakeTransport(answers: Map<string, unknown>): Transport & { asked: string[] } {
   const asked: string[] = []
@@ -13,9 +24,14 @@ function fakeTransport(answers: Map<string, unknown>): Transport & { asked: stri
       asked.push(`${request.node}${request.path}`)
       const answer = answers.get(request.node)
       if (answer === undefined) return Promise.reject(new HttpFailure(request.node, false, new Error('connect ECONNREFUSED')))
+      if (answer instanceof Refusal) {
+        const code = answer.status === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN'
+        return Promise.resolve({ status: answer.status, headers: {}, body: JSON.stringify({ results: [], error: answer.error, code }) })
+      }
       if (!request.path.startsWith('/nodes')) return Promise.resolve({ status: 404, headers: {}, body: '{}' })
       return Promise.resolve({ status: 200, headers: {}, body: JSON.stringify(answer) })
     },
+    stream: () => Promise.reject(new Error('no streams here')),
     close: () => Promise.resolve(),
   }
 }
@@ -46,6 +62,30 @@ test('an answer naming a reachable master wins over a replica that lost its mast
 test('no node answering is UNAVAILABLE', async () => {
   const { topology } = topologyOf(new Map(), ['http://dead:1', 'http://dead:2'])
   await assert.rejects(topology.refresh(), (error) => isTandemClientError(error, 'UNAVAILABLE') && /dead:1/.test(error.message))
+})
+
+test('a node refusing the credentials fails discovery with UNAUTHORIZED and the server\'s message, asked once', async () => {
+  const { topology, transport } = topologyOf(new Map<string, unknown>([[master, new Refusal(401, 'wrong user name or password for "alice"')]]), [master, 'http://dead:1'])
+  await assert.rejects(topology.refresh(), (error) => {
+    assert.ok(isTandemClientError(error, 'UNAUTHORIZED'), String(error))
+    assert.equal(error.status, 401)
+    assert.match(error.message, /wrong user name or password for "alice"/)
+    assert.match(error.message, /status permission/)
+    return true
+  })
+  // /status needs the same permission: asking it too would only double the refusals.
+  assert.deepEqual(transport.asked.filter((a) => a.startsWith(master)), [`${master}/nodes?ver=2`])
+})
+
+test('a user without the status permission fails discovery with FORBIDDEN naming the permission', async () => {
+  const { topology } = topologyOf(new Map([[master, new Refusal(403, 'user reader lacks the status permission, which GET /nodes needs')]]), [master])
+  await assert.rejects(topology.refresh(), (error) => isTandemClientError(error, 'FORBIDDEN') && /lacks the status permission/.test(error.message) && /give this user status/.test(error.message))
+})
+
+test('a refusal from one node does not hide a good answer from another', async () => {
+  const view = { nodes: [node(master, 'master'), node('http://r:1', 'replica')] }
+  const { topology } = topologyOf(new Map<string, unknown>([['http://r:1', new Refusal(401, 'no')], [master, view]]), ['http://r:1', master])
+  assert.equal((await topology.refresh()).master, master)
 })
 
 test('reads go round robin over the least-lagging replicas, then the laggards, then the master', async () => {

@@ -7,9 +7,13 @@
  * Reads go to the replicas with the least lag (within `lagToleranceMs` of the best), in round
  * robin, then to the other replicas, then to the master. A node that failed a request sits out
  * `cooldownMs` unless nothing else is left.
+ *
+ * Discovery needs the `status` permission on a node with --auth. A node that refuses it (401 or
+ * 403) is not asked again through /status (the same permission): when no node answers, the
+ * refusal is what the caller gets, UNAUTHORIZED or FORBIDDEN, saying what to fix.
  */
 import type { Clock } from '../shared/clock.ts'
-import { TandemClientError } from './client-errors.ts'
+import { TandemClientError, errorFromResponse, isAccessRefusal } from './client-errors.ts'
 import type { Transport } from './http-transport.ts'
 import { parseJson } from './json-codec.ts'
 
@@ -151,6 +155,8 @@ export class Topology {
       return this.snapshot()
     } catch (error) {
       if (this.closing.signal.aborted) throw reasonOf(this.closing.signal)
+      const refusal = error instanceof AggregateError ? error.errors.find(isAccessRefusal) : undefined
+      if (refusal !== undefined) throw discoveryRefused(refusal)
       throw new TandemClientError('UNAVAILABLE', `could not learn the topology from ${this.known.join(', ')}: ${describeFailures(error)}`, { cause: error })
     } finally {
       clearTimeout(timer)
@@ -161,6 +167,7 @@ export class Topology {
 
   private async observe(url: string, signal: AbortSignal): Promise<Observation> {
     const nodes = await this.options.transport.send({ method: 'GET', node: url, path: '/nodes?ver=2', signal })
+    if (nodes.status === 401 || nodes.status === 403) throw errorFromResponse(nodes.status, parseOrUndefined(nodes.body), url)
     if (nodes.status === 200) {
       const observation = fromNodes(url, parseJson(nodes.body))
       if (observation !== undefined) return observation
@@ -182,6 +189,27 @@ export class Topology {
   private isCoolingDown(url: string): boolean {
     const until = this.downUntil.get(url)
     return until !== undefined && until > this.options.clock.now()
+  }
+}
+
+/** A node's 401 or 403 to discovery, with what the user must change. */
+function discoveryRefused(refusal: TandemClientError): TandemClientError {
+  const advice =
+    refusal.code === 'UNAUTHORIZED'
+      ? 'give the credentials of a user in the nodes\' --auth file (connect(urls, { auth: { username, password } }), or user:password@ in the URL); discovering the topology needs the status permission'
+      : 'the client learns the topology from GET /nodes, which needs the status permission: give this user status, or connect as a user who has it'
+  return new TandemClientError(refusal.code, `${refusal.node ?? 'the node'} refused to tell the topology: ${refusal.message}; ${advice}`, {
+    ...(refusal.status === undefined ? {} : { status: refusal.status }),
+    ...(refusal.node === undefined ? {} : { node: refusal.node }),
+    cause: refusal,
+  })
+}
+
+function parseOrUndefined(text: string): unknown {
+  try {
+    return parseJson(text)
+  } catch {
+    return undefined
   }
 }
 

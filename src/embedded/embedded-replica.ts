@@ -70,7 +70,7 @@ export class EmbeddedReplica {
     })
     const peers = new PeerCredentials({
       ...(options.clusterSecret === undefined ? {} : { secret: new ClusterSecret(options.clusterSecret.trim()) }),
-      ...(options.auth === undefined ? {} : { authorization: basicAuthorization(options.auth) }),
+      ...(this.master.auth === undefined ? {} : { authorization: basicAuthorization(this.master.auth) }),
       ...(options.tls === undefined ? {} : { tls: options.tls }),
     })
     this.peers = peers

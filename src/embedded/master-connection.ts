@@ -25,6 +25,8 @@ const attemptsMax = 4
 export class MasterConnection {
   /** The master's URL as given, without a trailing slash (the spelling the client's topology uses). */
   readonly url: string
+  /** The user the connection writes as (given, or from the URL's userinfo); the replication stream presents it too. */
+  readonly auth: ConnectOptions['auth']
   private readonly options: ConnectOptions
   private readonly warn: (fields: Record<string, unknown>, message: string) => void
   /** Undefined until the first call, and after a failed attempt to connect. */
@@ -41,11 +43,15 @@ export class MasterConnection {
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
       throw new TandemClientError('BAD_REQUEST', `the master URL must be http:// or https://, not ${JSON.stringify(url)}`)
     }
+    // The URL is kept without its userinfo (it shows in logs and /status); credentials in it
+    // count when `auth` is not given, as they do for connect().
     this.url = `${parsed.protocol}//${parsed.host}${parsed.pathname.replace(/\/+$/, '')}`
+    const auth = credentials.auth ?? credentialsInUrl(parsed)
+    this.auth = auth
     this.warn = warn
     // Reads here go to the master only to learn its LSN (sync()); the session plays no part.
     // No background refresh: the topology is learned again only after a failure.
-    this.options = { reads: 'master', consistency: 'none', refreshMs: 0, timeoutMs, attemptsMax, ...credentials }
+    this.options = { reads: 'master', consistency: 'none', refreshMs: 0, timeoutMs, attemptsMax, ...credentials, ...(auth === undefined ? {} : { auth }) }
   }
 
   /** The client, connecting first when no attempt has succeeded yet. */
@@ -91,5 +97,19 @@ export class MasterConnection {
     }
     this.warn({ masterUrl: this.url, advertisedUrl: master }, 'the master advertises another URL than the one given; writes go to the advertised one')
     return client
+  }
+}
+
+/** `user:password@` of a URL, percent-decoded; undefined without a user. */
+function credentialsInUrl(url: URL): ConnectOptions['auth'] {
+  if (url.username === '') return undefined
+  return { username: decoded(url.username), password: decoded(url.password) }
+}
+
+function decoded(text: string): string {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
   }
 }
