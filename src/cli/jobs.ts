@@ -4,7 +4,8 @@
  * refusal (JOB_NOT_FOUND, JOB_FINISHED…) is printed on stderr with its code and exits 1.
  */
 import { Command, Option } from 'commander'
-import { baseUrl, integer } from './options.ts'
+import { runAgainstNode, withAccessOptions, type AccessFlags, type NodeAccess } from './node-access.ts'
+import { integer, nodeUrl } from './options.ts'
 import { renderTable } from './table.ts'
 
 const jobStates = ['queued', 'running', 'completed', 'failed', 'cancelled']
@@ -35,53 +36,16 @@ interface JobView {
   errors?: { index: number; error: string | null; attempts: number }[]
 }
 
-/** A request the node refused, with its code. */
-class Refusal extends Error {
-  readonly code: string
-
-  constructor(code: string, message: string) {
-    super(message)
-    this.code = code
-  }
-}
-
-async function call(method: 'GET' | 'POST', url: string): Promise<unknown> {
-  let response: Response
-  try {
-    response = await fetch(url, { method, headers: { accept: 'application/json' }, signal: AbortSignal.timeout(requestTimeoutMs) })
-  } catch (error) {
-    const cause = (error as { cause?: unknown }).cause
-    throw new Refusal('UNAVAILABLE', `${new URL(url).origin} could not be reached: ${cause instanceof Error ? cause.message : String(error)}`)
-  }
-  const text = await response.text()
-  let body: unknown
-  try {
-    body = JSON.parse(text)
-  } catch {
-    body = undefined
-  }
-  if (!response.ok) {
-    const b = (body ?? {}) as { code?: string; error?: string }
-    throw new Refusal(b.code ?? `HTTP ${response.status}`, b.error ?? (text.trim() || `HTTP ${response.status}`))
-  }
-  return body
-}
-
-/** Runs a command: prints a refusal on stderr and sets a non-zero exit code. */
-function run(action: () => Promise<void>): Promise<void> {
-  return action().catch((error: unknown) => {
-    if (!(error instanceof Refusal)) throw error
-    process.stderr.write(`error (${error.code}): ${error.message}\n`)
-    process.exitCode = 1
-  })
+function call(access: NodeAccess, method: 'GET' | 'POST', path: string): Promise<unknown> {
+  return access.json(method, `${access.url}${path}`, { timeoutMs: requestTimeoutMs })
 }
 
 function print(text: string): void {
   process.stdout.write(`${text}\n`)
 }
 
-function jobPath(url: string, id: string, action = ''): string {
-  return `${url}/jobs/${encodeURIComponent(id)}${action}`
+function jobPath(id: string, action = ''): string {
+  return `/jobs/${encodeURIComponent(id)}${action}`
 }
 
 /** A JSON value in at most `max` characters, for a table cell. */
@@ -104,19 +68,19 @@ function countsText(job: JobView): string {
     .join(', ')
 }
 
-async function list(url: string, flags: { state?: string; name?: string; limit: number; json?: boolean }): Promise<void> {
+async function list(access: NodeAccess, flags: { state?: string; name?: string; limit: number; json?: boolean }): Promise<void> {
   const query = new URLSearchParams({ limit: String(flags.limit) })
   if (flags.state !== undefined) query.set('state', flags.state)
   if (flags.name !== undefined) query.set('name', flags.name)
-  const body = (await call('GET', `${url}/jobs?${query.toString()}`)) as { jobs?: JobView[] }
+  const body = (await call(access, 'GET', `/jobs?${query.toString()}`)) as { jobs?: JobView[] }
   if (flags.json === true) return print(JSON.stringify(body, null, 2))
   const jobs = body.jobs ?? []
   if (jobs.length === 0) return print('no jobs')
   print(renderTable(['id', 'name', 'state', 'tasks', 'created', 'finished'], jobs.map((j) => [j.id, j.name, j.state, Array.isArray(j.tasks) ? j.tasks.length : j.tasks, j.created_at, j.finished_at ?? ''])))
 }
 
-async function show(url: string, id: string, flags: { json?: boolean }): Promise<void> {
-  const job = (await call('GET', jobPath(url, id))) as JobView
+async function show(access: NodeAccess, id: string, flags: { json?: boolean }): Promise<void> {
+  const job = (await call(access, 'GET', jobPath(id))) as JobView
   if (flags.json === true) return print(JSON.stringify(job, null, 2))
   printJob(job)
   const tasks = Array.isArray(job.tasks) ? job.tasks : []
@@ -144,8 +108,8 @@ const actions = {
   retry: { description: 'queue the dead and cancelled tasks of a job again, with fresh attempts', done: ': its dead and cancelled tasks are queued again with fresh attempts' },
 } as const
 
-async function act(action: keyof typeof actions, url: string, id: string, flags: { json?: boolean }): Promise<void> {
-  const job = (await call('POST', jobPath(url, id, `/${action}`))) as JobView
+async function act(action: keyof typeof actions, access: NodeAccess, id: string, flags: { json?: boolean }): Promise<void> {
+  const job = (await call(access, 'POST', jobPath(id, `/${action}`))) as JobView
   if (flags.json === true) return print(JSON.stringify(job, null, 2))
   print(`job ${job.id} is ${job.state}${actions[action].done} (${countsText(job)})`)
 }
@@ -153,30 +117,30 @@ async function act(action: keyof typeof actions, url: string, id: string, flags:
 export function jobsCommand(): Command {
   const jobs = new Command('jobs').description('list, show, cancel and retry jobs (docs/jobs.md)')
   const json = () => new Option('--json', 'print the JSON the master answered')
-  jobs
+  const listCommand = jobs
     .command('list')
     .description('list jobs, newest first')
-    .argument('<url>', 'any node of the cluster', baseUrl)
+    .argument('<url>', 'any node of the cluster', nodeUrl)
     .addOption(new Option('--state <state>', 'only jobs in this state').choices(jobStates))
     .option('--name <name>', 'only jobs of this handler')
     .option('--limit <n>', 'at most this many', integer('--limit', 1), 20)
     .addOption(json())
-    .action((url: string, flags: { state?: string; name?: string; limit: number; json?: boolean }) => run(() => list(url, flags)))
-  jobs
+  withAccessOptions(listCommand).action((url: string, flags: AccessFlags & { state?: string; name?: string; limit: number; json?: boolean }) => runAgainstNode(url, flags, (access) => list(access, flags)))
+  const showCommand = jobs
     .command('show')
     .description("show a job: its state, options and each task's state, attempts, worker and result")
-    .argument('<url>', 'any node of the cluster', baseUrl)
+    .argument('<url>', 'any node of the cluster', nodeUrl)
     .argument('<id>', 'the job id (j_…)')
     .addOption(json())
-    .action((url: string, id: string, flags: { json?: boolean }) => run(() => show(url, id, flags)))
+  withAccessOptions(showCommand).action((url: string, id: string, flags: AccessFlags & { json?: boolean }) => runAgainstNode(url, flags, (access) => show(access, id, flags)))
   for (const action of ['cancel', 'retry'] as const) {
-    jobs
+    const actionCommand = jobs
       .command(action)
       .description(actions[action].description)
-      .argument('<url>', 'any node of the cluster', baseUrl)
+      .argument('<url>', 'any node of the cluster', nodeUrl)
       .argument('<id>', 'the job id (j_…)')
       .addOption(json())
-      .action((url: string, id: string, flags: { json?: boolean }) => run(() => act(action, url, id, flags)))
+    withAccessOptions(actionCommand).action((url: string, id: string, flags: AccessFlags & { json?: boolean }) => runAgainstNode(url, flags, (access) => act(action, access, id, flags)))
   }
   return jobs
 }

@@ -1,6 +1,8 @@
 import { Command, Option } from 'commander'
 import { defaultConfig } from '../node/config.ts'
-import { baseUrl, bytes, integer, moduleUrl, synchronous } from './options.ts'
+import { baseUrl, bytes, integer, moduleUrl, nodeUrl, synchronous } from './options.ts'
+import { runAgainstNode, withAccessOptions, type AccessFlags } from './node-access.ts'
+import { hashPasswordCommand } from './hash-password.ts'
 import { serve } from './serve.ts'
 import { runDemo } from './demo.ts'
 import { printStatus } from './status.ts'
@@ -151,26 +153,34 @@ export function buildProgram(): Command {
     .option('--port <port>', 'the master port; replicas take the next ones', integer('--port'), 4001)
     .action((flags: { replicas: number; dir: string; port: number }) => runDemo(flags))
 
-  program
-    .command('promote')
-    .description('make the replica at URL the master of a new epoch; the other replicas follow it')
-    .argument('<url>', 'the replica to promote', baseUrl)
-    .option('--force', 'promote even if another reachable replica is more up to date')
-    .action((url: string, flags: { force?: boolean }) => promote(url, flags.force === true))
+  withAccessOptions(
+    program
+      .command('promote')
+      .description('make the replica at URL the master of a new epoch; the other replicas follow it')
+      .argument('<url>', 'the replica to promote', nodeUrl)
+      .option('--force', 'promote even if another reachable replica is more up to date'),
+  ).action((url: string, flags: AccessFlags & { force?: boolean }) => runAgainstNode(url, flags, (access) => promote(access, flags.force === true)))
 
-  program
-    .command('status')
-    .description('show the topology, positions and lag as a table')
-    .argument('<url>', 'any node of the cluster', baseUrl)
-    .action((url: string) => printStatus(url))
+  withAccessOptions(
+    program
+      .command('status')
+      .description('show the topology, positions and lag as a table')
+      .argument('<url>', 'any node of the cluster', nodeUrl),
+  ).action((url: string, flags: AccessFlags) => runAgainstNode(url, flags, printStatus))
 
-  program
-    .command('shell')
-    .description('an interactive SQL shell (.tables, .schema, .help)')
-    .argument('<url>', 'any node of the cluster', baseUrl)
-    .action((url: string) => runShell(url))
+  withAccessOptions(
+    program
+      .command('shell')
+      .description('an interactive SQL shell (.tables, .schema, .help)')
+      .argument('<url>', 'any node of the cluster', nodeUrl),
+  ).action((url: string, flags: AccessFlags) => runAgainstNode(url, flags, runShell))
 
   program.addCommand(jobsCommand())
+
+  program
+    .command('hash-password')
+    .description('read a password on stdin and print its scrypt hash, for the "password" of a user in an --auth file')
+    .action(() => hashPasswordCommand())
 
   return program
 }

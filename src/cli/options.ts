@@ -33,6 +33,22 @@ export function baseUrl(value: string): string {
   }
 }
 
+/**
+ * A node URL for the commands that talk to one: like baseUrl, but `user:password@` is kept for
+ * NodeAccess to take as credentials (URL.origin would drop it). It is never printed.
+ */
+export function nodeUrl(value: string): string {
+  const url = /^https?:\/\//.test(value) ? value : `http://${value}`
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw new InvalidArgumentError(`${value.replace(/\/\/[^/@]*@/, '//***@')} is not a URL`)
+  }
+  const userinfo = parsed.username === '' ? '' : `${parsed.username}${parsed.password === '' ? '' : `:${parsed.password}`}@`
+  return `${parsed.protocol}//${userinfo}${parsed.host}`
+}
+
 /** A module path, relative to the working directory, as a file: URL. */
 export function moduleUrl(value: string): string {
   const path = resolve(value)

@@ -1,10 +1,20 @@
 /** `tandem promote URL [--force]`: asks the replica at URL to become the master. */
-export async function promote(url: string, force: boolean): Promise<void> {
+import { refusalOf, type NodeAccess } from './node-access.ts'
+
+export async function promote(access: NodeAccess, force: boolean): Promise<void> {
   const started = Date.now()
-  const response = await fetch(`${url}/cluster/promote${force ? '?force' : ''}`, { method: 'POST', signal: AbortSignal.timeout(30_000) })
-  const body = (await response.json()) as { epoch?: number; lsn?: number; url?: string; error?: string; code?: string }
+  const response = await access.fetch(`${access.url}/cluster/promote${force ? '?force' : ''}`, { method: 'POST', signal: AbortSignal.timeout(30_000) })
+  const text = await response.text()
+  let body: { epoch?: number; lsn?: number; url?: string; error?: string; code?: string } = {}
+  try {
+    body = JSON.parse(text) as typeof body
+  } catch {
+    // An answer that is not JSON is reported by its status below.
+  }
+  // The credentials, not the promotion, were refused: printed as every command prints them.
+  if (response.status === 401 || response.status === 403) throw refusalOf(response.status, body, text)
   if (!response.ok) {
-    process.stderr.write(`promotion refused (${body.code ?? response.status}): ${body.error ?? 'no reason given'}\n`)
+    process.stderr.write(`promotion refused (${body.code ?? response.status}): ${body.error ?? (text.trim() || 'no reason given')}\n`)
     process.exitCode = 1
     return
   }

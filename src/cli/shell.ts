@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline'
 import { appendFileSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
+import { CommandError, refusalOf, type NodeAccess } from './node-access.ts'
 import { renderTable } from './table.ts'
 import { printStatus } from './status.ts'
 
@@ -20,14 +21,26 @@ interface Result {
   error?: string
 }
 
-async function request(url: string, statements: string[]): Promise<{ results: Result[]; lsn?: number; error?: string }> {
-  const response = await fetch(`${url}/db/request?level=none`, {
+/**
+ * Runs statements on the node. An answer with results (SQL errors included) is returned to print;
+ * a refusal (401, 403) or another error answer is thrown as a CommandError.
+ */
+async function request(access: NodeAccess, statements: string[]): Promise<{ results: Result[]; lsn?: number; error?: string }> {
+  const response = await access.fetch(`${access.url}/db/request?level=none`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(statements),
     signal: AbortSignal.timeout(30_000),
   })
-  return (await response.json()) as { results: Result[]; lsn?: number; error?: string }
+  const text = await response.text()
+  let body: unknown
+  try {
+    body = JSON.parse(text)
+  } catch {
+    body = undefined
+  }
+  if (response.status === 401 || response.status === 403 || !Array.isArray((body as { results?: unknown } | undefined)?.results)) throw refusalOf(response.status, body, text)
+  return body as { results: Result[]; lsn?: number; error?: string }
 }
 
 export function formatResults(body: { results: Result[]; error?: string }): string {
@@ -45,23 +58,23 @@ export function formatResults(body: { results: Result[]; error?: string }): stri
 }
 
 /** A dot command's output, or `quit` to leave. */
-async function dotCommand(url: string, line: string): Promise<{ quit: true } | string> {
+async function dotCommand(access: NodeAccess, line: string): Promise<{ quit: true } | string> {
   const [command, arg] = line.trim().split(/\s+/, 2)
   switch (command) {
     case '.quit':
     case '.exit':
       return { quit: true }
     case '.tables': {
-      const body = await request(url, [`SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_tandem\\_%' ESCAPE '\\' ORDER BY name`])
+      const body = await request(access, [`SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_tandem\\_%' ESCAPE '\\' ORDER BY name`])
       return (body.results[0]?.values ?? []).map((row) => String(row[0])).join('  ')
     }
     case '.schema': {
       const where = arg === undefined ? '' : ` AND tbl_name = '${arg.replace(/'/g, "''")}'`
-      const body = await request(url, [`SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL AND name NOT LIKE '\\_tandem\\_%' ESCAPE '\\'${where} ORDER BY rowid`])
+      const body = await request(access, [`SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL AND name NOT LIKE '\\_tandem\\_%' ESCAPE '\\'${where} ORDER BY rowid`])
       return (body.results[0]?.values ?? []).map((row) => `${String(row[0])};`).join('\n')
     }
     case '.status':
-      await printStatus(url)
+      await printStatus(access)
       return ''
     case '.help':
       return '.tables            list tables and views\n.schema [TABLE]     show CREATE statements\n.status            cluster topology and lag\n.quit               leave'
@@ -70,7 +83,7 @@ async function dotCommand(url: string, line: string): Promise<{ quit: true } | s
   }
 }
 
-export async function runShell(url: string): Promise<void> {
+export async function runShell(access: NodeAccess): Promise<void> {
   let history: string[] = []
   try {
     history = readFileSync(historyFile, 'utf8').split('\n').filter(Boolean).reverse().slice(0, 500)
@@ -78,14 +91,14 @@ export async function runShell(url: string): Promise<void> {
     // No history yet.
   }
   const rl = createInterface({ input: process.stdin, output: process.stdout, history, historySize: 500, terminal: process.stdin.isTTY })
-  process.stdout.write(`connected to ${url}; statements end with ';', .help for commands\n`)
+  process.stdout.write(`connected to ${access.url}; statements end with ';', .help for commands\n`)
   let buffer = ''
   rl.setPrompt('tandem> ')
   rl.prompt()
   for await (const line of rl) {
     try {
       if (buffer === '' && line.trim().startsWith('.')) {
-        const out = await dotCommand(url, line)
+        const out = await dotCommand(access, line)
         if (typeof out !== 'string') break
         if (out !== '') process.stdout.write(`${out}\n`)
       } else {
@@ -98,11 +111,18 @@ export async function runShell(url: string): Promise<void> {
           } catch {
             // History is a convenience.
           }
-          process.stdout.write(`${formatResults(await request(url, [sql]))}\n`)
+          process.stdout.write(`${formatResults(await request(access, [sql]))}\n`)
         }
       }
     } catch (error) {
-      process.stdout.write(`error: ${error instanceof Error ? error.message : String(error)}\n`)
+      if (error instanceof CommandError && error.code === 'UNAUTHORIZED') {
+        // Every statement would be refused the same way: stop, and exit non-zero.
+        rl.close()
+        throw error
+      }
+      // A statement the user may not run (FORBIDDEN): the shell goes on, and exits non-zero at the end.
+      if (error instanceof CommandError) process.exitCode = 1
+      process.stdout.write(`error${error instanceof CommandError ? ` (${error.code})` : ''}: ${error instanceof Error ? error.message : String(error)}\n`)
     }
     rl.setPrompt(buffer === '' ? 'tandem> ' : '   ...> ')
     rl.prompt()

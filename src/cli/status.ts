@@ -1,4 +1,5 @@
 /** `tandem status URL`: the cluster's topology, positions and lag as a table. */
+import { CommandError, type NodeAccess } from './node-access.ts'
 import { renderTable } from './table.ts'
 
 interface Status {
@@ -9,20 +10,24 @@ interface Status {
   replication?: { state: string; master_url: string; applied_lsn: number; lag_entries: number; lag_ms: number; last_problem: string | null }
 }
 
-async function getStatus(url: string): Promise<Status> {
-  const response = await fetch(`${url}/status`, { signal: AbortSignal.timeout(5000) })
-  if (!response.ok) throw new Error(`${url}/status answered HTTP ${response.status}`)
-  return (await response.json()) as Status
+/** A node's /status; a refusal (401, 403) or an error answer is a CommandError with the node's message. */
+function getStatus(access: NodeAccess, url: string): Promise<Status> {
+  return access.json('GET', `${url}/status`, { timeoutMs: 5000 }) as Promise<Status>
 }
 
-export async function printStatus(url: string): Promise<void> {
-  let status = await getStatus(url)
+function isRefusal(error: unknown): boolean {
+  return error instanceof CommandError && (error.code === 'UNAUTHORIZED' || error.code === 'FORBIDDEN')
+}
+
+export async function printStatus(access: NodeAccess): Promise<void> {
+  let status = await getStatus(access, access.url)
   const masterUrl = status.role === 'replica' ? status.replication?.master_url : undefined
   if (masterUrl !== undefined) {
     try {
-      status = await getStatus(masterUrl)
+      status = await getStatus(access, masterUrl)
     } catch (error) {
-      process.stdout.write(`the master at ${masterUrl} is not reachable: ${String(error)}\n`)
+      // The user may see this node and not the master: say so, and show what this node knows.
+      process.stdout.write(`the master at ${masterUrl} ${isRefusal(error) ? 'refused' : 'is not reachable'}: ${error instanceof Error ? error.message : String(error)}\n`)
     }
   }
   const rows: unknown[][] = [[status.node.id, status.role, status.node.url, `${status.position.epoch}/${status.position.lsn}`, 0, 0, 'serving']]
@@ -33,10 +38,10 @@ export async function printStatus(url: string): Promise<void> {
       continue
     }
     try {
-      const own = await getStatus(replica.url)
+      const own = await getStatus(access, replica.url)
       state = own.replication?.state ?? state
-    } catch {
-      state = 'unreachable'
+    } catch (error) {
+      state = isRefusal(error) ? 'refused' : 'unreachable'
     }
     rows.push([replica.id, 'replica', replica.url, `${status.position.epoch}/${replica.applied_lsn}`, replica.lag_entries, replica.lag_ms, state])
   }
