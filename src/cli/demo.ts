@@ -3,6 +3,8 @@
  * use the cluster once every node is ready; Ctrl-C stops them all.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -33,6 +35,21 @@ function startNode(args: string[], name: string): Promise<{ child: ChildProcess;
   })
 }
 
+/**
+ * The demo's cluster secret, made once and kept with the data: nodes prove it to each other, so
+ * a stray process on this machine cannot join the demo cluster or raise its epoch. There is no
+ * --auth: clients need no credentials, as the banner's curl commands show.
+ */
+function clusterSecretFile(dir: string): string {
+  const file = join(dir, 'cluster-secret')
+  if (!existsSync(file)) {
+    mkdirSync(dir, { recursive: true })
+    // 'wx': never overwrite a secret another demo wrote meanwhile (the nodes' data were made with it).
+    writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' })
+  }
+  return file
+}
+
 export async function runDemo(options: { replicas: number; dir: string; port: number }): Promise<void> {
   const children: ChildProcess[] = []
   const stopAll = () => {
@@ -47,13 +64,14 @@ export async function runDemo(options: { replicas: number; dir: string; port: nu
     process.exit(0)
   })
   try {
-    const master = await startNode(['master', '--data', join(options.dir, 'master'), '--port', String(options.port)], 'master')
+    const secret = clusterSecretFile(options.dir)
+    const master = await startNode(['master', '--data', join(options.dir, 'master'), '--port', String(options.port), '--cluster-secret-file', secret], 'master')
     children.push(master.child)
     const replicas: string[] = []
     for (let i = 1; i <= options.replicas; i++) {
       const name = `replica${i}`
       const replica = await startNode(
-        ['replica', '--data', join(options.dir, name), '--port', String(options.port + i), '--master', master.url, '--jobs', exampleHandlers],
+        ['replica', '--data', join(options.dir, name), '--port', String(options.port + i), '--master', master.url, '--jobs', exampleHandlers, '--cluster-secret-file', secret],
         name,
       )
       children.push(replica.child)
@@ -65,6 +83,7 @@ Tandem is running: a master and ${replicas.length} replica${replicas.length === 
 
   master    ${master.url}
 ${replicas.map((url, i) => `  replica${i + 1}  ${url}`).join('\n')}
+  secret    ${secret}: nodes prove it to each other (no --auth: clients need no credentials)
 
 Try it:
   curl -s -XPOST '${master.url}/db/execute' -H 'Content-Type: application/json' \\
