@@ -26,11 +26,17 @@ export function synchronous(value: string): 'full' | 'normal' | 'off' {
 
 export function baseUrl(value: string): string {
   const url = /^https?:\/\//.test(value) ? value : `http://${value}`
+  let parsed: URL
   try {
-    return new URL(url).origin
+    parsed = new URL(url)
   } catch {
-    throw new InvalidArgumentError(`${value} is not a URL`)
+    throw new InvalidArgumentError(`${value.replace(/\/\/[^/@]*@/, '//***@')} is not a URL`)
   }
+  // A node proves itself to its master with the cluster secret, not a user's password.
+  if (parsed.username !== '' || parsed.password !== '') {
+    throw new InvalidArgumentError('a node URL must not carry credentials: nodes prove to each other with --cluster-secret-file (README, Security)')
+  }
+  return parsed.origin
 }
 
 /**
