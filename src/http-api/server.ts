@@ -411,6 +411,9 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
   // The replication stream: a WebSocket on the same port.
   const sockets = new WebSocketServer({ noServer: true, maxPayload: 1 << 20 })
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Node hands the socket over without its error listener: a client that resets the
+    // connection before it is refused or upgraded would otherwise crash the node.
+    socket.on('error', () => socket.destroy())
     if (request.url?.split('?')[0] !== '/replication') {
       socket.destroy()
       return
