@@ -7,7 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { TandemError, messageOf } from '../shared/errors.ts'
 import type { PeerCredentials } from '../security/index.ts'
 
-const relayedHeaders = ['content-type', 'x-tandem-lsn', 'x-tandem-epoch', 'x-tandem-error', 'x-tandem-idempotent-replay', 'location', 'content-length']
+const relayedHeaders = ['content-type', 'x-tandem-lsn', 'x-tandem-epoch', 'x-tandem-error', 'x-tandem-idempotent-replay', 'location', 'content-length', 'www-authenticate']
 
 const connectFailures = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'])
 

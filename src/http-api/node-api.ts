@@ -59,8 +59,11 @@ export interface NodeApi {
   promote(force: boolean): Promise<{ epoch: number; lsn: number; url: string }>
   /** A promotion to `epoch` is under way: stop taking writes / stop following an older master. */
   fence(epoch: number): { role: Role; epoch: number; position: { epoch: number; lsn: number }; id: string }
-  /** Follows another master from now on (a master steps down). */
-  follow(masterUrl: string): Promise<{ master: string; epoch: number }>
+  /**
+   * Follows another master from now on (a master steps down). `byNode`: asked by a node of this
+   * cluster (a promotion), which may name any URL; a user may name only a known member.
+   */
+  follow(masterUrl: string, caller: { byNode: boolean }): Promise<{ master: string; epoch: number }>
   /** Master only: resolves once replicas confirmed this node is still the master (strong reads). */
   confirmMastership(timeoutMs: number): Promise<void>
   /** Runs read-only statements on a local read-only connection (a read thread's, when there are any). */

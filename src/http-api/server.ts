@@ -386,7 +386,8 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     if (typeof master !== 'string' || !/^https?:\/\/[^/]+$/.test(master.replace(/\/+$/, ''))) {
       throw new TandemError('BAD_REQUEST', 'follow needs the master URL: {"master": "http://host:port"}')
     }
-    return sendJson(reply, await node.follow(master), parseQueryParams(query))
+    const access = accessFor(request)
+    return sendJson(reply, await node.follow(master, { byNode: access.isNode && !access.isForwarded }), parseQueryParams(query))
   })
 
   // Lag as the replica measures it: the master's commit time in each entry → visible here.

@@ -166,10 +166,15 @@ export class NodeRoles {
    * Follows `masterUrl` from now on. A master steps down: it stops taking writes at once, becomes
    * a replica, and rejoins (its entries past the fork point are discarded, kept in a file).
    */
-  follow(masterUrl: string): Promise<{ master: string; epoch: number }> {
+  follow(masterUrl: string, caller: { byNode: boolean } = { byNode: true }): Promise<{ master: string; epoch: number }> {
     return this.oneAtATime(async () => {
       const target = masterUrl.replace(/\/+$/, '')
       if (target === this.options.url()) throw new TandemError('BAD_REQUEST', 'a node cannot follow itself')
+      // The node proves itself to the master it follows, so it must never call a server a user
+      // named just to learn it: that server would receive the cluster secret's token.
+      if (!caller.byNode && this.options.peers.provesNode && !this.knownMembers().includes(target)) {
+        throw new TandemError('FORBIDDEN', `${target} is not a node this one knows as a member of its cluster (its master, or a replica its master listed): start this node with --master ${target} instead`, { known: this.knownMembers() })
+      }
       const theirs = await statusOf(target, this.options.peers)
       if (theirs === undefined) throw new TandemError('NO_MASTER', `${target} is not reachable (or refused this node: is it given the same --cluster-secret-file?)`)
       // Never step down to, or copy, a master of another cluster.
@@ -196,6 +201,12 @@ export class NodeRoles {
       this.logger.warn({ master: target, epoch: theirs.epoch }, 'now following a new master')
       return { master: target, epoch: theirs.epoch }
     })
+  }
+
+  /** URLs of the nodes this one knows belong to its cluster: its master, and the replicas a master listed or serves. */
+  private knownMembers(): string[] {
+    const urls = [...(this.followedUrl === undefined ? [] : [this.followedUrl]), ...(this.replicaRole?.follower.peers ?? []), ...(this.masterRole?.replicaInfos(this.options.clock.now()).map((r) => r.url) ?? [])]
+    return [...new Set(urls.map((u) => u.replace(/\/+$/, '')))]
   }
 
   /** Runs `change` once the changes asked before it are done; one that failed does not stop it. */

@@ -154,8 +154,8 @@ export class TandemNode implements NodeApi {
     return this.roles.fence(epoch)
   }
 
-  follow(masterUrl: string): Promise<{ master: string; epoch: number }> {
-    return this.roles.follow(masterUrl)
+  follow(masterUrl: string, caller: { byNode: boolean }): Promise<{ master: string; epoch: number }> {
+    return this.roles.follow(masterUrl, caller)
   }
 
   applyLag(since: number): ReturnType<NodeApi['applyLag']> {

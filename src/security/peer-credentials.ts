@@ -25,6 +25,11 @@ export class PeerCredentials {
   /** Headers every request to a peer carries. */
   readonly headers: Readonly<Record<string, string>>
   readonly tls: PeerTls
+  /** This node sends a cluster secret's token: a bearer proof, never to be sent to a server a user named. */
+  get provesNode(): boolean {
+    return nodeTokenHeader in this.headers
+  }
+
   /** For one-off requests (fetch); pools of their own take `tls` as their connect options. */
   readonly dispatcher: Agent
 
