@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { DatabaseSync } from '@photostructure/sqlite'
 import { Cluster, waitFor } from '../harness/cluster.ts'
@@ -141,6 +142,15 @@ describe('replication', () => {
     }, 20_000, () => `the replica to detect divergence and resync\n${cluster.logs()}`)
     await cluster.converged()
     assert.deepEqual(await rows(replica.url, 'SELECT name FROM authors WHERE id = 1'), [['Ursula K. Le Guin']])
+    // The database the snapshot replaced is kept aside, whole, for the operator.
+    const replaced = readdirSync(join(replica.spec.dataDir, 'replaced')).filter((f) => f.endsWith('.db'))
+    assert.equal(replaced.length, 1, `one replaced database kept: ${replaced.join(', ')}`)
+    const kept = new DatabaseSync(join(replica.spec.dataDir, 'replaced', replaced[0]!), { readOnly: true })
+    try {
+      assert.deepEqual({ ...kept.prepare('SELECT name FROM authors WHERE id = 1').get() }, { name: 'tampered' })
+    } finally {
+      kept.close()
+    }
   })
 
   test('every node reports the same checksum at the same position', async () => {
