@@ -24,14 +24,17 @@ export function synchronous(value: string): 'full' | 'normal' | 'off' {
   return lowered
 }
 
-export function baseUrl(value: string): string {
-  const url = /^https?:\/\//.test(value) ? value : `http://${value}`
-  let parsed: URL
+/** `value` as an http(s) URL (http:// when it names no scheme); a password in it is never echoed. */
+function httpUrl(value: string): URL {
   try {
-    parsed = new URL(url)
+    return new URL(/^https?:\/\//.test(value) ? value : `http://${value}`)
   } catch {
     throw new InvalidArgumentError(`${value.replace(/\/\/[^/@]*@/, '//***@')} is not a URL`)
   }
+}
+
+export function baseUrl(value: string): string {
+  const parsed = httpUrl(value)
   // A node proves itself to its master with the cluster secret, not a user's password.
   if (parsed.username !== '' || parsed.password !== '') {
     throw new InvalidArgumentError('a node URL must not carry credentials: nodes prove to each other with --cluster-secret-file (README, Security)')
@@ -44,13 +47,7 @@ export function baseUrl(value: string): string {
  * NodeAccess to take as credentials (URL.origin would drop it). It is never printed.
  */
 export function nodeUrl(value: string): string {
-  const url = /^https?:\/\//.test(value) ? value : `http://${value}`
-  let parsed: URL
-  try {
-    parsed = new URL(url)
-  } catch {
-    throw new InvalidArgumentError(`${value.replace(/\/\/[^/@]*@/, '//***@')} is not a URL`)
-  }
+  const parsed = httpUrl(value)
   const userinfo = parsed.username === '' ? '' : `${parsed.username}${parsed.password === '' ? '' : `:${parsed.password}`}@`
   return `${parsed.protocol}//${userinfo}${parsed.host}`
 }
