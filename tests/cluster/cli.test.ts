@@ -1,14 +1,14 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { Cluster, waitFor } from '../harness/cluster.ts'
-import { execute, rows } from '../harness/http.ts'
+import { execute, get, rows } from '../harness/http.ts'
 
 const bin = fileURLToPath(new URL('../../bin/tandem.js', import.meta.url))
 
@@ -100,6 +100,10 @@ test('demo runs a master and two replicas, and Ctrl-C stops them all', async () 
     const replica = `http://127.0.0.1:${port + 2}`
     await execute(master, ['CREATE TABLE hello (id INTEGER PRIMARY KEY, v TEXT)', "INSERT INTO hello(v) VALUES ('world')"])
     assert.deepEqual(await waitFor(async () => (await rows(replica, 'SELECT v FROM hello').catch(() => undefined)), 10_000), [['world']])
+    // The demo's nodes share a cluster secret kept with the data, readable by its owner only.
+    assert.equal(statSync(join(dir, 'cluster-secret')).mode & 0o777, 0o600)
+    const status = (await get<{ security: { cluster_secret: boolean } }>(`${master}/status`)).body
+    assert.equal(status.security.cluster_secret, true)
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
     child.kill('SIGINT')
     assert.equal(await exited, 0)
