@@ -1,6 +1,7 @@
 import { TandemError, messageOf } from '../shared/errors.ts'
 import type { GuardedConnection } from './database.ts'
-import { keywordRefusal, type Observation } from './sql-policy.ts'
+import { keywordRefusal, textRefusal, type Observation } from './sql-policy.ts'
+import { checkParameters, learnParameters } from './statement-parameters.ts'
 import type { SplitStatement } from './sql-splitter.ts'
 import type { SchemaGeneration } from './schema-generation.ts'
 import type { SqlParams, SqlValue, Statement } from './sqlite.ts'
@@ -50,9 +51,10 @@ export function* prepareClientStatements(client: GuardedConnection, sql: string,
 
 /** Prepares one statement of a split text under the policy (see prepareClientStatements). */
 export function prepareClientPart(client: GuardedConnection, part: SplitStatement, isLast: boolean) {
-  const refusal = keywordRefusal(part.keyword)
+  const refusal = keywordRefusal(part.keyword) ?? textRefusal(part)
   if (refusal !== undefined) throw new TandemError('SQL_REFUSED', refusal)
   const { statement, observation } = client.statements.prepare(part.sql)
+  learnParameters(statement, part.sql)
   return { statement, observation, sql: part.sql, keyword: part.keyword, isLast }
 }
 
@@ -103,6 +105,7 @@ function exactInteger(value: number | bigint): number | bigint {
  * statement's columns are then learned once per generation instead of asked on every run.
  */
 export function runPrepared(statement: Statement, params: SqlParams | undefined, schema?: SchemaGeneration): RowsResult | ExecResult {
+  checkParameters(statement, params)
   const args: readonly unknown[] = params === undefined ? [] : Array.isArray(params) ? (params as readonly SqlValue[]) : [params]
   if (shapeOf(statement) === 'exec') {
     const result = statement.run(...args)

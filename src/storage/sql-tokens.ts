@@ -1,0 +1,116 @@
+/**
+ * The two things Tandem needs to know about SQL text that SQLite's API does not tell it: which
+ * parameters a statement takes (the binding has no sqlite3_bind_parameter_count, and binds a
+ * missing parameter as NULL), and which identifiers a schema statement names (the authorizer
+ * never sees a trigger's body when the trigger is created, only when something fires it).
+ *
+ * The scan follows SQLite's tokenizer (tokenize.c) for what matters here: strings, quoted
+ * identifiers (`"x"`, `` `x` ``, `[x]`), comments, and parameters (`?`, `?NNN`, `:name`,
+ * `@name`, `$name` with Tcl's `::` and `(…)` suffixes). Identifier characters are letters,
+ * digits, `_`, `$` and every character past ASCII, as in SQLite.
+ */
+
+/** The parameters of one statement, numbered as SQLite numbers them. */
+export interface ParameterSpec {
+  /** sqlite3_bind_parameter_count(): the largest index used. */
+  count: number
+  /** Named parameters as written, prefix included (`:a`). */
+  names: ReadonlySet<string>
+  /** Whether some index has no name (`?` or `?NNN`): named values alone cannot bind it. */
+  hasNumbered: boolean
+}
+
+export type SqlToken = { kind: 'identifier'; text: string } | { kind: 'parameter'; text: string }
+
+function isIdChar(c: string): boolean {
+  return /[A-Za-z0-9_$]/.test(c) || c.charCodeAt(0) > 0x7f
+}
+
+/** Identifiers (bare or quoted, unquoted text) and parameters, in order; the rest is skipped. */
+export function* sqlTokens(text: string): Generator<SqlToken> {
+  const n = text.length
+  let i = 0
+  while (i < n) {
+    const c = text[i]!
+    if (c === '-' && text[i + 1] === '-') {
+      const eol = text.indexOf('\n', i)
+      i = eol === -1 ? n : eol + 1
+    } else if (c === '/' && text[i + 1] === '*') {
+      const close = text.indexOf('*/', i + 2)
+      i = close === -1 ? n : close + 2
+    } else if (c === "'" || c === '"' || c === '`' || c === '[') {
+      const closer = c === '[' ? ']' : c
+      let j = i + 1
+      let body = ''
+      while (j < n) {
+        if (text[j] === closer) {
+          if (closer !== ']' && text[j + 1] === closer) {
+            body += closer
+            j += 2
+          } else break
+        } else body += text[j++]
+      }
+      // A double-quoted word is an identifier when it names something, else a string: count it
+      // as an identifier, which is the cautious reading for a refusal.
+      if (c !== "'") yield { kind: 'identifier', text: body }
+      i = j + 1
+    } else if (c === '?') {
+      let j = i + 1
+      while (j < n && /[0-9]/.test(text[j]!)) j++
+      yield { kind: 'parameter', text: text.slice(i, j) }
+      i = j
+    } else if (c === ':' || c === '@' || c === '$') {
+      let j = i + 1
+      for (;;) {
+        while (j < n && isIdChar(text[j]!)) j++
+        if (c !== '$') break
+        if (text[j] === ':' && text[j + 1] === ':') j += 2
+        else if (text[j] === '(' && j > i + 1) {
+          const close = text.indexOf(')', j)
+          j = close === -1 ? n : close + 1
+          break
+        } else break
+      }
+      if (j > i + 1) yield { kind: 'parameter', text: text.slice(i, j) }
+      i = Math.max(j, i + 1)
+    } else if (/[0-9.]/.test(c)) {
+      // A number, `1e5` or `0x1F` included, is not an identifier.
+      let j = i + 1
+      while (j < n && isIdChar(text[j]!)) j++
+      i = j
+    } else if (isIdChar(c)) {
+      let j = i + 1
+      while (j < n && isIdChar(text[j]!)) j++
+      yield { kind: 'identifier', text: text.slice(i, j) }
+      i = j
+    } else {
+      i++
+    }
+  }
+}
+
+/** The parameters of one statement (sqlite3ExprAssignVarNumber's numbering). */
+export function parametersOf(sql: string): ParameterSpec {
+  let count = 0
+  let hasNumbered = false
+  const names = new Set<string>()
+  for (const token of sqlTokens(sql)) {
+    if (token.kind !== 'parameter') continue
+    if (token.text === '?') {
+      count++
+      hasNumbered = true
+      continue
+    }
+    if (token.text.startsWith('?')) {
+      const index = Number(token.text.slice(1))
+      if (index > count) count = index
+      hasNumbered = true
+      continue
+    }
+    if (!names.has(token.text)) {
+      count++
+      names.add(token.text)
+    }
+  }
+  return { count, names, hasNumbered }
+}
