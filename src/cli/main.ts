@@ -19,6 +19,9 @@ function nodeOptions(command: Command, defaultPort: number): Command {
     .option('--log-retain-bytes <size>', 'newest log bytes always kept', bytes, defaultConfig.logRetainBytes)
     .option('--log-retain-max-bytes <size>', 'most log kept for lagging replicas', bytes, defaultConfig.logRetainBytesMax)
     .option('--body-limit-bytes <size>', 'largest request body accepted', bytes, defaultConfig.bodyLimitBytes)
+    .option('--headers-timeout-ms <ms>', "a connection's request headers, or a replication WebSocket's hello, must arrive within this long", integer('--headers-timeout-ms', 100), defaultConfig.headersTimeoutMs)
+    .option('--request-timeout-ms <ms>', 'a request must be received whole (headers and body) within this long; waits after it are not bounded by it', integer('--request-timeout-ms', 100), defaultConfig.requestTimeoutMs)
+    .option('--max-connections <n>', 'connections held at once (WebSockets included); more are closed at once', integer('--max-connections', 1), defaultConfig.connectionsMax)
     .option('--read-threads <n>', 'threads that run reads, each with its own read-only connection; 0 reads on the main thread', integer('--read-threads'), defaultConfig.readThreads)
     .option(
       '--inline-read-max-us <us>',
@@ -44,6 +47,9 @@ interface ServeFlags {
   logRetainBytes: number
   logRetainMaxBytes: number
   bodyLimitBytes: number
+  headersTimeoutMs: number
+  requestTimeoutMs: number
+  maxConnections: number
   readThreads: number
   inlineReadMaxUs: number
   auth?: string
@@ -81,6 +87,9 @@ function toNodeOptions(role: 'master' | 'replica', flags: ServeFlags) {
     logRetainBytes: flags.logRetainBytes,
     logRetainBytesMax: flags.logRetainMaxBytes,
     bodyLimitBytes: flags.bodyLimitBytes,
+    headersTimeoutMs: flags.headersTimeoutMs,
+    requestTimeoutMs: flags.requestTimeoutMs,
+    connectionsMax: flags.maxConnections,
     readThreads: flags.readThreads,
     inlineReadMaxUs: flags.inlineReadMaxUs,
     ...(flags.auth === undefined ? {} : { authFile: flags.auth }),

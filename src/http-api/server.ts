@@ -33,6 +33,10 @@ import type { PeerCredentials, TlsFiles } from '../security/index.ts'
 
 export interface HttpServerOptions {
   bodyLimitBytes: number
+  /** See NodeConfig: headers must arrive within headersTimeoutMs, the whole request within requestTimeoutMs. */
+  headersTimeoutMs: number
+  requestTimeoutMs: number
+  connectionsMax: number
   logger: Logger
   gate: Gate
   /** HTTPS from the first byte (and mutual TLS when it says so); undefined: plain HTTP. */
@@ -115,13 +119,22 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
         } else dispatch(request, response, verdict, handler)
       }
       const tls = options.tls
+      // Node checks the two timeouts every connectionsCheckingInterval (30 s by default, which
+      // let a silent socket live for up to 40 s past a 10 s limit): check every second instead.
+      const timeouts = {
+        headersTimeout: Math.min(options.headersTimeoutMs, options.requestTimeoutMs),
+        requestTimeout: options.requestTimeoutMs,
+        connectionsCheckingInterval: Math.min(1000, options.headersTimeoutMs),
+        keepAliveTimeout: fastifyKeepAliveTimeoutMs,
+      }
       const server =
         tls === undefined
-          ? createServer(listener)
-          : createHttpsServer({ cert: tls.cert, key: tls.key, ...(tls.ca === undefined ? {} : { ca: tls.ca }), requestCert: tls.clientAuth, rejectUnauthorized: tls.clientAuth }, listener)
-      server.keepAliveTimeout = fastifyKeepAliveTimeoutMs
-      server.requestTimeout = 0
+          ? createServer(timeouts, listener)
+          : createHttpsServer({ ...timeouts, cert: tls.cert, key: tls.key, ...(tls.ca === undefined ? {} : { ca: tls.ca }), requestCert: tls.clientAuth, rejectUnauthorized: tls.clientAuth }, listener)
+      // requestTimeout bounds receiving a request, not answering it, so the long waits (a job's
+      // wait and event stream, min_lsn) are untouched; no inactivity timeout for the same reason.
       server.setTimeout(0)
+      server.maxConnections = options.connectionsMax
       return server
     },
   })

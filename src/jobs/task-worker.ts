@@ -11,6 +11,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { openConnection, type Connection } from '../storage/index.ts'
+import { valueBytesMax } from '../shared/limits.ts'
 
 type Handler = (input: unknown, ctx: unknown) => unknown
 type FromMain =
@@ -40,7 +41,7 @@ function database(generation: number) {
   const open = (): Connection => {
     if (connection === undefined || connectionGeneration !== generation) {
       connection?.close()
-      connection = openConnection(dbPath, { readOnly: true })
+      connection = openConnection(dbPath, { readOnly: true, valueBytesMax })
       connectionGeneration = generation
     }
     return connection

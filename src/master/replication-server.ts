@@ -36,6 +36,8 @@ export interface ReplicationServerOptions {
    */
   lingerMs: number
   silenceMsMax: number
+  /** A connection that has not said hello this long after it opened is closed. */
+  helloTimeoutMs: number
   batchEntriesMax: number
   batchBytesMax: number
   bufferedBytesMax: number
@@ -75,12 +77,20 @@ export class ReplicationServer {
     const frames = new FrameSocket(socket, { bufferedBytesMax: this.options.bufferedBytesMax, silenceMsMax: this.options.silenceMsMax })
     const address = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`
     let session: ReplicaSession | undefined
+    // Until its hello, a socket has only cost this master; one that never says it would hold a
+    // connection (and its buffers) for as long as its peer likes.
+    const helloTimer = setTimeout(() => {
+      this.options.logger.warn({ address, helloTimeoutMs: this.options.helloTimeoutMs }, 'closing a replication connection that sent no hello in time')
+      frames.terminate()
+    }, this.options.helloTimeoutMs)
+    helloTimer.unref()
     socket.on('message', (data, isBinary) => {
       try {
         if (isBinary) throw new Error('replicas send no binary frames')
         const message = parseReplicaMessage(Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString('utf8'))
         if (message.type === 'hello') {
           if (session !== undefined) throw new Error('hello sent twice')
+          clearTimeout(helloTimer)
           session = this.open(frames, message, address, caller.isNode)
         } else if (message.type === 'confirmed') {
           if (!caller.isNode) throw new Error('only a node of this cluster answers confirm')
@@ -104,6 +114,7 @@ export class ReplicationServer {
       }
     })
     socket.on('close', () => {
+      clearTimeout(helloTimer)
       if (session !== undefined && this.sessions.get(session.nodeId) === session) {
         this.sessions.delete(session.nodeId)
         this.options.jobs?.disconnected(session.nodeId)
@@ -215,8 +226,25 @@ export class ReplicationServer {
   /** Frames sent to caught-up replicas as entries committed (each counted once, however many replicas got it), and the entries they carried. */
   readonly streamed = { frames: 0, entries: 0 }
 
-  /** Sends committed entries as one frame to each replica that is caught up; the others are pumped. */
+  /**
+   * Sends committed entries to each replica that is caught up, the others are pumped: one frame,
+   * or several when together they pass batchBytesMax, so no frame holds more than one entry
+   * past it and every frame fits a replica's frameBytesMax (shared/limits.ts).
+   */
   private stream(entries: LogEntry[]): void {
+    let start = 0
+    let bytes = 0
+    for (let i = 0; i < entries.length; i++) {
+      bytes += entries[i]!.ops.length
+      if (bytes >= this.options.batchBytesMax || i === entries.length - 1) {
+        this.streamFrame(start === 0 && i === entries.length - 1 ? entries : entries.slice(start, i + 1))
+        start = i + 1
+        bytes = 0
+      }
+    }
+  }
+
+  private streamFrame(entries: LogEntry[]): void {
     const first = entries[0]!.lsn
     let frame: Uint8Array | undefined
     for (const session of this.sessions.values()) {

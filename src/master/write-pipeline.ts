@@ -13,6 +13,7 @@
 import { assert } from '../shared/assert.ts'
 import type { Clock } from '../shared/clock.ts'
 import { TandemError, messageOf } from '../shared/errors.ts'
+import { entryBytesMax } from '../shared/limits.ts'
 import type { Logger } from '../shared/logger.ts'
 import { createEntry, encodeOps, type LogEntry } from '../replication-log/log-entry.ts'
 import type { LogStore } from '../replication-log/log-store.ts'
@@ -68,6 +69,8 @@ export interface WritePipelineOptions {
   /** Requests per transaction at most. */
   batchMax: number
   onCommit: (entry: LogEntry) => void
+  /** Largest entry committed (shared/limits.ts); a test may lower it. */
+  entryBytesMax?: number
 }
 
 interface Pending {
@@ -83,6 +86,8 @@ interface Pending {
 export class WritePipeline {
   private readonly queue: Pending[] = []
   private scheduled = false
+  /** Requests at the queue's head to commit one per batch: together they made an entry too large. */
+  private soloCount = 0
   private closed = false
   private lsn: number
   private epoch: number
@@ -141,8 +146,9 @@ export class WritePipeline {
   }
 
   private runBatch(): void {
-    const batch = this.queue.splice(0, this.options.batchMax)
+    const batch = this.queue.splice(0, this.soloCount > 0 ? 1 : this.options.batchMax)
     if (batch.length === 0) return
+    if (this.soloCount > 0) this.soloCount--
     const { connection } = this.options.writer
     let entry: LogEntry | undefined
     try {
@@ -151,8 +157,13 @@ export class WritePipeline {
       for (const pending of batch) this.runRequest(pending)
       const ops = this.capture.finish()
       if (ops.length > 0) {
-        entry = createEntry(this.lsn + 1, this.epoch, this.options.clock.now(), encodeOps(ops))
-        this.options.log.append(entry)
+        const encoded = encodeOps(ops)
+        if (encoded.length > (this.options.entryBytesMax ?? entryBytesMax)) {
+          this.refuseOversized(batch, encoded.length)
+          return
+        }
+        entry = createEntry(this.lsn + 1, this.epoch, this.options.clock.now(), encoded)
+        this.appendEntry(entry)
       }
       // Every schema change a batch keeps is a DDL op (the capture records each one it runs).
       if (ops.some((op) => op.kind === 'ddl')) this.options.schema.changing(() => this.internal('COMMIT'))
@@ -171,6 +182,48 @@ export class WritePipeline {
       else pending.resolve({ results: pending.results ?? [], lsn: pending.replayedLsn ?? this.lsn, replayed: pending.replayedLsn !== undefined })
     }
     if (entry !== undefined) this.options.onCommit(entry)
+  }
+
+  /**
+   * The batch's entry is larger than a replica takes: roll it back. Alone, the request is
+   * refused; in a group-committed batch, its requests commit again one per batch, so one large
+   * request never fails the small ones that happened to share its transaction.
+   */
+  private refuseOversized(batch: Pending[], bytes: number): void {
+    this.capture.abort()
+    this.internal('ROLLBACK')
+    if (batch.length > 1) {
+      for (const pending of batch) {
+        delete pending.results
+        delete pending.replayedLsn
+        delete pending.error
+      }
+      this.queue.unshift(...batch)
+      this.soloCount += batch.length
+      return
+    }
+    const limit = this.options.entryBytesMax ?? entryBytesMax
+    batch[0]!.reject(new TandemError(
+      'ENTRY_TOO_LARGE',
+      `the request changes ${bytes} bytes of rows, more than one replication entry carries (${limit} bytes): nothing was applied; split it into smaller requests`,
+      { bytes, entryBytesMax: limit },
+    ))
+  }
+
+  /**
+   * The log row holds the whole entry, larger than the connection's value limit allows for
+   * client SQL (valueBytesMax): lift the limit for this one insert.
+   */
+  private appendEntry(entry: LogEntry): void {
+    const { connection } = this.options.writer
+    const limit = connection.limits.length
+    if (entry.ops.length + 1024 <= limit) return this.options.log.append(entry)
+    connection.limits.length = entry.ops.length + 1024
+    try {
+      this.options.log.append(entry)
+    } finally {
+      connection.limits.length = limit
+    }
   }
 
   /**

@@ -15,6 +15,18 @@ export interface NodeConfig {
   /** Never keep more log than this, even for a connected replica that is behind. */
   logRetainBytesMax: number
   bodyLimitBytes: number
+  /**
+   * A connection must send a request's headers within this long, and a replication WebSocket
+   * its hello: a peer that connects and says nothing holds a socket and memory for free.
+   */
+  headersTimeoutMs: number
+  /**
+   * A request must be received whole (headers and body) within this long. Only receiving is
+   * bounded: long waits that follow it (a job's wait, its event stream, min_lsn) are not.
+   */
+  requestTimeoutMs: number
+  /** Connections held at once, WebSockets included; past it new ones are closed at once. */
+  connectionsMax: number
   heartbeatMs: number
   /**
    * Master only: a commit less than this long after the one before waits until this long after
@@ -42,6 +54,8 @@ export interface NodeConfig {
   maxLagMs: number
   /** How long the master remembers an Idempotency-Key. */
   idempotencyWindowMs: number
+  /** Replica only: the largest replication frame taken; shared/limits.ts's unless a test lowers it (TANDEM_TEST_FRAME_BYTES_MAX). */
+  frameBytesMax?: number
   /** Epoch checks. Off only for the fault suite's negative control (TANDEM_UNSAFE_DISABLE_FENCING=1). */
   fencing: boolean
   /** Replica only: the file: URL of the handlers module (--jobs); without it the replica runs no jobs. */
@@ -93,6 +107,9 @@ export const defaultConfig = {
   logRetainBytes: 64 * 1024 * 1024,
   logRetainBytesMax: 1024 * 1024 * 1024,
   bodyLimitBytes: 16 * 1024 * 1024,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 60_000,
+  connectionsMax: 10_000,
   heartbeatMs: 250,
   streamLingerMs: 1,
   silenceMsMax: 5000,

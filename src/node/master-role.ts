@@ -70,6 +70,7 @@ export class MasterRole {
       heartbeatMs: config.heartbeatMs,
       lingerMs: config.streamLingerMs,
       silenceMsMax: config.silenceMsMax,
+      helloTimeoutMs: config.headersTimeoutMs,
       batchEntriesMax: 2000,
       batchBytesMax: 4 * 1024 * 1024,
       bufferedBytesMax: 8 * 1024 * 1024,

@@ -82,6 +82,7 @@ export class ReplicaRole {
       applyEntriesMax: 5000,
       applyDelayMs: config.applyDelayMs,
       flushDelayMs: config.flushDelayMs,
+      ...(config.frameBytesMax === undefined ? {} : { frameBytesMax: config.frameBytesMax }),
       ...(this.flusher === undefined ? {} : { flush: () => this.flusher?.flush() ?? Promise.resolve() }),
     })
     this.follower.on('applied', () => this.noteApplied())

@@ -54,7 +54,13 @@ export class TandemNode implements NodeApi {
   private readonly cluster: ClusterId
 
   private constructor(options: NodeOptions, clock: Clock) {
-    this.config = { ...defaultConfig, fencing: process.env['TANDEM_UNSAFE_DISABLE_FENCING'] !== '1', ...options }
+    const frameBytesMax = Number(process.env['TANDEM_TEST_FRAME_BYTES_MAX'] ?? NaN)
+    this.config = {
+      ...defaultConfig,
+      fencing: process.env['TANDEM_UNSAFE_DISABLE_FENCING'] !== '1',
+      ...(Number.isSafeInteger(frameBytesMax) && frameBytesMax > 0 ? { frameBytesMax } : {}),
+      ...options,
+    }
     // First: a node that may not start this way stops before it touches its data directory.
     this.security = loadNodeSecurity(this.config)
     this.clock = clock
@@ -114,7 +120,12 @@ export class TandemNode implements NodeApi {
       throw error
     }
     const { gate, tls, peers } = node.security
-    node.http = createHttpServer(node, { bodyLimitBytes: node.config.bodyLimitBytes, logger: node.logger, gate, tls, peers })
+    node.http = createHttpServer(node, {
+      bodyLimitBytes: node.config.bodyLimitBytes,
+      headersTimeoutMs: node.config.headersTimeoutMs,
+      requestTimeoutMs: node.config.requestTimeoutMs,
+      connectionsMax: node.config.connectionsMax,
+      logger: node.logger, gate, tls, peers })
     const address = await node.http.listen({ host: node.config.host, port: node.config.port })
     node.url = tls === undefined ? address : address.replace(/^http:/, 'https:')
     // Following starts once the URL is known: the replica tells the master where it serves.

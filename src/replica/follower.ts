@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events'
 import type { Clock } from '../shared/clock.ts'
 import { isTandemError, messageOf } from '../shared/errors.ts'
 import type { Logger } from '../shared/logger.ts'
+import { frameBytesMax } from '../shared/limits.ts'
 import { backoffMs, sleep } from '../shared/wait.ts'
 import type { LogEntry } from '../replication-log/log-entry.ts'
 import { decodeEntries, parseMasterMessage, protocolVersion, type MasterMessage, type ReplicaMessage } from '../protocol/messages.ts'
@@ -58,6 +59,8 @@ export interface FollowerOptions {
    * batch applied meanwhile. 0: sync after every batch.
    */
   flushDelayMs?: number
+  /** Largest frame taken from the master (shared/limits.ts); the test suite lowers it. */
+  frameBytesMax?: number
 }
 
 type Outcome = { kind: 'snapshot'; reason: string; forkLsn?: number } | { kind: 'streamed' | 'failed'; reason: string }
@@ -95,6 +98,8 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
   private receivedLsn = 0
   /** Apply failures (not divergence) during the current connection. */
   private applyFailures = 0
+  /** The stream position at which a frame last failed to decode, and how many times in a row. */
+  private undecodable = { lsn: -1, count: 0 }
   private running: Promise<void> | undefined
   /** Aborted by stop(), so a backoff sleep does not hold it up. */
   private readonly stopping = new AbortController()
@@ -200,7 +205,7 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
       const knownEpoch = applier.store.epoch()
       /** Fencing: a master older than an epoch this replica knows is deposed; never follow it. */
       const isDeposed = (epoch: number) => this.options.fencing && epoch < knownEpoch
-      const ws = new WebSocket(wsUrl, { handshakeTimeout: 5000, maxPayload: 256 * 1024 * 1024, ...this.options.peers?.webSocketOptions() })
+      const ws = new WebSocket(wsUrl, { handshakeTimeout: 5000, maxPayload: this.options.frameBytesMax ?? frameBytesMax, ...this.options.peers?.webSocketOptions() })
       /** Why the master refused this replica (wrong secret, permissions, another cluster): kept for /status. */
       const refused = (reason: string) => {
         outcome = { kind: 'failed', reason }
@@ -239,7 +244,12 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
           if (this.state === 'fenced') return
           this.lastContactAt = this.options.clock.now()
           if (isBinary) {
-            this.receive(decodeEntries(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)))
+            try {
+              this.receive(decodeEntries(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)))
+            } catch (error) {
+              outcome = this.unreceivable(`a frame after entry ${this.receivedLsn} could not be decoded: ${messageOf(error)}`)
+              frames.terminate()
+            }
             return
           }
           const message = parseMasterMessage(String(data))
@@ -309,6 +319,10 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
         }
       })
       ws.on('error', (error) => {
+        if ((error as { code?: unknown }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+          outcome = this.unreceivable(`a frame after entry ${this.receivedLsn} is larger than this replica takes (${this.options.frameBytesMax ?? frameBytesMax} bytes)`, true)
+          return
+        }
         if (outcome.kind === 'failed' && this.lastProblem === outcome.reason) return
         outcome = { kind: outcome.kind === 'snapshot' ? 'snapshot' : 'failed', reason: messageOf(error) }
       })
@@ -322,6 +336,25 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
         resolve(outcome)
       })
     })
+  }
+
+  /**
+   * A frame this replica cannot take. Reconnecting would be sent the same frame again, for ever,
+   * while the replica looked healthy: so a frame too large at once, and one that fails to decode
+   * twice at the same position, sends the replica to a snapshot, which starts it past the entry.
+   */
+  private unreceivable(reason: string, isFinal = false): Outcome {
+    const lsn = this.receivedLsn
+    this.undecodable = { lsn, count: this.undecodable.lsn === lsn ? this.undecodable.count + 1 : 1 }
+    if (!isFinal && this.undecodable.count < 2) {
+      this.options.logger.error({ lsn }, `${reason}; reconnecting`)
+      return { kind: 'failed', reason }
+    }
+    this.undecodable = { lsn: -1, count: 0 }
+    const problem = `${reason}: this replica cannot receive the stream past entry ${lsn}; resyncing from a snapshot`
+    this.lastProblem = problem
+    this.options.logger.error({ lsn, master: this.options.masterUrl }, problem)
+    return { kind: 'snapshot', reason: problem }
   }
 
   /** Sends a message to the master on the current connection; false when there is none. */

@@ -8,6 +8,7 @@ export const codes = {
   SQL_REFUSED: { status: 400, retry: 'never', summary: 'the SQL is valid but not allowed (ATTACH, VACUUM, unsafe PRAGMA, BEGIN/COMMIT, load_extension, internal tables)' },
   SCHEMA_REFUSED: { status: 400, retry: 'never', summary: 'a schema change Tandem cannot replicate (a table without a PRIMARY KEY, a reserved name)' },
   BODY_TOO_LARGE: { status: 413, retry: 'never', summary: 'the request body is over the size limit' },
+  ENTRY_TOO_LARGE: { status: 413, retry: 'never', summary: 'the request changes more bytes than one replication entry carries (192 MiB of row changes): nothing was applied; split it' },
   UNAUTHORIZED: { status: 401, retry: 'never', summary: 'no credentials, or wrong ones: send HTTP Basic credentials of a user in the node\'s --auth file' },
   FORBIDDEN: { status: 403, retry: 'never', summary: 'the user lacks the permission this request needs, the request came from a browser page of another origin, or named a host this node does not serve' },
   CLUSTER_MISMATCH: { status: 409, retry: 'never', summary: 'the other node belongs to another cluster (its cluster id differs): it is never followed or copied' },

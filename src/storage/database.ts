@@ -1,5 +1,6 @@
 import { SqlPolicy } from './sql-policy.ts'
 import { StatementCache } from './statement-cache.ts'
+import { valueBytesMax } from '../shared/limits.ts'
 import { openConnection, type Connection } from './sqlite.ts'
 
 export type Synchronous = 'full' | 'normal' | 'off'
@@ -16,7 +17,7 @@ export interface GuardedConnection {
  * SQL, so the policy guards it; Tandem's own statements run through `policy.internally()`.
  */
 export function openWriter(path: string, synchronous: Synchronous): GuardedConnection {
-  const connection = openConnection(path, { defensive: true, foreignKeys: true })
+  const connection = openConnection(path, { defensive: true, foreignKeys: true, valueBytesMax })
   configureWrites(connection, synchronous)
   return guard(connection)
 }
@@ -34,7 +35,7 @@ export function openApplier(path: string, synchronous: Synchronous): Connection 
 
 /** A read-only connection for client queries: it cannot write, whatever the SQL says. */
 export function openReader(path: string): GuardedConnection {
-  const connection = openConnection(path, { readOnly: true, defensive: true })
+  const connection = openConnection(path, { readOnly: true, defensive: true, valueBytesMax })
   return guard(connection)
 }
 

@@ -41,6 +41,8 @@ export interface Connection {
   createSession(): Session
   applyChangeset(changeset: Uint8Array, options: { onConflict: (kind: number) => number }): boolean
   setAuthorizer(callback: AuthorizerCallback | null): void
+  /** SQLite's run-time limits; `length` is SQLITE_LIMIT_LENGTH (largest string, BLOB or row). */
+  readonly limits: { length: number }
 }
 
 /** (action, arg1, arg2, database, trigger-or-view) → one of `auth` below. */
@@ -59,6 +61,12 @@ export interface OpenOptions {
   /** Off only on a replica's apply connection: the master already ran the foreign-key actions. */
   foreignKeys?: boolean
   busyTimeoutMs?: number
+  /**
+   * SQLITE_LIMIT_LENGTH: the largest string, BLOB or row, in bytes. Set on every connection that
+   * runs client SQL (shared/limits.ts says why); internal connections keep SQLite's default.
+   * Reading a stored value larger than it fails too, so readers take the same limit as writers.
+   */
+  valueBytesMax?: number
 }
 
 export function openConnection(path: string, options: OpenOptions = {}): Connection {
@@ -71,6 +79,7 @@ export function openConnection(path: string, options: OpenOptions = {}): Connect
     allowBareNamedParameters: true,
     // rqlite clients may send more named values than a statement uses; rqlite ignores them.
     allowUnknownNamedParameters: true,
+    ...(options.valueBytesMax === undefined ? {} : { limits: { length: options.valueBytesMax } }),
   })
   return db
 }
