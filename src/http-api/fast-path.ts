@@ -27,7 +27,7 @@ import { executeAnswer, writeOptions } from './execute-answer.ts'
 import type { NodeApi } from './node-api.ts'
 import { parseQueryParams, type QueryParams } from './query-params.ts'
 import { readAnswer } from './read-answer.ts'
-import { parseStatements } from './request-parser.ts'
+import { decodeUtf8Strict, parseStatements } from './request-parser.ts'
 
 type Query = Record<string, string | string[] | undefined>
 
@@ -99,7 +99,7 @@ export function answerFastWrite(node: NodeApi, request: IncomingMessage, respons
     let written: ReturnType<NodeApi['write']>
     try {
       // node.write throws at once when this node stopped being the master meanwhile.
-      written = node.write({ statements: parseStatements(Buffer.concat(chunks).toString(), headers['content-type']), transaction: params.transaction }, writeOptions(params, undefined))
+      written = node.write({ statements: parseStatements(decodeUtf8Strict(Buffer.concat(chunks)), headers['content-type']), transaction: params.transaction }, writeOptions(params, undefined))
     } catch (error) {
       failed(error)
       return

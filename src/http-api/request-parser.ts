@@ -9,6 +9,20 @@ import { TandemError } from '../shared/errors.ts'
 import type { SqlParams, SqlStatement, SqlValue } from '../storage/index.ts'
 import { parseJson } from './json.ts'
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+/**
+ * A request body's bytes as text, refusing invalid UTF-8 (BAD_REQUEST). Decoding leniently
+ * would turn each bad byte into U+FFFD and run SQL the client never sent.
+ */
+export function decodeUtf8Strict(bytes: Uint8Array): string {
+  try {
+    return strictUtf8.decode(bytes)
+  } catch {
+    throw new TandemError('BAD_REQUEST', 'the request body is not valid UTF-8: send SQL and JSON as UTF-8 text (BLOBs as parameters)')
+  }
+}
+
 export function parseStatements(body: string, contentType: string | undefined): SqlStatement[] {
   if (contentType?.startsWith('text/plain')) {
     if (body.trim() === '') throw new TandemError('BAD_REQUEST', 'no statements: the body is empty')

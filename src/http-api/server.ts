@@ -21,7 +21,7 @@ import { Forwarder } from './forwarder.ts'
 import { stringifyJson } from './json.ts'
 import type { NodeApi } from './node-api.ts'
 import { parseQueryParams, type Level, type QueryParams } from './query-params.ts'
-import { parseStatements } from './request-parser.ts'
+import { decodeUtf8Strict, parseStatements } from './request-parser.ts'
 import { readAnswer } from './read-answer.ts'
 import { sendAnswer } from './answer.ts'
 import { executeAnswer, writeOptions } from './execute-answer.ts'
@@ -143,7 +143,14 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
 
   // rqlite reads every body as JSON (or text/plain SQL), whatever the content type says.
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body))
+  // Decoded strictly: invalid UTF-8 is a 400, not SQL with U+FFFD in it.
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => {
+    try {
+      done(null, decodeUtf8Strict(body as Buffer))
+    } catch (error) {
+      done(error as Error, undefined)
+    }
+  })
 
   app.setErrorHandler((error: unknown, _request, reply) => sendError(reply, asTandemError(error, options.bodyLimitBytes, options.logger)))
 
