@@ -28,6 +28,12 @@ export interface JobSpec {
 }
 
 export const tasksPerJobMax = 100_000
+/**
+ * How deeply an input may nest arrays and objects. JSON.parse takes any depth, but every
+ * recursive walk after it (JSON.stringify here, the handler's own code) overflows the stack
+ * somewhere past a few thousand levels: a 500 for a request that is simply bad.
+ */
+export const inputDepthMax = 64
 const attemptsMax = 1000
 const timeoutMsMax = 7 * 24 * 60 * 60 * 1000
 
@@ -55,8 +61,10 @@ export function parseJobSpec(body: unknown): JobSpec {
     const list = fields['inputs']
     if (!Array.isArray(list) || list.length === 0) throw bad('"inputs" must be a non-empty array')
     if (list.length > tasksPerJobMax) throw bad(`"inputs" holds ${list.length} inputs; at most ${tasksPerJobMax} per job`)
+    for (const input of list) checkDepth(input, '"inputs"')
     inputs = list.map((input) => JSON.stringify(input ?? null))
   } else {
+    checkDepth(fields['input'], '"input"')
     inputs = [JSON.stringify(fields['input'] ?? null)]
   }
   const options: JobOptions = {
@@ -91,6 +99,19 @@ function integerField(fields: Record<string, unknown>, name: string, min: number
   if (value === undefined) return undefined
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) throw bad(`"${prefix}${name}" must be an integer from ${min} to ${max}`)
   return value
+}
+
+/** Walks without recursion, so the check itself cannot overflow the stack. */
+function checkDepth(value: unknown, what: string): void {
+  const stack: [unknown, number][] = [[value, 1]]
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!
+    if (typeof node !== 'object' || node === null) continue
+    if (depth > inputDepthMax) throw bad(`${what} nests arrays or objects more than ${inputDepthMax} levels deep`)
+    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1])
+    }
+  }
 }
 
 function bad(message: string): TandemError {
