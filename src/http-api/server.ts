@@ -28,6 +28,7 @@ import { executeAnswer, writeOptions } from './execute-answer.ts'
 import { formatResult, type FormatOptions } from './rqlite-format.ts'
 import { registerJobRoutes } from './job-routes.ts'
 import { errorAnswer } from './error-reply.ts'
+import { answerClientError, answerFrameworkError, maxParamLength } from './framework-errors.ts'
 import { Gate, permissionFor, type Access } from './gate.ts'
 import type { PeerCredentials, TlsFiles } from '../security/index.ts'
 
@@ -106,6 +107,9 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     // Fastify logs every request at info; its logger sees warnings and errors only.
     loggerInstance: options.logger.child({}, { level: 'warn' }),
     bodyLimit: options.bodyLimitBytes,
+    maxParamLength,
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
     // Cheap point reads and plain writes are answered before the framework sees them
     // (fast-path.ts). The server gets the timeouts fastify gives the servers it creates.
     serverFactory: (handler) => {
