@@ -96,6 +96,10 @@ test('a trigger on a user table may not write, nor name, Tandem tables', () => {
     'CREATE TRIGGER x AFTER INSERT ON t BEGIN UPDATE _TANDEM_JOBS SET x = 1; END',
     'CREATE VIEW v AS SELECT * FROM _tandem_log',
     'ALTER TABLE t RENAME TO _tandem_mine',
+    // A foreign key into a Tandem table would let Tandem's deletes cascade into user rows (and
+    // fire their triggers), or fail Tandem's own deletes.
+    'CREATE TABLE u (id INTEGER PRIMARY KEY, job REFERENCES _tandem_jobs (id) ON DELETE CASCADE)',
+    'ALTER TABLE t ADD COLUMN job REFERENCES "_tandem_jobs"',
   ]) {
     assertRefused(guarded, sql)
   }
