@@ -75,6 +75,7 @@ interface ServeFlags {
   leaseMs?: number
   jobRetainMs?: number
   jobRetainCount?: number
+  maxQueuedTasks?: number
 }
 
 function toNodeOptions(role: 'master' | 'replica', flags: ServeFlags) {
@@ -115,6 +116,7 @@ function toNodeOptions(role: 'master' | 'replica', flags: ServeFlags) {
     ...(flags.leaseMs === undefined ? {} : { leaseMs: flags.leaseMs }),
     ...(flags.jobRetainMs === undefined ? {} : { jobRetainMs: flags.jobRetainMs }),
     ...(flags.jobRetainCount === undefined ? {} : { jobRetainCount: flags.jobRetainCount }),
+    ...(flags.maxQueuedTasks === undefined ? {} : { queuedTasksMax: flags.maxQueuedTasks }),
   }
 }
 
@@ -137,6 +139,7 @@ export function buildProgram(): Command {
     .option('--lease-ms <ms>', 'a task lease expires when its replica has not acknowledged for this long; the task runs again elsewhere', integer('--lease-ms', 100), defaultConfig.leaseMs)
     .option('--job-retain-ms <ms>', 'finished jobs are deleted this long after they finish', integer('--job-retain-ms', 1), defaultConfig.jobRetainMs)
     .option('--job-retain-count <n>', 'and beyond the newest N finished jobs', integer('--job-retain-count'), defaultConfig.jobRetainCount)
+    .option('--max-queued-tasks <n>', 'unfinished tasks held at once (in memory, inputs included); a job past it is refused', integer('--max-queued-tasks', 1), defaultConfig.queuedTasksMax)
     .action((flags: ServeFlags) => serve(toNodeOptions('master', flags)))
 
   nodeOptions(program.command('replica').description('run a replica: it follows the master and serves reads'), 4002)

@@ -30,9 +30,9 @@ class TestClock implements Clock {
   }
 }
 
-type Tunables = Pick<SchedulerOptions, 'leaseMs' | 'lostLeasesMax' | 'backupAfterMs' | 'retainMs' | 'retainCount'>
+type Tunables = Pick<SchedulerOptions, 'leaseMs' | 'lostLeasesMax' | 'backupAfterMs' | 'retainMs' | 'retainCount' | 'queuedTasksMax'>
 
-const defaults: Tunables = { leaseMs: 100, lostLeasesMax: 3, backupAfterMs: 60_000, retainMs: 7 * 24 * 3600_000, retainCount: 10_000 }
+const defaults: Tunables = { leaseMs: 100, lostLeasesMax: 3, backupAfterMs: 60_000, retainMs: 7 * 24 * 3600_000, retainCount: 10_000, queuedTasksMax: 100_000 }
 
 type Recorded = Extract<MasterMessage, { type: 'recorded' }>
 

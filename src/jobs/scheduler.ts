@@ -50,6 +50,8 @@ export interface SchedulerOptions {
   backupAfterMs: number
   retainMs: number
   retainCount: number
+  /** Unfinished tasks held at once, those of submissions being written included. */
+  queuedTasksMax: number
   random?: () => number
 }
 
@@ -63,6 +65,8 @@ type Result = LeaseRef & { ok: boolean; value?: string; error?: string }
 export class Scheduler {
   private readonly options: SchedulerOptions
   private readonly jobs = new Map<string, Job>()
+  /** Tasks of submissions being written: counted with `tasks` against queuedTasksMax. */
+  private reservedTasks = 0
   /** Unfinished tasks, by keyOf(job, index). */
   private readonly tasks = new Map<string, Task>()
   private readonly queue: TaskQueue
@@ -128,11 +132,18 @@ export class Scheduler {
     const now = this.now()
     const id = `j_${Math.floor(now).toString(36).padStart(9, '0')}${randomBytes(8).toString('hex')}`
     const runAfter = now + spec.delayMs
-    const { value: existing, lsn } = await this.options.write((writes, nextLsn) => {
-      const row = spec.idempotencyKey === undefined ? undefined : writes.jobByKey(spec.idempotencyKey)
-      if (row === undefined) writes.insertJob({ id, name: spec.name, options: spec.options, inputs: spec.inputs, lsn: nextLsn, idempotencyKey: spec.idempotencyKey, requestHash: spec.hash, createdAt: now, runAfter })
-      return row
-    })
+    this.reserve(spec.inputs.length)
+    let written
+    try {
+      written = await this.options.write((writes, nextLsn) => {
+        const row = spec.idempotencyKey === undefined ? undefined : writes.jobByKey(spec.idempotencyKey)
+        if (row === undefined) writes.insertJob({ id, name: spec.name, options: spec.options, inputs: spec.inputs, lsn: nextLsn, idempotencyKey: spec.idempotencyKey, requestHash: spec.hash, createdAt: now, runAfter })
+        return row
+      })
+    } finally {
+      this.reservedTasks -= spec.inputs.length
+    }
+    const { value: existing, lsn } = written
     if (existing !== undefined) {
       if (existing.request_hash !== spec.hash) {
         throw new TandemError('IDEMPOTENCY_KEY_REUSED', `idempotency_key ${spec.idempotencyKey} was used for a different job (${existing.id}); use a new key for a new job`)
@@ -145,6 +156,23 @@ export class Scheduler {
     this.counters.submitted++
     this.scheduleAssign()
     return { id, state: 'queued', tasks: spec.inputs.length, lsn, replayed: false }
+  }
+
+  /**
+   * Every unfinished task sits in memory with its input (and in the tables): past
+   * queuedTasksMax a submission is refused before anything is written, instead of the master
+   * growing until it is killed.
+   */
+  private reserve(count: number): void {
+    const max = this.options.queuedTasksMax
+    if (count > max) {
+      throw new TandemError('BAD_REQUEST', `the job has ${count} tasks; the master holds at most ${max} unfinished tasks (--max-queued-tasks): split it`)
+    }
+    const held = this.tasks.size + this.reservedTasks
+    if (held + count > max) {
+      throw new TandemError('OVERLOADED', `the master holds ${held} unfinished tasks and takes at most ${max} (--max-queued-tasks): retry when some have finished`, { queuedTasks: held, queuedTasksMax: max })
+    }
+    this.reservedTasks += count
   }
 
   async cancel(id: string): Promise<void> {

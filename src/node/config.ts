@@ -76,6 +76,12 @@ export interface NodeConfig {
   jobRetainMs: number
   jobRetainCount: number
   /**
+   * Master: unfinished tasks held at once (every one is in memory with its input, see the
+   * scheduler); a submission past it is refused with OVERLOADED, and one larger than it alone
+   * with BAD_REQUEST.
+   */
+  queuedTasksMax: number
+  /**
    * Threads that run client reads, each with its own read-only connection; 0 reads on the main
    * thread. One by default: a long read then never holds up replication, heartbeats or writes,
    * for one more isolate (~30 MB). More help heavy reads on machines with cores to spare; on 2
@@ -130,6 +136,7 @@ export const defaultConfig = {
   backupAfterMs: 1000,
   jobRetainMs: 7 * 24 * 60 * 60 * 1000,
   jobRetainCount: 10_000,
+  queuedTasksMax: 100_000,
   readThreads: 1,
   readQueueMax: 1024,
   inlineReadMaxUs: 50,

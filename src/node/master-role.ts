@@ -116,6 +116,7 @@ export class MasterRole {
       backupAfterMs: config.backupAfterMs,
       retainMs: config.jobRetainMs,
       retainCount: config.jobRetainCount,
+      queuedTasksMax: config.queuedTasksMax,
     })
     const { scheduler, jobReads } = this
     this.jobs = {

@@ -32,7 +32,7 @@ export const codes = {
   REPLICA_DIVERGED: { status: 503, retry: 'later', summary: 'the replica found a conflict while applying and is resyncing from a snapshot' },
   NOT_READY: { status: 503, retry: 'later', summary: 'the node is starting, or installing a snapshot' },
   WRITE_FAILED: { status: 503, retry: 'later', summary: 'the master could not commit (disk full or an I/O error); nothing of the request was applied' },
-  OVERLOADED: { status: 503, retry: 'later', summary: 'a write or read queue is full' },
+  OVERLOADED: { status: 503, retry: 'later', summary: 'a write, read or job queue is full (a job past --max-queued-tasks)' },
   SHUTTING_DOWN: { status: 503, retry: 'later', summary: 'the node is stopping' },
   LOG_CORRUPTED: { status: 500, retry: 'never', summary: 'a log entry failed its checksum or the log has a gap' },
   PROTOCOL_ERROR: { status: 500, retry: 'later', summary: 'a replication peer sent a message this node cannot accept' },
