@@ -82,8 +82,8 @@ export interface NodeApi {
   epoch(): number
   /** The newest LSN applied (replica) or committed (master) here. */
   appliedLsn(): number
-  /** Resolves once appliedLsn() >= lsn; rejects with MIN_LSN_TIMEOUT after timeoutMs. */
-  waitForLsn(lsn: number, timeoutMs: number): Promise<void>
+  /** Resolves once appliedLsn() >= lsn; rejects with MIN_LSN_TIMEOUT after timeoutMs, or at once when `signal` aborts. */
+  waitForLsn(lsn: number, timeoutMs: number, signal?: AbortSignal): Promise<void>
   /** Replica only: ms since it last heard its master (undefined: never), and the age of its data. */
   staleness(): { sinceContactMs: number | undefined; dataAgeMs: number | undefined }
   /** Throws (NOT_READY, REPLICA_DIVERGED) when local reads cannot be served. */

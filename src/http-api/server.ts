@@ -78,6 +78,18 @@ function bodyText(request: FastifyRequest): string {
   return typeof request.body === 'string' ? request.body : ''
 }
 
+/** Runs a wait that ends early (its signal aborted) when the client closes its connection. */
+async function waitWhileConnected(reply: FastifyReply, wait: (signal: AbortSignal) => Promise<void>): Promise<void> {
+  const gone = new AbortController()
+  const onClose = () => gone.abort()
+  reply.raw.once('close', onClose)
+  try {
+    await wait(gone.signal)
+  } finally {
+    reply.raw.off('close', onClose)
+  }
+}
+
 export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
   /** Requests answered by fast-path.ts, without the framework. */
   const fast = { reads: 0, writes: 0 }
@@ -255,7 +267,7 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
         throw new TandemError('REPLICA_TOO_STALE', `stale read: this replica's data is ${Math.round(dataAgeMs)} ms behind its master, beyond freshness ${params.freshnessMs} ms`)
       }
     }
-    if (params.minLsn !== undefined) await node.waitForLsn(params.minLsn, params.minLsnTimeoutMs)
+    if (params.minLsn !== undefined) await waitWhileConnected(reply, (signal) => node.waitForLsn(params.minLsn!, params.minLsnTimeoutMs, signal))
     if (node.role === 'master' && (level === 'strong' || level === 'linearizable')) await node.confirmMastership(params.linearizableTimeoutMs)
     node.assertReadable()
     if (params.pretty) {

@@ -215,8 +215,8 @@ export class TandemNode implements NodeApi {
     return this.roles.appliedLsn()
   }
 
-  waitForLsn(lsn: number, timeoutMs: number): Promise<void> {
-    return this.waiters.wait(this.appliedLsn(), lsn, timeoutMs)
+  waitForLsn(lsn: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    return this.waiters.wait(this.appliedLsn(), lsn, timeoutMs, signal)
   }
 
   staleness(): { sinceContactMs: number | undefined; dataAgeMs: number | undefined } {
@@ -287,7 +287,7 @@ export class TandemNode implements NodeApi {
       tls: this.security.tls !== undefined,
       mutual_tls: this.security.tls?.clientAuth === true,
     }
-    base['reads'] = this.reads.stats()
+    base['reads'] = { ...this.reads.stats(), min_lsn_waits: this.waiters.count }
     // V8 grows its heap lazily under load: RSS says what the process holds, heap_used what is live.
     const memory = process.memoryUsage()
     base['memory'] = { rss_bytes: memory.rss, heap_used_bytes: memory.heapUsed, heap_total_bytes: memory.heapTotal, external_bytes: memory.external }
