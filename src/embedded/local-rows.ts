@@ -11,7 +11,7 @@
  */
 import { SqlError, TandemClientError } from '../client/index.ts'
 import { messageOf } from '../shared/errors.ts'
-import { openReader, prepareClientStatements, type GuardedConnection, type SqlParams, type SqlValue, type Statement } from '../storage/index.ts'
+import { checkParameters, openReader, prepareClientStatements, type GuardedConnection, type SqlParams, type SqlValue, type Statement } from '../storage/index.ts'
 import { asClientError } from './as-client-error.ts'
 
 /** A row as the binding returns it: column name → value, on a null prototype. */
@@ -36,6 +36,7 @@ export class LocalRows {
 
   all<T = Row>(sql: string, params?: SqlParams): T[] {
     const statement = this.statementFor(sql, params !== undefined)
+    this.checkParameters(statement, params)
     try {
       return (params === undefined ? statement.all() : isPositional(params) ? statement.all(...params) : statement.all(params)) as T[]
     } catch (error) {
@@ -45,6 +46,7 @@ export class LocalRows {
 
   get<T = Row>(sql: string, params?: SqlParams): T | undefined {
     const statement = this.statementFor(sql, params !== undefined)
+    this.checkParameters(statement, params)
     try {
       return (params === undefined ? statement.get() : isPositional(params) ? statement.get(...params) : statement.get(params)) as T | undefined
     } catch (error) {
@@ -102,10 +104,23 @@ export class LocalRows {
     }
   }
 
+  /** A missing or extra parameter is the statement's SQL error, as over HTTP (the binding would bind NULL). */
+  private checkParameters(statement: Statement, params: SqlParams | undefined): void {
+    try {
+      checkParameters(statement, params)
+    } catch (error) {
+      throw this.sqlError(error)
+    }
+  }
+
   /** A refusal by the SQL policy keeps its code; anything else the binding threw is the statement's SQL error. */
   private failure(error: unknown): unknown {
     const refusal = asClientError(error)
     if (refusal instanceof TandemClientError) return refusal
+    return this.sqlError(error)
+  }
+
+  private sqlError(error: unknown): SqlError {
     const message = messageOf(error)
     return new SqlError(message, { statementIndex: 0, results: [{ error: message }], rolledBack: false, lsn: undefined, node: this.node, cause: error })
   }

@@ -27,8 +27,7 @@ function mismatchOf(spec: ParameterSpec, params: SqlParams | undefined): string 
   if (params === undefined || Array.isArray(params)) {
     const given = params === undefined ? 0 : (params as readonly unknown[]).length
     // The binding binds a list to unnamed parameters only.
-    const [named] = spec.names
-    if (named !== undefined && given > 0) return `the statement has named parameters (${named}) but a list of values was given: send the values as an object`
+    if (spec.names.size > 0 && given > 0) return `the statement has named parameters (${[...spec.names][0]}) but a list of values was given: send the values as an object`
     if (given === spec.count) return undefined
     return `the statement takes ${plural(spec.count, 'parameter')} but ${given === 0 ? 'none were' : given === 1 ? '1 was' : `${given} were`} given: every parameter needs a value (a missing one is not NULL)`
   }
