@@ -67,6 +67,12 @@ export function hostileCorpus(outside: string): string[] {
     'CREATE TABLE _tandem_mine (id INTEGER PRIMARY KEY)',
     'SELECT * FROM "_tandem_log" LIMIT 1',
     'CREATE TABLE main.sqlite_x (id INTEGER PRIMARY KEY)',
+    // sqlite_sequence has no key for sessions to replicate by: Tandem carries it itself.
+    'CREATE TABLE ai (id INTEGER PRIMARY KEY AUTOINCREMENT, v)',
+    'INSERT INTO ai (v) VALUES (1)',
+    `UPDATE sqlite_sequence SET seq = 1000 WHERE name = 'ai'`,
+    `INSERT INTO sqlite_sequence VALUES ('nothing', 5)`,
+    'DELETE FROM sqlite_sequence',
     // The transaction is the writer's.
     'BEGIN',
     `BEGIN IMMEDIATE; INSERT INTO h (v) VALUES ('in a transaction'); COMMIT`,
