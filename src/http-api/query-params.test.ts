@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { isTandemError } from '../shared/errors.ts'
-import { duration, parseQueryParams } from './query-params.ts'
+import { duration, parseQueryParams, waitDuration } from './query-params.ts'
 
 test('flags are on by their presence, whatever their value', () => {
   const params = parseQueryParams({ transaction: 'false', pretty: '', timings: '0' })
@@ -28,4 +28,11 @@ test('a repeated parameter counts once, by its first value', () => {
   assert.equal(params.level, 'none')
   assert.equal(params.q, 'SELECT 1')
   assert.equal(params.minLsn, 7)
+})
+
+test('a wait a request asks for is at most an hour: a longer one is refused, not a timer that fires at once', () => {
+  assert.equal(waitDuration('min_lsn_timeout', '1h'), 3_600_000)
+  assert.throws(() => waitDuration('min_lsn_timeout', '25000h'), /min_lsn_timeout must be at most 1h/)
+  assert.throws(() => parseQueryParams({ min_lsn: '5', min_lsn_timeout: '999999h' }), /at most 1h/)
+  assert.throws(() => parseQueryParams({ sync: '1', sync_timeout: '2h' }), /sync_timeout must be at most 1h/)
 })

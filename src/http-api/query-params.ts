@@ -80,13 +80,13 @@ export function parseQueryParams(query: Query): QueryParams {
     level,
     freshnessMs,
     minLsn,
-    minLsnTimeoutMs: duration('min_lsn_timeout', first(query, 'min_lsn_timeout')) ?? minLsnTimeoutDefaultMs,
+    minLsnTimeoutMs: waitDuration('min_lsn_timeout', first(query, 'min_lsn_timeout')) ?? minLsnTimeoutDefaultMs,
     q,
     ver: first(query, 'ver'),
     fmt: first(query, 'fmt'),
     sync: count('sync', first(query, 'sync')),
-    linearizableTimeoutMs: duration('linearizable_timeout', first(query, 'linearizable_timeout')) ?? 2000,
-    syncTimeoutMs: duration('sync_timeout', first(query, 'sync_timeout')),
+    linearizableTimeoutMs: waitDuration('linearizable_timeout', first(query, 'linearizable_timeout')) ?? 2000,
+    syncTimeoutMs: waitDuration('sync_timeout', first(query, 'sync_timeout')),
   }
 }
 
@@ -97,6 +97,19 @@ function count(name: string, text: string | undefined): number | undefined {
 }
 
 const units: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/**
+ * The longest a request may ask the node to wait for something. A bound, because every wait holds
+ * a timer and a connection, and because Node's timers fire at once past 2^31 - 1 ms (~24.8 days).
+ */
+export const waitMsMax = 60 * 60 * 1000
+
+/** duration() for how long a request waits: at most waitMsMax. */
+export function waitDuration(name: string, text: string | undefined): number | undefined {
+  const ms = duration(name, text)
+  if (ms !== undefined && ms > waitMsMax) throw new TandemError('BAD_REQUEST', `${name} must be at most 1h; got '${text ?? ''}'`)
+  return ms
+}
 
 /** A Go duration (`500ms`, `2s`, `1m30s`) in milliseconds. */
 export function duration(name: string, text: string | undefined): number | undefined {

@@ -200,9 +200,17 @@ export class Scheduler {
   async retry(id: string): Promise<number> {
     const row = this.options.reads.job(id)
     if (row === undefined) throw notFound(id)
+    // At most every task of the job comes back: held against --max-queued-tasks as a submission is.
+    this.reserve(row.task_count)
+    let written
+    try {
+      written = await this.options.write((writes) => ({ rows: writes.retry(id, this.now()), state: writes.stateOf(id) ?? 'queued' }))
+    } finally {
+      this.reservedTasks -= row.task_count
+    }
     const {
       value: { rows, state },
-    } = await this.options.write((writes) => ({ rows: writes.retry(id, this.now()), state: writes.stateOf(id) ?? 'queued' }))
+    } = written
     if (rows.length === 0) throw new TandemError('JOB_NOT_RETRYABLE', `job ${id} has no dead or cancelled tasks to retry`)
     let job = this.jobs.get(id)
     if (job === undefined) {
@@ -641,7 +649,8 @@ export class Scheduler {
   stats(): Record<string, unknown> {
     return {
       open_jobs: this.jobs.size,
-      waiting_tasks: this.queue.size,
+      // Not the queue's size: a cancelled task leaves its heap only when it reaches the top.
+      waiting_tasks: [...this.jobs.values()].reduce((sum, job) => sum + job.waiting, 0),
       leases: this.leases.size,
       jobs_submitted: this.counters.submitted,
       tasks_assigned: this.counters.assigned,

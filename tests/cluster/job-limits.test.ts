@@ -49,5 +49,13 @@ describe('job queue limits', () => {
     assert.equal(after.status, 201, JSON.stringify(after.body))
     const status = (await get<{ jobs: { waiting_tasks: number } }>(`${cluster.master.url}/status`)).body
     assert.equal(status.jobs.waiting_tasks, 10)
+    // A retry brings tasks back: it is held to the same bound.
+    const refusedRetry = await post<Answer>(`${cluster.master.url}/jobs/${first.body.id}/retry`, '')
+    assert.equal(refusedRetry.status, 503, JSON.stringify(refusedRetry.body))
+    assert.equal(refusedRetry.body.code, 'OVERLOADED')
+    assert.equal((await post(`${cluster.master.url}/jobs/${after.body.id}/cancel`, '')).status, 200)
+    const retried = await post<Answer>(`${cluster.master.url}/jobs/${first.body.id}/retry`, '')
+    assert.equal(retried.status, 200, JSON.stringify(retried.body))
+    assert.equal((await get<{ jobs: { waiting_tasks: number } }>(`${cluster.master.url}/status`)).body.jobs.waiting_tasks, 10)
   })
 })
