@@ -74,11 +74,29 @@ export function decodeOps(bytes: Uint8Array): Op[] {
     if (payload.length !== length) throw new TandemError('LOG_CORRUPTED', 'ops blob ends inside an op')
     if (kind === OP_DDL) ops.push({ kind: 'ddl', sql: decoder.decode(payload) })
     else if (kind === OP_CHANGESET) ops.push({ kind: 'changeset', bytes: payload })
-    else if (kind === OP_SEQUENCE) ops.push({ kind: 'sequence', rows: JSON.parse(decoder.decode(payload)) as SequenceRow[] })
+    else if (kind === OP_SEQUENCE) ops.push({ kind: 'sequence', rows: sequenceRows(payload) })
     else throw new TandemError('LOG_CORRUPTED', `unknown op kind ${kind}`)
     at += 5 + length
   }
   return ops
+}
+
+/**
+ * A sequence payload's rows. Malformed JSON or a shape other than rows of two is LOG_CORRUPTED,
+ * like every other undecodable blob, not a SyntaxError or a TypeError in the applier. The values
+ * are not checked: sqlite_sequence holds whatever a client wrote there, and that replicates.
+ */
+function sequenceRows(payload: Uint8Array): SequenceRow[] {
+  let rows: unknown
+  try {
+    rows = JSON.parse(decoder.decode(payload))
+  } catch (cause) {
+    throw new TandemError('LOG_CORRUPTED', 'ops blob holds a sequence op that is not JSON', { cause })
+  }
+  if (!Array.isArray(rows) || !rows.every((row) => Array.isArray(row) && row.length === 2)) {
+    throw new TandemError('LOG_CORRUPTED', 'ops blob holds a sequence op that is not a list of [name, seq] rows')
+  }
+  return rows as SequenceRow[]
 }
 
 export function entryChecksum(lsn: number, epoch: number, time: number, ops: Uint8Array): number {
