@@ -61,9 +61,9 @@ export function statementsFrom(parsed: unknown): SqlStatement[] {
 
 function parameters(values: unknown[], index: number): SqlParams {
   if (values.length === 1 && isPlainObject(values[0])) {
-    const named: Record<string, SqlValue> = {}
-    for (const [key, value] of Object.entries(values[0])) named[key] = sqlValue(value, index, key)
-    return named
+    // fromEntries defines each key as its own property: assigning `named[key]` would make a
+    // parameter called __proto__ replace the object's prototype instead of holding a value.
+    return Object.fromEntries(Object.entries(values[0]).map(([key, value]) => [key, sqlValue(value, index, key)]))
   }
   return values.map((value, i) => sqlValue(value, index, String(i + 1)))
 }
