@@ -73,8 +73,9 @@ export function* sqlTokens(text: string): Generator<SqlToken> {
       }
       if (j > i + 1) yield { kind: 'parameter', text: text.slice(i, j) }
       i = Math.max(j, i + 1)
-    } else if (/[0-9.]/.test(c)) {
-      // A number, `1e5` or `0x1F` included, is not an identifier.
+    } else if (/[0-9]/.test(c) || (c === '.' && /[0-9]/.test(text[i + 1] ?? ''))) {
+      // A number, `1e5`, `.5` or `0x1F` included, is not an identifier. A `.` before anything
+      // else is a dot (tokenize.c): read as a number, it hid `main._tandem_log`'s table name.
       let j = i + 1
       while (j < n && isIdChar(text[j]!)) j++
       i = j
