@@ -131,6 +131,6 @@ describe('reads on read threads', () => {
     const replica = await cluster.addReplica(['--read-threads', '0'])
     await cluster.converged()
     assert.deepEqual(await rows(replica.url, 'SELECT v FROM kv WHERE id = 2'), [['two']])
-    assert.deepEqual((await get(`${replica.url}/status`)).body['reads'], { threads: 0 })
+    assert.deepEqual((await get(`${replica.url}/status`)).body['reads'], { threads: 0, min_lsn_waits: 0 })
   })
 })
