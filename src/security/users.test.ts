@@ -69,3 +69,21 @@ test('a bad auth file is refused with a message naming the entry', () => {
   ]
   for (const [json, message] of cases) assert.throws(() => Users.fromJson(json, 'users.json'), message)
 })
+
+test('new credentials are checked a few at a time: past that a request is told to retry, and nothing is remembered for it', async () => {
+  const users = Users.fromJson([{ username: 'alice', password: await hashPassword('pw', { logN: 10, r: 8, p: 1 }), perms: ['query'] }], 'users.json')
+  const outcomes = Array.from({ length: 10 }, (_, i) => users.identify(basic('alice', `wrong ${i}`)))
+  const checking = outcomes.filter((o) => o instanceof Promise)
+  assert.equal(checking.length, 2, 'two checks run at once')
+  for (const o of outcomes) if (!(o instanceof Promise)) assert.ok(o instanceof TandemError && o.code === 'OVERLOADED')
+  await Promise.all(checking)
+  // A client's parallel requests with the same credentials share one check.
+  const parallel = Array.from({ length: 5 }, () => users.identify(basic('alice', 'pw')))
+  assert.ok(parallel.every((o) => o instanceof Promise))
+  for (const o of await Promise.all(parallel)) assert.ok(!(o instanceof TandemError) && o.user === 'alice')
+  // The refused attempts were not cached: asked again, each is checked (and refused for its password).
+  const again = await users.identify(basic('alice', 'wrong 9'))
+  assert.ok(again instanceof TandemError && again.code === 'UNAUTHORIZED')
+  const right = await users.identify(basic('alice', 'pw'))
+  assert.ok(!(right instanceof TandemError) && right.user === 'alice')
+})

@@ -29,6 +29,12 @@ interface User {
 }
 
 const cacheEntriesMax = 4096
+/**
+ * Password checks running at once, at most. Each scrypt check holds one of libuv's four pool
+ * threads (which a replica's WAL syncs also use) for tens of ms: a flood of new wrong passwords
+ * must not take them all. Past it a request is answered OVERLOADED (503: retry) at once.
+ */
+const checksInFlightMax = 2
 
 export class Users {
   /** Undefined without an --auth file: everyone may do anything. */
@@ -36,6 +42,8 @@ export class Users {
   private readonly anonymous: Principal
   /** Authorization header value → the principal it proved, or the refusal it earned. */
   private readonly verified = new Map<string, Principal | TandemError>()
+  /** Checks running now, by Authorization value: at most checksInFlightMax. */
+  private readonly checking = new Map<string, Promise<Principal | TandemError>>()
 
   private constructor(users: Map<string, User> | undefined, anonymous: Principal) {
     this.users = users
@@ -91,13 +99,21 @@ export class Users {
   identify(authorization: string | undefined): Principal | TandemError | Promise<Principal | TandemError> {
     if (this.users === undefined) return this.anonymous
     if (authorization === undefined) return this.anonymous
-    const known = this.verified.get(authorization)
+    const known = this.verified.get(authorization) ?? this.checking.get(authorization)
     if (known !== undefined) return known
-    return this.verify(authorization).then((outcome) => {
-      if (this.verified.size >= cacheEntriesMax) this.verified.delete(this.verified.keys().next().value!)
-      this.verified.set(authorization, outcome)
-      return outcome
-    })
+    if (this.checking.size >= checksInFlightMax) {
+      return new TandemError('OVERLOADED', 'too many credential checks are running on this node: retry in a moment')
+    }
+    const check = this.verify(authorization)
+      .then((outcome) => {
+        if (this.verified.size >= cacheEntriesMax) this.verified.delete(this.verified.keys().next().value!)
+        this.verified.set(authorization, outcome)
+        return outcome
+      })
+      .finally(() => this.checking.delete(authorization))
+    // The same credentials arriving meanwhile (a client's parallel requests) wait for this check.
+    this.checking.set(authorization, check)
+    return check
   }
 
   private async verify(authorization: string): Promise<Principal | TandemError> {
