@@ -4,6 +4,8 @@
  * CREATE TRIGGER (which ends at `END;`). The binding's prepare() silently ignores everything
  * after the first statement, so without this `SELECT 1; DROP TABLE t` would run half.
  */
+import { skipCommentOrQuote } from './sql-tokens.ts'
+
 export interface SplitStatement {
   /** The statement's text, trimmed, without its closing `;`. */
   sql: string
@@ -29,24 +31,13 @@ export function splitSql(text: string): SplitStatement[] {
 
   while (i < n) {
     const c = text[i]!
-    if (c === '-' && text[i + 1] === '-') {
-      const eol = text.indexOf('\n', i)
-      i = eol === -1 ? n : eol + 1
-    } else if (c === '/' && text[i + 1] === '*') {
-      const close = text.indexOf('*/', i + 2)
-      i = close === -1 ? n : close + 2
-    } else if (c === "'" || c === '"' || c === '`' || c === '[') {
-      const closer = c === '[' ? ']' : c
-      let j = i + 1
-      while (j < n) {
-        if (text[j] === closer) {
-          if (closer !== ']' && text[j + 1] === closer) j += 2
-          else break
-        } else j++
+    const skipped = skipCommentOrQuote(text, i)
+    if (skipped !== undefined) {
+      if (skipped.quote !== undefined) {
+        if (words.length === 0) words.push('')
+        lastWord = ''
       }
-      if (words.length === 0) words.push('')
-      lastWord = ''
-      i = j + 1
+      i = skipped.end
     } else if (c === ';') {
       if (!isTriggerBody(words) || lastWord === 'END') finish(i)
       else lastWord = ''

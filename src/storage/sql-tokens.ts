@@ -26,34 +26,51 @@ function isIdChar(c: string): boolean {
   return /[A-Za-z0-9_$]/.test(c) || c.charCodeAt(0) > 0x7f
 }
 
+/**
+ * At `i`, a comment or a quoted string or identifier: where it ends (past its closer, or past
+ * the text when unterminated) and, for a quote, its opening character. Undefined elsewhere.
+ * The one place both scanners (this file's and sql-splitter.ts) skip what is not SQL code.
+ */
+export function skipCommentOrQuote(text: string, i: number): { end: number; quote?: string } | undefined {
+  const c = text[i]
+  if (c === '-' && text[i + 1] === '-') {
+    const eol = text.indexOf('\n', i)
+    return { end: eol === -1 ? text.length : eol + 1 }
+  }
+  if (c === '/' && text[i + 1] === '*') {
+    const close = text.indexOf('*/', i + 2)
+    return { end: close === -1 ? text.length : close + 2 }
+  }
+  if (c !== "'" && c !== '"' && c !== '`' && c !== '[') return undefined
+  const closer = c === '[' ? ']' : c
+  let j = i + 1
+  while (j < text.length) {
+    if (text[j] !== closer) j++
+    // A doubled closer stands for itself inside the quotes (`[…]` has no escape).
+    else if (closer !== ']' && text[j + 1] === closer) j += 2
+    else break
+  }
+  return { end: j + 1, quote: c }
+}
+
+/** The text between the quotes that open at `start` and end before `end`, escapes undone. */
+function quotedText(text: string, start: number, end: number, quote: string): string {
+  const body = text.slice(start + 1, Math.min(end - 1, text.length))
+  return quote === '[' ? body : body.replaceAll(quote + quote, quote)
+}
+
 /** Identifiers (bare or quoted, unquoted text) and parameters, in order; the rest is skipped. */
 export function* sqlTokens(text: string): Generator<SqlToken> {
   const n = text.length
   let i = 0
   while (i < n) {
     const c = text[i]!
-    if (c === '-' && text[i + 1] === '-') {
-      const eol = text.indexOf('\n', i)
-      i = eol === -1 ? n : eol + 1
-    } else if (c === '/' && text[i + 1] === '*') {
-      const close = text.indexOf('*/', i + 2)
-      i = close === -1 ? n : close + 2
-    } else if (c === "'" || c === '"' || c === '`' || c === '[') {
-      const closer = c === '[' ? ']' : c
-      let j = i + 1
-      let body = ''
-      while (j < n) {
-        if (text[j] === closer) {
-          if (closer !== ']' && text[j + 1] === closer) {
-            body += closer
-            j += 2
-          } else break
-        } else body += text[j++]
-      }
+    const skipped = skipCommentOrQuote(text, i)
+    if (skipped !== undefined) {
       // A double-quoted word is an identifier when it names something, else a string: count it
       // as an identifier, which is the cautious reading for a refusal.
-      if (c !== "'") yield { kind: 'identifier', text: body }
-      i = j + 1
+      if (skipped.quote !== undefined && skipped.quote !== "'") yield { kind: 'identifier', text: quotedText(text, i, skipped.end, skipped.quote) }
+      i = skipped.end
     } else if (c === '?') {
       let j = i + 1
       while (j < n && /[0-9]/.test(text[j]!)) j++
