@@ -118,13 +118,7 @@ export class NodeAccess {
       ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
       signal: AbortSignal.timeout(options.timeoutMs),
     })
-    const text = await response.text()
-    let body: unknown
-    try {
-      body = JSON.parse(text)
-    } catch {
-      body = undefined
-    }
+    const { body, text } = await readJson(response)
     if (!response.ok) throw refusalOf(response.status, body, text)
     return body
   }
@@ -174,5 +168,15 @@ function decoded(text: string): string {
     return decodeURIComponent(text)
   } catch {
     return text
+  }
+}
+
+/** A response's body as JSON (undefined when it is not JSON), and as the text it came as. */
+export async function readJson(response: Response): Promise<{ body: unknown; text: string }> {
+  const text = await response.text()
+  try {
+    return { body: JSON.parse(text) as unknown, text }
+  } catch {
+    return { body: undefined, text }
   }
 }

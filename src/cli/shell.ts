@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline'
 import { appendFileSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { CommandError, refusalOf, type NodeAccess } from './node-access.ts'
+import { CommandError, readJson, refusalOf, type NodeAccess } from './node-access.ts'
 import { renderTable } from './table.ts'
 import { printStatus } from './status.ts'
 
@@ -32,13 +32,7 @@ async function request(access: NodeAccess, statements: string[]): Promise<{ resu
     body: JSON.stringify(statements),
     signal: AbortSignal.timeout(30_000),
   })
-  const text = await response.text()
-  let body: unknown
-  try {
-    body = JSON.parse(text)
-  } catch {
-    body = undefined
-  }
+  const { body, text } = await readJson(response)
   if (response.status === 401 || response.status === 403 || !Array.isArray((body as { results?: unknown } | undefined)?.results)) throw refusalOf(response.status, body, text)
   return body as { results: Result[]; lsn?: number; error?: string }
 }
