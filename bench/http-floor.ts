@@ -10,8 +10,11 @@ import type { Resources } from './resources.ts'
 
 const source = `
 const http = require('node:http')
+const https = require('node:https')
+const fs = require('node:fs')
 const body = process.env.TANDEM_FLOOR_BODY || JSON.stringify({ results: [{ last_insert_id: 123456, rows_affected: 1 }], lsn: 123456 })
-const server = http.createServer((request, response) => {
+const tls = process.env.TANDEM_FLOOR_CERT ? { cert: fs.readFileSync(process.env.TANDEM_FLOOR_CERT), key: fs.readFileSync(process.env.TANDEM_FLOOR_KEY) } : undefined
+const server = (tls ? https.createServer.bind(https, tls) : http.createServer)((request, response) => {
   request.on('data', () => {})
   request.on('end', () => {
     response.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) })
@@ -19,7 +22,7 @@ const server = http.createServer((request, response) => {
   })
 })
 server.keepAliveTimeout = 72000
-server.listen(0, '127.0.0.1', () => process.stdout.write('ready http://127.0.0.1:' + server.address().port + '\\n'))
+server.listen(0, '127.0.0.1', () => process.stdout.write('ready ' + (tls ? 'https' : 'http') + '://127.0.0.1:' + server.address().port + '\\n'))
 `
 
 /** A server the bench runs in a process of its own (the floor, the stack's ceiling). */
@@ -29,9 +32,12 @@ export interface ScriptServer {
 }
 
 /** The run's root goes on the command line so a cleanup sweep can find the process. */
-export function startHttpFloor(resources: Resources, body?: string): Promise<ScriptServer> {
-  const env = body === undefined ? process.env : { ...process.env, TANDEM_FLOOR_BODY: body }
-  return startScriptServer(resources, 'http-floor', source, env)
+/** `tls`: serve HTTPS with this certificate and key (PEM files) instead of HTTP. */
+export function startHttpFloor(resources: Resources, body?: string, tls?: { cert: string; key: string }): Promise<ScriptServer> {
+  const env: NodeJS.ProcessEnv = { ...process.env }
+  if (body !== undefined) env['TANDEM_FLOOR_BODY'] = body
+  if (tls !== undefined) Object.assign(env, { TANDEM_FLOOR_CERT: tls.cert, TANDEM_FLOOR_KEY: tls.key })
+  return startScriptServer(resources, tls === undefined ? 'http-floor' : 'https-floor', source, env)
 }
 
 /**

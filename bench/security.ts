@@ -18,7 +18,7 @@ import { makeCertificates } from '../tests/harness/certificates.ts'
 import { NodeProcess } from '../tests/harness/node-process.ts'
 import { hashPassword } from '../src/security/index.ts'
 import { processCpuSeconds } from './cpu.ts'
-import { startHttpFloor, startScriptServer, type ScriptServer } from './http-floor.ts'
+import { startHttpFloor, type ScriptServer } from './http-floor.ts'
 import { closedLoop, type LoadRequest } from './http-load.ts'
 import { figure, type Figure } from './report.ts'
 import type { Resources } from './resources.ts'
@@ -44,22 +44,6 @@ export interface SecurityResult {
   /** The stack alone: a bare node:http server answering a read's bytes over HTTP (open) and HTTPS (secured). */
   floor: Pair
 }
-
-/** The HTTPS twin of http-floor.ts's server: the same fixed bytes, over TLS. */
-const tlsFloorSource = `
-const https = require('node:https')
-const fs = require('node:fs')
-const body = process.env.TANDEM_FLOOR_BODY
-const server = https.createServer({ cert: fs.readFileSync(process.env.TANDEM_FLOOR_CERT), key: fs.readFileSync(process.env.TANDEM_FLOOR_KEY) }, (request, response) => {
-  request.on('data', () => {})
-  request.on('end', () => {
-    response.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) })
-    response.end(body)
-  })
-})
-server.keepAliveTimeout = 72000
-server.listen(0, '127.0.0.1', () => process.stdout.write('ready https://127.0.0.1:' + server.address().port + '\\n'))
-`
 
 interface Setup {
   master: NodeProcess
@@ -116,7 +100,7 @@ export async function measureSecurity(resources: Resources, s: SecuritySettings,
     if (!secured.master.url.startsWith('https:')) throw new Error(`the secured master serves ${secured.master.url}, not HTTPS`)
     const readAnswer = await call(`${open.replicas[0]!.url}${readPaths[0]!}`, open)
     floors.push(await startHttpFloor(resources, readAnswer.text))
-    floors.push(await startScriptServer(resources, 'https-floor', tlsFloorSource, { ...process.env, TANDEM_FLOOR_BODY: readAnswer.text, TANDEM_FLOOR_CERT: certificates.cert, TANDEM_FLOOR_KEY: certificates.key }))
+    floors.push(await startHttpFloor(resources, readAnswer.text, certificates))
     const [plainFloor, secureFloor] = floors.map((f) => f.url) as [string, string]
     const result: SecurityResult = { writes: { open: [], secured: [] }, reads: { open: [], secured: [] }, writeCpuUs: { open: [], secured: [] }, readCpuUs: { open: [], secured: [] }, floor: { open: [], secured: [] } }
     /** Requests per second, and µs of the serving node's CPU per request. */
