@@ -3,13 +3,9 @@
  * min_lsn on reads, /db/checksum, the replication stream). Routes parse and validate, then ask
  * the node; a replica forwards what needs the master (or redirects with `redirect`).
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import { createServer as createHttpsServer } from 'node:https'
-import type { Duplex } from 'node:stream'
 import { pipeline } from 'node:stream'
 import { constants as zlibConstants, createGzip } from 'node:zlib'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
-import { WebSocketServer } from 'ws'
 import type { Logger } from '../shared/logger.ts'
 import { TandemError, codes } from '../shared/errors.ts'
 import type { StatementResult } from '../storage/index.ts'
@@ -27,9 +23,9 @@ import { sendAnswer } from './answer.ts'
 import { executeAnswer, writeOptions } from './execute-answer.ts'
 import { formatResult, type FormatOptions } from './rqlite-format.ts'
 import { registerJobRoutes } from './job-routes.ts'
-import { errorAnswer } from './error-reply.ts'
 import { answerClientError, answerFrameworkError, maxParamLength } from './framework-errors.ts'
-import { Gate, permissionFor, type Access } from './gate.ts'
+import { permissionFor, type Gate } from './gate.ts'
+import { acceptGatedUpgrades, accessFor, createGatedServer } from './gated-server.ts'
 import type { PeerCredentials, TlsFiles } from '../security/index.ts'
 
 export interface HttpServerOptions {
@@ -44,28 +40,6 @@ export interface HttpServerOptions {
   tls: TlsFiles | undefined
   /** How this node talks to the master when it forwards a request. */
   peers: PeerCredentials
-}
-
-/** What the gate decided for each request the framework handles. */
-const accessOf = new WeakMap<IncomingMessage, Access>()
-
-function accessFor(request: FastifyRequest): Access {
-  const access = accessOf.get(request.raw)
-  if (access === undefined) throw new TandemError('INTERNAL', 'a request reached a route without passing the gate')
-  return access
-}
-
-function writeRefusal(response: ServerResponse, error: TandemError): void {
-  const answer = errorAnswer(error)
-  response.writeHead(answer.status, { ...answer.headers, 'content-length': String(Buffer.byteLength(answer.body)) })
-  response.end(answer.body)
-}
-
-/** Refuses a WebSocket upgrade with a plain HTTP answer on the raw socket. */
-function refuseUpgrade(socket: Duplex, error: TandemError): void {
-  const answer = errorAnswer(error)
-  const head = [`HTTP/1.1 ${answer.status} ${error.code}`, ...Object.entries(answer.headers).map(([k, v]) => `${k}: ${v}`), `content-length: ${Buffer.byteLength(answer.body)}`, 'connection: close']
-  socket.end(`${head.join('\r\n')}\r\n\r\n${answer.body}`)
 }
 
 type Query = Record<string, string | string[] | undefined>
@@ -95,26 +69,6 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
   const fast = { reads: 0, writes: 0 }
   const fastWrites = { bodyLimitBytes: options.bodyLimitBytes, logger: options.logger }
   const { gate } = options
-  /** Past the gate: the endpoint's permission, CORS headers, then the fast paths or the framework. */
-  const dispatch = (request: IncomingMessage, response: ServerResponse, verdict: Access | TandemError, handler: (request: IncomingMessage, response: ServerResponse) => void) => {
-    if (verdict instanceof TandemError) return writeRefusal(response, verdict)
-    const url = request.url ?? '/'
-    const query = url.indexOf('?')
-    const permission = request.method === 'OPTIONS' ? undefined : permissionFor(query < 0 ? url : url.slice(0, query))
-    if (permission !== undefined && !gate.can(verdict, permission)) {
-      try {
-        gate.require(verdict, permission, `${request.method ?? 'GET'} ${query < 0 ? url : url.slice(0, query)}`)
-      } catch (error) {
-        return writeRefusal(response, error as TandemError)
-      }
-    }
-    const cors = gate.corsHeaders(request)
-    if (cors !== undefined) for (const [name, value] of Object.entries(cors)) response.setHeader(name, value)
-    accessOf.set(request, verdict)
-    if (answerFastRead(node, request, response)) fast.reads++
-    else if (answerFastWrite(node, request, response, fastWrites)) fast.writes++
-    else handler(request, response)
-  }
   const app = Fastify({
     // Fastify logs every request at info; its logger sees warnings and errors only.
     loggerInstance: options.logger.child({}, { level: 'warn' }),
@@ -124,35 +78,12 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     clientErrorHandler: answerClientError,
     // Cheap point reads and plain writes are answered before the framework sees them
     // (fast-path.ts). The server gets the timeouts fastify gives the servers it creates.
-    serverFactory: (handler) => {
-      const listener = (request: IncomingMessage, response: ServerResponse) => {
-        const verdict = gate.admit(request)
-        if (verdict instanceof Promise) {
-          verdict.then(
-            (v) => dispatch(request, response, v, handler),
-            (error: unknown) => writeRefusal(response, asTandemError(error, options.bodyLimitBytes, options.logger)),
-          )
-        } else dispatch(request, response, verdict, handler)
-      }
-      const tls = options.tls
-      // Node checks the two timeouts every connectionsCheckingInterval (30 s by default, which
-      // let a silent socket live for up to 40 s past a 10 s limit): check every second instead.
-      const timeouts = {
-        headersTimeout: Math.min(options.headersTimeoutMs, options.requestTimeoutMs),
-        requestTimeout: options.requestTimeoutMs,
-        connectionsCheckingInterval: Math.min(1000, options.headersTimeoutMs),
-        keepAliveTimeout: fastifyKeepAliveTimeoutMs,
-      }
-      const server =
-        tls === undefined
-          ? createServer(timeouts, listener)
-          : createHttpsServer({ ...timeouts, cert: tls.cert, key: tls.key, ...(tls.ca === undefined ? {} : { ca: tls.ca }), requestCert: tls.clientAuth, rejectUnauthorized: tls.clientAuth }, listener)
-      // requestTimeout bounds receiving a request, not answering it, so the long waits (a job's
-      // wait and event stream, min_lsn) are untouched; no inactivity timeout for the same reason.
-      server.setTimeout(0)
-      server.maxConnections = options.connectionsMax
-      return server
-    },
+    serverFactory: (handler) =>
+      createGatedServer({ ...options, keepAliveTimeoutMs: fastifyKeepAliveTimeoutMs }, (request, response) => {
+        if (answerFastRead(node, request, response)) fast.reads++
+        else if (answerFastWrite(node, request, response, fastWrites)) fast.writes++
+        else handler(request, response)
+      }),
   })
   const forwarder = new Forwarder(options.peers)
   app.addHook('onClose', async () => forwarder.close())
@@ -445,40 +376,10 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
 
   registerJobRoutes(app, node, { toMaster, sendJson })
 
-  // The replication stream: a WebSocket on the same port.
-  const sockets = new WebSocketServer({ noServer: true, maxPayload: 1 << 20 })
-  app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    // Node hands the socket over without its error listener: a client that resets the
-    // connection before it is refused or upgraded would otherwise crash the node.
-    socket.on('error', () => socket.destroy())
-    if (request.url?.split('?')[0] !== '/replication') {
-      socket.destroy()
-      return
-    }
-    const refuse = (error: TandemError) => {
-      // Both sides say why: the replica in its /status, the master here.
-      options.logger.warn({ address: request.socket.remoteAddress, code: error.code }, `refused a replication stream: ${error.message}`)
-      refuseUpgrade(socket, error)
-    }
-    const upgrade = (verdict: Access | TandemError) => {
-      if (verdict instanceof TandemError) return refuse(verdict)
-      try {
-        gate.require(verdict, 'replicate', 'the replication stream')
-      } catch (error) {
-        return refuse(error as TandemError)
-      }
-      // Only a proven node's stream counts: its acks for sync=K, its URL for promotions, its epoch for fencing, its slots for jobs.
-      sockets.handleUpgrade(request, socket, head, (ws) => node.acceptReplication(ws, request, { isNode: verdict.isNode && !verdict.isForwarded }))
-    }
-    const verdict = gate.admit(request)
-    if (verdict instanceof Promise) verdict.then(upgrade, () => socket.destroy())
-    else upgrade(verdict)
-  })
-  // Before the server closes: it waits for open connections, and replication sockets never end.
-  app.addHook('preClose', (done) => {
-    for (const client of sockets.clients) client.terminate()
-    sockets.close(() => done())
-  })
+  // The replication stream: a WebSocket on the same port. Before the server closes (it waits
+  // for open connections), its sockets are ended: they never end by themselves.
+  const closeStreams = acceptGatedUpgrades(app.server, '/replication', options, (ws, request, caller) => node.acceptReplication(ws, request, caller))
+  app.addHook('preClose', (done) => closeStreams(() => done()))
 
   return app
 }
