@@ -9,6 +9,9 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { TandemError } from '../shared/errors.ts'
 
+/** What randomUUID() makes. */
+const idShape = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
 export class ClusterId {
   private readonly file: string
   private id: string | undefined
@@ -29,7 +32,9 @@ export class ClusterId {
   }
 
   /** Takes `id` when this node has none yet; throws CLUSTER_MISMATCH when it has another. */
-  adopt(id: string, from = 'the other node'): void {
+  adopt(id: unknown, from = 'the other node'): void {
+    // It comes from the wire and goes into a file: only the shape a master makes is taken.
+    if (typeof id !== 'string' || !idShape.test(id)) throw new TandemError('PROTOCOL_ERROR', `${from} sent a cluster id that is not one (${JSON.stringify(id)?.slice(0, 60) ?? 'none'})`)
     if (this.id === id) return
     if (this.id !== undefined) throw mismatch(this.id, id, from)
     writeFileSync(this.file, `${id}\n`)
