@@ -12,6 +12,7 @@
  *   reads             ~50 s  the client's point reads (main cluster), the embedded replica's
  *   http-reads        ~50 s  HTTP point reads vs the floor; --read-threads 1 vs 2 (main cluster)
  *   security          ~35 s  writes and point reads with --auth, a cluster secret and TLS vs without
+ *   statement-guard   ~35 s  writes and point reads with statement time limits vs without the guard
  *   library-batches   ~15 s  64 callers × 100-row transactions vs raw SQLite
  *   failover           ~5 s
  *   scaling           ~65 s  0, 1, 2, 4 replicas: writes/s, lag; reads/s over 1 and 2 replicas
@@ -105,12 +106,13 @@ import { measureScaling, scalingMarkdown, scalingNote, scalingSummary, scalingTe
 import { measureSnapshotBootstrap, snapshotFigures, snapshotNote, type SnapshotSettings } from './snapshot-bootstrap.ts'
 import { measureSoak, soakFigures, soakNote, type SoakSettings } from './soak.ts'
 import { measureSecurity, securityFigures, securityNote, type SecuritySettings } from './security.ts'
+import { measureStatementGuard, statementGuardFigures, statementGuardNote, type StatementGuardSettings } from './statement-guard.ts'
 import { assertCeilingReplicated, startStackCeiling, startStackCeilingReplica } from './stack-ceiling.ts'
 import { spread } from './stats.ts'
 import { insertManySql, insertOneBody, payload } from './workload.ts'
 
 /** The parts `--only` selects, in the order a full run measures them. */
-const partNames = ['writes', 'catch-up', 'reads', 'http-reads', 'security', 'library-batches', 'failover', 'scaling', 'snapshot', 'soak', 'jobs'] as const
+const partNames = ['writes', 'catch-up', 'reads', 'http-reads', 'security', 'statement-guard', 'library-batches', 'failover', 'scaling', 'snapshot', 'soak', 'jobs'] as const
 type PartName = (typeof partNames)[number]
 
 interface Settings {
@@ -136,6 +138,7 @@ interface Settings {
   embeddedRows: number
   httpReads: HttpReadsSettings
   security: SecuritySettings
+  statementGuard: StatementGuardSettings
   libraryBatches: LibraryBatchSettings
   scaling: ScalingSettings
   snapshot: SnapshotSettings
@@ -187,6 +190,7 @@ function settingsFromArgs(): Settings & { json: boolean; parts: ReadonlySet<Part
     embeddedRows: 100_000,
     httpReads: { reps, seconds, connections: 64 },
     security: { reps, seconds, connections: 64 },
+    statementGuard: { reps, seconds, connections: 64 },
     libraryBatches: { reps, seconds, callers: 64, rowsPerTransaction: 100, rawRows: 300_000 },
     scaling: { reps, seconds: scaled(2 / 3, 1), connections: 64, replicaCounts: [0, 1, 2, 4], readProbesPerSec: 100 },
     snapshot: { reps, gib: snapshotGib, writesPerSec: 1000 },
@@ -682,6 +686,12 @@ async function measureParts(resources: Resources, s: Settings, parts: ReadonlySe
       add('security', securityFigures(security, s.security), [securityNote(s.security)], { security })
     })
   }
+  if (parts.has('statement-guard')) {
+    await timed('statement-guard', async () => {
+      const guard = await measureStatementGuard(resources, s.statementGuard, log)
+      add('statement-guard', statementGuardFigures(guard, s.statementGuard), [statementGuardNote(s.statementGuard)], { statementGuard: guard })
+    })
+  }
   if (parts.has('library-batches')) {
     await timed('library-batches', async () => {
       const batches = await measureLibraryBatches(resources, s.libraryBatches, log)
@@ -725,7 +735,7 @@ async function measureParts(resources: Resources, s: Settings, parts: ReadonlySe
     })
   }
   // The report's order: writes (HTTP, then library), lag, catch-up, reads, failover, snapshot, memory, jobs.
-  const order: PartName[] = ['writes', 'library-batches', 'catch-up', 'reads', 'http-reads', 'security', 'failover', 'snapshot', 'soak', 'scaling', 'jobs']
+  const order: PartName[] = ['writes', 'library-batches', 'catch-up', 'reads', 'http-reads', 'security', 'statement-guard', 'failover', 'snapshot', 'soak', 'scaling', 'jobs']
   for (const part of order) {
     const section = sections.get(part)
     if (section === undefined) continue

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander'
 import { defaultConfig } from '../node/config.ts'
-import { baseUrl, bytes, integer, moduleUrl, nodeUrl, synchronous } from './options.ts'
+import { baseUrl, bytes, durationMs, integer, moduleUrl, nodeUrl, synchronous } from './options.ts'
 import { runAgainstNode, withAccessOptions, type AccessFlags } from './node-access.ts'
 import { hashPasswordCommand } from './hash-password.ts'
 import { serve } from './serve.ts'
@@ -29,6 +29,7 @@ function nodeOptions(command: Command, defaultPort: number): Command {
       integer('--inline-read-max-us'),
       defaultConfig.inlineReadMaxUs,
     )
+    .option('--query-timeout <duration>', 'the longest one client statement (read or write) may run before it is stopped; a request\'s db_timeout may lower it (0: no limit)', durationMs, defaultConfig.queryTimeoutMs)
     .option('--auth <file>', "users and permissions, in rqlite's format: [{\"username\", \"password\", \"perms\": [...]}] (needs --cluster-secret-file)")
     .option('--cluster-secret-file <file>', 'the secret every node of the cluster is given; nodes prove it to each other')
     .option('--tls-cert <file>', 'serve HTTPS and WSS with this certificate (PEM)')
@@ -52,6 +53,7 @@ interface ServeFlags {
   maxConnections: number
   readThreads: number
   inlineReadMaxUs: number
+  queryTimeout: number
   auth?: string
   clusterSecretFile?: string
   tlsCert?: string
@@ -93,6 +95,7 @@ function toNodeOptions(role: 'master' | 'replica', flags: ServeFlags) {
     connectionsMax: flags.maxConnections,
     readThreads: flags.readThreads,
     inlineReadMaxUs: flags.inlineReadMaxUs,
+    queryTimeoutMs: flags.queryTimeout,
     ...(flags.auth === undefined ? {} : { authFile: flags.auth }),
     ...(flags.clusterSecretFile === undefined ? {} : { clusterSecretFile: flags.clusterSecretFile }),
     ...(flags.tlsCert === undefined ? {} : { tlsCertFile: flags.tlsCert }),

@@ -1,4 +1,5 @@
 import { TandemNode, type NodeOptions } from '../node/tandem-node.ts'
+import { StatementLimits } from '../storage/index.ts'
 
 /** Runs one node until SIGINT/SIGTERM; prints the ready line on stdout. */
 export async function serve(options: NodeOptions): Promise<void> {
@@ -13,4 +14,6 @@ export async function serve(options: NodeOptions): Promise<void> {
   }
   process.on('SIGINT', () => void stop())
   process.on('SIGTERM', () => void stop())
+  // A statement that runs on (a read without a time limit, a long write) cannot hold a stop.
+  StatementLimits.forThisThread()?.stopOnSignals()
 }

@@ -55,7 +55,7 @@ export function answerFastRead(node: NodeApi, request: IncomingMessage, response
     const query = queryOf(request.url, '/db/query')
     if (query === undefined) return false
     const params = parseQueryParams(query)
-    if (params.q === undefined || params.pretty || params.timings || params.minLsn !== undefined || params.freshnessMs !== undefined) return false
+    if (params.q === undefined || params.pretty || params.timings || params.minLsn !== undefined || params.freshnessMs !== undefined || params.dbTimeoutMs !== undefined) return false
     const level = params.level ?? 'weak'
     const here = level === 'none' || level === 'auto' || (level === 'weak' && node.role === 'master')
     if (!here) return false
@@ -99,7 +99,9 @@ export function answerFastWrite(node: NodeApi, request: IncomingMessage, respons
     let written: ReturnType<NodeApi['write']>
     try {
       // node.write throws at once when this node stopped being the master meanwhile.
-      written = node.write({ statements: parseStatements(decodeUtf8Strict(Buffer.concat(chunks)), headers['content-type']), transaction: params.transaction }, writeOptions(params, undefined))
+      const statements = parseStatements(decodeUtf8Strict(Buffer.concat(chunks)), headers['content-type'])
+      const limit = params.dbTimeoutMs === undefined ? {} : { limitMs: params.dbTimeoutMs }
+      written = node.write({ statements, transaction: params.transaction, ...limit }, writeOptions(params, undefined))
     } catch (error) {
       failed(error)
       return

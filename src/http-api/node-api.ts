@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from 'ws'
 import type { WriteRequest, WriteOutcome } from '../master/write-pipeline.ts'
 import type { SyncOutcome, WriteOptions } from '../master/write-options.ts'
-import type { SqlStatement, StatementResult } from '../storage/index.ts'
+import type { ReadStops, SqlStatement, StatementResult } from '../storage/index.ts'
 import type { FormatOptions } from './rqlite-format.ts'
 import type { JobEvent, JobSpec, readJob, summaryOf } from '../jobs/index.ts'
 
@@ -67,13 +67,13 @@ export interface NodeApi {
   /** Master only: resolves once replicas confirmed this node is still the master (strong reads). */
   confirmMastership(timeoutMs: number): Promise<void>
   /** Runs read-only statements on a local read-only connection (a read thread's, when there are any). */
-  query(statements: readonly SqlStatement[], transaction: boolean): Promise<StatementResult[]>
+  query(statements: readonly SqlStatement[], transaction: boolean, stops?: ReadStops): Promise<StatementResult[]>
   /**
    * query(), answered as the `results` array's JSON text in rqlite's shape (read-answer.ts),
    * formatted and serialized where the read ran, so the route wraps it without parsing it.
    * Refusals throw as query()'s do; SQL errors are per-statement results inside the text.
    */
-  queryJson(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions): Promise<string>
+  queryJson(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions, stops?: ReadStops): Promise<string>
   /** queryJson() at once on the calling thread, if the read is known to be cheap; undefined when it is not (nothing ran). */
   queryJsonIfCheap(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions): string | undefined
   /** Does any of these statements write? */

@@ -34,6 +34,8 @@ export interface QueryParams {
   syncTimeoutMs: number | undefined
   /** /db/backup's format: `binary` (the default) or `delete`; `sql` is refused there. */
   fmt: string | undefined
+  /** rqlite's db_timeout: each statement's time limit, at most the node's --query-timeout. */
+  dbTimeoutMs: number | undefined
 }
 
 export const minLsnTimeoutDefaultMs = 5000
@@ -66,7 +68,6 @@ export function parseQueryParams(query: Query): QueryParams {
   const q = first(query, 'q')
   if (q !== undefined && q.trim() === '') throw new TandemError('BAD_REQUEST', 'query parameter q is empty')
   duration('timeout', first(query, 'timeout'))
-  duration('db_timeout', first(query, 'db_timeout'))
   return {
     transaction: query['transaction'] !== undefined,
     timings: query['timings'] !== undefined,
@@ -87,6 +88,7 @@ export function parseQueryParams(query: Query): QueryParams {
     sync: count('sync', first(query, 'sync')),
     linearizableTimeoutMs: waitDuration('linearizable_timeout', first(query, 'linearizable_timeout')) ?? 2000,
     syncTimeoutMs: waitDuration('sync_timeout', first(query, 'sync_timeout')),
+    dbTimeoutMs: waitDuration('db_timeout', first(query, 'db_timeout')),
   }
 }
 

@@ -52,13 +52,13 @@ function bodyText(request: FastifyRequest): string {
   return typeof request.body === 'string' ? request.body : ''
 }
 
-/** Runs a wait that ends early (its signal aborted) when the client closes its connection. */
-async function waitWhileConnected(reply: FastifyReply, wait: (signal: AbortSignal) => Promise<void>): Promise<void> {
+/** Runs work that ends early (its signal aborted) when the client closes its connection: a wait, a read. */
+async function whileConnected<T>(reply: FastifyReply, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const gone = new AbortController()
   const onClose = () => gone.abort()
   reply.raw.once('close', onClose)
   try {
-    await wait(gone.signal)
+    return await work(gone.signal)
   } finally {
     reply.raw.off('close', onClose)
   }
@@ -163,7 +163,7 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     // The clock is read only when the answer reports the time.
     const started = params.timings ? performance.now() : 0
     const statements = parseStatements(bodyText(request), request.headers['content-type'])
-    const write: WriteRequest = { statements, transaction: params.transaction }
+    const write: WriteRequest = { statements, transaction: params.transaction, ...(params.dbTimeoutMs === undefined ? {} : { limitMs: params.dbTimeoutMs }) }
     const key = idempotencyKeyOf(request)
     if (key !== undefined) write.idempotency = { key, hash: requestHash(write) }
     // A write forwarded by a replica carries the epoch it knows: a newer one deposes this master.
@@ -198,12 +198,12 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
         throw new TandemError('REPLICA_TOO_STALE', `stale read: this replica's data is ${Math.round(dataAgeMs)} ms behind its master, beyond freshness ${params.freshnessMs} ms`)
       }
     }
-    if (params.minLsn !== undefined) await waitWhileConnected(reply, (signal) => node.waitForLsn(params.minLsn!, params.minLsnTimeoutMs, signal))
+    if (params.minLsn !== undefined) await whileConnected(reply, (signal) => node.waitForLsn(params.minLsn!, params.minLsnTimeoutMs, signal))
     if (node.role === 'master' && (level === 'strong' || level === 'linearizable')) await node.confirmMastership(params.linearizableTimeoutMs)
     node.assertReadable()
     if (params.pretty) {
       // Indented output takes the older path: results as objects, formatted and serialized here.
-      const results = await node.query(statements, params.transaction)
+      const results = await whileConnected(reply, (signal) => node.query(statements, params.transaction, { limitMs: params.dbTimeoutMs, signal }))
       const body: Record<string, unknown> = { results: format(results, params) }
       if (params.timings) body['time'] = (performance.now() - started) / 1000
       reply.header('x-tandem-lsn', String(node.appliedLsn()))
@@ -212,7 +212,7 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     // The same bytes, with the results formatted and serialized where the read ran. Only the
     // three flags are passed: the options travel to the read thread by structured clone.
     const formatOptions: FormatOptions = { associative: params.associative, timings: params.timings, blobArray: params.blobArray }
-    const resultsText = await node.queryJson(statements, params.transaction, formatOptions)
+    const resultsText = await whileConnected(reply, (signal) => node.queryJson(statements, params.transaction, formatOptions, { limitMs: params.dbTimeoutMs, signal }))
     return sendAnswer(reply, readAnswer(resultsText, node.appliedLsn(), params.timings ? (performance.now() - started) / 1000 : undefined))
   }
 

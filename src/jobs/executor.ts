@@ -14,6 +14,7 @@
  * master does not expire a lease whose result is on its way.
  */
 import { Worker } from 'node:worker_threads'
+import { StatementLimits } from '../storage/index.ts'
 import type { Logger } from '../shared/logger.ts'
 import { messageOf } from '../shared/errors.ts'
 import type { Assignment, LeaseRef, MasterMessage, ReplicaMessage } from '../protocol/messages.ts'
@@ -27,6 +28,8 @@ export interface ExecutorOptions {
   threads: number
   dbPath: string
   killGraceMs: number
+  /** Each `ctx.db` statement's time limit (--query-timeout; 0: none). */
+  queryTimeoutMs?: number
   /** Resolves once this replica applied `lsn`; rejects after `timeoutMs`. */
   waitForLsn: (lsn: number, timeoutMs: number) => Promise<void>
   logger: Logger
@@ -71,7 +74,8 @@ class TaskThread {
 /**
  * guard[0]: the thread is in JavaScript (idle), inside a SQLite call, or killed. guard[1]: 1
  * once a kill is requested, so the thread starts no new SQLite call (a handler that queries in a
- * loop would otherwise almost never be seen idle).
+ * loop would otherwise almost never be seen idle). guard[2]: the id of the thread's `ctx.db`
+ * connection for StatementLimits (0: none yet), so a kill stops the statement it waits for.
  */
 export const threadState = { idle: 0, inSqlite: 1, killed: 2 } as const
 const killRetryMs = 10
@@ -106,8 +110,9 @@ export class Executor {
 
   private spawn(replacing?: TaskThread): Promise<string[]> {
     const url = new URL(import.meta.url.endsWith('.ts') ? './task-worker.ts' : './task-worker.js', import.meta.url)
-    const guard = new Int32Array(new SharedArrayBuffer(8))
-    const worker = new Worker(url, { workerData: { moduleUrl: this.options.moduleUrl, dbPath: this.options.dbPath, guard } })
+    const guard = new Int32Array(new SharedArrayBuffer(12))
+    const workerData = { moduleUrl: this.options.moduleUrl, dbPath: this.options.dbPath, guard, queryTimeoutMs: this.options.queryTimeoutMs ?? 0 }
+    const worker = new Worker(url, { workerData })
     const thread = replacing ?? new TaskThread(worker, guard)
     // A replacement was retired first (retire()): it holds no task and is not ready.
     thread.worker = worker
@@ -349,15 +354,20 @@ export class Executor {
 
 /**
  * Terminates a worker thread once it is outside SQLite: marks it killed (after which its
- * `ctx.db` calls throw instead of entering SQLite), waiting for a call under way to return.
+ * `ctx.db` calls throw instead of entering SQLite), stops the statement under way, and waits for
+ * that call to return.
  */
 async function killThread(worker: Worker, guard: Int32Array): Promise<void> {
   Atomics.store(guard, 1, 1)
   while (Atomics.compareExchange(guard, 0, threadState.idle, threadState.killed) !== threadState.idle) {
     if (Atomics.load(guard, 0) === threadState.killed) break
+    const connection = Atomics.load(guard, 2)
+    if (connection !== 0) StatementLimits.forThisThread()?.cancel(connection)
     await new Promise((resolve) => setTimeout(resolve, killRetryMs))
   }
   await worker.terminate()
+  const connection = Atomics.load(guard, 2)
+  if (connection !== 0) StatementLimits.forThisThread()?.forget(connection)
 }
 
 function refOf(ref: LeaseRef): LeaseRef {

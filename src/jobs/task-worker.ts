@@ -10,7 +10,7 @@
  *                   {type: 'done', id, ok, value?, error?}             value: JSON text
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import { openConnection, type Connection } from '../storage/index.ts'
+import { isInterrupted, openConnection, watchConnection, type Connection, type WatchedConnection } from '../storage/index.ts'
 import { valueBytesMax } from '../shared/limits.ts'
 
 type Handler = (input: unknown, ctx: unknown) => unknown
@@ -18,7 +18,7 @@ type FromMain =
   | { type: 'run'; id: number; name: string; input: string; generation: number; task: { job: string; index: number; attempt: number } }
   | { type: 'abort'; id: number; reason: string }
 
-const { moduleUrl, dbPath, guard } = workerData as { moduleUrl: string; dbPath: string; guard: Int32Array }
+const { moduleUrl, dbPath, guard, queryTimeoutMs } = workerData as { moduleUrl: string; dbPath: string; guard: Int32Array; queryTimeoutMs: number }
 /** Mirrors threadState in executor.ts (not imported: this module runs in the thread). */
 const idle = 0
 const inSqlite = 1
@@ -26,6 +26,7 @@ const port = parentPort!
 const handlers = new Map<string, Handler>()
 const runs = new Map<number, AbortController>()
 let connection: Connection | undefined
+let watched: WatchedConnection | undefined
 let connectionGeneration = -1
 
 try {
@@ -40,8 +41,11 @@ try {
 function database(generation: number) {
   const open = (): Connection => {
     if (connection === undefined || connectionGeneration !== generation) {
+      Atomics.store(guard, 2, 0)
       connection?.close()
-      connection = openConnection(dbPath, { readOnly: true, valueBytesMax })
+      connection = openConnection(dbPath, { readOnly: true, valueBytesMax, extensions: true })
+      watched = watchConnection(connection, queryTimeoutMs)
+      Atomics.store(guard, 2, watched?.id ?? 0)
       connectionGeneration = generation
     }
     return connection
@@ -60,6 +64,11 @@ function inSqliteCall<T>(fn: () => T): T {
   if (Atomics.load(guard, 1) === 1 || Atomics.compareExchange(guard, 0, idle, inSqlite) !== idle) throw new Error('this task was stopped')
   try {
     return fn()
+  } catch (error) {
+    const reason = isInterrupted(error) ? watched?.stopped() : undefined
+    if (reason === 'time-limit') throw new Error(`query timeout: a ctx.db statement ran past --query-timeout (${queryTimeoutMs} ms) and was stopped`)
+    if (reason !== undefined) throw new Error('this task was stopped')
+    throw error
   } finally {
     Atomics.store(guard, 0, idle)
   }

@@ -20,7 +20,9 @@ import type { LogStore } from '../replication-log/log-store.ts'
 import { IdempotencyStore } from './idempotency.ts'
 import {
   ChangeCapture,
+  executeTimeoutError,
   holdsDdl,
+  isInterrupted,
   isDdlKeyword,
   prepareClientPart,
   prepareClientStatements,
@@ -42,6 +44,8 @@ export interface WriteRequest {
   transaction: boolean
   /** Run this request once per key (see idempotency.ts); `hash` tells a retry from a new request. */
   idempotency?: { key: string; hash: string }
+  /** rqlite's db_timeout: each statement's time limit (at most the node's --query-timeout). */
+  limitMs?: number
 }
 
 /** Tandem's own maintenance write (expiring idempotency keys, say), run past the SQL policy. */
@@ -81,6 +85,18 @@ interface Pending {
   /** Set when an idempotent request is answered from its first run. */
   replayedLsn?: number
   error?: unknown
+  /** Statements stopped past their time limit: answered `execute timeout` when the batch runs again. */
+  timedOut?: Set<number>
+}
+
+/**
+ * A write statement stopped past its time limit: SQLite then rolls back the whole transaction,
+ * the batch's other requests with it, so the batch runs again without that statement.
+ */
+class TransactionLost extends Error {
+  constructor() {
+    super('a statement past its time limit rolled back the batch')
+  }
 }
 
 export class WritePipeline {
@@ -154,7 +170,7 @@ export class WritePipeline {
     try {
       this.internal('BEGIN IMMEDIATE')
       this.capture.begin()
-      for (const pending of batch) this.runRequest(pending)
+      for (const pending of batch) this.runLimited(pending)
       const ops = this.capture.finish()
       if (ops.length > 0) {
         const encoded = encodeOps(ops)
@@ -171,6 +187,14 @@ export class WritePipeline {
     } catch (error) {
       this.capture.abort()
       if (connection.isTransaction) this.internal('ROLLBACK')
+      if (error instanceof TransactionLost) {
+        this.runAgain(batch)
+        return
+      }
+      if (error instanceof TandemError && error.code === 'SHUTTING_DOWN') {
+        for (const pending of batch) pending.reject(error)
+        return
+      }
       this.options.logger.error({ err: error }, 'write batch failed to commit')
       const failure = new TandemError('WRITE_FAILED', `the master could not commit: ${messageOf(error)}`, { cause: error })
       for (const pending of batch) pending.reject(failure)
@@ -193,12 +217,7 @@ export class WritePipeline {
     this.capture.abort()
     this.internal('ROLLBACK')
     if (batch.length > 1) {
-      for (const pending of batch) {
-        delete pending.results
-        delete pending.replayedLsn
-        delete pending.error
-      }
-      this.queue.unshift(...batch)
+      this.runAgain(batch)
       this.soloCount += batch.length
       return
     }
@@ -208,6 +227,16 @@ export class WritePipeline {
       `the request changes ${bytes} bytes of rows, more than one replication entry carries (${limit} bytes): nothing was applied; split it into smaller requests`,
       { bytes, entryBytesMax: limit },
     ))
+  }
+
+  /** Puts a rolled-back batch back at the queue's head, as it was before it ran. */
+  private runAgain(batch: Pending[]): void {
+    for (const pending of batch) {
+      delete pending.results
+      delete pending.replayedLsn
+      delete pending.error
+    }
+    this.queue.unshift(...batch)
   }
 
   /**
@@ -224,6 +253,14 @@ export class WritePipeline {
     } finally {
       connection.limits.length = limit
     }
+  }
+
+  /** runRequest() with the request's own statement time limit, when it asks for one (db_timeout). */
+  private runLimited(pending: Pending): void {
+    const { watched } = this.options.writer
+    const limitMs = 'internal' in pending.request ? undefined : pending.request.limitMs
+    if (watched === undefined || limitMs === undefined) this.runRequest(pending)
+    else watched.withLimit(limitMs, () => this.runRequest(pending))
   }
 
   /**
@@ -244,6 +281,7 @@ export class WritePipeline {
     const internal = this.internal
     internal('SAVEPOINT request')
     const results: StatementResult[] = []
+    let current = -1
     try {
       const key = request.idempotency
       const stored = key === undefined ? undefined : this.options.writer.policy.internally(() => this.idempotency.lookup(key.key, key.hash))
@@ -254,13 +292,14 @@ export class WritePipeline {
         return
       }
       for (let i = 0; i < statements.length; i++) {
+        current = i
         const statement = statements[i]!
         const split = splits[i]!
         if (!transaction) {
           if (holdsDdl(split)) this.capture.flush()
           const statementMark = this.capture.mark()
           internal('SAVEPOINT statement')
-          const result = this.runStatement(statement, split)
+          const result = this.runStatement(pending, i, statement, split)
           if (result.kind === 'error') {
             internal('ROLLBACK TO statement')
             this.capture.rollbackTo(statementMark)
@@ -268,7 +307,7 @@ export class WritePipeline {
           internal('RELEASE statement')
           results.push(result)
         } else {
-          const result = this.runStatement(statement, split)
+          const result = this.runStatement(pending, i, statement, split)
           results.push(result)
           if (result.kind === 'error') {
             internal('ROLLBACK TO request')
@@ -285,6 +324,11 @@ export class WritePipeline {
       internal('RELEASE request')
       pending.results = results
     } catch (error) {
+      if (error instanceof TransactionLost) {
+        ;(pending.timedOut ??= new Set()).add(current)
+        throw error
+      }
+      if (!this.options.writer.connection.isTransaction) throw error
       internal('ROLLBACK TO request')
       internal('RELEASE request')
       this.capture.rollbackTo(mark)
@@ -323,8 +367,9 @@ export class WritePipeline {
 
   private readonly internalStatements = new Map<string, Statement>()
 
-  private runStatement(statement: SqlStatement, split: SplitStatement[]): StatementResult {
-    const { connection, policy } = this.options.writer
+  private runStatement(pending: Pending, index: number, statement: SqlStatement, split: SplitStatement[]): StatementResult {
+    const { connection, policy, watched } = this.options.writer
+    if (pending.timedOut?.has(index) === true) return { kind: 'error', error: executeTimeoutError }
     const started = performance.now()
     let result: StatementResult | undefined
     try {
@@ -358,6 +403,12 @@ export class WritePipeline {
       }
     } catch (error) {
       if (error instanceof TandemError && error.code !== 'BAD_REQUEST') throw error
+      const stopped = isInterrupted(error) ? watched?.stopped() : undefined
+      if (stopped === 'stopping') throw new TandemError('SHUTTING_DOWN', 'the master is stopping: nothing of the request was applied')
+      if (stopped === 'time-limit') {
+        if (!connection.isTransaction) throw new TransactionLost()
+        return { kind: 'error', error: executeTimeoutError, timeSec: (performance.now() - started) / 1000 }
+      }
       return { kind: 'error', error: messageOf(error), timeSec: (performance.now() - started) / 1000 }
     }
     assert(result !== undefined, 'a statement text holds at least one statement')

@@ -92,6 +92,12 @@ export interface NodeConfig {
   readQueueMax: number
   /** Reads whose SQL ran in at most this many µs last time run on the main thread (read-costs.ts); 0: never. */
   inlineReadMaxUs: number
+  /**
+   * The longest one client statement may run, read or write, before it is stopped and answered
+   * rqlite's `query timeout` / `execute timeout` (--query-timeout; a request's db_timeout may
+   * lower it). 0: no limit.
+   */
+  queryTimeoutMs: number
   /** Users and permissions, in rqlite's format (--auth); without it every request may do anything. */
   authFile?: string
   /** The secret every node of the cluster is given; nodes prove it to each other (--cluster-secret-file). */
@@ -140,6 +146,7 @@ export const defaultConfig = {
   readThreads: 1,
   readQueueMax: 1024,
   inlineReadMaxUs: 50,
+  queryTimeoutMs: 30_000,
   tlsClientAuth: false,
   corsOrigins: [],
   insecure: false,

@@ -9,6 +9,8 @@ import {
   checksumTables,
   classify,
   openReader,
+  effectiveLimitMs,
+  queryTimeoutError,
   runClientStatement,
   type GuardedConnection,
   type SchemaGeneration,
@@ -18,19 +20,43 @@ import {
 
 export const writeViaQueryError = 'attempt to change database via query operation'
 
+/** Thrown by query() when a statement ran past the budget it was given, shorter than its limit. */
+export class OverBudget extends Error {
+  constructor() {
+    super('the read ran past its budget on this thread')
+  }
+}
+
 export class LocalReads {
   private readonly reader: GuardedConnection
   private readonly log: LogStore
   /** The node's: while it stands still, a statement's columns are known from its last run. */
   private readonly schema: SchemaGeneration
 
-  constructor(path: string, schema: SchemaGeneration) {
-    this.reader = openReader(path)
+  /** `queryTimeoutMs`: each statement's limit unless a read asks for less (0: none). */
+  constructor(path: string, schema: SchemaGeneration, queryTimeoutMs = 0) {
+    this.reader = openReader(path, queryTimeoutMs)
     this.schema = schema
     this.log = new LogStore(this.reader.connection, (fn) => this.reader.policy.internally(fn))
   }
 
-  query(statements: readonly SqlStatement[], transaction: boolean): StatementResult[] {
+  /**
+   * Runs the statements, each stopped past `limitMs` (undefined: the connection's limit) and
+   * answered rqlite's `query timeout`. With `budgetMs` shorter than the limit, a statement that
+   * runs past the budget throws OverBudget instead: the caller runs the read where it may take
+   * longer (a read changes nothing, so running it again is safe).
+   */
+  query(statements: readonly SqlStatement[], transaction: boolean, limitMs?: number, budgetMs?: number): StatementResult[] {
+    const watched = this.reader.watched
+    if (watched === undefined) return this.run(statements, transaction)
+    const limit = effectiveLimitMs(limitMs, watched.defaultLimitMs)
+    const overBudget = budgetMs !== undefined && (limit === 0 || budgetMs < limit)
+    const results = watched.withLimit(overBudget ? budgetMs : limit, () => this.run(statements, transaction))
+    if (overBudget && results.some((r) => r.kind === 'error' && r.error === queryTimeoutError)) throw new OverBudget()
+    return results
+  }
+
+  private run(statements: readonly SqlStatement[], transaction: boolean): StatementResult[] {
     const { connection, policy } = this.reader
     // One read transaction for the whole request when asked: the statements see one snapshot.
     if (transaction) policy.internally(() => connection.exec('BEGIN'))
@@ -56,8 +82,13 @@ export class LocalReads {
    * query(), answered as the HTTP API's `results` JSON text (see read-answer.ts): on a read
    * thread this keeps formatting and serialization off the main thread.
    */
-  queryJson(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions): string {
-    return resultsJson(this.query(statements, transaction), format)
+  queryJson(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions, limitMs?: number, budgetMs?: number): string {
+    return resultsJson(this.query(statements, transaction, limitMs, budgetMs), format)
+  }
+
+  /** Its connection's handle for StatementLimits.cancel() from another thread; undefined without limits. */
+  get watchedId(): number | undefined {
+    return this.reader.watched?.id
   }
 
   isWrite(statements: readonly SqlStatement[]): boolean {

@@ -49,7 +49,7 @@ export class MasterRole {
   constructor(config: NodeConfig, dbPath: string, nodeId: string, clock: Clock, logger: Logger, schema: SchemaGeneration, clusterId: string, promoteToEpoch?: number) {
     this.config = config
     this.logger = logger
-    this.writer = openWriter(dbPath, config.synchronous)
+    this.writer = openWriter(dbPath, config.synchronous, config.queryTimeoutMs)
     const internally = <T>(fn: () => T) => this.writer.policy.internally(fn)
     LogStore.ensureSchema(this.writer.connection, internally)
     internally(() => ensureJobSchema(this.writer.connection))

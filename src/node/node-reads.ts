@@ -8,14 +8,21 @@
  */
 import { TandemError } from '../shared/errors.ts'
 import type { Logger } from '../shared/logger.ts'
-import type { SchemaGeneration, SqlStatement, StatementResult } from '../storage/index.ts'
+import type { ReadStops, SchemaGeneration, SqlStatement, StatementResult } from '../storage/index.ts'
 import type { FormatOptions } from '../http-api/rqlite-format.ts'
 import type { NodeConfig } from './config.ts'
-import { LocalReads } from './local-reads.ts'
+import { LocalReads, OverBudget } from './local-reads.ts'
 import { ReadCosts } from './read-costs.ts'
 import { ReadPool } from './read-pool.ts'
 
-export type NodeReadsConfig = Pick<NodeConfig, 'readThreads' | 'readQueueMax' | 'inlineReadMaxUs'>
+export type NodeReadsConfig = Pick<NodeConfig, 'readThreads' | 'readQueueMax' | 'inlineReadMaxUs' | 'queryTimeoutMs'>
+
+/**
+ * The longest a read known to be cheap may run on the main thread: past it, its statement is
+ * stopped and the read goes to a read thread instead, so a cheap SQL text that turns slow (new
+ * parameters, a grown table) holds the event loop this long at most, once.
+ */
+export const inlineBudgetMs = 10
 
 export class NodeReads {
   private readonly dbPath: string
@@ -31,6 +38,7 @@ export class NodeReads {
   private readonly pool: ReadPool | undefined
   private readonly costs: ReadCosts
   private readonly schema: SchemaGeneration
+  private readonly queryTimeoutMs: number
 
   /**
    * Opens the file read-only: the role that creates it is started first. `schema`: the node's,
@@ -40,7 +48,8 @@ export class NodeReads {
     this.dbPath = dbPath
     this.schema = schema
     this.inlineReadMaxUs = config.inlineReadMaxUs
-    this.local = new LocalReads(dbPath, schema)
+    this.queryTimeoutMs = config.queryTimeoutMs
+    this.local = new LocalReads(dbPath, schema, config.queryTimeoutMs)
     this.costs = new ReadCosts(config.inlineReadMaxUs)
     if (config.readThreads > 0) {
       this.pool = new ReadPool({
@@ -49,6 +58,7 @@ export class NodeReads {
         threads: config.readThreads,
         queueMax: config.readQueueMax,
         logger,
+        queryTimeoutMs: config.queryTimeoutMs,
         onAnswered: (statements, micros) => this.costs.record(statements, micros),
       })
     }
@@ -69,7 +79,7 @@ export class NodeReads {
   /** After a snapshot replaced the file. */
   openConnections(): void {
     this.pool?.openConnections()
-    this.local = new LocalReads(this.dbPath, this.schema)
+    this.local = new LocalReads(this.dbPath, this.schema, this.queryTimeoutMs)
   }
 
   readsOrThrow(): LocalReads {
@@ -77,28 +87,37 @@ export class NodeReads {
     return this.local
   }
 
-  async query(statements: readonly SqlStatement[], transaction: boolean): Promise<StatementResult[]> {
+  /** `stops`: each statement's time limit, and the signal of the read's client going away. */
+  async query(statements: readonly SqlStatement[], transaction: boolean, stops: ReadStops = {}): Promise<StatementResult[]> {
     return this.read(
       statements,
-      (local) => local.query(statements, transaction),
-      (pool) => pool.query(statements, transaction),
+      (local, budgetMs) => local.query(statements, transaction, stops.limitMs, budgetMs),
+      (pool) => pool.query(statements, transaction, stops),
     )
   }
 
   /** query(), answered as the HTTP API's `results` JSON text, formatted where the read ran. */
-  async queryJson(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions): Promise<string> {
+  async queryJson(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions, stops: ReadStops = {}): Promise<string> {
     return this.read(
       statements,
-      (local) => local.queryJson(statements, transaction, format),
-      (pool) => pool.queryJson(statements, transaction, format),
+      (local, budgetMs) => local.queryJson(statements, transaction, format, stops.limitMs, budgetMs),
+      (pool) => pool.queryJson(statements, transaction, format, stops),
     )
   }
 
-  /** queryJson() now, on this thread, when it would run here anyway; else undefined (nothing ran). */
+  /**
+   * queryJson() now, on this thread, when it would run here anyway; else undefined (nothing ran,
+   * or it ran past the inline budget and was stopped: the caller then reads on a thread).
+   */
   queryJsonIfCheap(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions): string | undefined {
     const local = this.local
     if (local === undefined || !this.runsHere(statements)) return undefined
-    return this.runHere(statements, () => local.queryJson(statements, transaction, format))
+    try {
+      return this.runHere(statements, (budgetMs) => local.queryJson(statements, transaction, format, undefined, budgetMs))
+    } catch (error) {
+      if (error instanceof OverBudget) return undefined
+      throw error
+    }
   }
 
   isWrite(statements: readonly SqlStatement[]): boolean {
@@ -110,6 +129,11 @@ export class NodeReads {
     return this.pool === undefined ? { threads: 0 } : { ...this.pool.stats(), inline: this.costs.inline, inline_max_us: this.inlineReadMaxUs }
   }
 
+  /** The node is stopping: reads in flight on the read threads end now (SHUTTING_DOWN). */
+  stopReads(): void {
+    this.pool?.stopReads()
+  }
+
   async close(): Promise<void> {
     await this.pool?.close()
     this.local?.close()
@@ -119,19 +143,33 @@ export class NodeReads {
    * Where a read runs: on a read thread, unless it is known to be cheap (read-costs.ts) or there
    * is no pool; then on the main thread's connection.
    */
-  private async read<T>(statements: readonly SqlStatement[], here: (local: LocalReads) => T, onThread: (pool: ReadPool) => Promise<T>): Promise<T> {
+  private async read<T>(statements: readonly SqlStatement[], here: (local: LocalReads, budgetMs: number | undefined) => T, onThread: (pool: ReadPool) => Promise<T>): Promise<T> {
     const local = this.readsOrThrow()
     if (this.pool !== undefined && !this.runsHere(statements)) return onThread(this.pool)
-    return this.runHere(statements, () => here(local))
+    try {
+      return this.runHere(statements, (budgetMs) => here(local, budgetMs))
+    } catch (error) {
+      if (!(error instanceof OverBudget) || this.pool === undefined) throw error
+      return onThread(this.pool)
+    }
   }
 
-  /** With no read threads every read runs here; with them, the cheap ones. */
+  /**
+   * With no read threads every read runs here; with them, the cheap ones, and, while every
+   * thread is busy (a long read there would hold it up), one that last ran within the inline
+   * budget or was never seen: tried here within that budget, and sent to the threads if it runs
+   * past it (then it is known to, and goes there at once next time).
+   */
   private runsHere(statements: readonly SqlStatement[]): boolean {
-    return this.pool === undefined || this.costs.isCheap(statements)
+    if (this.pool === undefined || this.costs.isCheap(statements)) return true
+    return this.pool.isBusy && this.costs.isShorterThan(statements, inlineBudgetMs * 1000)
   }
 
-  /** Runs a read here; a cheap one (there are read threads) is timed, to notice it turning slow. */
-  private runHere<T>(statements: readonly SqlStatement[], run: () => T): T {
-    return this.pool === undefined ? run() : this.costs.runInline(statements, run)
+  /**
+   * Runs a read here. Without read threads it may take its whole limit; a cheap one (there are
+   * read threads) gets inlineBudgetMs, and is timed, to notice it turning slow.
+   */
+  private runHere<T>(statements: readonly SqlStatement[], run: (budgetMs: number | undefined) => T): T {
+    return this.pool === undefined ? run(undefined) : this.costs.runInline(statements, () => run(inlineBudgetMs))
   }
 }

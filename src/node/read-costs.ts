@@ -14,8 +14,8 @@
 import type { SqlStatement } from '../storage/index.ts'
 
 export class ReadCosts {
-  /** By SQL text: cheap or not, and the slow runs in a row since it was last cheap. */
-  private readonly known = new Map<string, { isCheap: boolean; slowRuns: number }>()
+  /** By SQL text: cheap or not, the slow runs in a row since it was last cheap, and its last run. */
+  private readonly known = new Map<string, { isCheap: boolean; slowRuns: number; lastMicros: number }>()
   private readonly cheapMicros: number
   private readonly capacity: number
   /** Reads run on the main thread because they were cheap. */
@@ -33,6 +33,12 @@ export class ReadCosts {
     return this.known.get(statements[0]!.sql)?.isCheap ?? false
   }
 
+  /** One statement whose last run, if it was measured, took at most `micros`. */
+  isShorterThan(statements: readonly SqlStatement[], micros: number): boolean {
+    if (this.cheapMicros <= 0 || statements.length !== 1) return false
+    return (this.known.get(statements[0]!.sql)?.lastMicros ?? 0) <= micros
+  }
+
   /** What one run of these statements took, wherever it ran. */
   record(statements: readonly SqlStatement[], micros: number): void {
     if (statements.length !== 1) return
@@ -40,9 +46,10 @@ export class ReadCosts {
     let entry = this.known.get(sql)
     if (entry === undefined) {
       if (this.known.size >= this.capacity) this.known.delete(this.known.keys().next().value!)
-      entry = { isCheap: false, slowRuns: 0 }
+      entry = { isCheap: false, slowRuns: 0, lastMicros: micros }
       this.known.set(sql, entry)
     }
+    entry.lastMicros = micros
     if (micros <= this.cheapMicros) {
       entry.isCheap = true
       entry.slowRuns = 0

@@ -19,10 +19,11 @@
  */
 import { Worker } from 'node:worker_threads'
 import { TandemError } from '../shared/errors.ts'
+import { StatementLimits, type ReadStops } from '../storage/statement-limits.ts'
 import type { Logger } from '../shared/logger.ts'
 import type { FormatOptions } from '../http-api/rqlite-format.ts'
 import type { SchemaGeneration, SqlStatement, StatementResult } from '../storage/index.ts'
-import { connectionState, type ReadReply, type ReadRequest, type ReadWorkerData, type ToReadWorker } from './read-protocol.ts'
+import { cancelSlots, connectionState, type ReadReply, type ReadRequest, type ReadWorkerData, type ToReadWorker } from './read-protocol.ts'
 
 export interface ReadPoolOptions {
   dbPath: string
@@ -39,17 +40,23 @@ export interface ReadPoolOptions {
   attemptsMax?: number
   /** Told what each answered read took on its thread. */
   onAnswered?: (statements: readonly SqlStatement[], micros: number) => void
+  /** Each statement's time limit unless a read says otherwise (--query-timeout; 0: none). */
+  queryTimeoutMs?: number
 }
+
 
 interface PendingRead {
   statements: readonly SqlStatement[]
   transaction: boolean
   /** Set for queryJson: the thread answers JSON text (a string) instead of results. */
   format: FormatOptions | undefined
+  limitMs: number | undefined
   /** Threads this read was posted to; at most attemptsMax. */
   attempts: number
+  /** Answered (or cancelled): a later reply for it is dropped. */
+  settled: boolean
   resolve: (results: StatementResult[] | string) => void
-  reject: (error: unknown) => void
+  reject: (error: Error) => void
 }
 
 interface ReadThread {
@@ -69,6 +76,11 @@ const restartDelayMsMax = 2000
 
 export class ReadPool {
   private readonly options: Required<Omit<ReadPoolOptions, 'onAnswered'>> & Pick<ReadPoolOptions, 'onAnswered'>
+  /** See ReadWorkerData: how a read whose client went away is stopped. */
+  private readonly cancels = new Int32Array(new SharedArrayBuffer(4 * cancelSlots))
+  private readonly running: Int32Array
+  private readonly connections: Int32Array
+  private cancelled = 0
   private readonly threads: ReadThread[] = []
   /** control[0] is 1 while the database file is being replaced (see read-worker.ts). */
   private readonly control = new Int32Array(new SharedArrayBuffer(4))
@@ -82,8 +94,10 @@ export class ReadPool {
   constructor(options: ReadPoolOptions) {
     if (!Number.isInteger(options.threads) || options.threads < 1) throw new TandemError('BAD_REQUEST', `a read pool needs at least one thread, not ${options.threads}`)
     if (!Number.isInteger(options.queueMax) || options.queueMax < 1) throw new TandemError('BAD_REQUEST', `readQueueMax must be a positive integer, not ${options.queueMax}`)
-    this.options = { closeWaitMs: 10_000, attemptsMax: 2, ...options }
+    this.options = { closeWaitMs: 10_000, attemptsMax: 2, queryTimeoutMs: 0, ...options }
     this.states = new Int32Array(new SharedArrayBuffer(4 * options.threads))
+    this.running = new Int32Array(new SharedArrayBuffer(4 * options.threads))
+    this.connections = new Int32Array(new SharedArrayBuffer(4 * options.threads))
     for (let index = 0; index < options.threads; index++) {
       const thread: ReadThread = { index, worker: undefined, inFlight: new Map(), outbox: [], served: 0, restarts: 0, failuresInRow: 0 }
       this.threads.push(thread)
@@ -91,40 +105,94 @@ export class ReadPool {
     }
   }
 
+  /** Every running thread has a read in flight (a read sent now would wait behind another). */
+  get isBusy(): boolean {
+    return this.threads.every((t) => t.worker === undefined || t.inFlight.size > 0)
+  }
+
   /** Runs the statements on the least busy read thread. Rejects with OVERLOADED when all are full. */
-  query(statements: readonly SqlStatement[], transaction: boolean): Promise<StatementResult[]> {
+  query(statements: readonly SqlStatement[], transaction: boolean, stops: ReadStops = {}): Promise<StatementResult[]> {
     // A read without format is answered with results (read-protocol.ts).
-    return this.submit(statements, transaction, undefined) as Promise<StatementResult[]>
+    return this.submit(statements, transaction, undefined, stops) as Promise<StatementResult[]>
   }
 
   /** query(), answered as the HTTP API's `results` JSON text (see read-answer.ts). */
-  queryJson(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions): Promise<string> {
+  queryJson(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions, stops: ReadStops = {}): Promise<string> {
     // A read with format is answered with a string (read-protocol.ts).
-    return this.submit(statements, transaction, format) as Promise<string>
+    return this.submit(statements, transaction, format, stops) as Promise<string>
   }
 
-  private submit(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions | undefined): Promise<StatementResult[] | string> {
+  private submit(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions | undefined, stops: ReadStops): Promise<StatementResult[] | string> {
     if (this.isClosed) return Promise.reject(new TandemError('SHUTTING_DOWN', 'the node is stopping'))
+    const { signal } = stops
+    if (signal?.aborted === true) return Promise.reject(cancelledError())
     return new Promise((resolve, reject) => {
-      this.dispatch({ statements, transaction, format, attempts: 0, resolve, reject })
+      const read: PendingRead = { statements, transaction, format, limitMs: stops.limitMs, attempts: 0, settled: false, resolve, reject }
+      if (signal !== undefined) {
+        const onAbort = () => this.cancel(read)
+        signal.addEventListener('abort', onAbort, { once: true })
+        read.resolve = (results) => {
+          signal.removeEventListener('abort', onAbort)
+          resolve(results)
+        }
+        read.reject = (error) => {
+          signal.removeEventListener('abort', onAbort)
+          reject(error)
+        }
+      }
+      this.dispatch(read)
     })
+  }
+
+  /**
+   * The read's client went away: a read not yet posted is dropped here; a posted one is marked
+   * for its thread to skip, and stopped if it is running (see ReadWorkerData).
+   */
+  private cancel(read: PendingRead): void {
+    if (read.settled) return
+    this.cancelled++
+    this.settle(read, { error: cancelledError() })
+    for (const thread of this.threads) {
+      for (const [id, pending] of thread.inFlight) {
+        if (pending !== read) continue
+        const queued = thread.outbox.findIndex((r) => r.id === id)
+        if (queued >= 0) {
+          thread.outbox.splice(queued, 1)
+          thread.inFlight.delete(id)
+          return
+        }
+        Atomics.store(this.cancels, id % cancelSlots, id)
+        const connection = Atomics.load(this.connections, thread.index)
+        if (Atomics.load(this.running, thread.index) === id && connection !== 0) StatementLimits.forThisThread()?.cancel(connection)
+        return
+      }
+    }
+  }
+
+  private settle(read: PendingRead, outcome: { error: Error } | { results: StatementResult[] | string }): void {
+    if (read.settled) return
+    read.settled = true
+    if ('error' in outcome) read.reject(outcome.error)
+    else read.resolve(outcome.results)
   }
 
   private dispatch(read: PendingRead): void {
     const thread = this.leastBusy()
     if (thread?.worker === undefined) {
-      read.reject(new TandemError('NOT_READY', 'no read thread is running (they are restarting); retry shortly'))
+      this.settle(read, { error: new TandemError('NOT_READY', 'no read thread is running (they are restarting); retry shortly') })
       return
     }
     if (thread.inFlight.size >= this.options.queueMax) {
       this.overloaded++
-      read.reject(new TandemError('OVERLOADED', `every read thread has ${this.options.queueMax} reads queued (${this.threads.length} threads); retry later`))
+      this.settle(read, { error: new TandemError('OVERLOADED', `every read thread has ${this.options.queueMax} reads queued (${this.threads.length} threads); retry later`) })
       return
     }
-    const id = this.nextId++
+    // Ids fit the Int32Arrays the threads share (read-protocol.ts).
+    const id = this.nextId
+    this.nextId = this.nextId === 0x7fffffff ? 1 : this.nextId + 1
     const isIdle = thread.inFlight.size === 0
     thread.inFlight.set(id, read)
-    thread.outbox.push({ id, statements: read.statements, transaction: read.transaction, format: read.format })
+    thread.outbox.push({ id, statements: read.statements, transaction: read.transaction, format: read.format, limitMs: read.limitMs })
     if (isIdle) this.flush(thread)
     else if (!this.isFlushScheduled) {
       this.isFlushScheduled = true
@@ -165,7 +233,17 @@ export class ReadPool {
 
   private spawn(thread: ReadThread): void {
     const url = workerEntry()
-    const workerData: ReadWorkerData = { dbPath: this.options.dbPath, schema: this.options.schema.words, index: thread.index, control: this.control, states: this.states }
+    const workerData: ReadWorkerData = {
+      dbPath: this.options.dbPath,
+      schema: this.options.schema.words,
+      index: thread.index,
+      control: this.control,
+      states: this.states,
+      queryTimeoutMs: this.options.queryTimeoutMs,
+      cancels: this.cancels,
+      running: this.running,
+      connections: this.connections,
+    }
     const worker = new Worker(url, { workerData, name: `tandem-read-${thread.index}` })
     thread.worker = worker
     worker.on('message', (replies: ReadReply[]) => {
@@ -183,10 +261,10 @@ export class ReadPool {
     thread.failuresInRow = 0
     if (reply.ok) {
       this.options.onAnswered?.(read.statements, reply.micros)
-      read.resolve(reply.results)
+      this.settle(read, { results: reply.results })
     }
-    else if (reply.error.code !== undefined) read.reject(new TandemError(reply.error.code, reply.error.message))
-    else read.reject(new Error(reply.error.message))
+    else if (reply.error.code !== undefined) this.settle(read, { error: new TandemError(reply.error.code, reply.error.message) })
+    else this.settle(read, { error: new Error(reply.error.message) })
   }
 
   private died(thread: ReadThread, worker: Worker, code: number): void {
@@ -194,12 +272,14 @@ export class ReadPool {
     thread.worker = undefined
     // A dead thread holds no connection: its SQLite handles went with it.
     Atomics.store(this.states, thread.index, connectionState.closed)
-    const orphans = [...thread.inFlight.values()]
+    Atomics.store(this.connections, thread.index, 0)
+    Atomics.store(this.running, thread.index, 0)
+    const orphans = [...thread.inFlight.values()].filter((read) => !read.settled)
     thread.inFlight.clear()
     // Reads still in the outbox never reached the dead thread: their attempts were not counted.
     thread.outbox = []
     if (this.isClosed) {
-      for (const read of orphans) read.reject(new TandemError('SHUTTING_DOWN', 'the node is stopping'))
+      for (const read of orphans) this.settle(read, { error: new TandemError('SHUTTING_DOWN', 'the node is stopping') })
       return
     }
     this.options.logger.error({ thread: thread.index, code, reads: orphans.length }, 'a read thread stopped; starting another')
@@ -209,7 +289,7 @@ export class ReadPool {
     if (delayMs === 0) this.spawn(thread)
     else setTimeout(() => this.isClosed || this.spawn(thread), delayMs).unref()
     for (const read of orphans) {
-      if (read.attempts >= this.options.attemptsMax) read.reject(new TandemError('INTERNAL', `the read thread running this read stopped (exit code ${code})${read.attempts > 1 ? `, as did the ${read.attempts - 1} it was retried on` : ''}; the node logged why`))
+      if (read.attempts >= this.options.attemptsMax) this.settle(read, { error: new TandemError('INTERNAL', `the read thread running this read stopped (exit code ${code})${read.attempts > 1 ? `, as did the ${read.attempts - 1} it was retried on` : ''}; the node logged why`) })
       else this.dispatch(read)
     }
   }
@@ -248,11 +328,12 @@ export class ReadPool {
     for (const thread of this.threads) this.post(thread, { type: 'open' })
   }
 
-  stats(): { threads: number; queue_max: number; overloaded: number; workers: { running: boolean; served: number; in_flight: number; restarts: number }[] } {
+  stats(): { threads: number; queue_max: number; overloaded: number; cancelled: number; workers: { running: boolean; served: number; in_flight: number; restarts: number }[] } {
     return {
       threads: this.threads.length,
       queue_max: this.options.queueMax,
       overloaded: this.overloaded,
+      cancelled: this.cancelled,
       workers: this.threads.map((t) => ({ running: t.worker !== undefined, served: t.served, in_flight: t.inFlight.size, restarts: t.restarts })),
     }
   }
@@ -263,9 +344,22 @@ export class ReadPool {
     if (thread !== undefined) this.post(thread, { type: 'crash' })
   }
 
-  /** Stops every thread: each closes its connection and exits (left to the process exit after stopWaitMs if busy). */
-  async close(): Promise<void> {
+  /** Refuses new reads, and drops or stops every read in flight (SHUTTING_DOWN): the node is stopping. */
+  stopReads(): void {
     this.isClosed = true
+    for (const thread of this.threads) {
+      for (const [id, read] of thread.inFlight) {
+        Atomics.store(this.cancels, id % cancelSlots, id)
+        this.settle(read, { error: new TandemError('SHUTTING_DOWN', 'the node is stopping') })
+      }
+      const connection = Atomics.load(this.connections, thread.index)
+      if (connection !== 0) StatementLimits.forThisThread()?.cancel(connection)
+    }
+  }
+
+  /** stopReads(), then every thread closes its connection and exits (left to the process exit after stopWaitMs if still busy). */
+  async close(): Promise<void> {
+    this.stopReads()
     for (const thread of this.threads) this.flush(thread)
     await Promise.all(this.threads.flatMap((t) => (t.worker === undefined ? [] : [stopWorker(t.worker)])))
   }
@@ -283,6 +377,10 @@ function workerEntry(): URL {
   const entry = new URL('./read-worker.ts', import.meta.url).href
   const source = `import { register } from ${JSON.stringify(import.meta.resolve('tsx/esm/api'))}; register(); await import(${JSON.stringify(entry)})`
   return new URL(`data:text/javascript,${encodeURIComponent(source)}`)
+}
+
+function cancelledError(): TandemError {
+  return new TandemError('CANCELLED', 'the read was stopped: its client went away')
 }
 
 function stopWorker(worker: Worker): Promise<void> {

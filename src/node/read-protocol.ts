@@ -20,6 +20,8 @@ export interface ReadRequest {
    * thread formats and serializes). Undefined: answer the StatementResult objects.
    */
   format: FormatOptions | undefined
+  /** Each statement's time limit; undefined: the node's --query-timeout. */
+  limitMs: number | undefined
 }
 
 export type ToReadWorker =
@@ -48,6 +50,21 @@ export interface ReadWorkerData {
   control: Int32Array
   /** states[index]: one of connectionState, written by read thread `index` only. */
   states: Int32Array
+  /** Each statement's time limit unless a read says otherwise (--query-timeout; 0: none). */
+  queryTimeoutMs: number
+  /**
+   * Cancelling a read whose client went away, without a message (the thread may be busy in it):
+   * the pool writes the read's id at `cancels[id % cancelSlots]`, and, when `running[index]` is
+   * that id, cancels the statement through StatementLimits on `connections[index]` (the id of the
+   * thread's watched connection, 0 while it has none). A thread writes `running[index]` before it
+   * checks `cancels`, the pool the other way round, so one of the two sees the other.
+   */
+  cancels: Int32Array
+  running: Int32Array
+  connections: Int32Array
 }
+
+/** Slots of the cancels ring: more than the reads a pool holds in flight at once. */
+export const cancelSlots = 1 << 16
 
 export const connectionState = { closed: 0, opening: 1, open: 2 } as const

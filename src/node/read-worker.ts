@@ -12,12 +12,12 @@
  * opened on a file that is being replaced.
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import { TandemError, messageOf } from '../shared/errors.ts'
+import { TandemError, isTandemError, messageOf } from '../shared/errors.ts'
 import { SchemaGeneration } from '../storage/index.ts'
 import { LocalReads } from './local-reads.ts'
-import { connectionState, type ReadReply, type ReadRequest, type ReadWorkerData, type ToReadWorker } from './read-protocol.ts'
+import { cancelSlots, connectionState, type ReadReply, type ReadRequest, type ReadWorkerData, type ToReadWorker } from './read-protocol.ts'
 
-const { dbPath, schema: schemaWords, index, control, states } = workerData as ReadWorkerData
+const { dbPath, schema: schemaWords, index, control, states, queryTimeoutMs, cancels, running, connections } = workerData as ReadWorkerData
 const schema = new SchemaGeneration(schemaWords)
 const port = parentPort!
 let reads: LocalReads | undefined
@@ -35,7 +35,8 @@ function open(): LocalReads | undefined {
     return undefined
   }
   try {
-    reads = new LocalReads(dbPath, schema)
+    reads = new LocalReads(dbPath, schema, queryTimeoutMs)
+    Atomics.store(connections, index, reads.watchedId ?? 0)
   } finally {
     publish(reads === undefined ? connectionState.closed : connectionState.open)
   }
@@ -44,6 +45,7 @@ function open(): LocalReads | undefined {
 
 function close(): void {
   try {
+    Atomics.store(connections, index, 0)
     reads?.close()
   } finally {
     reads = undefined
@@ -51,19 +53,37 @@ function close(): void {
   }
 }
 
+function isCancelled(id: number): boolean {
+  return Atomics.load(cancels, id % cancelSlots) === id
+}
+
+/** Times a read is run again after a cancel that was meant for the read before it. */
+const strayCancelsMax = 3
+
 function serve(message: ReadRequest): ReadReply {
   const started = performance.now()
+  Atomics.store(running, index, message.id)
   try {
+    if (isCancelled(message.id)) throw new TandemError('CANCELLED', 'the read was dropped before it ran: its client went away')
     const local = Atomics.load(control, 0) === 0 ? open() : undefined
     if (local === undefined) {
       close()
       throw new TandemError('NOT_READY', 'this replica is installing a snapshot; retry shortly')
     }
-    const { statements, transaction, format } = message
-    const results = format === undefined ? local.query(statements, transaction) : local.queryJson(statements, transaction, format)
-    return { id: message.id, ok: true, results, micros: (performance.now() - started) * 1000 }
+    const { statements, transaction, format, limitMs } = message
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const results = format === undefined ? local.query(statements, transaction, limitMs) : local.queryJson(statements, transaction, format, limitMs)
+        return { id: message.id, ok: true, results, micros: (performance.now() - started) * 1000 }
+      } catch (error) {
+        // A cancel that reached this connection as the read before this one ended stops this one.
+        if (!isTandemError(error, 'CANCELLED') || isCancelled(message.id) || attempt >= strayCancelsMax) throw error
+      }
+    }
   } catch (error) {
     return { id: message.id, ok: false, error: error instanceof TandemError ? { code: error.code, message: error.message } : { message: messageOf(error) } }
+  } finally {
+    Atomics.store(running, index, 0)
   }
 }
 

@@ -12,7 +12,7 @@ import { TandemError } from '../shared/errors.ts'
 import { createLogger, type Logger } from '../shared/logger.ts'
 import type { WriteOutcome, WriteRequest } from '../master/write-pipeline.ts'
 import type { SyncOutcome, WriteOptions } from '../master/write-options.ts'
-import { SchemaGeneration, databasePath, type SqlStatement, type StatementResult } from '../storage/index.ts'
+import { SchemaGeneration, StatementLimits, databasePath, type ReadStops, type SqlStatement, type StatementResult } from '../storage/index.ts'
 import { createHttpServer } from '../http-api/server.ts'
 import type { JobsApi, NodeApi, NodeInfo, Role, Snapshot } from '../http-api/node-api.ts'
 import type { FormatOptions } from '../http-api/rqlite-format.ts'
@@ -70,6 +70,7 @@ export class TandemNode implements NodeApi {
     this.logger = createLogger(`${this.config.role}-${this.nodeId}`)
     this.dbPath = databasePath(this.config.dataDir)
     if (!this.config.fencing) this.logger.warn('fencing is DISABLED (TANDEM_UNSAFE_DISABLE_FENCING=1): for fault tests only')
+    if (StatementLimits.unavailableReason !== undefined && this.config.queryTimeoutMs > 0) this.logger.warn(StatementLimits.unavailableReason)
     if (this.config.jobsModuleUrl !== undefined) {
       this.executor = new Executor({
         moduleUrl: this.config.jobsModuleUrl,
@@ -77,6 +78,7 @@ export class TandemNode implements NodeApi {
         threads: this.config.jobThreads ?? availableParallelism(),
         dbPath: this.dbPath,
         killGraceMs: this.config.killGraceMs,
+        queryTimeoutMs: this.config.queryTimeoutMs,
         waitForLsn: (lsn, timeoutMs) => this.waitForLsn(lsn, timeoutMs),
         logger: this.logger,
       })
@@ -140,6 +142,8 @@ export class TandemNode implements NodeApi {
 
   async stop(): Promise<void> {
     this.waiters.clear()
+    // A long read must not hold the HTTP server's close: its client gets SHUTTING_DOWN now.
+    this.reads.stopReads()
     // Before the HTTP server closes the replication sockets: every committed entry goes out.
     this.roles.master?.sendHeldEntries()
     await this.http?.close()
@@ -191,12 +195,12 @@ export class TandemNode implements NodeApi {
     await this.roles.master.confirmMastership(timeoutMs)
   }
 
-  query(statements: readonly SqlStatement[], transaction: boolean): Promise<StatementResult[]> {
-    return this.reads.query(statements, transaction)
+  query(statements: readonly SqlStatement[], transaction: boolean, stops?: ReadStops): Promise<StatementResult[]> {
+    return this.reads.query(statements, transaction, stops)
   }
 
-  queryJson(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions): Promise<string> {
-    return this.reads.queryJson(statements, transaction, format)
+  queryJson(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions, stops?: ReadStops): Promise<string> {
+    return this.reads.queryJson(statements, transaction, format, stops)
   }
 
   queryJsonIfCheap(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions): string | undefined {
@@ -288,6 +292,8 @@ export class TandemNode implements NodeApi {
       mutual_tls: this.security.tls?.clientAuth === true,
     }
     base['reads'] = { ...this.reads.stats(), min_lsn_waits: this.waiters.count }
+    // Whether statements can be stopped at all (the extension is built), and after how long.
+    base['statements'] = { time_limits: StatementLimits.unavailableReason === undefined, query_timeout_ms: this.config.queryTimeoutMs }
     // V8 grows its heap lazily under load: RSS says what the process holds, heap_used what is live.
     const memory = process.memoryUsage()
     base['memory'] = { rss_bytes: memory.rss, heap_used_bytes: memory.heapUsed, heap_total_bytes: memory.heapTotal, external_bytes: memory.external }

@@ -33,6 +33,7 @@ export const codes = {
   NOT_READY: { status: 503, retry: 'later', summary: 'the node is starting, or installing a snapshot' },
   WRITE_FAILED: { status: 503, retry: 'later', summary: 'the master could not commit (disk full or an I/O error); nothing of the request was applied' },
   OVERLOADED: { status: 503, retry: 'later', summary: 'a write, read or job queue is full (a job past --max-queued-tasks)' },
+  CANCELLED: { status: 499, retry: 'later', summary: 'a read stopped because its client went away (the client never sees this answer)' },
   SHUTTING_DOWN: { status: 503, retry: 'later', summary: 'the node is stopping' },
   LOG_CORRUPTED: { status: 500, retry: 'never', summary: 'a log entry failed its checksum or the log has a gap' },
   PROTOCOL_ERROR: { status: 500, retry: 'later', summary: 'a replication peer sent a message this node cannot accept' },

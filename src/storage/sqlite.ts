@@ -43,6 +43,9 @@ export interface Connection {
   setAuthorizer(callback: AuthorizerCallback | null): void
   /** SQLite's run-time limits; `length` is SQLITE_LIMIT_LENGTH (largest string, BLOB or row). */
   readonly limits: { length: number }
+  /** Only on a connection opened with `extensions` (statement-limits.ts loads Tandem's own). */
+  enableLoadExtension(enable: boolean): void
+  loadExtension(path: string, entryPoint: string): void
 }
 
 /** (action, arg1, arg2, database, trigger-or-view) → one of `auth` below. */
@@ -67,6 +70,11 @@ export interface OpenOptions {
    * Reading a stored value larger than it fails too, so readers take the same limit as writers.
    */
   valueBytesMax?: number
+  /**
+   * Lets Tandem load its own SQLite extension (statement-limits.ts) through the C API, which it
+   * turns off again right after. SQL's load_extension() stays disabled whatever this says.
+   */
+  extensions?: boolean
 }
 
 export function openConnection(path: string, options: OpenOptions = {}): Connection {
@@ -75,7 +83,7 @@ export function openConnection(path: string, options: OpenOptions = {}): Connect
     defensive: options.defensive ?? true,
     enableForeignKeyConstraints: options.foreignKeys ?? true,
     timeout: options.busyTimeoutMs ?? 5000,
-    allowExtension: false,
+    allowExtension: options.extensions ?? false,
     allowBareNamedParameters: true,
     // rqlite clients may send more named values than a statement uses; rqlite ignores them.
     allowUnknownNamedParameters: true,

@@ -5,6 +5,7 @@ import { checkParameters, learnParameters } from './statement-parameters.ts'
 import type { SplitStatement } from './sql-splitter.ts'
 import type { SchemaGeneration } from './schema-generation.ts'
 import type { SqlParams, SqlValue, Statement } from './sqlite.ts'
+import { isInterrupted } from './statement-limits.ts'
 
 /** One statement of a client request: SQL text and its positional or named parameters. */
 export interface SqlStatement {
@@ -179,6 +180,11 @@ export function withoutCounts(_result: ExecResult): ExecResult {
   return { kind: 'exec', rowsAffected: 0, lastInsertId: 0 }
 }
 
+/** rqlite's per-statement error for a read past its db_timeout (and Tandem's --query-timeout). */
+export const queryTimeoutError = 'query timeout'
+/** rqlite's for a write. */
+export const executeTimeoutError = 'execute timeout'
+
 /**
  * Runs a client statement to completion on `connection`. The result of a multi-statement text is
  * that of its last statement. SQL errors come back as an ErrorResult; refusals throw. `schema`:
@@ -203,7 +209,14 @@ export function runClientStatement(
     }
   } catch (error) {
     if (error instanceof TandemError && error.code !== 'BAD_REQUEST') throw error
-    return { kind: 'error', error: messageOf(error), timeSec: (performance.now() - started) / 1000 }
+    const timeSec = (performance.now() - started) / 1000
+    if (isInterrupted(error) && client.watched !== undefined) {
+      const reason = client.watched.stopped()
+      if (reason === 'cancelled') throw new TandemError('CANCELLED', 'the read was stopped: its client went away')
+      if (reason === 'stopping') throw new TandemError('SHUTTING_DOWN', 'the node is stopping')
+      if (reason === 'time-limit') return { kind: 'error', error: queryTimeoutError, timeSec }
+    }
+    return { kind: 'error', error: messageOf(error), timeSec }
   }
   result!.timeSec = (performance.now() - started) / 1000
   return result!

@@ -12,35 +12,9 @@ import { join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { DatabaseSync } from '@photostructure/sqlite'
 import { Cluster, waitFor } from '../harness/cluster.ts'
-import { checksum } from '../harness/http.ts'
+import { call, checksum, type Reply } from '../harness/http.ts'
 
-interface Reply {
-  status: number
-  headers: Headers
-  text: string
-  /** The body parsed with JSON.parse (so integers beyond 2^53 are rounded: read `text` for those). */
-  json: any
-}
-
-/** One HTTP request with a bounded wait; the body is sent as given (a string) or as JSON. */
-async function call(method: string, url: string, body?: unknown, contentType = 'application/json'): Promise<Reply> {
-  const init: RequestInit = { method, redirect: 'manual', signal: AbortSignal.timeout(15_000) }
-  if (body !== undefined) {
-    init.body = typeof body === 'string' ? body : JSON.stringify(body)
-    init.headers = { 'content-type': contentType }
-  }
-  const response = await fetch(url, init)
-  const text = await response.text()
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
-    json = undefined
-  }
-  return { status: response.status, headers: response.headers, text, json }
-}
-
-const post = (url: string, body: unknown, contentType?: string) => call('POST', url, body, contentType)
+const post = (url: string, body: unknown, contentType?: string) => call('POST', url, body, contentType === undefined ? {} : { contentType })
 const get = (url: string) => call('GET', url)
 const q = (sql: string) => `q=${encodeURIComponent(sql)}`
 

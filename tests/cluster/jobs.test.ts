@@ -351,6 +351,26 @@ describe('killing a handler never takes its replica down', () => {
   })
 })
 
+describe('a ctx.db statement that never ends', () => {
+  let cluster: Cluster
+  after(() => cluster?.stop())
+
+  test('is stopped by --query-timeout (the task fails saying so), or by the kill of a task past its timeout', async () => {
+    cluster = await Cluster.start({ replicas: 0 })
+    const replica = await cluster.addReplica([...jobArgs(1), '--query-timeout', '1s'])
+    const limited = await finished(cluster.master.url, await submit(cluster.master.url, { name: 'queryOnce', input: {}, timeout_ms: 600_000, attempts: 1 }))
+    assert.match(limited.tasks[0]?.error ?? '', /query timeout: a ctx.db statement ran past --query-timeout \(1000 ms\)/)
+    // Without a statement limit, the task's own timeout ends it: the kill stops the statement
+    // the thread is in (it used to wait for it to return, here for ever).
+    await replica.restart({ args: [...jobArgs(1), '--query-timeout', '0'] })
+    const killed = await finished(cluster.master.url, await submit(cluster.master.url, { name: 'queryOnce', input: {}, timeout_ms: 500, attempts: 1 }))
+    assert.match(killed.tasks[0]?.error ?? '', /timed out after 500 ms/)
+    await waitFor(async () => (await executorStats(cluster, replica.url)).threads_ended === 1 || undefined, 20_000, () => 'the killed thread to end')
+    const next = await finished(cluster.master.url, await submit(cluster.master.url, { name: 'double', input: 4 }))
+    assert.equal(next.results[0]?.value, 8)
+  })
+})
+
 describe('jobs survive a master failover', () => {
   let cluster: Cluster
   after(() => cluster?.stop())

@@ -5,7 +5,6 @@
  * never writes a file outside the nodes' data directories; parameters without values and bodies
  * that are not UTF-8 are errors.
  */
-/* eslint-disable @typescript-eslint/no-explicit-any -- response bodies are read as untyped JSON on purpose */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, readdirSync } from 'node:fs'
@@ -13,31 +12,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { Cluster } from '../harness/cluster.ts'
-import { checksum } from '../harness/http.ts'
+import { call, checksum, type Reply } from '../harness/http.ts'
 import { hostileCorpus } from './sql-policy-corpus.ts'
-
-interface Reply {
-  status: number
-  text: string
-  json: any
-}
-
-async function call(method: string, url: string, body?: string | Uint8Array): Promise<Reply> {
-  const init: RequestInit = { method, redirect: 'manual', signal: AbortSignal.timeout(15_000) }
-  if (body !== undefined) {
-    init.body = body as BodyInit
-    init.headers = { 'content-type': 'application/json' }
-  }
-  const response = await fetch(url, init)
-  const text = await response.text()
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
-    json = undefined
-  }
-  return { status: response.status, text, json }
-}
 
 const postJson = (url: string, body: unknown) => call('POST', url, JSON.stringify(body))
 

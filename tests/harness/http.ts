@@ -66,3 +66,30 @@ export async function checksum(nodeUrl: string): Promise<{ lsn: number; checksum
   if (result.status !== 200) throw new Error(`checksum failed: HTTP ${result.status} ${JSON.stringify(result.body)}`)
   return result.body
 }
+
+/** An answer read whole: `json` is the body parsed (integers past 2^53 rounded: read `text` for those), undefined when it is not JSON. */
+export interface Reply {
+  status: number
+  headers: Headers
+  text: string
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are read as untyped JSON on purpose
+  json: any
+}
+
+/** Any request, with a bounded wait unless `signal` says otherwise; a string or bytes body is sent as given, anything else as JSON. */
+export async function call(method: string, url: string, body?: unknown, options: { contentType?: string; signal?: AbortSignal } = {}): Promise<Reply> {
+  const init: RequestInit = { method, redirect: 'manual', signal: options.signal ?? AbortSignal.timeout(60_000) }
+  if (body !== undefined) {
+    init.body = typeof body === 'string' || body instanceof Uint8Array ? (body as BodyInit) : JSON.stringify(body)
+    init.headers = { 'content-type': options.contentType ?? 'application/json' }
+  }
+  const response = await fetch(url, init)
+  const text = await response.text()
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    json = undefined
+  }
+  return { status: response.status, headers: response.headers, text, json }
+}
