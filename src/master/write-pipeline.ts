@@ -20,6 +20,7 @@ import type { LogStore } from '../replication-log/log-store.ts'
 import { IdempotencyStore } from './idempotency.ts'
 import {
   ChangeCapture,
+  effectiveLimitMs,
   executeTimeoutError,
   holdsDdl,
   isInterrupted,
@@ -260,7 +261,7 @@ export class WritePipeline {
     const { watched } = this.options.writer
     const limitMs = 'internal' in pending.request ? undefined : pending.request.limitMs
     if (watched === undefined || limitMs === undefined) this.runRequest(pending)
-    else watched.withLimit(limitMs, () => this.runRequest(pending))
+    else watched.withLimit(effectiveLimitMs(limitMs, watched.defaultLimitMs), () => this.runRequest(pending))
   }
 
   /**

@@ -33,9 +33,16 @@ export class LocalReads {
   /** The node's: while it stands still, a statement's columns are known from its last run. */
   private readonly schema: SchemaGeneration
 
-  /** `queryTimeoutMs`: each statement's limit unless a read asks for less (0: none). */
-  constructor(path: string, schema: SchemaGeneration, queryTimeoutMs = 0) {
-    this.reader = openReader(path, queryTimeoutMs)
+  /** The node's --query-timeout: each statement's limit unless a read asks for less (0: none). */
+  private readonly queryTimeoutMs: number
+
+  /**
+   * `budgetMs`: the limit this connection's reads usually run with (see query()); without it,
+   * `queryTimeoutMs`. Setting another limit for one read costs two calls into SQLite.
+   */
+  constructor(path: string, schema: SchemaGeneration, queryTimeoutMs = 0, budgetMs?: number) {
+    this.reader = openReader(path, budgetMs ?? queryTimeoutMs)
+    this.queryTimeoutMs = queryTimeoutMs
     this.schema = schema
     this.log = new LogStore(this.reader.connection, (fn) => this.reader.policy.internally(fn))
   }
@@ -49,7 +56,7 @@ export class LocalReads {
   query(statements: readonly SqlStatement[], transaction: boolean, limitMs?: number, budgetMs?: number): StatementResult[] {
     const watched = this.reader.watched
     if (watched === undefined) return this.run(statements, transaction)
-    const limit = effectiveLimitMs(limitMs, watched.defaultLimitMs)
+    const limit = effectiveLimitMs(limitMs, this.queryTimeoutMs)
     const overBudget = budgetMs !== undefined && (limit === 0 || budgetMs < limit)
     const results = watched.withLimit(overBudget ? budgetMs : limit, () => this.run(statements, transaction))
     if (overBudget && results.some((r) => r.kind === 'error' && r.error === queryTimeoutError)) throw new OverBudget()

@@ -49,7 +49,8 @@ export class NodeReads {
     this.schema = schema
     this.inlineReadMaxUs = config.inlineReadMaxUs
     this.queryTimeoutMs = config.queryTimeoutMs
-    this.local = new LocalReads(dbPath, schema, config.queryTimeoutMs)
+    // With read threads, this connection's reads run within the inline budget (runHere).
+    this.local = new LocalReads(dbPath, schema, config.queryTimeoutMs, config.readThreads > 0 ? inlineBudgetMs : undefined)
     this.costs = new ReadCosts(config.inlineReadMaxUs)
     if (config.readThreads > 0) {
       this.pool = new ReadPool({
@@ -79,7 +80,7 @@ export class NodeReads {
   /** After a snapshot replaced the file. */
   openConnections(): void {
     this.pool?.openConnections()
-    this.local = new LocalReads(this.dbPath, this.schema, this.queryTimeoutMs)
+    this.local = new LocalReads(this.dbPath, this.schema, this.queryTimeoutMs, this.pool === undefined ? undefined : inlineBudgetMs)
   }
 
   readsOrThrow(): LocalReads {

@@ -168,11 +168,12 @@ export class WatchedConnection {
   }
 
   /**
-   * Runs `fn` with every statement limited to `ms` (see effectiveLimitMs). Changing the limit
-   * costs a call into SQLite, so it is made only when it differs from the one in force.
+   * Runs `fn` with every statement limited to `ms` (0: none), then goes back to the default.
+   * Changing the limit costs a call into SQLite, so it is made only when `ms` differs from the
+   * limit in force: give a connection the default its common case needs.
    */
-  withLimit<T>(ms: number | undefined, fn: () => T): T {
-    const wanted = effectiveLimitMs(ms, this.defaultLimitMs)
+  withLimit<T>(ms: number, fn: () => T): T {
+    const wanted = ms
     if (wanted === this.currentMs) return fn()
     this.set(wanted)
     try {
