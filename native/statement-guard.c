@@ -14,12 +14,13 @@
  *                                here is reachable from client SQL.
  *   sqlite3_tandemguard_control  on a private in-memory connection of each thread. Registers the
  *                                functions Tandem calls: tandem_guard_last(), tandem_guard_limit(id,
- *                                ms), tandem_guard_cancel(id), tandem_guard_reason(id),
+ *                                ms), tandem_guard_result_limit(bytes), tandem_guard_cancel(id), tandem_guard_reason(id),
  *                                tandem_guard_reset(id), tandem_guard_stop_on_signals(),
  *                                tandem_guard_forget(id).
  *
  * A watched statement stops (SQLITE_INTERRUPT) when it has run longer than its connection's
- * limit, or when its connection is cancelled. A cancel stays raised until tandem_guard_reset():
+ * limit, when its result has grown past the connection's result limit, or when its connection
+ * is cancelled. A cancel stays raised until tandem_guard_reset():
  * one that arrives between two statements stops the next one, and the caller, who knows which
  * read it meant, runs that one again (reads change nothing).
  */
@@ -39,7 +40,10 @@ SQLITE_EXTENSION_INIT1
 #define CHECK_EVERY_STEPS 1000
 #define GUARDS_MAX 65536
 
-enum { REASON_NONE = 0, REASON_TIME_LIMIT = 1, REASON_CANCELLED = 2, REASON_STOPPING = 3 };
+enum { REASON_NONE = 0, REASON_TIME_LIMIT = 1, REASON_CANCELLED = 2, REASON_STOPPING = 3, REASON_RESULT_TOO_LARGE = 4 };
+
+/* How a result's size is counted: each value's bytes (8 for a number), plus this much per value. */
+#define VALUE_OVERHEAD_BYTES 16
 
 typedef struct Guard {
   int id;
@@ -49,12 +53,19 @@ typedef struct Guard {
   _Atomic int64_t started_ns;
   _Atomic int cancelled;
   _Atomic int reason;
+  /* Bytes a statement's result may hold (see VALUE_OVERHEAD_BYTES); 0 is no limit. */
+  _Atomic int64_t result_limit;
+  /* The running statement's result so far; only the connection's thread touches these. */
+  int64_t result_bytes;
+  int over_result;
 } Guard;
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static Guard *registry[GUARDS_MAX];
 static int next_slot = 1;
 static _Thread_local int last_watched = 0;
+/* The result limit of every connection watched from then on (bytes; 0: none). */
+static _Atomic int64_t default_result_limit = 0;
 /* When SIGTERM or SIGINT arrived (0: never): statements running then are stopped. */
 static _Atomic int64_t signalled_ns = 0;
 
@@ -71,6 +82,10 @@ static int on_progress(void *arg) {
     atomic_store(&guard->reason, REASON_STOPPING);
     return 1;
   }
+  if (guard->over_result) {
+    atomic_store(&guard->reason, REASON_RESULT_TOO_LARGE);
+    return 1;
+  }
   if (atomic_load_explicit(&guard->cancelled, memory_order_relaxed)) {
     atomic_store(&guard->reason, REASON_CANCELLED);
     return 1;
@@ -83,13 +98,40 @@ static int on_progress(void *arg) {
   return 0;
 }
 
-/* SQLITE_TRACE_STMT: a statement begins, or (text starting "--") a trigger inside one. */
+/* The size of the row `statement` just produced, counted as result_limit counts it. */
+static int64_t row_bytes(sqlite3_stmt *statement) {
+  int columns = sqlite3_column_count(statement);
+  int64_t bytes = 0;
+  for (int i = 0; i < columns; i++) {
+    int type = sqlite3_column_type(statement, i);
+    bytes += VALUE_OVERHEAD_BYTES;
+    if (type == SQLITE_INTEGER || type == SQLITE_FLOAT) bytes += 8;
+    else if (type == SQLITE_TEXT || type == SQLITE_BLOB) bytes += sqlite3_column_bytes(statement, i);
+  }
+  return bytes;
+}
+
+/*
+ * SQLITE_TRACE_STMT: a statement begins, or (text starting "--") a trigger inside one.
+ * SQLITE_TRACE_ROW: the statement produced a row of its result. One past the result limit marks
+ * the guard, and the progress handler stops the statement at its next call: the rows a caller
+ * already holds are dropped with the error it then gets.
+ */
 static int on_trace(unsigned type, void *arg, void *statement, void *text) {
-  (void)statement;
   Guard *guard = arg;
+  if (type == SQLITE_TRACE_ROW) {
+    int64_t limit = atomic_load_explicit(&guard->result_limit, memory_order_relaxed);
+    if (limit > 0 && !guard->over_result) {
+      guard->result_bytes += row_bytes(statement);
+      if (guard->result_bytes > limit) guard->over_result = 1;
+    }
+    return 0;
+  }
   const char *sql = text;
   if (type == SQLITE_TRACE_STMT && !(sql != NULL && sql[0] == '-' && sql[1] == '-')) {
     atomic_store_explicit(&guard->started_ns, now_ns(), memory_order_relaxed);
+    guard->result_bytes = 0;
+    guard->over_result = 0;
   }
   return 0;
 }
@@ -152,13 +194,14 @@ static int watch(sqlite3 *db, char **error) {
     return SQLITE_ERROR;
   }
   atomic_store(&guard->started_ns, now_ns());
+  atomic_store(&guard->result_limit, atomic_load(&default_result_limit));
   int rc = sqlite3_set_clientdata(db, "tandem_guard", guard, release);
   if (rc != SQLITE_OK) {
     release(guard);
     return rc;
   }
   sqlite3_progress_handler(db, CHECK_EVERY_STEPS, on_progress, guard);
-  sqlite3_trace_v2(db, SQLITE_TRACE_STMT, on_trace, guard);
+  sqlite3_trace_v2(db, SQLITE_TRACE_STMT | SQLITE_TRACE_ROW, on_trace, guard);
   last_watched = guard->id;
   return SQLITE_OK;
 }
@@ -219,6 +262,14 @@ static void fn_limit(sqlite3_context *context, int argc, sqlite3_value **argv) {
   sqlite3_result_int(context, with_guard(argv[0], do_limit, &ns));
 }
 
+/* tandem_guard_result_limit(bytes): every connection watched from now on gets it; -1 only reads it. */
+static void fn_result_limit(sqlite3_context *context, int argc, sqlite3_value **argv) {
+  (void)argc;
+  int64_t bytes = sqlite3_value_int64(argv[0]);
+  if (bytes >= 0) atomic_store(&default_result_limit, bytes);
+  sqlite3_result_int64(context, atomic_load(&default_result_limit));
+}
+
 static void fn_cancel(sqlite3_context *context, int argc, sqlite3_value **argv) {
   (void)argc;
   sqlite3_result_int(context, with_guard(argv[0], do_cancel, NULL));
@@ -262,6 +313,7 @@ int sqlite3_tandemguard_control(sqlite3 *db, char **error, const sqlite3_api_rou
   int flags = SQLITE_UTF8 | SQLITE_DIRECTONLY;
   int rc = sqlite3_create_function(db, "tandem_guard_last", 0, flags, NULL, fn_last, NULL, NULL);
   if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "tandem_guard_limit", 2, flags, NULL, fn_limit, NULL, NULL);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "tandem_guard_result_limit", 1, flags, NULL, fn_result_limit, NULL, NULL);
   if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "tandem_guard_cancel", 1, flags, NULL, fn_cancel, NULL, NULL);
   if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "tandem_guard_reset", 1, flags, NULL, fn_reset, NULL, NULL);
   if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "tandem_guard_reason", 1, flags, NULL, fn_reason, NULL, NULL);

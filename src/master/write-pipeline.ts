@@ -24,6 +24,7 @@ import {
   executeTimeoutError,
   holdsDdl,
   isInterrupted,
+  resultTooLargeError,
   isDdlKeyword,
   prepareClientPart,
   prepareClientStatements,
@@ -86,17 +87,20 @@ interface Pending {
   /** Set when an idempotent request is answered from its first run. */
   replayedLsn?: number
   error?: unknown
-  /** Statements stopped past their time limit: answered `execute timeout` when the batch runs again. */
-  timedOut?: Set<number>
+  /** Statements stopped (past their time limit, their result too large): answered with the error when the batch runs again. */
+  stopped?: Map<number, string>
 }
 
 /**
- * A write statement stopped past its time limit: SQLite then rolls back the whole transaction,
- * the batch's other requests with it, so the batch runs again without that statement.
+ * A write statement stopped (past its time limit, its result too large): SQLite then rolls back
+ * the whole transaction, the batch's other requests with it, so the batch runs again without
+ * that statement, which is answered `error`.
  */
 class TransactionLost extends Error {
-  constructor() {
-    super('a statement past its time limit rolled back the batch')
+  readonly error: string
+  constructor(error: string) {
+    super('a stopped statement rolled back the batch')
+    this.error = error
   }
 }
 
@@ -326,7 +330,7 @@ export class WritePipeline {
       pending.results = results
     } catch (error) {
       if (error instanceof TransactionLost) {
-        ;(pending.timedOut ??= new Set()).add(current)
+        ;(pending.stopped ??= new Map()).set(current, error.error)
         throw error
       }
       if (!this.options.writer.connection.isTransaction) throw error
@@ -370,7 +374,8 @@ export class WritePipeline {
 
   private runStatement(pending: Pending, index: number, statement: SqlStatement, split: SplitStatement[]): StatementResult {
     const { connection, policy, watched } = this.options.writer
-    if (pending.timedOut?.has(index) === true) return { kind: 'error', error: executeTimeoutError }
+    const stoppedBefore = pending.stopped?.get(index)
+    if (stoppedBefore !== undefined) return { kind: 'error', error: stoppedBefore }
     const started = performance.now()
     let result: StatementResult | undefined
     try {
@@ -406,9 +411,10 @@ export class WritePipeline {
       if (error instanceof TandemError && error.code !== 'BAD_REQUEST') throw error
       const stopped = isInterrupted(error) ? watched?.stopped() : undefined
       if (stopped === 'stopping') throw new TandemError('SHUTTING_DOWN', 'the master is stopping: nothing of the request was applied')
-      if (stopped === 'time-limit') {
-        if (!connection.isTransaction) throw new TransactionLost()
-        return { kind: 'error', error: executeTimeoutError, timeSec: (performance.now() - started) / 1000 }
+      if (stopped === 'time-limit' || stopped === 'result-too-large') {
+        const message = stopped === 'time-limit' ? executeTimeoutError : resultTooLargeError()
+        if (!connection.isTransaction) throw new TransactionLost(message)
+        return { kind: 'error', error: message, timeSec: (performance.now() - started) / 1000 }
       }
       return { kind: 'error', error: messageOf(error), timeSec: (performance.now() - started) / 1000 }
     }

@@ -98,6 +98,12 @@ export interface NodeConfig {
    * lower it). 0: no limit.
    */
   queryTimeoutMs: number
+  /**
+   * The most one statement's result may hold, counting 16 bytes per value plus its own (8 for a
+   * number); a statement past it is stopped and fails with `result too large` (--max-result-bytes;
+   * 0: no limit). It bounds what one read can make a node hold in memory.
+   */
+  resultBytesMax: number
   /** Users and permissions, in rqlite's format (--auth); without it every request may do anything. */
   authFile?: string
   /** The secret every node of the cluster is given; nodes prove it to each other (--cluster-secret-file). */
@@ -147,6 +153,7 @@ export const defaultConfig = {
   readQueueMax: 1024,
   inlineReadMaxUs: 50,
   queryTimeoutMs: 30_000,
+  resultBytesMax: 64 * 1024 * 1024,
   tlsClientAuth: false,
   corsOrigins: [],
   insecure: false,

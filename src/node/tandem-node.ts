@@ -71,6 +71,8 @@ export class TandemNode implements NodeApi {
     this.dbPath = databasePath(this.config.dataDir)
     if (!this.config.fencing) this.logger.warn('fencing is DISABLED (TANDEM_UNSAFE_DISABLE_FENCING=1): for fault tests only')
     if (StatementLimits.unavailableReason !== undefined && this.config.queryTimeoutMs > 0) this.logger.warn(StatementLimits.unavailableReason)
+    // Before any connection is opened: every one watched from now on, on any thread, takes it.
+    StatementLimits.forThisThread()?.setResultBytesMax(this.config.resultBytesMax)
     if (this.config.jobsModuleUrl !== undefined) {
       this.executor = new Executor({
         moduleUrl: this.config.jobsModuleUrl,
@@ -293,7 +295,7 @@ export class TandemNode implements NodeApi {
     }
     base['reads'] = { ...this.reads.stats(), min_lsn_waits: this.waiters.count }
     // Whether statements can be stopped at all (the extension is built), and after how long.
-    base['statements'] = { time_limits: StatementLimits.unavailableReason === undefined, query_timeout_ms: this.config.queryTimeoutMs }
+    base['statements'] = { time_limits: StatementLimits.unavailableReason === undefined, query_timeout_ms: this.config.queryTimeoutMs, result_bytes_max: this.config.resultBytesMax }
     // V8 grows its heap lazily under load: RSS says what the process holds, heap_used what is live.
     const memory = process.memoryUsage()
     base['memory'] = { rss_bytes: memory.rss, heap_used_bytes: memory.heapUsed, heap_total_bytes: memory.heapTotal, external_bytes: memory.external }

@@ -9,6 +9,13 @@ import type { Connection, Statement } from './sqlite.ts'
  * when it was prepared; SQLite re-prepares it by itself after a schema change, under the same
  * authorizer. Schema changes are never cached: they run once.
  */
+/**
+ * SQL texts longer than this are prepared (and split) each time, never kept: the cache then
+ * holds at most capacity × this much SQL text (and the plans of such texts), where 40 distinct
+ * 8 MB texts once took a node to ~3 GB. Clients repeat short texts; long ones are rarely sent twice.
+ */
+export const cachedSqlCharsMax = 64 * 1024
+
 interface Prepared {
   statement: Statement
   observation: Observation
@@ -31,6 +38,7 @@ export class StatementCache {
   }
 
   split(sql: string): SplitStatement[] {
+    if (sql.length > cachedSqlCharsMax) return splitSql(sql)
     let split = this.splits.get(sql)
     if (split === undefined) {
       split = splitSql(sql)
@@ -49,7 +57,7 @@ export class StatementCache {
     }
     const { value: statement, observation } = this.policy.observe(() => this.connection.prepare(sql))
     const entry = { statement, observation: { ...observation }, usedAt: ++this.uses }
-    if (!observation.isDdl) {
+    if (!observation.isDdl && sql.length <= cachedSqlCharsMax) {
       if (this.prepared.size >= this.capacity) this.evictLeastRecent()
       this.prepared.set(sql, entry)
     }

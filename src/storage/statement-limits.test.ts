@@ -112,3 +112,19 @@ test('another thread cancels a statement that has no time limit', async () => {
   assert.deepEqual(outcome, { message: 'interrupted', reason: 2 })
   assert.ok(isInterrupted(new Error('interrupted')))
 })
+
+test('a statement whose result passes the result limit is stopped, answered result too large; smaller ones run', () => {
+  const limits = StatementLimits.forThisThread()!
+  limits.setResultBytesMax(100_000)
+  try {
+    const reader = openReader(database(), 0)
+    // 10,000 rows of one integer: 240,000 bytes as counted (16 + 8 per value).
+    const big = runClientStatement(reader, { sql: 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 10000) SELECT x FROM c' })
+    assert.match(big.kind === 'error' ? big.error : big.kind, /^result too large: the statement's rows pass --max-result-bytes \(100000 bytes/)
+    const small = runClientStatement(reader, { sql: 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 1000) SELECT x FROM c' })
+    assert.equal(small.kind === 'rows' ? small.values.length : small.kind, 1000)
+    reader.connection.close()
+  } finally {
+    limits.setResultBytesMax(0)
+  }
+})

@@ -16,6 +16,12 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { openConnection, type Connection, type Statement } from './sqlite.ts'
 
+/** The per-statement error for a result past --max-result-bytes. */
+export function resultTooLargeError(): string {
+  const bytes = StatementLimits.forThisThread()?.resultBytesMax() ?? 0
+  return `result too large: the statement's rows pass --max-result-bytes (${bytes} bytes, counting 16 per value plus its own bytes); select fewer rows (LIMIT) or columns`
+}
+
 /** How one client read may be stopped. */
 export interface ReadStops {
   /** Each statement's time limit in ms; undefined: the node's --query-timeout. */
@@ -34,7 +40,7 @@ export function effectiveLimitMs(requestedMs: number | undefined, nodeMs: number
 }
 
 /** Why a statement was stopped; `stopping`: it was running when the process got SIGTERM or SIGINT. */
-export type StopReason = 'time-limit' | 'cancelled' | 'stopping'
+export type StopReason = 'time-limit' | 'cancelled' | 'stopping' | 'result-too-large'
 
 const extensionPath = fileURLToPath(new URL(`../../build/statement-guard.${process.platform === 'darwin' ? 'dylib' : 'so'}`, import.meta.url))
 
@@ -78,6 +84,7 @@ export class StatementLimits {
   private readonly reasonOf: Statement
   private readonly stopOnSignalsCall: Statement
   private readonly forgetOne: Statement
+  private readonly resultLimit: Statement
 
   private constructor() {
     this.control = openConnection(':memory:', { extensions: true })
@@ -96,6 +103,7 @@ export class StatementLimits {
     this.reasonOf = prepare('SELECT tandem_guard_reason(?)')
     this.stopOnSignalsCall = prepare('SELECT tandem_guard_stop_on_signals()')
     this.forgetOne = prepare('SELECT tandem_guard_forget(?)')
+    this.resultLimit = prepare('SELECT tandem_guard_result_limit(?)')
   }
 
   /**
@@ -138,7 +146,21 @@ export class StatementLimits {
   /** @internal */
   reason(id: number): StopReason | undefined {
     const code = (this.reasonOf.get(id) as [number])[0]
-    return code === 1 ? 'time-limit' : code === 2 ? 'cancelled' : code === 3 ? 'stopping' : undefined
+    return code === 1 ? 'time-limit' : code === 2 ? 'cancelled' : code === 3 ? 'stopping' : code === 4 ? 'result-too-large' : undefined
+  }
+
+  /**
+   * The most a statement's result may hold (--max-result-bytes), for every connection any thread
+   * watches from now on: each value counts 16 bytes plus its own (8 for a number). A statement
+   * past it is stopped (0: no limit).
+   */
+  setResultBytesMax(bytes: number): void {
+    this.resultLimit.get(bytes)
+  }
+
+  /** The limit setResultBytesMax() set, in this process. */
+  resultBytesMax(): number {
+    return Number((this.resultLimit.get(-1) as [number | bigint])[0])
   }
 
   /**

@@ -7,6 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { Cluster, waitFor } from '../harness/cluster.ts'
 import { NodeProcess } from '../harness/node-process.ts'
 import { call, type Reply } from '../harness/http.ts'
@@ -156,5 +157,71 @@ describe('a node without a time limit: db_timeout, clients that go away, and SIG
     await node.restart()
     const rows = await query(node.url, 'SELECT count(*) FROM t')
     assert.deepEqual(rows.json.results[0].values, [[1]], 'nothing of the stopped write was applied')
+  })
+})
+
+/** The most memory the process ever held (VmHWM), in MB. */
+function peakRssMb(node: NodeProcess): number {
+  const status = readFileSync(`/proc/${node.child!.pid}/status`, 'utf8')
+  return Number(/^VmHWM:\s+(\d+) kB/m.exec(status)![1]) / 1024
+}
+
+describe('results past --max-result-bytes', () => {
+  let cluster: Cluster
+
+  before(async () => {
+    cluster = await Cluster.start({ replicas: 1, masterArgs: ['--max-result-bytes', '1MiB'], replicaArgs: ['--max-result-bytes', '1MiB'] })
+    await call('POST', `${cluster.master.url}/db/execute`, ['CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)', "INSERT INTO t(id, v) VALUES (1, 'one')"])
+    await cluster.converged()
+  })
+
+  after(async () => {
+    await cluster?.stop()
+  })
+
+  const manyRows = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 100000) SELECT x FROM c'
+
+  test('a read past it fails with result too large on every endpoint, on master and replica; the statements beside it answer', async () => {
+    for (const node of [cluster.master.url, cluster.replicas[0]!.url]) {
+      for (const [name, send] of Object.entries(readEndpoints)) {
+        const answer = await send(node, manyRows, '&level=none')
+        assert.equal(answer.status, 200, `${name}: ${answer.text}`)
+        assert.match(answer.json.results[0].error, /^result too large: the statement's rows pass --max-result-bytes \(1048576 bytes/, name)
+      }
+      const both = await call('POST', `${node}/db/query?level=none`, [manyRows, pointRead])
+      assert.deepEqual(both.json.results[1].values, [['one']])
+    }
+  })
+
+  test('a write returning rows past it applies nothing; the rest of its request does', async () => {
+    const answer = await call('POST', `${cluster.master.url}/db/execute`, [`INSERT INTO t(v) SELECT x FROM (${manyRows}) RETURNING id`, "INSERT INTO t(v) VALUES ('kept')"])
+    assert.match(answer.json.results[0].error, /^result too large/, answer.text)
+    assert.equal(answer.json.results[1].rows_affected, 1)
+    const count = await query(cluster.master.url, 'SELECT count(*) FROM t')
+    assert.deepEqual(count.json.results[0].values, [[2]])
+    await cluster.converged()
+  })
+})
+
+describe('a 10M-row result with the default limits', () => {
+  let cluster: Cluster
+
+  before(async () => {
+    cluster = await Cluster.start({ replicas: 1 })
+  })
+
+  after(async () => {
+    await cluster?.stop()
+  })
+
+  test('is refused on a replica, which stays under 768 MB (it once took 2.36 GB; ~470 MB measured) and answers on', async () => {
+    const replica = cluster.replicas[0]!
+    const tenMillion = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 10000000) SELECT x FROM c'
+    const answer = await query(replica.url, tenMillion, '&level=none')
+    assert.match(answer.json.results[0].error, /^result too large: the statement's rows pass --max-result-bytes \(67108864 bytes/, answer.text)
+    const peak = peakRssMb(replica)
+    assert.ok(peak < 768, `the replica peaked at ${Math.round(peak)} MB`)
+    const next = await query(replica.url, 'SELECT 1', '&level=none')
+    assert.deepEqual(next.json.results[0].values, [[1]])
   })
 })
