@@ -156,6 +156,17 @@ export class WritePipeline {
 
   private closedReason: TandemError | undefined
 
+  /**
+   * Why the last batch could not commit (a full disk, an I/O error), until one commits again:
+   * the master is not ready meanwhile (/readyz, /status master.last_problem).
+   */
+  failure: string | undefined
+
+  /** Writes may succeed again (the disk has room): readiness no longer waits for a commit to say so. */
+  clearFailure(): void {
+    this.failure = undefined
+  }
+
   private schedule(): void {
     if (this.scheduled) return
     this.scheduled = true
@@ -201,11 +212,13 @@ export class WritePipeline {
         return
       }
       this.options.logger.error({ err: error }, 'write batch failed to commit')
+      this.failure = `writes fail: ${messageOf(error)}`
       const failure = new TandemError('WRITE_FAILED', `the master could not commit: ${messageOf(error)}`, { cause: error })
       for (const pending of batch) pending.reject(failure)
       return
     }
     if (entry !== undefined) this.lsn = entry.lsn
+    this.failure = undefined
     for (const pending of batch) {
       if (pending.error !== undefined) pending.reject(pending.error)
       else pending.resolve({ results: pending.results ?? [], lsn: pending.replayedLsn ?? this.lsn, replayed: pending.replayedLsn !== undefined })

@@ -1,3 +1,5 @@
+import { closeSync, fsyncSync, openSync, rmSync, writeSync } from 'node:fs'
+import { join } from 'node:path'
 /**
  * The master's parts: the writer and its pipeline, the replication server, and log retention.
  */
@@ -19,6 +21,28 @@ import type { JobsApi, NodeInfo } from '../http-api/node-api.ts'
 import type { NodeConfig } from './config.ts'
 import { JobReads, JobWrites, Scheduler, ensureJobSchema, readJob, summaryOf, type JobSpec } from '../jobs/index.ts'
 
+/** How often a master whose writes fail checks whether its disk takes writes again. */
+const writeProbeMs = 1000
+
+/** Whether a page can be written and synced in `dir` (a full disk cannot). */
+function diskTakesWrites(dir: string): boolean {
+  const probe = join(dir, '.write-probe')
+  try {
+    const fd = openSync(probe, 'w')
+    try {
+      writeSync(fd, Buffer.alloc(4096))
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+    return true
+  } catch {
+    return false
+  } finally {
+    rmSync(probe, { force: true })
+  }
+}
+
 export class MasterRole {
   readonly pipeline: WritePipeline
   readonly replication: ReplicationServer
@@ -33,6 +57,7 @@ export class MasterRole {
   private readonly retention = new Retention()
   private readonly retentionTimer: NodeJS.Timeout
   private readonly expiryTimer: NodeJS.Timeout
+  private readonly probeTimer: NodeJS.Timeout
   private readonly commitTimes = new CommitTimes()
   private readonly commitListeners: ((entry: LogEntry) => void)[] = []
   private readonly config: NodeConfig
@@ -134,6 +159,20 @@ export class MasterRole {
     this.retentionTimer.unref()
     this.expiryTimer = setInterval(() => this.expireIdempotencyKeys(), Math.min(60_000, config.idempotencyWindowMs))
     this.expiryTimer.unref()
+    // While writes fail, a master out of a load balancer's rotation (not ready) would never get
+    // the write that shows they succeed again: probe the data directory's disk instead.
+    this.probeTimer = setInterval(() => {
+      if (this.pipeline.failure !== undefined && diskTakesWrites(config.dataDir)) {
+        this.logger.warn({ failure: this.pipeline.failure }, 'the data directory takes writes again: ready for writes')
+        this.pipeline.clearFailure()
+      }
+    }, writeProbeMs)
+    this.probeTimer.unref()
+  }
+
+  /** Why writes fail now, or undefined (see WritePipeline.failure). */
+  get writeFailure(): string | undefined {
+    return this.pipeline.failure
   }
 
   /**
@@ -298,6 +337,7 @@ export class MasterRole {
   close(): void {
     clearInterval(this.retentionTimer)
     clearInterval(this.expiryTimer)
+    clearInterval(this.probeTimer)
     this.scheduler.close()
     this.pipeline.close()
     this.replication.close()

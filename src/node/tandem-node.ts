@@ -264,7 +264,7 @@ export class TandemNode implements NodeApi {
       },
     }
     if (master !== undefined) {
-      base['master'] = { url: this.url, lsn, deposed_by_epoch: master.deposedEpoch ?? null, write_queue: master.pipeline.pending, log_retained_bytes: master.retainedLogBytes, log_oldest_lsn: master.oldestRetainedLsn() ?? null, ...master.guarantees() }
+      base['master'] = { url: this.url, lsn, deposed_by_epoch: master.deposedEpoch ?? null, last_problem: master.writeFailure ?? null, write_queue: master.pipeline.pending, log_retained_bytes: master.retainedLogBytes, log_oldest_lsn: master.oldestRetainedLsn() ?? null, ...master.guarantees() }
       base['jobs'] = master.scheduler.stats()
       base['replicas'] = master.replicaInfos(now).map((r) => ({ id: r.id, url: r.url, applied_lsn: r.appliedLsn, lag_entries: r.lagEntries, lag_ms: r.lagMs }))
     }
@@ -272,7 +272,8 @@ export class TandemNode implements NodeApi {
       const f = replica.follower
       const { sinceContactMs } = this.staleness()
       base['replication'] = {
-        state: f.state,
+        // A replica that keeps failing to apply (a full disk) may still hold its connection.
+        state: f.applyFailure === undefined ? f.state : 'failing',
         master_url: this.masterUrl(),
         master_lsn: f.masterLsn,
         applied_lsn: lsn,
@@ -280,6 +281,7 @@ export class TandemNode implements NodeApi {
         lag_ms: f.masterLsn > lsn ? Math.max(0, f.masterTime - f.appliedTime) : 0,
         last_contact_ms_ago: sinceContactMs ?? null,
         last_problem: f.lastProblem ?? null,
+        apply_failing: f.applyFailure !== undefined,
         snapshots_installed: f.snapshotsInstalled,
         durable_lsn: f.durableLsn,
         wal_syncs: replica.walSyncs,
@@ -350,9 +352,11 @@ export class TandemNode implements NodeApi {
     const master = this.roles.master
     if (master !== undefined) {
       if (master.deposedEpoch !== undefined) return { ok: false, lines: [...lines, `[+]leader deposed by epoch ${master.deposedEpoch}`] }
-      return { ok: true, lines: [...lines, '[+]leader ok', '[+]store ok'] }
+      const failure = master.writeFailure
+      return { ok: failure === undefined, lines: [...lines, '[+]leader ok', failure === undefined ? '[+]store ok' : `[-]store ${failure}`] }
     }
-    const state = this.roles.replica!.follower.state
+    const { state, applyFailure } = this.roles.replica!.follower
+    if (applyFailure !== undefined) return { ok: false, lines: [...lines, '[+]leader ok', `[-]store ${applyFailure}`] }
     if (state !== 'streaming') {
       lines.push(state === 'snapshotting' ? '[+]leader ok' : '[+]leader does not exist')
       if (state === 'snapshotting') lines.push('[+]store not ready')

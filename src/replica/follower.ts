@@ -98,6 +98,11 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
   private receivedLsn = 0
   /** Apply failures (not divergence) during the current connection. */
   private applyFailures = 0
+  /**
+   * Why the last batch of entries could not be applied (a full disk, an I/O error), until one is:
+   * the replica is not ready meanwhile, whatever its connection's state.
+   */
+  applyFailure: string | undefined
   /** The stream position at which a frame last failed to decode, and how many times in a row. */
   private undecodable = { lsn: -1, count: 0 }
   private running: Promise<void> | undefined
@@ -437,12 +442,15 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
         } else {
           // A full disk, an I/O error: back off instead of reconnecting at once, again and again.
           this.applyFailures++
+          this.applyFailure = `cannot apply entries ${batch[0]!.lsn}–${batch[batch.length - 1]!.lsn}: ${messageOf(error)}`
+          this.lastProblem = this.applyFailure
           this.options.logger.error({ err: error }, 'apply failed; reconnecting')
         }
         this.socket?.terminate()
         return
       }
       const last = batch[batch.length - 1]!
+      this.applyFailure = undefined
       this.appliedTime = last.time
       const appliedAt = this.options.clock.now()
       for (const entry of batch) this.applyLag.record(appliedAt, entry.time)

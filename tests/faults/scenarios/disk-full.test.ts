@@ -9,56 +9,12 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import type { NodeProcess } from '../../harness/node-process.ts'
 import { nodeStatus } from '../master-view.ts'
 import { allRules, assertNone, runScenario } from '../scenario.ts'
-
-// Room for the replica's database, its WAL and its log after the filler is gone (8 MiB was too
-// tight: the catch-up filled it again, and healing crawled).
-const diskSize = '32m'
-
-function mount(dir: string): string | undefined {
-  const result = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${diskSize}`, 'tmpfs', dir], { encoding: 'utf8' })
-  return result.status === 0 ? undefined : (result.stderr || result.error?.message || `mount exited ${result.status}`).trim()
-}
-
-function unmount(dir: string): void {
-  spawnSync('umount', ['-l', dir])
-}
-
-/** Writes zeros until the file system is full; returns the bytes written. */
-function fill(file: string): number {
-  const fd = openSync(file, 'w')
-  let written = 0
-  try {
-    for (const chunk of [1 << 16, 1 << 12, 1 << 9]) {
-      const bytes = Buffer.alloc(chunk)
-      try {
-        for (;;) written += writeSync(fd, bytes)
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error
-      }
-    }
-  } finally {
-    closeSync(fd)
-  }
-  return written
-}
-
-function mountPermitted(): string | undefined {
-  const probe = mkdtempSync(join(tmpdir(), 'tandem-mount-probe-'))
-  try {
-    const error = mount(probe)
-    if (error === undefined) unmount(probe)
-    return error
-  } finally {
-    rmSync(probe, { recursive: true, force: true })
-  }
-}
+import { fill, mount, mountPermitted, unmount } from '../small-disk.ts'
 
 test('(g) a replica whose disk fills up recovers and converges once space is freed', { timeout: 120_000 }, async (t) => {
   const refused = mountPermitted()
@@ -70,6 +26,9 @@ test('(g) a replica whose disk fills up recovers and converges once space is fre
   let replica: NodeProcess | undefined
   let behind = { replica: 0, master: 0 }
   let survived = false
+  /** What the replica said about itself while its disk was full, and once it was freed. */
+  let whileFull: { ready: number; state: unknown; problem: unknown } | undefined
+  let readyAfter = false
   const result = await runScenario({
     name: 'g. replica disk full, then freed',
     cluster: { replicas: 1 },
@@ -89,13 +48,23 @@ test('(g) a replica whose disk fills up recovers and converges once space is fre
       await sleep(2000)
       const [mine, master] = await Promise.all([nodeStatus(replica!.url, 2000), faults.master().then((m) => nodeStatus(m.url, 2000))])
       behind = { replica: mine?.lsn ?? -1, master: master?.lsn ?? -1 }
+      const [ready, status] = await Promise.all([
+        fetch(`${replica!.url}/readyz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status),
+        fetch(`${replica!.url}/status`, { signal: AbortSignal.timeout(2000) }).then((r) => r.json() as Promise<{ replication: { state: unknown; last_problem: unknown } }>),
+      ])
+      whileFull = { ready, state: status.replication.state, problem: status.replication.last_problem }
       unlinkSync(filler)
       faults.history.fault('free-disk', replica!.url, `replica at LSN ${behind.replica}, master at ${behind.master}`)
     },
     afterMs: 2000,
-    inspect: () => {
+    inspect: async () => {
       survived = replica!.isRunning
-      return Promise.resolve()
+      // Healthy again by itself once it applies: /readyz answers 200 within the bound.
+      const deadline = Date.now() + 30_000
+      while (!readyAfter && Date.now() < deadline) {
+        readyAfter = (await fetch(`${replica!.url}/readyz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status, () => 0)) === 200
+        if (!readyAfter) await new Promise((r) => setTimeout(r, 200))
+      }
     },
     cleanup: async (faults) => {
       for (const node of faults.nodes) await node.kill('SIGKILL')
@@ -104,5 +73,10 @@ test('(g) a replica whose disk fills up recovers and converges once space is fre
   })
   assert.ok(behind.replica < behind.master, `the full disk never held the replica back (replica at ${behind.replica}, master at ${behind.master}): the scenario tested nothing`)
   assert.ok(survived, `the replica exited on a full disk instead of waiting for space:\n${replica!.log.slice(-15).join('\n')}`)
+  // Honest health: while it could not apply it said so, and it was not ready.
+  assert.equal(whileFull?.ready, 503, `the replica answered /readyz ${whileFull?.ready} with a full disk`)
+  assert.equal(whileFull?.state, 'failing')
+  assert.match(String(whileFull?.problem), /^cannot apply entries \d+–\d+: /)
+  assert.ok(readyAfter, 'the replica never became ready again once its disk had room')
   assertNone(result, allRules)
 })
