@@ -55,6 +55,8 @@ export class JobHandle extends EventEmitter<JobHandleEvents> {
   readonly lsn: number | undefined
   /** True when the master answered from an earlier submission with the same idempotency key. */
   readonly replayed: boolean
+  /** Set when no connected replica had the job's handler when it was submitted: its tasks wait for one. */
+  readonly warning: string | undefined
   private readonly calls: JobCalls
   /** Aborts the event stream; set while it is open. */
   private stream: AbortController | undefined
@@ -62,12 +64,13 @@ export class JobHandle extends EventEmitter<JobHandleEvents> {
   private isClosed = false
 
   /** Use `client.jobs.submit()` or `client.jobs.handle(id)`. */
-  constructor(calls: JobCalls, id: string, submitted: { lsn: number; replayed: boolean } | undefined) {
+  constructor(calls: JobCalls, id: string, submitted: { lsn: number; replayed: boolean; warning?: string } | undefined) {
     super()
     this.calls = calls
     this.id = id
     this.lsn = submitted?.lsn
     this.replayed = submitted?.replayed ?? false
+    this.warning = submitted?.warning
     // 'newListener' is EventEmitter's own event, outside JobHandleEvents.
     ;(this as EventEmitter).on('newListener', (event: string | symbol) => {
       if (streamEvents.has(event)) this.openStream()

@@ -106,12 +106,15 @@ export class Jobs {
 
   /**
    * Runs `name` on every input and resolves to the results in input order; rejects with
-   * JobFailedError when a task runs out of attempts or the job is cancelled.
+   * JobFailedError when a task runs out of attempts or the job is cancelled. When no connected
+   * replica has the handler, it says so with a process warning (TANDEM_NO_HANDLER) and waits.
    */
   async map(name: string, inputs: readonly unknown[], options: MapOptions = {}): Promise<unknown[]> {
     if (inputs.length === 0) return []
     const { waitTimeoutMs, ...submitOptions } = options
     const handle = await this.submitMany(name, inputs, submitOptions)
+    // Waiting on tasks no replica can run would look like a hang: say so once, and wait on.
+    if (handle.warning !== undefined) process.emitWarning(`job ${handle.id}: ${handle.warning}`, { code: 'TANDEM_NO_HANDLER' })
     const wait: WaitOptions = {}
     if (waitTimeoutMs !== undefined) wait.timeoutMs = waitTimeoutMs
     if (options.signal !== undefined) wait.signal = options.signal
@@ -175,11 +178,12 @@ export class Jobs {
     }
     if (key !== undefined) call.idempotencyKey = key
     const answer = await this.connection.run(() => callMaster(this.connection, call))
-    const body = answer.body as { id?: unknown; lsn?: unknown; replayed?: unknown } | undefined
+    const body = answer.body as { id?: unknown; lsn?: unknown; replayed?: unknown; warning?: unknown } | undefined
     if (typeof body?.id !== 'string') throw badResponse(answer.node, `a job submission answered without an id: ${JSON.stringify(answer.body) ?? 'nothing'}`)
     const lsn = typeof body.lsn === 'number' ? body.lsn : 0
     this.session.observe(lsn)
-    return new JobHandle(this.calls, body.id, { lsn, replayed: body.replayed === true || answer.status === 200 })
+    const submitted = { lsn, replayed: body.replayed === true || answer.status === 200, ...(typeof body.warning === 'string' ? { warning: body.warning } : {}) }
+    return new JobHandle(this.calls, body.id, submitted)
   }
 
   private call(call: Omit<MasterCall, 'timeoutMs' | 'signal'>, options: CallOptions) {

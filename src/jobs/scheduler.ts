@@ -128,7 +128,16 @@ export class Scheduler {
 
   // ── Jobs ─────────────────────────────────────────────────────────────────
 
-  async submit(spec: JobSpec): Promise<{ id: string; state: JobState; tasks: number; lsn: number; replayed: boolean }> {
+  /**
+   * Said with a job whose handler no connected replica has: it is accepted (a replica with it
+   * may connect later), but its tasks wait until then, which a client should not have to guess.
+   */
+  handlerWarning(name: string): string | undefined {
+    if (this.workers.serves(name)) return undefined
+    return `no connected replica runs a handler named '${name}': the job's tasks wait until one connects (a replica started with --jobs whose module exports ${name})`
+  }
+
+  async submit(spec: JobSpec): Promise<{ id: string; state: JobState; tasks: number; lsn: number; replayed: boolean; warning?: string }> {
     const now = this.now()
     const id = `j_${Math.floor(now).toString(36).padStart(9, '0')}${randomBytes(8).toString('hex')}`
     const runAfter = now + spec.delayMs
@@ -155,7 +164,8 @@ export class Scheduler {
     spec.inputs.forEach((input, index) => this.enqueue(newTask(job, index, input, 0, runAfter)))
     this.counters.submitted++
     this.scheduleAssign()
-    return { id, state: 'queued', tasks: spec.inputs.length, lsn, replayed: false }
+    const warning = this.handlerWarning(spec.name)
+    return { id, state: 'queued', tasks: spec.inputs.length, lsn, replayed: false, ...(warning === undefined ? {} : { warning }) }
   }
 
   /**

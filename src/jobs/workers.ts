@@ -55,6 +55,12 @@ export class Workers {
     if (worker !== undefined) worker.isConnected = false
   }
 
+  /** Whether a connected replica has a handler named `name` (busy or not). */
+  serves(name: string): boolean {
+    for (const worker of this.byId.values()) if (worker.isConnected && worker.handlers.has(name)) return true
+    return false
+  }
+
   hasFreeSlot(now: number): boolean {
     for (const worker of this.byId.values()) if (this.isAvailable(worker, now)) return true
     return false

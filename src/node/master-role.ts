@@ -146,7 +146,12 @@ export class MasterRole {
     const { scheduler, jobReads } = this
     this.jobs = {
       submit: (spec) => this.submitJob(spec),
-      get: (id) => readJob(jobReads, id, scheduler.progressOf(id)),
+      get: (id) => {
+        const view = readJob(jobReads, id, scheduler.progressOf(id))
+        // An unfinished job whose handler no connected replica has says so, as its submission did.
+        const warning = view === undefined || view.finished_at !== null ? undefined : scheduler.handlerWarning(view.name)
+        return view === undefined || warning === undefined ? view : { ...view, warning }
+      },
       list: (filter) => jobReads.list(filter).map(summaryOf),
       cancel: (id) => scheduler.cancel(id),
       retry: (id) => scheduler.retry(id),

@@ -6,11 +6,13 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Cluster } from '../harness/cluster.ts'
 import { get, post } from '../harness/http.ts'
+import { connect, isTandemClientError } from '../../src/client/index.ts'
 
 interface Answer {
   id?: string
   code?: string
   error?: string
+  warning?: string
 }
 
 describe('job queue limits', () => {
@@ -57,5 +59,35 @@ describe('job queue limits', () => {
     const retried = await post<Answer>(`${cluster.master.url}/jobs/${first.body.id}/retry`, '')
     assert.equal(retried.status, 200, JSON.stringify(retried.body))
     assert.equal((await get<{ jobs: { waiting_tasks: number } }>(`${cluster.master.url}/status`)).body.jobs.waiting_tasks, 10)
+  })
+})
+
+describe('a job for a handler no connected replica has', () => {
+  let cluster: Cluster
+  before(async () => {
+    cluster = await Cluster.start({ replicas: 0 })
+  })
+  after(async () => {
+    await cluster.stop()
+  })
+
+  test('is accepted with a warning, which its view repeats and the client\'s map() says aloud', async () => {
+    const answer = await post<Answer>(`${cluster.master.url}/jobs`, { name: 'nobody', input: 1 })
+    assert.equal(answer.status, 201, JSON.stringify(answer.body))
+    assert.match(String(answer.body.warning), /^no connected replica runs a handler named 'nobody'/)
+    const view = await get<Answer & { state: string }>(`${cluster.master.url}/jobs/${answer.body.id}`)
+    assert.equal(view.body.warning, answer.body.warning)
+    const warnings: Error[] = []
+    const onWarning = (warning: Error) => warnings.push(warning)
+    process.on('warning', onWarning)
+    const db = await connect([cluster.master.url], { timeoutMs: 15_000 })
+    try {
+      await assert.rejects(db.jobs.map('nobody', [1, 2], { waitTimeoutMs: 300 }), (error) => isTandemClientError(error) || error instanceof Error)
+      await new Promise((resolve) => setImmediate(resolve))
+      assert.ok(warnings.some((w) => (w as Error & { code?: string }).code === 'TANDEM_NO_HANDLER' && /handler named 'nobody'/.test(w.message)), warnings.map(String).join('\n'))
+    } finally {
+      process.off('warning', onWarning)
+      await db.close()
+    }
   })
 })
