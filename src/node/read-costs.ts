@@ -11,7 +11,7 @@
  * preemption is not that long; a query whose parameters turned it into a scan is). So a cheap
  * SQL text that turns really slow blocks the event loop once, then runs on the threads.
  */
-import type { SqlStatement } from '../storage/index.ts'
+import { cachedSqlCharsMax, type SqlStatement } from '../storage/index.ts'
 
 export class ReadCosts {
   /** By SQL text: cheap or not, the slow runs in a row since it was last cheap, and its last run. */
@@ -35,7 +35,7 @@ export class ReadCosts {
 
   /** One statement whose last run, if it was measured, took at most `micros`. */
   isShorterThan(statements: readonly SqlStatement[], micros: number): boolean {
-    if (this.cheapMicros <= 0 || statements.length !== 1) return false
+    if (this.cheapMicros <= 0 || statements.length !== 1 || statements[0]!.sql.length > cachedSqlCharsMax) return false
     return (this.known.get(statements[0]!.sql)?.lastMicros ?? 0) <= micros
   }
 
@@ -43,6 +43,8 @@ export class ReadCosts {
   record(statements: readonly SqlStatement[], micros: number): void {
     if (statements.length !== 1) return
     const sql = statements[0]!.sql
+    // Kept by its text: a long text is not kept (as in the statement cache), and goes to the threads.
+    if (sql.length > cachedSqlCharsMax) return
     let entry = this.known.get(sql)
     if (entry === undefined) {
       if (this.known.size >= this.capacity) this.known.delete(this.known.keys().next().value!)

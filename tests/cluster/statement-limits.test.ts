@@ -225,3 +225,26 @@ describe('a 10M-row result with the default limits', () => {
     assert.deepEqual(next.json.results[0].values, [[1]])
   })
 })
+
+describe('many large SQL texts', () => {
+  let cluster: Cluster
+
+  before(async () => {
+    cluster = await Cluster.start({ replicas: 1 })
+  })
+
+  after(async () => {
+    await cluster?.stop()
+  })
+
+  test('40 distinct SQL texts of 8 MB each leave the replica under 768 MB (they once took 2.95 GB)', async () => {
+    const replica = cluster.replicas[0]!
+    const padding = 'x'.repeat(8 * 1024 * 1024)
+    for (let i = 0; i < 40; i++) {
+      const answer = await call('POST', `${replica.url}/db/query?level=none`, [`SELECT ${i} /* ${padding} */`])
+      assert.deepEqual(answer.json.results[0].values, [[i]], answer.text.slice(0, 200))
+    }
+    const peak = peakRssMb(replica)
+    assert.ok(peak < 768, `the replica peaked at ${Math.round(peak)} MB`)
+  })
+})
