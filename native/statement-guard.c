@@ -14,7 +14,7 @@
  *                                here is reachable from client SQL.
  *   sqlite3_tandemguard_control  on a private in-memory connection of each thread. Registers the
  *                                functions Tandem calls: tandem_guard_last(), tandem_guard_limit(id,
- *                                ms), tandem_guard_result_limit(bytes), tandem_guard_cancel(id), tandem_guard_reason(id),
+ *                                ms), tandem_guard_result_limit(bytes), tandem_guard_exempt(id, on), tandem_guard_cancel(id), tandem_guard_reason(id),
  *                                tandem_guard_reset(id), tandem_guard_stop_on_signals(),
  *                                tandem_guard_forget(id).
  *
@@ -58,6 +58,8 @@ typedef struct Guard {
   /* The running statement's result so far; only the connection's thread touches these. */
   int64_t result_bytes;
   int over_result;
+  /* Tandem's own work (a checksum over every table): no time or result limit, still cancellable. */
+  _Atomic int exempt;
 } Guard;
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -82,12 +84,13 @@ static int on_progress(void *arg) {
     atomic_store(&guard->reason, REASON_STOPPING);
     return 1;
   }
-  if (guard->over_result) {
-    atomic_store(&guard->reason, REASON_RESULT_TOO_LARGE);
-    return 1;
-  }
   if (atomic_load_explicit(&guard->cancelled, memory_order_relaxed)) {
     atomic_store(&guard->reason, REASON_CANCELLED);
+    return 1;
+  }
+  if (atomic_load_explicit(&guard->exempt, memory_order_relaxed)) return 0;
+  if (guard->over_result) {
+    atomic_store(&guard->reason, REASON_RESULT_TOO_LARGE);
     return 1;
   }
   int64_t limit = atomic_load_explicit(&guard->limit_ns, memory_order_relaxed);
@@ -121,7 +124,7 @@ static int on_trace(unsigned type, void *arg, void *statement, void *text) {
   Guard *guard = arg;
   if (type == SQLITE_TRACE_ROW) {
     int64_t limit = atomic_load_explicit(&guard->result_limit, memory_order_relaxed);
-    if (limit > 0 && !guard->over_result) {
+    if (limit > 0 && !guard->over_result && !atomic_load_explicit(&guard->exempt, memory_order_relaxed)) {
       guard->result_bytes += row_bytes(statement);
       if (guard->result_bytes > limit) guard->over_result = 1;
     }
@@ -226,6 +229,7 @@ static int with_guard(sqlite3_value *id_value, void (*action)(Guard *, void *), 
 }
 
 static void do_limit(Guard *guard, void *arg) { atomic_store(&guard->limit_ns, *(int64_t *)arg); }
+static void do_exempt(Guard *guard, void *arg) { atomic_store(&guard->exempt, *(int *)arg); }
 static void do_cancel(Guard *guard, void *arg) { (void)arg; atomic_store(&guard->cancelled, 1); }
 static void do_reset(Guard *guard, void *arg) {
   (void)arg;
@@ -268,6 +272,12 @@ static void fn_result_limit(sqlite3_context *context, int argc, sqlite3_value **
   int64_t bytes = sqlite3_value_int64(argv[0]);
   if (bytes >= 0) atomic_store(&default_result_limit, bytes);
   sqlite3_result_int64(context, atomic_load(&default_result_limit));
+}
+
+static void fn_exempt(sqlite3_context *context, int argc, sqlite3_value **argv) {
+  (void)argc;
+  int on = sqlite3_value_int(argv[1]) != 0;
+  sqlite3_result_int(context, with_guard(argv[0], do_exempt, &on));
 }
 
 static void fn_cancel(sqlite3_context *context, int argc, sqlite3_value **argv) {
@@ -315,6 +325,7 @@ int sqlite3_tandemguard_control(sqlite3 *db, char **error, const sqlite3_api_rou
   if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "tandem_guard_limit", 2, flags, NULL, fn_limit, NULL, NULL);
   if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "tandem_guard_result_limit", 1, flags, NULL, fn_result_limit, NULL, NULL);
   if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "tandem_guard_cancel", 1, flags, NULL, fn_cancel, NULL, NULL);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "tandem_guard_exempt", 2, flags, NULL, fn_exempt, NULL, NULL);
   if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "tandem_guard_reset", 1, flags, NULL, fn_reset, NULL, NULL);
   if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "tandem_guard_reason", 1, flags, NULL, fn_reason, NULL, NULL);
   if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "tandem_guard_stop_on_signals", 0, flags, NULL, fn_stop_on_signals, NULL, NULL);

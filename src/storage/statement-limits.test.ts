@@ -128,3 +128,19 @@ test('a statement whose result passes the result limit is stopped, answered resu
     limits.setResultBytesMax(0)
   }
 })
+
+test("Tandem's own work runs free of the time and result limits, and the limits hold again after it", () => {
+  const limits = StatementLimits.forThisThread()!
+  limits.setResultBytesMax(1000)
+  try {
+    const reader = openReader(database(), 1)
+    const rows = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 200000) SELECT x FROM c'
+    const own = reader.watched!.exempt(() => reader.connection.prepare(rows).all())
+    assert.equal(own.length, 200_000)
+    const client = runClientStatement(reader, { sql: rows })
+    assert.equal(client.kind, 'error')
+    reader.connection.close()
+  } finally {
+    limits.setResultBytesMax(0)
+  }
+})

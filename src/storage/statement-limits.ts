@@ -85,6 +85,7 @@ export class StatementLimits {
   private readonly stopOnSignalsCall: Statement
   private readonly forgetOne: Statement
   private readonly resultLimit: Statement
+  private readonly exemptOne: Statement
 
   private constructor() {
     this.control = openConnection(':memory:', { extensions: true })
@@ -104,6 +105,7 @@ export class StatementLimits {
     this.stopOnSignalsCall = prepare('SELECT tandem_guard_stop_on_signals()')
     this.forgetOne = prepare('SELECT tandem_guard_forget(?)')
     this.resultLimit = prepare('SELECT tandem_guard_result_limit(?)')
+    this.exemptOne = prepare('SELECT tandem_guard_exempt(?, ?)')
   }
 
   /**
@@ -136,6 +138,11 @@ export class StatementLimits {
   /** @internal */
   limit(id: number, ms: number): void {
     this.setLimit.get(id, ms)
+  }
+
+  /** @internal */
+  exempt(id: number, on: boolean): void {
+    this.exemptOne.get(id, on ? 1 : 0)
   }
 
   /** @internal */
@@ -202,6 +209,19 @@ export class WatchedConnection {
       return fn()
     } finally {
       this.set(this.defaultLimitMs)
+    }
+  }
+
+  /**
+   * Runs Tandem's own work (a checksum over every table) free of the time and result limits that
+   * bound client statements; a cancel or a signal still stops it.
+   */
+  exempt<T>(fn: () => T): T {
+    this.limits.exempt(this.id, true)
+    try {
+      return fn()
+    } finally {
+      this.limits.exempt(this.id, false)
     }
   }
 
