@@ -44,7 +44,6 @@ export interface ReadPoolOptions {
   queryTimeoutMs?: number
 }
 
-
 interface PendingRead {
   statements: readonly SqlStatement[]
   transaction: boolean
@@ -55,6 +54,8 @@ interface PendingRead {
   attempts: number
   /** Answered (or cancelled): a later reply for it is dropped. */
   settled: boolean
+  /** Where it was last dispatched, under which id. */
+  placed?: { thread: ReadThread; id: number }
   resolve: (results: StatementResult[] | string) => void
   reject: (error: Error) => void
 }
@@ -160,21 +161,17 @@ export class ReadPool {
     if (read.settled) return
     this.cancelled++
     this.settle(read, { error: cancelledError() })
-    for (const thread of this.threads) {
-      for (const [id, pending] of thread.inFlight) {
-        if (pending !== read) continue
-        const queued = thread.outbox.findIndex((r) => r.id === id)
-        if (queued >= 0) {
-          thread.outbox.splice(queued, 1)
-          thread.inFlight.delete(id)
-          return
-        }
-        Atomics.store(this.cancels, id % cancelSlots, id)
-        const connection = Atomics.load(this.connections, thread.index)
-        if (Atomics.load(this.running, thread.index) === id && connection !== 0) StatementLimits.forThisThread()?.cancel(connection)
-        return
-      }
+    const { thread, id } = read.placed ?? {}
+    if (thread === undefined || id === undefined || thread.inFlight.get(id) !== read) return
+    const queued = thread.outbox.findIndex((r) => r.id === id)
+    if (queued >= 0) {
+      thread.outbox.splice(queued, 1)
+      thread.inFlight.delete(id)
+      return
     }
+    Atomics.store(this.cancels, id % cancelSlots, id)
+    const connection = Atomics.load(this.connections, thread.index)
+    if (Atomics.load(this.running, thread.index) === id && connection !== 0) StatementLimits.forThisThread()?.cancel(connection)
   }
 
   private settle(read: PendingRead, outcome: { error: Error } | { results: StatementResult[] | string }): void {
@@ -200,6 +197,7 @@ export class ReadPool {
     this.nextId = this.nextId === 0x7fffffff ? 1 : this.nextId + 1
     const isIdle = thread.inFlight.size === 0
     thread.inFlight.set(id, read)
+    read.placed = { thread, id }
     thread.outbox.push({ id, statements: read.statements, transaction: read.transaction, format: read.format, limitMs: read.limitMs })
     if (isIdle) this.flush(thread)
     else if (!this.isFlushScheduled) {
