@@ -115,7 +115,7 @@ static int64_t row_bytes(sqlite3_stmt *statement) {
 }
 
 /*
- * SQLITE_TRACE_STMT: a statement begins, or (text starting "--") a trigger inside one.
+ * SQLITE_TRACE_STMT: a statement begins, or a trigger inside one.
  * SQLITE_TRACE_ROW: the statement produced a row of its result. One past the result limit marks
  * the guard, and the progress handler stops the statement at its next call: the rows a caller
  * already holds are dropped with the error it then gets.
@@ -130,8 +130,13 @@ static int on_trace(unsigned type, void *arg, void *statement, void *text) {
     }
     return 0;
   }
+  /*
+   * A trigger's program reports "-- TRIGGER …" on the statement that fired it; the statement
+   * itself reports its own SQL (which may well begin with a client's "--" comment).
+   */
   const char *sql = text;
-  if (type == SQLITE_TRACE_STMT && !(sql != NULL && sql[0] == '-' && sql[1] == '-')) {
+  const char *own = sqlite3_sql(statement);
+  if (type == SQLITE_TRACE_STMT && (sql == own || (sql != NULL && own != NULL && strcmp(sql, own) == 0))) {
     atomic_store_explicit(&guard->started_ns, now_ns(), memory_order_relaxed);
     guard->result_bytes = 0;
     guard->over_result = 0;

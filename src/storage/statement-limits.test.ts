@@ -144,3 +144,12 @@ test("Tandem's own work runs free of the time and result limits, and the limits 
     limits.setResultBytesMax(0)
   }
 })
+
+test('a statement that begins with a comment gets its whole limit, however long the connection sat idle', () => {
+  const reader = openReader(database(), 200)
+  runClientStatement(reader, { sql: 'SELECT 1' })
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 400)
+  const result = runClientStatement(reader, { sql: `-- counted from its own start\n${counting}` })
+  assert.deepEqual(result.kind === 'rows' ? result.values : result, [[20000]])
+  reader.connection.close()
+})
