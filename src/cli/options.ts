@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { InvalidArgumentError } from 'commander'
+import { goDurationMs } from '../shared/duration.ts'
 
 export function integer(name: string, min = 0) {
   return (value: string): number => {
@@ -13,12 +14,8 @@ export function integer(name: string, min = 0) {
 /** A duration in milliseconds: `30s`, `500ms`, `1m30s` (Go's form, as rqlite takes), or a bare number of ms; 0 is allowed. */
 export function durationMs(value: string): number {
   const text = value.trim()
-  if (/^\d+$/.test(text)) return Number(text)
-  const match = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$/.exec(text)
-  if (match === null) throw new InvalidArgumentError('use a duration such as 30s, 500ms or 1m30s (0 for none)')
-  const factors: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
-  let ms = 0
-  for (const [, amount, unit] of text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) ms += Number(amount) * factors[unit!]!
+  const ms = /^\d+$/.test(text) ? Number(text) : goDurationMs(text)
+  if (ms === undefined || !Number.isSafeInteger(Math.round(ms))) throw new InvalidArgumentError('use a duration such as 30s, 500ms or 1m30s (0 for none)')
   return Math.round(ms)
 }
 

@@ -4,6 +4,7 @@
  * unknown `level` is refused with 400 instead of silently meaning `weak`: a typo in a
  * consistency level should not quietly change the guarantee.
  */
+import { goDurationMs } from '../shared/duration.ts'
 import { TandemError } from '../shared/errors.ts'
 
 export type Level = 'none' | 'weak' | 'strong' | 'linearizable' | 'auto'
@@ -98,8 +99,6 @@ function count(name: string, text: string | undefined): number | undefined {
   return Number(text)
 }
 
-const units: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
-
 /**
  * The longest a request may ask the node to wait for something. A bound, because every wait holds
  * a timer and a connection, and because Node's timers fire at once past 2^31 - 1 ms (~24.8 days).
@@ -116,12 +115,7 @@ export function waitDuration(name: string, text: string | undefined): number | u
 /** A Go duration (`500ms`, `2s`, `1m30s`) in milliseconds. */
 export function duration(name: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined
-  const parts = /^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$/.test(text) ? text.match(/\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h)/g) : null
-  if (parts === null) {
-    throw new TandemError('BAD_REQUEST', `${name} is not a valid duration: use a number with a unit, like 500ms, 2s or 1m30s; got '${text}'`)
-  }
-  return parts.reduce((total, part) => {
-    const [, amount, unit] = /^(\d+(?:\.\d+)?)(.+)$/.exec(part)!
-    return total + Number(amount) * units[unit!]!
-  }, 0)
+  const ms = goDurationMs(text)
+  if (ms === undefined) throw new TandemError('BAD_REQUEST', `${name} is not a valid duration: use a number with a unit, like 500ms, 2s or 1m30s; got '${text}'`)
+  return ms
 }

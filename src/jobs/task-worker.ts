@@ -10,7 +10,7 @@
  *                   {type: 'done', id, ok, value?, error?}             value: JSON text
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import { isInterrupted, openConnection, resultTooLargeError, watchConnection, type Connection, type WatchedConnection } from '../storage/index.ts'
+import { openConnection, resultTooLargeError, watchConnection, type Connection, type WatchedConnection } from '../storage/index.ts'
 import { valueBytesMax } from '../shared/limits.ts'
 
 type Handler = (input: unknown, ctx: unknown) => unknown
@@ -65,7 +65,7 @@ function inSqliteCall<T>(fn: () => T): T {
   try {
     return fn()
   } catch (error) {
-    const reason = isInterrupted(error) ? watched?.stopped() : undefined
+    const reason = watched?.stopReasonOf(error)
     if (reason === 'time-limit') throw new Error(`query timeout: a ctx.db statement ran past --query-timeout (${queryTimeoutMs} ms) and was stopped`)
     if (reason === 'result-too-large') throw new Error(resultTooLargeError())
     if (reason !== undefined) throw new Error('this task was stopped')

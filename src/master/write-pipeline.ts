@@ -23,7 +23,6 @@ import {
   effectiveLimitMs,
   executeTimeoutError,
   holdsDdl,
-  isInterrupted,
   resultTooLargeError,
   isDdlKeyword,
   prepareClientPart,
@@ -422,7 +421,7 @@ export class WritePipeline {
       }
     } catch (error) {
       if (error instanceof TandemError && error.code !== 'BAD_REQUEST') throw error
-      const stopped = isInterrupted(error) ? watched?.stopped() : undefined
+      const stopped = watched?.stopReasonOf(error)
       if (stopped === 'stopping') throw new TandemError('SHUTTING_DOWN', 'the master is stopping: nothing of the request was applied')
       if (stopped === 'time-limit' || stopped === 'result-too-large') {
         const message = stopped === 'time-limit' ? executeTimeoutError : resultTooLargeError()

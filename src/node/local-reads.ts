@@ -57,9 +57,9 @@ export class LocalReads {
     const watched = this.reader.watched
     if (watched === undefined) return this.run(statements, transaction)
     const limit = effectiveLimitMs(limitMs, this.queryTimeoutMs)
-    const overBudget = budgetMs !== undefined && (limit === 0 || budgetMs < limit)
-    const results = watched.withLimit(overBudget ? budgetMs : limit, () => this.run(statements, transaction))
-    if (overBudget && results.some((r) => r.kind === 'error' && r.error === queryTimeoutError)) throw new OverBudget()
+    const isBudgeted = budgetMs !== undefined && (limit === 0 || budgetMs < limit)
+    const results = watched.withLimit(isBudgeted ? budgetMs : limit, () => this.run(statements, transaction))
+    if (isBudgeted && results.some((r) => r.kind === 'error' && r.error === queryTimeoutError)) throw new OverBudget()
     return results
   }
 

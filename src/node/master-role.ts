@@ -1,5 +1,3 @@
-import { closeSync, fsyncSync, openSync, rmSync, writeSync } from 'node:fs'
-import { join } from 'node:path'
 /**
  * The master's parts: the writer and its pipeline, the replication server, and log retention.
  */
@@ -16,32 +14,13 @@ import { ReplicationServer } from '../master/replication-server.ts'
 import { LogStore } from '../replication-log/log-store.ts'
 import { Retention } from '../replication-log/retention.ts'
 import type { LogEntry } from '../replication-log/log-entry.ts'
-import { openConnection, openWriter, type Connection, type GuardedConnection, type SchemaGeneration } from '../storage/index.ts'
+import { diskTakesWrites, openConnection, openWriter, type Connection, type GuardedConnection, type SchemaGeneration } from '../storage/index.ts'
 import type { JobsApi, NodeInfo } from '../http-api/node-api.ts'
 import type { NodeConfig } from './config.ts'
 import { JobReads, JobWrites, Scheduler, ensureJobSchema, readJob, summaryOf, type JobSpec } from '../jobs/index.ts'
 
 /** How often a master whose writes fail checks whether its disk takes writes again. */
 const writeProbeMs = 1000
-
-/** Whether a page can be written and synced in `dir` (a full disk cannot). */
-function diskTakesWrites(dir: string): boolean {
-  const probe = join(dir, '.write-probe')
-  try {
-    const fd = openSync(probe, 'w')
-    try {
-      writeSync(fd, Buffer.alloc(4096))
-      fsyncSync(fd)
-    } finally {
-      closeSync(fd)
-    }
-    return true
-  } catch {
-    return false
-  } finally {
-    rmSync(probe, { force: true })
-  }
-}
 
 export class MasterRole {
   readonly pipeline: WritePipeline

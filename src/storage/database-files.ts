@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs'
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 
 export function databasePath(dataDir: string): string {
@@ -20,5 +20,24 @@ export function replaceDatabase(path: string, replacement: string): void {
     fsyncSync(dir)
   } finally {
     closeSync(dir)
+  }
+}
+
+/** Whether a page can be written and synced in `dir` (a full disk cannot). */
+export function diskTakesWrites(dir: string): boolean {
+  const probe = join(dir, '.write-probe')
+  try {
+    const fd = openSync(probe, 'w')
+    try {
+      writeSync(fd, Buffer.alloc(4096))
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+    return true
+  } catch {
+    return false
+  } finally {
+    rmSync(probe, { force: true })
   }
 }

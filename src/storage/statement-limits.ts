@@ -47,7 +47,7 @@ const extensionPath = fileURLToPath(new URL(`../../build/statement-guard.${proce
 /**
  * SQLITE_INTERRUPT: what a stopped statement throws. The binding attaches the code to some
  * errors only (get() yes, all() no), so the message, SQLite's text for the code, counts too; a
- * statement whose own error reads the same (a trigger's RAISE) is told apart by stopped().
+ * statement whose own error reads the same (a trigger's RAISE) is told apart by the guard's reason.
  */
 export function isInterrupted(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false
@@ -202,9 +202,8 @@ export class WatchedConnection {
    * limit in force: give a connection the default its common case needs.
    */
   withLimit<T>(ms: number, fn: () => T): T {
-    const wanted = ms
-    if (wanted === this.currentMs) return fn()
-    this.set(wanted)
+    if (ms === this.currentMs) return fn()
+    this.set(ms)
     try {
       return fn()
     } finally {
@@ -226,10 +225,12 @@ export class WatchedConnection {
   }
 
   /**
-   * After a statement threw SQLITE_INTERRUPT: why it was stopped, and the connection made ready
-   * for the next statement (a cancel stays raised until then).
+   * Why the guard stopped the statement that threw `error`, with the connection made ready for
+   * the next statement (a cancel stays raised until then); undefined when the guard did not stop
+   * it (any other error, or a trigger's RAISE that reads `interrupted`).
    */
-  stopped(): StopReason | undefined {
+  stopReasonOf(error: unknown): StopReason | undefined {
+    if (!isInterrupted(error)) return undefined
     const reason = this.limits.reason(this.id)
     this.limits.reset(this.id)
     return reason

@@ -5,7 +5,7 @@ import { checkParameters, learnParameters } from './statement-parameters.ts'
 import type { SplitStatement } from './sql-splitter.ts'
 import type { SchemaGeneration } from './schema-generation.ts'
 import type { SqlParams, SqlValue, Statement } from './sqlite.ts'
-import { isInterrupted, resultTooLargeError } from './statement-limits.ts'
+import { resultTooLargeError } from './statement-limits.ts'
 
 /** One statement of a client request: SQL text and its positional or named parameters. */
 export interface SqlStatement {
@@ -210,13 +210,11 @@ export function runClientStatement(
   } catch (error) {
     if (error instanceof TandemError && error.code !== 'BAD_REQUEST') throw error
     const timeSec = (performance.now() - started) / 1000
-    if (isInterrupted(error) && client.watched !== undefined) {
-      const reason = client.watched.stopped()
-      if (reason === 'cancelled') throw new TandemError('CANCELLED', 'the read was stopped: its client went away')
-      if (reason === 'stopping') throw new TandemError('SHUTTING_DOWN', 'the node is stopping')
-      if (reason === 'time-limit') return { kind: 'error', error: queryTimeoutError, timeSec }
-      if (reason === 'result-too-large') return { kind: 'error', error: resultTooLargeError(), timeSec }
-    }
+    const reason = client.watched?.stopReasonOf(error)
+    if (reason === 'cancelled') throw new TandemError('CANCELLED', 'the read was stopped: its client went away')
+    if (reason === 'stopping') throw new TandemError('SHUTTING_DOWN', 'the node is stopping')
+    if (reason === 'time-limit') return { kind: 'error', error: queryTimeoutError, timeSec }
+    if (reason === 'result-too-large') return { kind: 'error', error: resultTooLargeError(), timeSec }
     return { kind: 'error', error: messageOf(error), timeSec }
   }
   result!.timeSec = (performance.now() - started) / 1000
