@@ -19,11 +19,12 @@
  */
 import { Worker } from 'node:worker_threads'
 import { TandemError } from '../shared/errors.ts'
-import { StatementLimits, type ReadStops } from '../storage/statement-limits.ts'
+import type { ReadStops } from '../storage/statement-limits.ts'
 import type { Logger } from '../shared/logger.ts'
+import { ReadCancels } from './read-cancels.ts'
 import type { FormatOptions } from '../http-api/rqlite-format.ts'
 import type { SchemaGeneration, SqlStatement, StatementResult } from '../storage/index.ts'
-import { cancelSlots, connectionState, type ReadReply, type ReadRequest, type ReadWorkerData, type ToReadWorker } from './read-protocol.ts'
+import { connectionState, type ReadReply, type ReadRequest, type ReadWorkerData, type ToReadWorker } from './read-protocol.ts'
 
 export interface ReadPoolOptions {
   dbPath: string
@@ -85,10 +86,8 @@ const readThreadHeapMb = 512
 
 export class ReadPool {
   private readonly options: Required<Omit<ReadPoolOptions, 'onAnswered'>> & Pick<ReadPoolOptions, 'onAnswered'>
-  /** See ReadWorkerData: how a read whose client went away is stopped. */
-  private readonly cancels = new Int32Array(new SharedArrayBuffer(4 * cancelSlots))
-  private readonly running: Int32Array
-  private readonly connections: Int32Array
+  /** How a read whose client went away is stopped (read-cancels.ts). */
+  private readonly cancels: ReadCancels
   private cancelled = 0
   private readonly threads: ReadThread[] = []
   /** control[0] is 1 while the database file is being replaced (see read-worker.ts). */
@@ -105,8 +104,7 @@ export class ReadPool {
     if (!Number.isInteger(options.queueMax) || options.queueMax < 1) throw new TandemError('BAD_REQUEST', `readQueueMax must be a positive integer, not ${options.queueMax}`)
     this.options = { closeWaitMs: 10_000, attemptsMax: 2, queryTimeoutMs: 0, ...options }
     this.states = new Int32Array(new SharedArrayBuffer(4 * options.threads))
-    this.running = new Int32Array(new SharedArrayBuffer(4 * options.threads))
-    this.connections = new Int32Array(new SharedArrayBuffer(4 * options.threads))
+    this.cancels = new ReadCancels(options.threads)
     for (let index = 0; index < options.threads; index++) {
       const thread: ReadThread = { index, worker: undefined, inFlight: new Map(), outbox: [], served: 0, restarts: 0, failuresInRow: 0 }
       this.threads.push(thread)
@@ -169,9 +167,7 @@ export class ReadPool {
       thread.inFlight.delete(id)
       return
     }
-    Atomics.store(this.cancels, id % cancelSlots, id)
-    const connection = Atomics.load(this.connections, thread.index)
-    if (Atomics.load(this.running, thread.index) === id && connection !== 0) StatementLimits.forThisThread()?.cancel(connection)
+    this.cancels.cancel(thread.index, id)
   }
 
   private settle(read: PendingRead, outcome: { error: Error } | { results: StatementResult[] | string }): void {
@@ -246,9 +242,9 @@ export class ReadPool {
       control: this.control,
       states: this.states,
       queryTimeoutMs: this.options.queryTimeoutMs,
-      cancels: this.cancels,
-      running: this.running,
-      connections: this.connections,
+      cancels: this.cancels.cancels,
+      running: this.cancels.running,
+      connections: this.cancels.connections,
     }
     const worker = new Worker(url, { workerData, name: `tandem-read-${thread.index}`, resourceLimits: { maxOldGenerationSizeMb: readThreadHeapMb } })
     thread.worker = worker
@@ -278,8 +274,7 @@ export class ReadPool {
     thread.worker = undefined
     // A dead thread holds no connection: its SQLite handles went with it.
     Atomics.store(this.states, thread.index, connectionState.closed)
-    Atomics.store(this.connections, thread.index, 0)
-    Atomics.store(this.running, thread.index, 0)
+    this.cancels.forget(thread.index)
     const orphans = [...thread.inFlight.values()].filter((read) => !read.settled)
     thread.inFlight.clear()
     // Reads still in the outbox never reached the dead thread: their attempts were not counted.
@@ -355,11 +350,10 @@ export class ReadPool {
     this.isClosed = true
     for (const thread of this.threads) {
       for (const [id, read] of thread.inFlight) {
-        Atomics.store(this.cancels, id % cancelSlots, id)
+        this.cancels.mark(id)
         this.settle(read, { error: new TandemError('SHUTTING_DOWN', 'the node is stopping') })
       }
-      const connection = Atomics.load(this.connections, thread.index)
-      if (connection !== 0) StatementLimits.forThisThread()?.cancel(connection)
+      this.cancels.stopThread(thread.index)
     }
   }
 

@@ -15,7 +15,8 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { TandemError, isTandemError, messageOf } from '../shared/errors.ts'
 import { SchemaGeneration } from '../storage/index.ts'
 import { LocalReads } from './local-reads.ts'
-import { cancelSlots, connectionState, type ReadReply, type ReadRequest, type ReadWorkerData, type ToReadWorker } from './read-protocol.ts'
+import { isCancelledRead } from './read-cancels.ts'
+import { connectionState, type ReadReply, type ReadRequest, type ReadWorkerData, type ToReadWorker } from './read-protocol.ts'
 
 const { dbPath, schema: schemaWords, index, control, states, queryTimeoutMs, cancels, running, connections } = workerData as ReadWorkerData
 const schema = new SchemaGeneration(schemaWords)
@@ -54,7 +55,7 @@ function close(): void {
 }
 
 function isCancelled(id: number): boolean {
-  return Atomics.load(cancels, id % cancelSlots) === id
+  return isCancelledRead(cancels, id)
 }
 
 /** Times a read is run again after a cancel that was meant for the read before it. */
