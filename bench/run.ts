@@ -12,7 +12,7 @@
  *   reads             ~50 s  the client's point reads (main cluster), the embedded replica's
  *   http-reads        ~50 s  HTTP point reads vs the floor; --read-threads 1 vs 2 (main cluster)
  *   security          ~35 s  writes and point reads with --auth, a cluster secret and TLS vs without
- *   statement-guard   ~35 s  writes and point reads with statement time limits vs without the guard
+ *   statement-guard   ~55 s  writes and point reads with statement time limits vs without the guard; /readyz beside long writes
  *   library-batches   ~15 s  64 callers × 100-row transactions vs raw SQLite
  *   failover           ~5 s
  *   scaling           ~65 s  0, 1, 2, 4 replicas: writes/s, lag; reads/s over 1 and 2 replicas
@@ -106,6 +106,7 @@ import { measureScaling, scalingMarkdown, scalingNote, scalingSummary, scalingTe
 import { measureSnapshotBootstrap, snapshotFigures, snapshotNote, type SnapshotSettings } from './snapshot-bootstrap.ts'
 import { measureSoak, soakFigures, soakNote, type SoakSettings } from './soak.ts'
 import { measureSecurity, securityFigures, securityNote, type SecuritySettings } from './security.ts'
+import { longWriteFigures, longWriteNote, measureLongWrites } from './long-writes.ts'
 import { measureStatementGuard, statementGuardFigures, statementGuardNote, type StatementGuardSettings } from './statement-guard.ts'
 import { assertCeilingReplicated, startStackCeiling, startStackCeilingReplica } from './stack-ceiling.ts'
 import { spread } from './stats.ts'
@@ -689,7 +690,13 @@ async function measureParts(resources: Resources, s: Settings, parts: ReadonlySe
   if (parts.has('statement-guard')) {
     await timed('statement-guard', async () => {
       const guard = await measureStatementGuard(resources, s.statementGuard, log)
-      add('statement-guard', statementGuardFigures(guard, s.statementGuard), [statementGuardNote(s.statementGuard)], { statementGuard: guard })
+      const longWrites = await measureLongWrites(resources, { reps: s.statementGuard.reps, seconds: s.statementGuard.seconds }, log)
+      add(
+        'statement-guard',
+        [...statementGuardFigures(guard, s.statementGuard), ...longWriteFigures(longWrites)],
+        [statementGuardNote(s.statementGuard), longWriteNote({ reps: s.statementGuard.reps, seconds: s.statementGuard.seconds })],
+        { statementGuard: guard, longWrites },
+      )
     })
   }
   if (parts.has('library-batches')) {

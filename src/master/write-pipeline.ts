@@ -1,58 +1,30 @@
 /**
- * The write pipeline: the master's one writer. Requests queue here and are group-committed:
- * the writer runs every queued request inside one SQLite transaction, each in a savepoint of its
- * own so it stays all-or-nothing, while one session records the row changes. Before COMMIT it
- * appends one log entry holding those changes, in the same transaction, so data and log can
- * never disagree. Then it answers every request in the batch with the entry's LSN and hands the
- * entry to replication.
+ * The write pipeline: the master's one writer. Requests queue here and are group-committed, a
+ * batch at a time, each batch one transaction that appends one log entry (write-batch.ts). Then
+ * every request in the batch is answered with the entry's LSN and the entry goes to replication.
  *
  * Batching happens by itself: SQLite calls are synchronous, so requests that arrive while a batch
  * commits wait in the socket buffers, are parsed together on the next turn of the event loop,
  * and form the next batch.
+ *
+ * The event loop also answers /readyz, reads and replication, so it gives writes a budget
+ * (`longWrites.budgetMs`): a batch takes no more requests once it has run that long, and a
+ * request that needs longer is rolled back and runs alone on the long-write thread
+ * (long-write-worker.ts), while the pipeline waits for it. Writes queue behind it (SQLite has one
+ * writer); everything else on the node goes on.
  */
-import { assert } from '../shared/assert.ts'
-import type { Clock } from '../shared/clock.ts'
 import { TandemError, messageOf } from '../shared/errors.ts'
+import type { Clock } from '../shared/clock.ts'
 import { entryBytesMax } from '../shared/limits.ts'
 import type { Logger } from '../shared/logger.ts'
-import { createEntry, encodeOps, type LogEntry } from '../replication-log/log-entry.ts'
+import type { LogEntry } from '../replication-log/log-entry.ts'
 import type { LogStore } from '../replication-log/log-store.ts'
-import { IdempotencyStore } from './idempotency.ts'
-import {
-  ChangeCapture,
-  effectiveLimitMs,
-  executeTimeoutError,
-  holdsDdl,
-  resultTooLargeError,
-  isDdlKeyword,
-  prepareClientPart,
-  prepareClientStatements,
-  runPrepared,
-  withoutCounts,
-  tablesWithoutPrimaryKey,
-  type GuardedConnection,
-  type Connection,
-  type SchemaGeneration,
-  type SplitStatement,
-  type Statement,
-  type SqlStatement,
-  type StatementResult,
-} from '../storage/index.ts'
+import type { GuardedConnection, SchemaGeneration, StatementResult, Synchronous } from '../storage/index.ts'
+import { WriteBatch, type BatchItem, type BatchOutcome, type InternalWrite, type WriteRequest } from './write-batch.ts'
+import { LongWriteThread } from './long-write-thread.ts'
+import { fromWire, type LongWriteOutcome } from './long-write-protocol.ts'
 
-export interface WriteRequest {
-  statements: readonly SqlStatement[]
-  /** All statements succeed or none is applied; without it each statement stands alone. */
-  transaction: boolean
-  /** Run this request once per key (see idempotency.ts); `hash` tells a retry from a new request. */
-  idempotency?: { key: string; hash: string }
-  /** rqlite's db_timeout: each statement's time limit (at most the node's --query-timeout). */
-  limitMs?: number
-}
-
-/** Tandem's own maintenance write (expiring idempotency keys, say), run past the SQL policy. */
-export interface InternalWrite {
-  internal: (connection: Connection) => void
-}
+export type { InternalWrite, WriteRequest } from './write-batch.ts'
 
 export interface WriteOutcome {
   results: StatementResult[]
@@ -63,6 +35,7 @@ export interface WriteOutcome {
 }
 
 export interface WritePipelineOptions {
+  /** Its default statement limit is the budget when `longWrites` is given (see openWriter). */
   writer: GuardedConnection
   log: LogStore
   /** Moved around the COMMIT of every batch that changed the schema (see SchemaGeneration). */
@@ -76,31 +49,16 @@ export interface WritePipelineOptions {
   onCommit: (entry: LogEntry) => void
   /** Largest entry committed (shared/limits.ts); a test may lower it. */
   entryBytesMax?: number
+  /**
+   * Requests past the event loop's budget run on the long-write thread, on a connection of its
+   * own to `dbPath`. Omitted (or without statement limits): every request runs on the event loop.
+   */
+  longWrites?: { dbPath: string; synchronous: Synchronous; queryTimeoutMs: number; budgetMs: number }
 }
 
-interface Pending {
-  request: WriteRequest | InternalWrite
+interface Pending extends BatchItem {
   resolve: (outcome: WriteOutcome) => void
   reject: (error: unknown) => void
-  results?: StatementResult[]
-  /** Set when an idempotent request is answered from its first run. */
-  replayedLsn?: number
-  error?: unknown
-  /** Statements stopped (past their time limit, their result too large): answered with the error when the batch runs again. */
-  stopped?: Map<number, string>
-}
-
-/**
- * A write statement stopped (past its time limit, its result too large): SQLite then rolls back
- * the whole transaction, the batch's other requests with it, so the batch runs again without
- * that statement, which is answered `error`.
- */
-class TransactionLost extends Error {
-  readonly error: string
-  constructor(error: string) {
-    super('a stopped statement rolled back the batch')
-    this.error = error
-  }
 }
 
 export class WritePipeline {
@@ -109,16 +67,32 @@ export class WritePipeline {
   /** Requests at the queue's head to commit one per batch: together they made an entry too large. */
   private soloCount = 0
   private closed = false
+  private closedReason: TandemError | undefined
   private lsn: number
-  private epoch: number
-  private readonly capture: ChangeCapture
-  private readonly idempotency: IdempotencyStore
+  private readonly epoch: number
+  private readonly batch: WriteBatch
   private readonly options: WritePipelineOptions
+  /** Requests past the budget, waiting for the long-write thread, oldest first. */
+  private readonly longLane: Pending[] = []
+  /** The batch a long request was taken from runs again before the long request does. */
+  private rerunFirst = false
+  private thread: LongWriteThread | undefined
+  /** The long-write thread runs a request: no batch runs meanwhile. */
+  private longRunning: Promise<void> | undefined
+  /** Long requests run so far (/status). */
+  longWrites = 0
 
   constructor(options: WritePipelineOptions) {
     this.options = options
-    this.capture = new ChangeCapture(options.writer.connection, (fn) => options.writer.policy.internally(fn))
-    this.idempotency = options.writer.policy.internally(() => new IdempotencyStore(options.writer.connection))
+    const budgetMs = options.writer.watched === undefined ? undefined : options.longWrites?.budgetMs
+    this.batch = new WriteBatch({
+      writer: options.writer,
+      log: options.log,
+      schema: options.schema,
+      clock: options.clock,
+      entryBytesMax: this.entryBytesMax,
+      budget: budgetMs === undefined ? undefined : { ms: budgetMs, nodeLimitMs: options.longWrites!.queryTimeoutMs },
+    })
     const position = options.log.position()
     this.lsn = position.lsn
     this.epoch = options.log.epoch()
@@ -129,7 +103,12 @@ export class WritePipeline {
   }
 
   get pending(): number {
-    return this.queue.length
+    return this.queue.length + this.longLane.length + (this.longRunning === undefined ? 0 : 1)
+  }
+
+  /** Is a request running on the long-write thread now? */
+  get isWritingLong(): boolean {
+    return this.longRunning !== undefined
   }
 
   submit(request: WriteRequest | InternalWrite): Promise<WriteOutcome> {
@@ -144,16 +123,24 @@ export class WritePipeline {
   }
 
   /**
-   * Refuses new requests. Queued ones still commit, unless `reason` is given: then they are
-   * refused with it (a deposed master must not acknowledge anything more).
+   * Refuses new requests, and stops the long request under way (it could run to the query
+   * timeout, past the time a stopping node has). Queued ones still commit, unless `reason` is
+   * given: then they are refused with it (a deposed master must not acknowledge anything more).
    */
   close(reason?: TandemError): void {
     this.closed = true
-    this.closedReason = reason
-    if (reason !== undefined) for (const pending of this.queue.splice(0)) pending.reject(reason)
+    this.closedReason ??= reason
+    this.thread?.cancel()
+    if (reason === undefined) return
+    for (const pending of [...this.queue.splice(0), ...this.longLane.splice(0)]) pending.reject(reason)
   }
 
-  private closedReason: TandemError | undefined
+  /** close(), then waits for the long request under way (if any) to stop, and the long-write thread to end. */
+  async stop(): Promise<void> {
+    this.close()
+    await this.longRunning
+    await this.thread?.stop()
+  }
 
   /**
    * Why the last batch could not commit (a full disk, an I/O error), until one commits again:
@@ -166,87 +153,144 @@ export class WritePipeline {
     this.failure = undefined
   }
 
+  private get entryBytesMax(): number {
+    return this.options.entryBytesMax ?? entryBytesMax
+  }
+
   private schedule(): void {
-    if (this.scheduled) return
+    if (this.scheduled || this.longRunning !== undefined) return
     this.scheduled = true
     setImmediate(() => {
       this.scheduled = false
       this.runBatch()
-      if (this.queue.length > 0) this.schedule()
+      if (this.queue.length > 0 || this.longLane.length > 0) this.schedule()
     })
   }
 
   private runBatch(): void {
+    if (this.longRunning !== undefined) return
+    if (this.longLane.length > 0 && !this.rerunFirst) return this.runLong(this.longLane.shift()!)
+    this.rerunFirst = false
     const batch = this.queue.splice(0, this.soloCount > 0 ? 1 : this.options.batchMax)
     if (batch.length === 0) return
     if (this.soloCount > 0) this.soloCount--
-    const { connection } = this.options.writer
-    let entry: LogEntry | undefined
+    let outcome: BatchOutcome
     try {
-      this.internal('BEGIN IMMEDIATE')
-      this.capture.begin()
-      for (const pending of batch) this.runLimited(pending)
-      const ops = this.capture.finish()
-      if (ops.length > 0) {
-        const encoded = encodeOps(ops)
-        if (encoded.length > (this.options.entryBytesMax ?? entryBytesMax)) {
-          this.refuseOversized(batch, encoded.length)
-          return
-        }
-        entry = createEntry(this.lsn + 1, this.epoch, this.options.clock.now(), encoded)
-        this.appendEntry(entry)
-      }
-      // Every schema change a batch keeps is a DDL op (the capture records each one it runs).
-      if (ops.some((op) => op.kind === 'ddl')) this.options.schema.changing(() => this.internal('COMMIT'))
-      else this.internal('COMMIT')
+      outcome = this.batch.run(batch, this.lsn + 1, this.epoch)
     } catch (error) {
-      this.capture.abort()
-      if (connection.isTransaction) this.internal('ROLLBACK')
-      if (error instanceof TransactionLost) {
-        this.runAgain(batch)
-        return
-      }
-      if (error instanceof TandemError && error.code === 'SHUTTING_DOWN') {
-        for (const pending of batch) pending.reject(error)
-        return
-      }
-      this.options.logger.error({ err: error }, 'write batch failed to commit')
-      this.failure = `writes fail: ${messageOf(error)}`
-      const failure = new TandemError('WRITE_FAILED', `the master could not commit: ${messageOf(error)}`, { cause: error })
-      for (const pending of batch) pending.reject(failure)
+      this.failed(batch, error)
       return
     }
+    switch (outcome.kind) {
+      case 'again':
+        return this.runAgain(batch)
+      case 'too-long': {
+        const rest = batch.filter((pending) => pending !== outcome.item)
+        this.runAgain(rest)
+        this.rerunFirst = rest.length > 0
+        this.longLane.push(outcome.item as Pending)
+        return
+      }
+      case 'oversized':
+        return this.refuseOversized(batch, outcome.bytes)
+      case 'committed':
+        this.queue.unshift(...batch.slice(outcome.ran))
+        return this.committed(batch.slice(0, outcome.ran), outcome.entry)
+    }
+  }
+
+  private committed(batch: Pending[], entry: LogEntry | undefined): void {
     if (entry !== undefined) this.lsn = entry.lsn
     this.failure = undefined
     for (const pending of batch) {
-      if (pending.error !== undefined) pending.reject(pending.error)
+      if (this.closedReason !== undefined) pending.reject(this.closedReason)
+      else if (pending.error !== undefined) pending.reject(pending.error)
       else pending.resolve({ results: pending.results ?? [], lsn: pending.replayedLsn ?? this.lsn, replayed: pending.replayedLsn !== undefined })
     }
     if (entry !== undefined) this.options.onCommit(entry)
   }
 
+  /** Nothing of the batch was applied: the node is stopping, or its transaction could not commit. */
+  private failed(batch: Pending[], error: unknown): void {
+    if (error instanceof TandemError && error.code === 'SHUTTING_DOWN') {
+      for (const pending of batch) pending.reject(error)
+      return
+    }
+    if (this.closed) {
+      const stopping = this.closedReason ?? new TandemError('SHUTTING_DOWN', 'the master is stopping: nothing of the request was applied')
+      for (const pending of batch) pending.reject(stopping)
+      return
+    }
+    this.options.logger.error({ err: error }, 'write batch failed to commit')
+    this.failure = `writes fail: ${messageOf(error)}`
+    const failure = new TandemError('WRITE_FAILED', `the master could not commit: ${messageOf(error)}`, { cause: error })
+    for (const pending of batch) pending.reject(failure)
+  }
+
+  /** Runs a request past the budget on the long-write thread; the pipeline waits for it. */
+  private runLong(pending: Pending): void {
+    if (this.closed) return this.failed([pending], new TandemError('SHUTTING_DOWN', 'the master is stopping: nothing of the request was applied'))
+    const { longWrites } = this.options
+    if (this.thread === undefined || !this.thread.isAlive) {
+      this.thread = new LongWriteThread(
+        { dbPath: longWrites!.dbPath, synchronous: longWrites!.synchronous, queryTimeoutMs: longWrites!.queryTimeoutMs, entryBytesMax: this.entryBytesMax, schema: this.options.schema.words },
+        this.options.logger,
+      )
+    }
+    this.longWrites++
+    const request = pending.request as WriteRequest
+    this.longRunning = this.thread
+      .run(request, pending.stopped, this.lsn + 1, this.epoch)
+      .then(
+        (outcome) => this.finishLong(pending, outcome),
+        (error: unknown) => this.failed([pending], error),
+      )
+      .finally(() => {
+        this.longRunning = undefined
+        // The thread's connection committed: what the writer's capture remembers may be stale.
+        this.batch.forgetCache()
+        if (this.queue.length > 0 || this.longLane.length > 0) this.schedule()
+      })
+  }
+
+  private finishLong(pending: Pending, outcome: LongWriteOutcome): void {
+    switch (outcome.kind) {
+      case 'failed':
+        return this.failed([pending], fromWire(outcome.error))
+      case 'oversized':
+        return pending.reject(this.oversizedError(outcome.bytes))
+      case 'committed':
+        pending.results = outcome.results
+        pending.replayedLsn = outcome.replayedLsn
+        pending.error = outcome.error === undefined ? undefined : fromWire(outcome.error)
+        return this.committed([pending], outcome.entry)
+    }
+  }
+
   /**
-   * The batch's entry is larger than a replica takes: roll it back. Alone, the request is
+   * The batch's entry is larger than a replica takes (it was rolled back). Alone, the request is
    * refused; in a group-committed batch, its requests commit again one per batch, so one large
    * request never fails the small ones that happened to share its transaction.
    */
   private refuseOversized(batch: Pending[], bytes: number): void {
-    this.capture.abort()
-    this.internal('ROLLBACK')
     if (batch.length > 1) {
       this.runAgain(batch)
       this.soloCount += batch.length
       return
     }
-    const limit = this.options.entryBytesMax ?? entryBytesMax
-    batch[0]!.reject(new TandemError(
+    batch[0]!.reject(this.oversizedError(bytes))
+  }
+
+  private oversizedError(bytes: number): TandemError {
+    const limit = this.entryBytesMax
+    return new TandemError(
       'ENTRY_TOO_LARGE',
       `the request changes ${bytes} bytes of rows, more than one replication entry carries (${limit} bytes): nothing was applied; split it into smaller requests`,
       { bytes, entryBytesMax: limit },
-    ))
+    )
   }
 
-  /** Puts a rolled-back batch back at the queue's head, as it was before it ran. */
+  /** Puts rolled-back requests back at the queue's head, as they were before they ran. */
   private runAgain(batch: Pending[]): void {
     for (const pending of batch) {
       delete pending.results
@@ -254,184 +298,5 @@ export class WritePipeline {
       delete pending.error
     }
     this.queue.unshift(...batch)
-  }
-
-  /**
-   * The log row holds the whole entry, larger than the connection's value limit allows for
-   * client SQL (valueBytesMax): lift the limit for this one insert.
-   */
-  private appendEntry(entry: LogEntry): void {
-    const { connection } = this.options.writer
-    const limit = connection.limits.length
-    if (entry.ops.length + 1024 <= limit) return this.options.log.append(entry)
-    connection.limits.length = entry.ops.length + 1024
-    try {
-      this.options.log.append(entry)
-    } finally {
-      connection.limits.length = limit
-    }
-  }
-
-  /** runRequest() with the request's own statement time limit, when it asks for one (db_timeout). */
-  private runLimited(pending: Pending): void {
-    const { watched } = this.options.writer
-    const limitMs = 'internal' in pending.request ? undefined : pending.request.limitMs
-    if (watched === undefined || limitMs === undefined) this.runRequest(pending)
-    else watched.withLimit(effectiveLimitMs(limitMs, watched.defaultLimitMs), () => this.runRequest(pending))
-  }
-
-  /**
-   * Runs one request in a savepoint. A refused request (bad SQL policy, a schema Tandem cannot
-   * replicate) is rolled back whole and rejected; SQL errors are per-statement results.
-   */
-  private runRequest(pending: Pending): void {
-    if ('internal' in pending.request) return this.runInternal(pending, pending.request)
-    const request = pending.request
-    const { statements } = request
-    // One statement alone is all-or-nothing either way: the request's savepoint is enough.
-    const transaction = request.transaction || statements.length === 1
-    const splits = statements.map((s) => this.options.writer.statements.split(s.sql))
-    // A request that changes the schema starts a fresh run of ops, so every op past its mark is
-    // its own and a rollback can drop exactly those.
-    if (splits.some(holdsDdl)) this.capture.flush()
-    const mark = this.capture.mark()
-    const internal = this.internal
-    internal('SAVEPOINT request')
-    const results: StatementResult[] = []
-    let current = -1
-    try {
-      const key = request.idempotency
-      const stored = key === undefined ? undefined : this.options.writer.policy.internally(() => this.idempotency.lookup(key.key, key.hash))
-      if (stored !== undefined) {
-        internal('RELEASE request')
-        pending.results = stored.results
-        pending.replayedLsn = stored.lsn
-        return
-      }
-      for (let i = 0; i < statements.length; i++) {
-        current = i
-        const statement = statements[i]!
-        const split = splits[i]!
-        if (!transaction) {
-          if (holdsDdl(split)) this.capture.flush()
-          const statementMark = this.capture.mark()
-          internal('SAVEPOINT statement')
-          const result = this.runStatement(pending, i, statement, split)
-          if (result.kind === 'error') {
-            internal('ROLLBACK TO statement')
-            this.capture.rollbackTo(statementMark)
-          }
-          internal('RELEASE statement')
-          results.push(result)
-        } else {
-          const result = this.runStatement(pending, i, statement, split)
-          results.push(result)
-          if (result.kind === 'error') {
-            internal('ROLLBACK TO request')
-            this.capture.rollbackTo(mark)
-            break
-          }
-        }
-      }
-      if (key !== undefined) {
-        // This request's changes, and this record, go in the entry the batch is about to append.
-        const outcome = { lsn: this.lsn + 1, results }
-        this.options.writer.policy.internally(() => this.idempotency.record(key.key, key.hash, outcome, this.options.clock.now()))
-      }
-      internal('RELEASE request')
-      pending.results = results
-    } catch (error) {
-      if (error instanceof TransactionLost) {
-        ;(pending.stopped ??= new Map()).set(current, error.error)
-        throw error
-      }
-      if (!this.options.writer.connection.isTransaction) throw error
-      internal('ROLLBACK TO request')
-      internal('RELEASE request')
-      this.capture.rollbackTo(mark)
-      pending.error = error
-    }
-  }
-
-  private runInternal(pending: Pending, request: InternalWrite): void {
-    const { connection, policy } = this.options.writer
-    const mark = this.capture.mark()
-    this.internal('SAVEPOINT request')
-    try {
-      policy.internally(() => request.internal(connection))
-      this.internal('RELEASE request')
-      pending.results = []
-    } catch (error) {
-      this.internal('ROLLBACK TO request')
-      this.internal('RELEASE request')
-      this.capture.rollbackTo(mark)
-      pending.error = error
-    }
-  }
-
-  /** Runs one of Tandem's own transaction-control statements, prepared once. */
-  private readonly internal = (sql: string): void => {
-    const { connection, policy } = this.options.writer
-    policy.internally(() => {
-      let statement = this.internalStatements.get(sql)
-      if (statement === undefined) {
-        statement = connection.prepare(sql)
-        this.internalStatements.set(sql, statement)
-      }
-      statement.run()
-    })
-  }
-
-  private readonly internalStatements = new Map<string, Statement>()
-
-  private runStatement(pending: Pending, index: number, statement: SqlStatement, split: SplitStatement[]): StatementResult {
-    const { connection, policy, watched } = this.options.writer
-    const stoppedBefore = pending.stopped?.get(index)
-    if (stoppedBefore !== undefined) return { kind: 'error', error: stoppedBefore }
-    const started = performance.now()
-    let result: StatementResult | undefined
-    try {
-      // The common case, one statement that is not DDL, without the generator's cost.
-      if (split.length === 1 && !isDdlKeyword(split[0]!.keyword)) {
-        const part = prepareClientPart(this.options.writer, split[0]!, true)
-        if (!part.observation.isDdl) {
-          result = runPrepared(part.statement, statement.params)
-          result.timeSec = (performance.now() - started) / 1000
-          return result
-        }
-      }
-      for (const part of prepareClientStatements(this.options.writer, statement.sql, statement.params !== undefined, split)) {
-        const params = part.isLast ? statement.params : undefined
-        if (!part.observation.isDdl || !isDdlKeyword(part.keyword)) {
-          result = runPrepared(part.statement, params)
-          continue
-        }
-        this.capture.beforeDdl()
-        result = runPrepared(part.statement, params)
-        if (result.kind === 'exec') result = withoutCounts(result)
-        const missing = policy.internally(() => tablesWithoutPrimaryKey(connection))
-        if (missing.length > 0) {
-          throw new TandemError(
-            'SCHEMA_REFUSED',
-            `table ${missing.join(', ')} has no PRIMARY KEY: Tandem replicates row changes by key, so every table needs one (add a PRIMARY KEY or an INTEGER PRIMARY KEY column)`,
-            { tables: missing },
-          )
-        }
-        this.capture.afterDdl(part.sql)
-      }
-    } catch (error) {
-      if (error instanceof TandemError && error.code !== 'BAD_REQUEST') throw error
-      const stopped = watched?.stopReasonOf(error)
-      if (stopped === 'stopping') throw new TandemError('SHUTTING_DOWN', 'the master is stopping: nothing of the request was applied')
-      if (stopped === 'time-limit' || stopped === 'result-too-large') {
-        const message = stopped === 'time-limit' ? executeTimeoutError : resultTooLargeError()
-        if (!connection.isTransaction) throw new TransactionLost(message)
-        return { kind: 'error', error: message, timeSec: (performance.now() - started) / 1000 }
-      }
-      return { kind: 'error', error: messageOf(error), timeSec: (performance.now() - started) / 1000 }
-    }
-    assert(result !== undefined, 'a statement text holds at least one statement')
-    result.timeSec = (performance.now() - started) / 1000
-    return result
   }
 }

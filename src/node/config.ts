@@ -99,6 +99,13 @@ export interface NodeConfig {
    */
   queryTimeoutMs: number
   /**
+   * The master's event loop gives one write request (and one group-committed batch) this many ms
+   * of SQLite; a request that needs longer is rolled back and runs alone on the long-write thread,
+   * so /readyz, reads and replication never wait for it (--write-budget; 0: every write runs on
+   * the event loop, however long).
+   */
+  writeBudgetMs: number
+  /**
    * The most one statement's result may hold, counting 16 bytes per value plus its own (8 for a
    * number); a statement past it is stopped and fails with `result too large` (--max-result-bytes;
    * 0: no limit). It bounds what one read can make a node hold in memory.
@@ -153,6 +160,7 @@ export const defaultConfig = {
   readQueueMax: 1024,
   inlineReadMaxUs: 50,
   queryTimeoutMs: 30_000,
+  writeBudgetMs: 20,
   resultBytesMax: 64 * 1024 * 1024,
   tlsClientAuth: false,
   corsOrigins: [],

@@ -53,7 +53,10 @@ export class MasterRole {
   constructor(config: NodeConfig, dbPath: string, nodeId: string, clock: Clock, logger: Logger, schema: SchemaGeneration, clusterId: string, promoteToEpoch?: number) {
     this.config = config
     this.logger = logger
-    this.writer = openWriter(dbPath, config.synchronous, config.queryTimeoutMs)
+    // With a write budget, the writer's statements are stopped at it (unless their own limit is
+    // lower) and the request goes to the long-write thread; see write-pipeline.ts.
+    const writerLimitMs = config.writeBudgetMs > 0 ? config.writeBudgetMs : config.queryTimeoutMs
+    this.writer = openWriter(dbPath, config.synchronous, writerLimitMs)
     const internally = <T>(fn: () => T) => this.writer.policy.internally(fn)
     LogStore.ensureSchema(this.writer.connection, internally)
     internally(() => ensureJobSchema(this.writer.connection))
@@ -94,6 +97,7 @@ export class MasterRole {
       logger,
       queueMax: config.writeQueueMax,
       batchMax: config.writeBatchMax,
+      ...(config.writeBudgetMs > 0 ? { longWrites: { dbPath, synchronous: config.synchronous, queryTimeoutMs: config.queryTimeoutMs, budgetMs: config.writeBudgetMs } } : {}),
       onCommit: (entry) => {
         this.commitTimes.add(entry.lsn, entry.time)
         this.retention.add(entry.lsn, entry.ops.length + 32)
@@ -318,12 +322,12 @@ export class MasterRole {
     this.replication.sendHeld()
   }
 
-  close(): void {
+  async close(): Promise<void> {
     clearInterval(this.retentionTimer)
     clearInterval(this.expiryTimer)
     clearInterval(this.probeTimer)
     this.scheduler.close()
-    this.pipeline.close()
+    await this.pipeline.stop()
     this.replication.close()
     this.logReaderConnection.close()
     this.writer.connection.close()

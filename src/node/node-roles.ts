@@ -186,7 +186,7 @@ export class NodeRoles {
       }
       if (this.masterRole !== undefined) {
         this.masterRole.depose(theirs.epoch, `told to follow ${target}`)
-        this.masterRole.close()
+        await this.masterRole.close()
         this.masterRole = undefined
       } else if (this.replicaRole !== undefined) {
         if (this.followedUrl === target) {

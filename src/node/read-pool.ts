@@ -18,6 +18,7 @@
  * so running it again is safe) and fail with a clear error if their second thread dies too.
  */
 import { Worker } from 'node:worker_threads'
+import { workerEntry } from '../shared/worker-entry.ts'
 import { TandemError } from '../shared/errors.ts'
 import type { ReadStops } from '../storage/statement-limits.ts'
 import type { Logger } from '../shared/logger.ts'
@@ -234,7 +235,7 @@ export class ReadPool {
   }
 
   private spawn(thread: ReadThread): void {
-    const url = workerEntry()
+    const url = workerEntry('read-worker', import.meta.url)
     const workerData: ReadWorkerData = {
       dbPath: this.options.dbPath,
       schema: this.options.schema.words,
@@ -366,18 +367,6 @@ export class ReadPool {
 }
 
 const stopWaitMs = 2000
-
-/**
- * The read thread's module: read-worker.js beside this file in the build. Run from source under
- * tsx (tests, development), a worker thread on Node 20 does not get the TypeScript loader the
- * main thread has, so a small module registers it in the thread first, then loads the .ts entry.
- */
-function workerEntry(): URL {
-  if (!import.meta.url.endsWith('.ts')) return new URL('./read-worker.js', import.meta.url)
-  const entry = new URL('./read-worker.ts', import.meta.url).href
-  const source = `import { register } from ${JSON.stringify(import.meta.resolve('tsx/esm/api'))}; register(); await import(${JSON.stringify(entry)})`
-  return new URL(`data:text/javascript,${encodeURIComponent(source)}`)
-}
 
 function cancelledError(): TandemError {
   return new TandemError('CANCELLED', 'the read was stopped: its client went away')

@@ -30,6 +30,9 @@ import { ClusterId } from '../security/index.ts'
 
 export type NodeOptions = Partial<NodeConfig> & Pick<NodeConfig, 'role' | 'dataDir' | 'port'>
 
+/** How long a stopping node waits for its HTTP connections before it closes them (SIGTERM ends a node within 5 s). */
+const httpCloseGraceMs = 2000
+
 export class TandemNode implements NodeApi {
   readonly nodeId: string
   url = ''
@@ -142,16 +145,34 @@ export class TandemNode implements NodeApi {
     return `tandem ${this.role} ready ${this.url} id=${this.nodeId} data=${this.config.dataDir}`
   }
 
+  /**
+   * Closes the HTTP server: it waits for the requests under way to be answered, then for their
+   * connections, but a connection that never sends a request (a client that opened a socket and
+   * went quiet) would hold it for ever: past httpCloseGraceMs every connection is closed.
+   */
+  private async closeHttp(): Promise<void> {
+    const http = this.http
+    if (http === undefined) return
+    const force = setTimeout(() => http.server.closeAllConnections(), httpCloseGraceMs)
+    try {
+      await http.close()
+    } finally {
+      clearTimeout(force)
+    }
+  }
+
   async stop(): Promise<void> {
     this.waiters.clear()
     // A long read must not hold the HTTP server's close: its client gets SHUTTING_DOWN now.
     this.reads.stopReads()
+    // No new writes, and a long one under way stops: the HTTP server waits for its answer.
+    this.roles.master?.pipeline.close()
     // Before the HTTP server closes the replication sockets: every committed entry goes out.
     this.roles.master?.sendHeldEntries()
-    await this.http?.close()
+    await this.closeHttp()
     await this.roles.replica?.close()
     await this.executor?.close()
-    this.roles.master?.close()
+    await this.roles.master?.close()
     await this.reads.close()
     await this.security.peers.close()
     this.logger.flush()
@@ -264,7 +285,7 @@ export class TandemNode implements NodeApi {
       },
     }
     if (master !== undefined) {
-      base['master'] = { url: this.url, lsn, deposed_by_epoch: master.deposedEpoch ?? null, last_problem: master.writeFailure ?? null, write_queue: master.pipeline.pending, log_retained_bytes: master.retainedLogBytes, log_oldest_lsn: master.oldestRetainedLsn() ?? null, ...master.guarantees() }
+      base['master'] = { url: this.url, lsn, deposed_by_epoch: master.deposedEpoch ?? null, last_problem: master.writeFailure ?? null, write_queue: master.pipeline.pending, long_writes: { running: master.pipeline.isWritingLong, total: master.pipeline.longWrites }, log_retained_bytes: master.retainedLogBytes, log_oldest_lsn: master.oldestRetainedLsn() ?? null, ...master.guarantees() }
       base['jobs'] = master.scheduler.stats()
       base['replicas'] = master.replicaInfos(now).map((r) => ({ id: r.id, url: r.url, applied_lsn: r.appliedLsn, lag_entries: r.lagEntries, lag_ms: r.lagMs }))
     }
@@ -297,7 +318,7 @@ export class TandemNode implements NodeApi {
     }
     base['reads'] = { ...this.reads.stats(), min_lsn_waits: this.waiters.count }
     // Whether statements can be stopped at all (the extension is built), and after how long.
-    base['statements'] = { time_limits: StatementLimits.unavailableReason === undefined, query_timeout_ms: this.config.queryTimeoutMs, result_bytes_max: this.config.resultBytesMax }
+    base['statements'] = { time_limits: StatementLimits.unavailableReason === undefined, query_timeout_ms: this.config.queryTimeoutMs, write_budget_ms: this.config.writeBudgetMs, result_bytes_max: this.config.resultBytesMax }
     // V8 grows its heap lazily under load: RSS says what the process holds, heap_used what is live.
     const memory = process.memoryUsage()
     base['memory'] = { rss_bytes: memory.rss, heap_used_bytes: memory.heapUsed, heap_total_bytes: memory.heapTotal, external_bytes: memory.external }

@@ -8,6 +8,8 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
+import { once } from 'node:events'
+import { connect } from 'node:net'
 import { Cluster, waitFor } from '../harness/cluster.ts'
 import { NodeProcess } from '../harness/node-process.ts'
 import { call, type Reply } from '../harness/http.ts'
@@ -29,6 +31,10 @@ const readEndpoints = {
 async function readsInFlight(node: string): Promise<number> {
   const status = await call('GET', `${node}/status`)
   return (status.json.reads.workers as { in_flight: number }[]).reduce((sum, w) => sum + w.in_flight, 0)
+}
+
+async function longWrites(node: string): Promise<{ running: boolean; total: number }> {
+  return (await call('GET', `${node}/status`)).json.master.long_writes
 }
 
 /** Tracks whether a request has been answered yet. */
@@ -92,6 +98,54 @@ describe('statements past --query-timeout, on a master and a replica', () => {
     assert.deepEqual(rows.json.results[0].values.map((r: string[]) => r[0]), ['after it', ...Array.from({ length: 10 }, (_, i) => `beside ${i}`)])
     await cluster.converged()
   })
+
+  test('a runaway write runs on the long-write thread: reads, /readyz, replication and the jobs API answer meanwhile; writes queue behind it', async () => {
+    const master = cluster.master.url
+    const replica = cluster.replicas[0]!.url
+    const before = await longWrites(master)
+    const slow = pending(call('POST', `${master}/db/execute`, [`INSERT INTO t(v) SELECT x FROM (${runawayRows})`]))
+    await waitFor(async () => ((await longWrites(master)).running ? true : undefined), 20_000, () => 'the runaway write on the long-write thread')
+    const behind = pending(call('POST', `${master}/db/execute`, [["INSERT INTO t(v) VALUES (?)", 'behind the runaway']]))
+    const point = await query(master, pointRead)
+    assert.deepEqual(point.json.results[0].values, [['one']])
+    for (const node of [master, replica]) {
+      const ready = await call('GET', `${node}/readyz`)
+      assert.equal(ready.status, 200, `${node}: ${ready.text}`)
+    }
+    const jobs = await call('GET', `${master}/jobs`)
+    assert.equal(jobs.status, 200, jobs.text)
+    assert.equal(slow.settled(), false, 'everything above was answered while the runaway ran')
+    assert.equal(behind.settled(), false, 'a write waits for the one SQLite writer')
+    const answer = await slow.promise
+    assert.equal(answer.json.results[0].error, 'execute timeout', answer.text)
+    const next = await behind.promise
+    assert.equal(next.json.results[0].rows_affected, 1, next.text)
+    assert.equal((await longWrites(master)).total, before.total + 1)
+    await cluster.converged()
+  })
+
+  test('a long write that succeeds commits from the long-write thread: its rows, its index and its idempotency record replicate', async () => {
+    const master = cluster.master.url
+    const before = await longWrites(master)
+    const bulk = [
+      'CREATE TABLE bulk (id INTEGER PRIMARY KEY, v TEXT)',
+      "INSERT INTO bulk(v) SELECT 'row ' || x FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 300000) SELECT x FROM c)",
+      'CREATE INDEX bulk_v ON bulk(v)',
+    ]
+    const headers = { 'Idempotency-Key': 'bulk-load-1' }
+    const first = await call('POST', `${master}/db/execute?transaction`, bulk, { headers })
+    assert.equal(first.status, 200, first.text)
+    assert.equal(first.json.results[1].rows_affected, 300000)
+    assert.ok((await longWrites(master)).total > before.total, 'the request ran on the long-write thread')
+    const again = await call('POST', `${master}/db/execute?transaction`, bulk, { headers })
+    assert.equal(again.json.lsn, first.json.lsn, 'a retry is answered from the first run')
+    const after = await call('POST', `${master}/db/execute`, [["INSERT INTO t(v) VALUES (?)", 'after the bulk load']])
+    assert.equal(after.json.lsn, first.json.lsn + 1, 'the next entry follows the long one')
+    await cluster.converged()
+    const replica = cluster.replicas[0]!.url
+    const rows = await query(replica, "SELECT count(*), (SELECT count(*) FROM sqlite_schema WHERE name = 'bulk_v') FROM bulk", '&level=none')
+    assert.deepEqual(rows.json.results[0].values, [[300000, 1]])
+  })
 })
 
 describe('a node without a time limit: db_timeout, clients that go away, and SIGTERM', () => {
@@ -135,14 +189,28 @@ describe('a node without a time limit: db_timeout, clients that go away, and SIG
     assert.deepEqual(next.json.results[0].values, [[100000]])
   })
 
-  test('SIGTERM stops a node busy in a read that would never end, and one busy in such a write on its event loop', async () => {
+  test('SIGTERM stops a node busy in a read that would never end, and one busy in such a write on the long-write thread or on its event loop', async () => {
     const read = call('GET', `${node.url}/db/query?q=${encodeURIComponent(runaway)}`)
     await waitFor(async () => ((await readsInFlight(node.url)) > 0 ? true : undefined), 20_000, () => 'the runaway read on a read thread')
-    await node.kill('SIGTERM')
+    // A client that opened a connection and never sent a byte does not hold the stop either.
+    const quiet = connect(Number(new URL(node.url).port), '127.0.0.1')
+    quiet.on('error', () => {})
+    await once(quiet, 'connect')
+    const exited = await Promise.race([node.kill('SIGTERM').then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 15_000))])
+    assert.equal(exited, true, 'the node did not exit within 15 s of SIGTERM')
+    quiet.destroy()
     assert.equal(node.child?.exitCode, 0)
     assert.equal((await read).json.code, 'SHUTTING_DOWN')
 
     await node.restart()
+    const onThread = call('POST', `${node.url}/db/execute`, [`INSERT INTO t(v) SELECT x FROM (${runawayRows})`]).catch((error: unknown) => error)
+    await waitFor(async () => ((await longWrites(node.url)).running ? true : undefined), 20_000, () => 'the runaway write on the long-write thread')
+    await node.kill('SIGTERM')
+    assert.equal(node.child?.exitCode, 0)
+    assert.equal(((await onThread) as Partial<Reply>).json?.code, 'SHUTTING_DOWN')
+
+    // --write-budget 0: every write runs on the event loop, however long.
+    await node.restart({ args: [...(node.spec.args ?? []), '--write-budget', '0'] })
     const write = call('POST', `${node.url}/db/execute`, [`INSERT INTO t(v) SELECT x FROM (${runawayRows})`]).catch((error: unknown) => error)
     // The write holds the event loop: /status would not answer. Its request is on the way once
     // the node has accepted it; give the master the time to take it from the socket.
@@ -156,7 +224,7 @@ describe('a node without a time limit: db_timeout, clients that go away, and SIG
     assert.equal(answer.json?.code, 'SHUTTING_DOWN')
     await node.restart()
     const rows = await query(node.url, 'SELECT count(*) FROM t')
-    assert.deepEqual(rows.json.results[0].values, [[1]], 'nothing of the stopped write was applied')
+    assert.deepEqual(rows.json.results[0].values, [[1]], 'nothing of the stopped writes was applied')
   })
 })
 

@@ -77,12 +77,14 @@ export interface Reply {
 }
 
 /** Any request, with a bounded wait unless `signal` says otherwise; a string or bytes body is sent as given, anything else as JSON. */
-export async function call(method: string, url: string, body?: unknown, options: { contentType?: string; signal?: AbortSignal } = {}): Promise<Reply> {
+export async function call(method: string, url: string, body?: unknown, options: { contentType?: string; signal?: AbortSignal; headers?: Record<string, string> } = {}): Promise<Reply> {
   const init: RequestInit = { method, redirect: 'manual', signal: options.signal ?? AbortSignal.timeout(60_000) }
+  const headers: Record<string, string> = { ...options.headers }
   if (body !== undefined) {
     init.body = typeof body === 'string' || body instanceof Uint8Array ? (body as BodyInit) : JSON.stringify(body)
-    init.headers = { 'content-type': options.contentType ?? 'application/json' }
+    headers['content-type'] = options.contentType ?? 'application/json'
   }
+  init.headers = headers
   const response = await fetch(url, init)
   const text = await response.text()
   let json: unknown

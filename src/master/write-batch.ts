@@ -1,0 +1,377 @@
+/**
+ * One group-committed write transaction: the requests of a batch, each in a savepoint of its own
+ * so it stays all-or-nothing, one session recording their row changes, and the log entry holding
+ * those changes appended before COMMIT, in the same transaction, so data and log never disagree.
+ *
+ * The master's write pipeline runs batches on its event loop; a request that needs more than the
+ * loop's budget runs alone, in a batch of one, on the long-write thread (long-write-worker.ts)
+ * with a connection of its own. Both run this code.
+ */
+import { assert } from '../shared/assert.ts'
+import type { Clock } from '../shared/clock.ts'
+import { TandemError, messageOf } from '../shared/errors.ts'
+import { createEntry, encodeOps, type LogEntry } from '../replication-log/log-entry.ts'
+import type { LogStore } from '../replication-log/log-store.ts'
+import { IdempotencyStore } from './idempotency.ts'
+import {
+  ChangeCapture,
+  effectiveLimitMs,
+  executeTimeoutError,
+  holdsDdl,
+  resultTooLargeError,
+  isDdlKeyword,
+  prepareClientPart,
+  prepareClientStatements,
+  runPrepared,
+  withoutCounts,
+  tablesWithoutPrimaryKey,
+  type GuardedConnection,
+  type Connection,
+  type SchemaGeneration,
+  type SplitStatement,
+  type Statement,
+  type SqlStatement,
+  type StatementResult,
+} from '../storage/index.ts'
+
+export interface WriteRequest {
+  statements: readonly SqlStatement[]
+  /** All statements succeed or none is applied; without it each statement stands alone. */
+  transaction: boolean
+  /** Run this request once per key (see idempotency.ts); `hash` tells a retry from a new request. */
+  idempotency?: { key: string; hash: string }
+  /** rqlite's db_timeout: each statement's time limit (at most the node's --query-timeout). */
+  limitMs?: number
+}
+
+/** Tandem's own maintenance write (expiring idempotency keys, say), run past the SQL policy. */
+export interface InternalWrite {
+  internal: (connection: Connection) => void
+}
+
+/** A request in a batch, and what running it gave. */
+export interface BatchItem {
+  request: WriteRequest | InternalWrite
+  results?: StatementResult[] | undefined
+  /** Set when an idempotent request is answered from its first run. */
+  replayedLsn?: number | undefined
+  error?: unknown
+  /** Statements stopped (past their time limit, their result too large): answered with the error when the batch runs again. */
+  stopped?: Map<number, string> | undefined
+}
+
+export type BatchOutcome =
+  /** `ran`: how many of the batch's items it holds; the rest were left for another batch (the budget ran out). */
+  | { kind: 'committed'; entry: LogEntry | undefined; ran: number }
+  /** Rolled back: a stopped statement took the transaction with it; run the batch again (its items remember what stopped). */
+  | { kind: 'again' }
+  /** Rolled back: its entry would be larger than replication carries. */
+  | { kind: 'oversized'; bytes: number }
+  /** Rolled back: `item` needs more than the event loop's budget; it runs elsewhere, the rest again. */
+  | { kind: 'too-long'; item: BatchItem }
+
+export interface WriteBatchOptions {
+  writer: GuardedConnection
+  log: LogStore
+  /** Moved around the COMMIT of every batch that changed the schema (see SchemaGeneration). */
+  schema: SchemaGeneration
+  clock: Clock
+  /** Largest entry committed (shared/limits.ts). */
+  entryBytesMax: number
+  /**
+   * The event loop's budget: a client statement is stopped past it (the writer connection's
+   * default limit is set to it), and a request or batch that has run this long takes nothing
+   * more. Undefined: none (the long-write thread).
+   */
+  budget?: { ms: number; nodeLimitMs: number } | undefined
+}
+
+/** A statement stopped: SQLite rolled back the whole transaction, the batch's other requests with it. */
+class TransactionLost extends Error {
+  readonly error: string
+  constructor(error: string) {
+    super('a stopped statement rolled back the batch')
+    this.error = error
+  }
+}
+
+/** A request past the event loop's budget: it runs on the long-write thread instead. */
+class TooLong extends Error {
+  constructor() {
+    super('the request needs more than the event loop gives a write')
+  }
+}
+
+export class WriteBatch {
+  private readonly capture: ChangeCapture
+  private readonly idempotency: IdempotencyStore
+  private readonly options: WriteBatchOptions
+  /** The LSN the batch under way will commit. */
+  private lsn = 0
+  private batchStarted = 0
+
+  constructor(options: WriteBatchOptions) {
+    this.options = options
+    this.capture = new ChangeCapture(options.writer.connection, (fn) => options.writer.policy.internally(fn))
+    this.idempotency = options.writer.policy.internally(() => new IdempotencyStore(options.writer.connection))
+  }
+
+  /** Another connection committed (the long-write thread): what the capture remembers of the database is stale. */
+  forgetCache(): void {
+    this.capture.abort()
+  }
+
+  /**
+   * Runs `items` in one transaction that commits entry `lsn` of `epoch` when they change
+   * anything. Throws when the transaction cannot commit (a full disk, say) or the node is
+   * stopping (SHUTTING_DOWN): then nothing of it is applied.
+   */
+  run(items: readonly BatchItem[], lsn: number, epoch: number): BatchOutcome {
+    this.lsn = lsn
+    this.batchStarted = performance.now()
+    let ran = 0
+    try {
+      this.internal('BEGIN IMMEDIATE')
+      this.capture.begin()
+      for (const item of items) {
+        if (ran > 0 && this.isPastBudget(this.batchStarted)) break
+        this.runLimited(item)
+        ran++
+      }
+      const ops = this.capture.finish()
+      let entry: LogEntry | undefined
+      if (ops.length > 0) {
+        const encoded = encodeOps(ops)
+        if (encoded.length > this.options.entryBytesMax) {
+          this.rollback()
+          return { kind: 'oversized', bytes: encoded.length }
+        }
+        entry = createEntry(lsn, epoch, this.options.clock.now(), encoded)
+        this.appendEntry(entry)
+      }
+      // Every schema change a batch keeps is a DDL op (the capture records each one it runs).
+      if (ops.some((op) => op.kind === 'ddl')) this.options.schema.changing(() => this.internal('COMMIT'))
+      else this.internal('COMMIT')
+      return { kind: 'committed', entry, ran }
+    } catch (error) {
+      this.rollback()
+      if (error instanceof TransactionLost) return { kind: 'again' }
+      if (error instanceof TooLong) return { kind: 'too-long', item: items[ran]! }
+      throw error
+    }
+  }
+
+  private rollback(): void {
+    this.capture.abort()
+    if (this.options.writer.connection.isTransaction) this.internal('ROLLBACK')
+  }
+
+  private isPastBudget(since: number): boolean {
+    const { budget } = this.options
+    return budget !== undefined && performance.now() - since > budget.ms
+  }
+
+  /**
+   * The log row holds the whole entry, larger than the connection's value limit allows for
+   * client SQL (valueBytesMax): lift the limit for this one insert.
+   */
+  private appendEntry(entry: LogEntry): void {
+    const { connection } = this.options.writer
+    const limit = connection.limits.length
+    if (entry.ops.length + 1024 <= limit) return this.options.log.append(entry)
+    connection.limits.length = entry.ops.length + 1024
+    try {
+      this.options.log.append(entry)
+    } finally {
+      connection.limits.length = limit
+    }
+  }
+
+  /** The request's own statement limit (rqlite's db_timeout), against the node's. */
+  private limitOf(item: BatchItem): number {
+    const requested = 'internal' in item.request ? undefined : item.request.limitMs
+    return effectiveLimitMs(requested, this.options.budget?.nodeLimitMs ?? this.options.writer.watched?.defaultLimitMs ?? 0)
+  }
+
+  /**
+   * runRequest() under the statement limit it gets here: its own (db_timeout, the node's) on
+   * the long-write thread; on the event loop the budget, unless its own is lower.
+   */
+  private runLimited(item: BatchItem): void {
+    const { watched } = this.options.writer
+    const { budget } = this.options
+    if (watched === undefined) return this.runRequest(item)
+    // Tandem's own writes (a job's 100,000 tasks, say) are not client SQL: no budget stops them.
+    if ('internal' in item.request) return budget === undefined ? this.runRequest(item) : watched.exempt(() => this.runRequest(item))
+    const own = this.limitOf(item)
+    const ms = budget === undefined || (own !== 0 && own <= budget.ms) ? own : budget.ms
+    watched.withLimit(ms, () => this.runRequest(item))
+  }
+
+  /**
+   * Runs one request in a savepoint. A refused request (bad SQL policy, a schema Tandem cannot
+   * replicate) is rolled back whole and rejected; SQL errors are per-statement results.
+   */
+  private runRequest(item: BatchItem): void {
+    if ('internal' in item.request) return this.runInternal(item, item.request)
+    const request = item.request
+    const { statements } = request
+    const started = performance.now()
+    // One statement alone is all-or-nothing either way: the request's savepoint is enough.
+    const transaction = request.transaction || statements.length === 1
+    const splits = statements.map((s) => this.options.writer.statements.split(s.sql))
+    // A request that changes the schema starts a fresh run of ops, so every op past its mark is
+    // its own and a rollback can drop exactly those.
+    if (splits.some(holdsDdl)) this.capture.flush()
+    const mark = this.capture.mark()
+    const internal = this.internal
+    internal('SAVEPOINT request')
+    const results: StatementResult[] = []
+    let current = -1
+    try {
+      const key = request.idempotency
+      const stored = key === undefined ? undefined : this.options.writer.policy.internally(() => this.idempotency.lookup(key.key, key.hash))
+      if (stored !== undefined) {
+        internal('RELEASE request')
+        item.results = stored.results
+        item.replayedLsn = stored.lsn
+        return
+      }
+      for (let i = 0; i < statements.length; i++) {
+        if (i > 0 && this.isPastBudget(started)) throw new TooLong()
+        current = i
+        const statement = statements[i]!
+        const split = splits[i]!
+        if (!transaction) {
+          if (holdsDdl(split)) this.capture.flush()
+          const statementMark = this.capture.mark()
+          internal('SAVEPOINT statement')
+          const result = this.runStatement(item, i, statement, split)
+          if (result.kind === 'error') {
+            internal('ROLLBACK TO statement')
+            this.capture.rollbackTo(statementMark)
+          }
+          internal('RELEASE statement')
+          results.push(result)
+        } else {
+          const result = this.runStatement(item, i, statement, split)
+          results.push(result)
+          if (result.kind === 'error') {
+            internal('ROLLBACK TO request')
+            this.capture.rollbackTo(mark)
+            break
+          }
+        }
+      }
+      if (key !== undefined) {
+        // This request's changes, and this record, go in the entry the batch is about to append.
+        const outcome = { lsn: this.lsn, results }
+        this.options.writer.policy.internally(() => this.idempotency.record(key.key, key.hash, outcome, this.options.clock.now()))
+      }
+      internal('RELEASE request')
+      item.results = results
+    } catch (error) {
+      if (error instanceof TransactionLost) {
+        ;(item.stopped ??= new Map()).set(current, error.error)
+        throw error
+      }
+      if (error instanceof TooLong) throw error
+      if (!this.options.writer.connection.isTransaction) throw error
+      internal('ROLLBACK TO request')
+      internal('RELEASE request')
+      this.capture.rollbackTo(mark)
+      item.error = error
+    }
+  }
+
+  private runInternal(item: BatchItem, request: InternalWrite): void {
+    const { connection, policy } = this.options.writer
+    const mark = this.capture.mark()
+    this.internal('SAVEPOINT request')
+    try {
+      policy.internally(() => request.internal(connection))
+      this.internal('RELEASE request')
+      item.results = []
+    } catch (error) {
+      this.internal('ROLLBACK TO request')
+      this.internal('RELEASE request')
+      this.capture.rollbackTo(mark)
+      item.error = error
+    }
+  }
+
+  /** Runs one of Tandem's own transaction-control statements, prepared once. */
+  private readonly internal = (sql: string): void => {
+    const { connection, policy } = this.options.writer
+    policy.internally(() => {
+      let statement = this.internalStatements.get(sql)
+      if (statement === undefined) {
+        statement = connection.prepare(sql)
+        this.internalStatements.set(sql, statement)
+      }
+      statement.run()
+    })
+  }
+
+  private readonly internalStatements = new Map<string, Statement>()
+
+  private runStatement(item: BatchItem, index: number, statement: SqlStatement, split: SplitStatement[]): StatementResult {
+    const { connection, policy, watched } = this.options.writer
+    const stoppedBefore = item.stopped?.get(index)
+    if (stoppedBefore !== undefined) return { kind: 'error', error: stoppedBefore }
+    const started = performance.now()
+    let result: StatementResult | undefined
+    try {
+      // The common case, one statement that is not DDL, without the generator's cost.
+      if (split.length === 1 && !isDdlKeyword(split[0]!.keyword)) {
+        const part = prepareClientPart(this.options.writer, split[0]!, true)
+        if (!part.observation.isDdl) {
+          result = runPrepared(part.statement, statement.params)
+          result.timeSec = (performance.now() - started) / 1000
+          return result
+        }
+      }
+      for (const part of prepareClientStatements(this.options.writer, statement.sql, statement.params !== undefined, split)) {
+        const params = part.isLast ? statement.params : undefined
+        if (!part.observation.isDdl || !isDdlKeyword(part.keyword)) {
+          result = runPrepared(part.statement, params)
+          continue
+        }
+        this.capture.beforeDdl()
+        result = runPrepared(part.statement, params)
+        if (result.kind === 'exec') result = withoutCounts(result)
+        const missing = policy.internally(() => tablesWithoutPrimaryKey(connection))
+        if (missing.length > 0) {
+          throw new TandemError(
+            'SCHEMA_REFUSED',
+            `table ${missing.join(', ')} has no PRIMARY KEY: Tandem replicates row changes by key, so every table needs one (add a PRIMARY KEY or an INTEGER PRIMARY KEY column)`,
+            { tables: missing },
+          )
+        }
+        this.capture.afterDdl(part.sql)
+      }
+    } catch (error) {
+      if (error instanceof TandemError && error.code !== 'BAD_REQUEST') throw error
+      const stopped = watched?.stopReasonOf(error)
+      if (stopped === 'stopping' || stopped === 'cancelled') throw new TandemError('SHUTTING_DOWN', 'the master is stopping: nothing of the request was applied')
+      if (stopped === 'time-limit' && this.stoppedByBudget(item)) throw new TooLong()
+      if (stopped === 'time-limit' || stopped === 'result-too-large') {
+        const message = stopped === 'time-limit' ? executeTimeoutError : resultTooLargeError()
+        if (!connection.isTransaction) throw new TransactionLost(message)
+        return { kind: 'error', error: message, timeSec: (performance.now() - started) / 1000 }
+      }
+      return { kind: 'error', error: messageOf(error), timeSec: (performance.now() - started) / 1000 }
+    }
+    assert(result !== undefined, 'a statement text holds at least one statement')
+    result.timeSec = (performance.now() - started) / 1000
+    return result
+  }
+
+  /** Was a statement stopped by the event loop's budget, rather than by its own limit? */
+  private stoppedByBudget(item: BatchItem): boolean {
+    const { budget } = this.options
+    if (budget === undefined) return false
+    const own = this.limitOf(item)
+    return own === 0 || own > budget.ms
+  }
+}
