@@ -8,7 +8,7 @@ function harness(lingerMs: number) {
   const clock = { now: 0 }
   const sent: number[][] = []
   const hold = new CommitHold(lingerMs, (entries: LogEntry[]) => sent.push(entries.map((e) => e.lsn)), () => clock.now)
-  const entry = (lsn: number) => createEntry(lsn, 1, clock.now, new Uint8Array([lsn]))
+  const entry = (lsn: number) => createEntry(lsn, 1, clock.now, new Uint8Array([lsn]), null)
   /** Lets the event loop finish its turn: immediates queued before this one have run. */
   const endOfTurn = () => new Promise((resolve) => setImmediate(resolve))
   /** Entry 1 sent after a quiet spell, then entries 2 and 3 committed 0.3 ms apart. */

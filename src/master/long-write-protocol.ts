@@ -17,7 +17,7 @@ export interface LongWriteWorkerData {
 }
 
 export type ToLongWriter =
-  | { type: 'run'; request: WriteRequest; stopped: Map<number, string> | undefined; lsn: number; epoch: number }
+  | { type: 'run'; request: WriteRequest; stopped: Map<number, string> | undefined; lsn: number; epoch: number; previousHash: Uint8Array | null }
   | { type: 'stop' }
 
 export type FromLongWriter =

@@ -55,13 +55,13 @@ export class LongWriteThread {
   }
 
   /** Runs one request as entry `lsn` of `epoch`; the pipeline runs nothing else meanwhile. */
-  async run(request: WriteRequest, stopped: Map<number, string> | undefined, lsn: number, epoch: number): Promise<LongWriteOutcome> {
+  async run(request: WriteRequest, stopped: Map<number, string> | undefined, lsn: number, epoch: number, previousHash: Uint8Array | null): Promise<LongWriteOutcome> {
     await this.ready
     if (this.cancelled) throw new TandemError('SHUTTING_DOWN', 'the master is stopping: nothing of the request was applied')
     if (this.exited) throw new TandemError('WRITE_FAILED', 'the long-write thread ended: nothing of the request was applied')
     return new Promise((resolve, reject) => {
       this.running = { resolve, reject }
-      this.worker.postMessage({ type: 'run', request, stopped, lsn, epoch } satisfies ToLongWriter)
+      this.worker.postMessage({ type: 'run', request, stopped, lsn, epoch, previousHash } satisfies ToLongWriter)
     })
   }
 

@@ -18,10 +18,10 @@ const writer = openWriter(data.dbPath, data.synchronous, data.queryTimeoutMs)
 const log = new LogStore(writer.connection, (fn) => writer.policy.internally(fn))
 const batch = new WriteBatch({ writer, log, schema: new SchemaGeneration(data.schema), clock: systemClock, entryBytesMax: data.entryBytesMax })
 
-function run(item: BatchItem, lsn: number, epoch: number): LongWriteOutcome {
+function run(item: BatchItem, lsn: number, epoch: number, previousHash: Uint8Array | null): LongWriteOutcome {
   try {
     for (;;) {
-      const outcome = batch.run([item], lsn, epoch)
+      const outcome = batch.run([item], lsn, epoch, previousHash)
       // A statement stopped at its limit took the transaction: run again, answering it the error.
       if (outcome.kind === 'again') continue
       if (outcome.kind === 'oversized') return outcome
@@ -40,7 +40,7 @@ port.on('message', (message: ToLongWriter) => {
     port.close()
     return
   }
-  const outcome = run({ request: message.request, stopped: message.stopped }, message.lsn, message.epoch)
+  const outcome = run({ request: message.request, stopped: message.stopped }, message.lsn, message.epoch, message.previousHash)
   port.postMessage({ type: 'done', outcome } satisfies FromLongWriter)
 })
 

@@ -12,9 +12,10 @@ import type { WebSocket } from 'ws'
 import type { Clock } from '../shared/clock.ts'
 import type { Logger } from '../shared/logger.ts'
 import { TandemError, messageOf } from '../shared/errors.ts'
-import type { LogEntry } from '../replication-log/log-entry.ts'
+import { hashBytes, type LogEntry } from '../replication-log/log-entry.ts'
 import type { LogStore } from '../replication-log/log-store.ts'
 import { encodeEntries, parseReplicaMessage, protocolVersion, type MasterMessage, type ReplicaMessage } from '../protocol/messages.ts'
+import { isHistory, marksMax, whySnapshot } from './replica-history.ts'
 import { FrameSocket } from '../transport/frame-socket.ts'
 import { CommitHold } from './commit-hold.ts'
 import { ReplicaSession, type ReplicaView } from './replica-session.ts'
@@ -159,7 +160,11 @@ export class ReplicationServer {
       frames.close(1002, 'version')
       return undefined
     }
-    const problem = this.whySnapshot(hello.position)
+    const marks = hello.marks ?? []
+    if (!isHistory(hello.position.hash, marks)) {
+      return refuse('PROTOCOL_ERROR', `hello's position.hash and marks must be history hashes (${hashBytes * 2} hex digits), at most ${marksMax} marks at integer LSNs`)
+    }
+    const problem = whySnapshot(this.options.log, this.options.lastLsn(), hello.position, marks)
     if (problem !== undefined) {
       const { reason, forkLsn } = problem
       this.options.logger.info({ replica: hello.nodeId, position: hello.position, reason, forkLsn }, 'replica needs a snapshot')
@@ -187,31 +192,7 @@ export class ReplicationServer {
     return session
   }
 
-  /**
-   * Why a replica at `position` cannot stream from here, or undefined if it can. When its
-   * history left the master's, `forkLsn` is the last entry they share: the replica's entries
-   * after it were written by a deposed master and were never part of this history.
-   */
-  private whySnapshot(position: { epoch: number; lsn: number }): { reason: string; forkLsn?: number } | undefined {
-    const lastLsn = this.options.lastLsn()
-    if (position.lsn === 0) {
-      const oldest = this.options.log.oldestLsn()
-      return oldest === undefined || oldest === 1 ? undefined : { reason: `the master retains LSN ${oldest} onwards; the replica is empty` }
-    }
-    const forkLsn = this.options.log.forkPoint(position)
-    if (forkLsn < position.lsn || position.lsn > lastLsn) {
-      return { reason: `the replica's history (epoch ${position.epoch}, LSN ${position.lsn}) left the master's after LSN ${Math.min(forkLsn, lastLsn)}`, forkLsn: Math.min(forkLsn, lastLsn) }
-    }
-    const oldest = this.options.log.oldestLsn()
-    if (oldest === undefined || position.lsn + 1 < oldest) {
-      return { reason: `the master retains LSN ${oldest ?? lastLsn + 1} onwards; the replica needs ${position.lsn + 1}` }
-    }
-    const entry = this.options.log.get(position.lsn)
-    if (entry !== undefined && entry.epoch !== position.epoch) {
-      return { reason: `the replica's entry ${position.lsn} is from epoch ${position.epoch}, the master's from epoch ${entry.epoch}`, forkLsn: Math.max(0, forkLsn - 1) }
-    }
-    return undefined
-  }
+
 
   /** Hands a committed entry to every replica: at once, or with the next ones (see CommitHold). */
   publish(entry: LogEntry): void {

@@ -122,11 +122,12 @@ export class WriteBatch {
   }
 
   /**
-   * Runs `items` in one transaction that commits entry `lsn` of `epoch` when they change
-   * anything. Throws when the transaction cannot commit (a full disk, say) or the node is
-   * stopping (SHUTTING_DOWN): then nothing of it is applied.
+   * Runs `items` in one transaction that commits entry `lsn` of `epoch`, following the entry
+   * whose history hash is `previousHash`, when they change anything. Throws when the transaction
+   * cannot commit (a full disk, say) or the node is stopping (SHUTTING_DOWN): then nothing of it
+   * is applied.
    */
-  run(items: readonly BatchItem[], lsn: number, epoch: number): BatchOutcome {
+  run(items: readonly BatchItem[], lsn: number, epoch: number, previousHash: Uint8Array | null): BatchOutcome {
     this.lsn = lsn
     this.batchStarted = performance.now()
     let ran = 0
@@ -146,7 +147,7 @@ export class WriteBatch {
           this.rollback()
           return { kind: 'oversized', bytes: encoded.length }
         }
-        entry = createEntry(lsn, epoch, this.options.clock.now(), encoded)
+        entry = createEntry(lsn, epoch, this.options.clock.now(), encoded, previousHash)
         this.appendEntry(entry)
       }
       // Every schema change a batch keeps is a DDL op (the capture records each one it runs).

@@ -17,7 +17,7 @@ import { TandemError, messageOf } from '../shared/errors.ts'
 import type { Clock } from '../shared/clock.ts'
 import { entryBytesMax } from '../shared/limits.ts'
 import type { Logger } from '../shared/logger.ts'
-import type { LogEntry } from '../replication-log/log-entry.ts'
+import { hashFromHex, type LogEntry } from '../replication-log/log-entry.ts'
 import type { LogStore } from '../replication-log/log-store.ts'
 import type { GuardedConnection, SchemaGeneration, StatementResult, Synchronous } from '../storage/index.ts'
 import { WriteBatch, type BatchItem, type BatchOutcome, type InternalWrite, type WriteRequest } from './write-batch.ts'
@@ -69,6 +69,8 @@ export class WritePipeline {
   private closed = false
   private closedReason: TandemError | undefined
   private lsn: number
+  /** The history hash of entry `lsn` (null: none, or written before entries had one). */
+  private hash: Uint8Array | null
   private readonly epoch: number
   private readonly batch: WriteBatch
   private readonly options: WritePipelineOptions
@@ -95,6 +97,7 @@ export class WritePipeline {
     })
     const position = options.log.position()
     this.lsn = position.lsn
+    this.hash = hashFromHex(position.hash)
     this.epoch = options.log.epoch()
   }
 
@@ -176,7 +179,7 @@ export class WritePipeline {
     if (this.soloCount > 0) this.soloCount--
     let outcome: BatchOutcome
     try {
-      outcome = this.batch.run(batch, this.lsn + 1, this.epoch)
+      outcome = this.batch.run(batch, this.lsn + 1, this.epoch, this.hash)
     } catch (error) {
       this.failed(batch, error)
       return
@@ -200,7 +203,10 @@ export class WritePipeline {
   }
 
   private committed(batch: Pending[], entry: LogEntry | undefined): void {
-    if (entry !== undefined) this.lsn = entry.lsn
+    if (entry !== undefined) {
+      this.lsn = entry.lsn
+      this.hash = entry.hash
+    }
     this.failure = undefined
     for (const pending of batch) {
       if (this.closedReason !== undefined) pending.reject(this.closedReason)
@@ -240,7 +246,7 @@ export class WritePipeline {
     this.longWrites++
     const request = pending.request as WriteRequest
     this.longRunning = this.thread
-      .run(request, pending.stopped, this.lsn + 1, this.epoch)
+      .run(request, pending.stopped, this.lsn + 1, this.epoch, this.hash)
       .then(
         (outcome) => this.finishLong(pending, outcome),
         (error: unknown) => this.failed([pending], error),

@@ -20,6 +20,8 @@ const entry: fc.Arbitrary<LogEntry> = fc.record({
   time: fc.double({ noNaN: true }).filter((t) => !Object.is(t, -0)),
   crc: u32,
   ops: fc.uint8Array({ maxLength: 64 }),
+  // 16 zero bytes on the wire are an entry without a hash: those are given as null.
+  hash: fc.option(fc.uint8Array({ minLength: 16, maxLength: 16 }).filter((h) => h.some((b) => b !== 0)), { nil: null }),
 })
 
 function isProtocolError(error: unknown): boolean {

@@ -8,8 +8,9 @@
  * epoch is lower than the highest it knows, and a master that hears of a higher epoch (a hello,
  * a confirmation, a forwarded write) stops taking writes at once.
  *
- *   replica → master   hello    {type, version, nodeId, url, position, knownEpoch, clusterId?}  first message, once;
- *                                                                          clusterId: the replica's cluster, once it has one
+ *   replica → master   hello    {type, version, nodeId, url, position, knownEpoch, clusterId?, marks?}  first message, once;
+ *                                                                          clusterId: the replica's cluster, once it has one;
+ *                                                                          position.hash, marks: history hashes (LogStore.marks)
  *                      ack      {type, lsn}                                 applied and committed up to lsn
  *                      pong     {type, sentAt, receivedAt}                  answers ping
  *                      confirmed{type, id, epoch}                          answers confirm with the highest epoch it knows
@@ -42,17 +43,18 @@
  *                      (binary) entries frame, see encodeEntries()
  *
  * Entries frame: `count:u32be` then per entry
- *   `opsLength:u32be lsn:u64be epoch:u32be time:f64be crc:u32be ops[opsLength]`.
+ *   `opsLength:u32be lsn:u64be epoch:u32be time:f64be crc:u32be hash[16] ops[opsLength]`
+ * (hash: the history hash, log-entry.ts; 16 zero bytes for an entry without one).
  * Validity: entries in a frame are contiguous and follow the last entry received; every crc
- * verifies. A replica that receives anything else closes the connection and reconnects.
+ * verifies; every hash follows the one before it. A replica that receives anything else closes the connection and reconnects.
  */
 import { TandemError } from '../shared/errors.ts'
-import type { LogEntry, Position } from '../replication-log/log-entry.ts'
+import { hashBytes, type LogEntry, type Position } from '../replication-log/log-entry.ts'
 
-export const protocolVersion = 1
+export const protocolVersion = 2
 
 export type ReplicaMessage =
-  | { type: 'hello'; version: number; nodeId: string; url: string; position: Position; knownEpoch: number; clusterId?: string }
+  | { type: 'hello'; version: number; nodeId: string; url: string; position: Position; knownEpoch: number; clusterId?: string; marks?: HistoryMark[] }
   | { type: 'ack'; lsn: number }
   | { type: 'pong'; sentAt: number; receivedAt: number }
   | { type: 'confirmed'; id: number; epoch: number }
@@ -82,7 +84,7 @@ export type MasterMessage =
   | ({ type: 'cancel' } & LeaseRef)
   | ({ type: 'recorded'; accepted: boolean; reason?: string } & LeaseRef)
 
-const entryHeaderBytes = 28
+const entryHeaderBytes = 28 + hashBytes
 
 /**
  * Encodes an entries frame, into `scratch` when it is large enough (then the frame is a view of
@@ -100,10 +102,23 @@ export function encodeEntries(entries: readonly LogEntry[], scratch?: Uint8Array
     view.setUint32(at + 12, e.epoch)
     view.setFloat64(at + 16, e.time)
     view.setUint32(at + 24, e.crc)
+    if (e.hash === null) out.fill(0, at + 28, at + 28 + hashBytes)
+    else out.set(e.hash, at + 28)
     out.set(e.ops, at + entryHeaderBytes)
     at += entryHeaderBytes + e.ops.length
   }
   return out
+}
+
+/** A history hash at an LSN (LogStore.marks). */
+export interface HistoryMark {
+  lsn: number
+  hash: string
+}
+
+/** 16 zero bytes on the wire: an entry without a history hash. A copy: the frame's memory is reused. */
+function hashOrNull(bytes: Uint8Array): Uint8Array | null {
+  return bytes.every((b) => b === 0) ? null : bytes.slice()
 }
 
 /** Decodes an entries frame. Checksums are verified by the caller (verifyEntry). */
@@ -124,6 +139,7 @@ export function decodeEntries(frame: Uint8Array): LogEntry[] {
       epoch: view.getUint32(at + 12),
       time: view.getFloat64(at + 16),
       crc: view.getUint32(at + 24),
+      hash: hashOrNull(frame.subarray(at + 28, at + 28 + hashBytes)),
       ops,
     })
     at += entryHeaderBytes + opsLength

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { WritePipeline, type WriteRequest } from '../master/write-pipeline.ts'
 import { LogStore } from '../replication-log/log-store.ts'
-import type { LogEntry } from '../replication-log/log-entry.ts'
+import { createEntry, type LogEntry } from '../replication-log/log-entry.ts'
 import { SchemaGeneration, checksumTables, openApplier, openWriter, type StatementResult } from '../storage/index.ts'
 import { systemClock } from '../shared/clock.ts'
 import { silentLogger } from '../shared/logger.ts'
@@ -48,7 +48,7 @@ function pair() {
     replicaConnection.close()
     rmSync(dir, { recursive: true, force: true })
   }
-  return { write, sync, checksums, query, close, applier, pipeline }
+  return { write, sync, checksums, query, close, applier, pipeline, entries, log }
 }
 
 function errorsOf(results: StatementResult[]) {
@@ -205,4 +205,24 @@ test('a conflict while applying is divergence: nothing is overwritten', async ()
   assert.deepEqual(p.query('replica', 'SELECT v FROM t'), [{ v: 'local' }])
   assert.equal(p.applier.position.lsn, 1)
   p.close()
+})
+
+test("an entry that does not follow the replica's history is refused as divergence, nothing of it applied", async () => {
+  const p = pair()
+  try {
+    await p.write(['CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)', "INSERT INTO t VALUES (1, 'a')"])
+    p.sync()
+    assert.equal(p.applier.position.hash, p.log.position().hash, 'the replica holds the master\'s history hash')
+    await p.write(["INSERT INTO t VALUES (2, 'b')"])
+    const next = p.entries.splice(0)
+    // The same entry as another master of the same epoch would have sent it: valid on its own
+    // (its checksum verifies, its ops apply), but written after a history that is not this one.
+    const forged = createEntry(next[0]!.lsn, next[0]!.epoch, next[0]!.time, next[0]!.ops, new Uint8Array(16).fill(7))
+    assert.throws(() => p.applier.applyBatch([forged]), (e) => isTandemError(e, 'REPLICA_DIVERGED'))
+    assert.deepEqual(p.query('replica', 'SELECT count(*) AS n FROM t'), [{ n: 1n }])
+    p.applier.applyBatch(next)
+    assert.deepEqual(p.query('replica', 'SELECT count(*) AS n FROM t'), [{ n: 2n }])
+  } finally {
+    p.close()
+  }
 })

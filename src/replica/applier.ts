@@ -5,7 +5,7 @@
  * and it resumes from its newest log entry.
  */
 import { TandemError } from '../shared/errors.ts'
-import { decodeOps, verifyEntry, type LogEntry, type Position } from '../replication-log/log-entry.ts'
+import { decodeOps, followsHistory, hashFromHex, hashHex, verifyEntry, type LogEntry, type Position } from '../replication-log/log-entry.ts'
 import { LogStore } from '../replication-log/log-store.ts'
 import { ChangeApplier, type Connection, type SchemaGeneration } from '../storage/index.ts'
 
@@ -36,13 +36,15 @@ export class Applier {
 
   /**
    * Applies entries that must directly follow the current position. Throws LOG_CORRUPTED for a
-   * gap or a bad checksum and REPLICA_DIVERGED for a conflict; either way nothing of the batch
-   * is applied.
+   * gap or a bad checksum, and REPLICA_DIVERGED for a conflict or an entry that does not follow
+   * this replica's history (its history hash differs from the one computed here: the two logs
+   * hold different entries before it); either way nothing of the batch is applied.
    */
   applyBatch(entries: readonly LogEntry[]): void {
     if (entries.length === 0) return
     let expected = this.current.lsn + 1
     let epoch = this.current.epoch
+    let previousHash = hashFromHex(this.current.hash)
     for (const entry of entries) {
       if (entry.lsn !== expected) {
         throw new TandemError('LOG_CORRUPTED', `expected entry ${expected} but received ${entry.lsn}: the stream has a gap`)
@@ -52,6 +54,14 @@ export class Applier {
       }
       epoch = entry.epoch
       verifyEntry(entry)
+      if (!followsHistory(entry, previousHash)) {
+        throw new TandemError(
+          'REPLICA_DIVERGED',
+          `entry ${entry.lsn} does not follow this replica's history: the master's log and this one differ before it (their history hashes disagree)`,
+          { lsn: entry.lsn },
+        )
+      }
+      previousHash = entry.hash
       expected++
     }
     this.connection.exec('BEGIN IMMEDIATE')
@@ -77,6 +87,7 @@ export class Applier {
       throw error
     }
     const last = entries[entries.length - 1]!
-    this.current = { epoch: last.epoch, lsn: last.lsn }
+    const hash = hashHex(last.hash)
+    this.current = hash === undefined ? { epoch: last.epoch, lsn: last.lsn } : { epoch: last.epoch, lsn: last.lsn, hash }
   }
 }

@@ -240,6 +240,7 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
           nodeId: this.options.nodeId,
           url: this.options.url(),
           position: applier.position,
+          marks: applier.store.marks(),
           knownEpoch,
           ...(this.options.cluster?.value === undefined ? {} : { clusterId: this.options.cluster.value }),
         } satisfies ReplicaMessage)

@@ -8,7 +8,7 @@ import fc from 'fast-check'
 import { isTandemError } from '../shared/errors.ts'
 import type { Op } from '../storage/ops.ts'
 import { decodeEntries, encodeEntries } from '../protocol/messages.ts'
-import { createEntry, decodeOps, encodeOps, verifyEntry } from './log-entry.ts'
+import { createEntry, decodeOps, encodeOps, followsHistory, verifyEntry } from './log-entry.ts'
 
 const seed = 160502
 
@@ -70,7 +70,7 @@ test('a sequence op whose payload is not JSON rows is LOG_CORRUPTED, not a Synta
   }
 })
 
-test('one flipped byte anywhere in an entry fails its checksum or its framing', () => {
+test('one flipped byte anywhere in an entry fails its checksum, its framing or its history hash', () => {
   const entry = fc
     .record({
       lsn: fc.integer({ min: 1, max: 2 ** 40 }),
@@ -78,7 +78,7 @@ test('one flipped byte anywhere in an entry fails its checksum or its framing', 
       time: fc.integer({ min: 0, max: 4_102_444_800_000 }),
       ops: fc.array(op, { maxLength: 4 }).map(encodeOps),
     })
-    .map((e) => createEntry(e.lsn, e.epoch, e.time, e.ops))
+    .map((e) => createEntry(e.lsn, e.epoch, e.time, e.ops, null))
   fc.assert(
     fc.property(entry, fc.nat(), fc.integer({ min: 1, max: 255 }), (original, at, flip) => {
       verifyEntry(original)
@@ -93,7 +93,9 @@ test('one flipped byte anywhere in an entry fails its checksum or its framing', 
         throw error
       }
       assert.equal(decoded.length, 1)
-      assert.throws(() => verifyEntry(decoded[0]!), isLogCorrupted)
+      // The history hash is outside the checksum: a flip there breaks the chain instead.
+      if (!Buffer.from(decoded[0]!.hash ?? []).equals(Buffer.from(original.hash ?? []))) assert.equal(followsHistory(decoded[0]!, null), false)
+      else assert.throws(() => verifyEntry(decoded[0]!), isLogCorrupted)
     }),
     { seed, numRuns: 2000 },
   )

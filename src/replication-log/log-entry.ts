@@ -17,7 +17,15 @@
  * computed once when the master appends the entry, stored beside it, carried on the wire, and
  * verified whenever an entry is read or received; a mismatch is LOG_CORRUPTED and the entry is
  * never applied.
+ *
+ * History hash: the first 16 bytes of SHA-256 over the previous entry's hash (16 zero bytes for
+ * the first entry, or one written before entries had hashes), `lsn:u64be epoch:u32be time:f64be`
+ * and the ops blob. So an entry's hash names the whole history up to it: two logs hold the same
+ * entries up to LSN n exactly when their hashes at n are equal. The master computes it when it
+ * appends; a replica computes it again from its own previous hash and compares it with the one
+ * the master sent, so a history that left the master's is found at the first entry that differs.
  */
+import { createHash } from 'node:crypto'
 import { TandemError } from '../shared/errors.ts'
 import type { Op, SequenceRow } from '../storage/ops.ts'
 import { crc32 } from './crc32.ts'
@@ -29,12 +37,19 @@ export interface LogEntry {
   /** The encoded ops blob. */
   ops: Uint8Array
   crc: number
+  /** The history hash (hashBytes long); null for an entry written before entries had one. */
+  hash: Uint8Array | null
 }
 
 export interface Position {
   epoch: number
   lsn: number
+  /** The newest entry's history hash, hex; absent when unknown (an empty log, an entry without one). */
+  hash?: string
 }
+
+export const hashBytes = 16
+const noHash = new Uint8Array(hashBytes)
 
 const OP_DDL = 1
 const OP_CHANGESET = 2
@@ -100,15 +115,45 @@ function sequenceRows(payload: Uint8Array): SequenceRow[] {
 }
 
 export function entryChecksum(lsn: number, epoch: number, time: number, ops: Uint8Array): number {
+  return crc32(ops, crc32(entryHeader(lsn, epoch, time)))
+}
+
+function entryHeader(lsn: number, epoch: number, time: number): Uint8Array {
   const header = new DataView(new ArrayBuffer(20))
   header.setBigUint64(0, BigInt(lsn))
   header.setUint32(8, epoch)
   header.setFloat64(12, time)
-  return crc32(ops, crc32(new Uint8Array(header.buffer)))
+  return new Uint8Array(header.buffer)
 }
 
-export function createEntry(lsn: number, epoch: number, time: number, ops: Uint8Array): LogEntry {
-  return { lsn, epoch, time, ops, crc: entryChecksum(lsn, epoch, time, ops) }
+/** The history hash of an entry whose predecessor's hash is `previous` (see the top of this file). */
+export function historyHash(previous: Uint8Array | null, lsn: number, epoch: number, time: number, ops: Uint8Array): Uint8Array {
+  const hash = createHash('sha256')
+  hash.update(previous ?? noHash)
+  hash.update(entryHeader(lsn, epoch, time))
+  hash.update(ops)
+  return new Uint8Array(hash.digest().subarray(0, hashBytes))
+}
+
+export function createEntry(lsn: number, epoch: number, time: number, ops: Uint8Array, previousHash: Uint8Array | null): LogEntry {
+  return { lsn, epoch, time, ops, crc: entryChecksum(lsn, epoch, time, ops), hash: historyHash(previousHash, lsn, epoch, time, ops) }
+}
+
+/**
+ * Does `entry` follow a history whose newest hash is `previous`? An entry without a hash (written
+ * before entries had one) cannot say: it is taken as following.
+ */
+export function followsHistory(entry: LogEntry, previous: Uint8Array | null): boolean {
+  if (entry.hash === null) return true
+  return Buffer.from(historyHash(previous, entry.lsn, entry.epoch, entry.time, entry.ops)).equals(entry.hash)
+}
+
+export function hashHex(hash: Uint8Array | null): string | undefined {
+  return hash === null ? undefined : Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('hex')
+}
+
+export function hashFromHex(hex: string | undefined): Uint8Array | null {
+  return hex === undefined ? null : new Uint8Array(Buffer.from(hex, 'hex'))
 }
 
 export function verifyEntry(entry: LogEntry): void {

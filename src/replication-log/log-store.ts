@@ -2,8 +2,11 @@
  * The replication log, stored in the node's own database so that data and log commit in one
  * transaction and can never disagree.
  *
- *     _tandem_log(lsn INTEGER PRIMARY KEY, epoch INTEGER, time REAL, crc INTEGER, ops BLOB)
- *     _tandem_meta(key TEXT PRIMARY KEY, value)       -- 'epoch': the highest epoch this node knows
+ *     _tandem_log(lsn INTEGER PRIMARY KEY, epoch INTEGER, time REAL, crc INTEGER, ops BLOB, hash BLOB)
+ *                                                      -- hash: the history hash (log-entry.ts); NULL
+ *                                                      -- in entries written before there was one
+ *     _tandem_meta(key TEXT PRIMARY KEY, value)       -- 'epoch': the highest epoch this node knows;
+ *                                                      -- 'vote': the promotion it accepted last
  *     _tandem_idempotency(key, hash, lsn, results, at) -- replicated; see master/idempotency.ts
  *     _tandem_epochs(epoch INTEGER PRIMARY KEY, start_lsn) -- replicated: where each epoch began
  *
@@ -20,13 +23,24 @@
  */
 import { assert } from '../shared/assert.ts'
 import type { Connection, Statement } from '../storage/sqlite.ts'
-import { verifyEntry, type LogEntry, type Position } from './log-entry.ts'
+import { followsHistory, hashHex, verifyEntry, type LogEntry, type Position } from './log-entry.ts'
 
 export type Internally = <T>(fn: () => T) => T
 
+/** A node that asks to be promoted. */
+export interface VoteCandidate {
+  id: string
+  url: string
+}
+
+export interface Vote {
+  epoch: number
+  candidate: VoteCandidate
+}
+
 const schema = `
   CREATE TABLE IF NOT EXISTS _tandem_log (
-    lsn INTEGER PRIMARY KEY, epoch INTEGER NOT NULL, time REAL NOT NULL, crc INTEGER NOT NULL, ops BLOB NOT NULL
+    lsn INTEGER PRIMARY KEY, epoch INTEGER NOT NULL, time REAL NOT NULL, crc INTEGER NOT NULL, ops BLOB NOT NULL, hash BLOB
   );
   CREATE TABLE IF NOT EXISTS _tandem_meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
   INSERT OR IGNORE INTO _tandem_meta(key, value) VALUES ('epoch', 1);
@@ -48,28 +62,78 @@ export class LogStore {
   constructor(connection: Connection, internally: Internally = (fn) => fn()) {
     this.connection = connection
     this.internally = internally
-    this.insert = this.internally(() => connection.prepare('INSERT INTO _tandem_log(lsn, epoch, time, crc, ops) VALUES (?, ?, ?, ?, ?)'))
+    this.insert = this.internally(() => connection.prepare('INSERT INTO _tandem_log(lsn, epoch, time, crc, ops, hash) VALUES (?, ?, ?, ?, ?, ?)'))
     this.selectRange = this.internally(() =>
-      connection.prepare('SELECT lsn, epoch, time, crc, ops FROM _tandem_log WHERE lsn >= ? ORDER BY lsn LIMIT ?'),
+      connection.prepare('SELECT lsn, epoch, time, crc, ops, hash FROM _tandem_log WHERE lsn >= ? ORDER BY lsn LIMIT ?'),
     )
-    this.selectOne = this.internally(() => connection.prepare('SELECT lsn, epoch, time, crc, ops FROM _tandem_log WHERE lsn = ?'))
+    this.selectOne = this.internally(() => connection.prepare('SELECT lsn, epoch, time, crc, ops, hash FROM _tandem_log WHERE lsn = ?'))
   }
 
   /** Creates the log tables; call once on the node's writing connection before any LogStore. */
   static ensureSchema(connection: Connection, internally: Internally = (fn) => fn()): void {
-    internally(() => connection.exec(schema))
+    internally(() => {
+      connection.exec(schema)
+      // A log from before entries had history hashes: its entries keep none, the next ones chain on.
+      // exec() only: a prepared statement left unfinalized keeps the file open after close(),
+      // and a snapshot install that then replaces the file fails with a disk I/O error.
+      try {
+        connection.exec('ALTER TABLE _tandem_log ADD COLUMN hash BLOB')
+      } catch (error) {
+        if (!/duplicate column name/.test(error instanceof Error ? error.message : String(error))) throw error
+      }
+    })
   }
 
   /** Appends inside the caller's transaction. */
   append(entry: LogEntry): void {
-    this.internally(() => this.insert.run(entry.lsn, entry.epoch, entry.time, entry.crc, entry.ops))
+    this.internally(() => this.insert.run(entry.lsn, entry.epoch, entry.time, entry.crc, entry.ops, entry.hash))
   }
 
   position(): Position {
     return this.internally(() => {
-      const last = this.connection.prepare('SELECT lsn, epoch FROM _tandem_log ORDER BY lsn DESC LIMIT 1').get() as Position | undefined
-      return last ?? { lsn: 0, epoch: this.epoch() }
+      const last = this.connection.prepare('SELECT lsn, epoch, hash FROM _tandem_log ORDER BY lsn DESC LIMIT 1').get() as
+        | { lsn: number; epoch: number; hash: Uint8Array | null }
+        | undefined
+      if (last === undefined) return { lsn: 0, epoch: this.epoch() }
+      const hash = hashHex(last.hash)
+      return hash === undefined ? { lsn: last.lsn, epoch: last.epoch } : { lsn: last.lsn, epoch: last.epoch, hash }
     })
+  }
+
+  /**
+   * History hashes of the newest 16 entries, then of entries 32, 64, 128, … before the newest,
+   * down to the oldest held: what a replica tells its master when it connects, so that the
+   * master finds the newest entry both histories share when they differ (exactly within 16
+   * entries of the newest, within a factor of two further back). Entries without a hash are
+   * left out.
+   */
+  marks(): { lsn: number; hash: string }[] {
+    const newest = this.position().lsn
+    const oldest = this.oldestLsn()
+    if (newest === 0 || oldest === undefined) return []
+    const lsns: number[] = []
+    for (let back = 0; newest - back > oldest; back = back < 16 ? back + 1 : back * 2) lsns.push(newest - back)
+    lsns.push(oldest)
+    const marks: { lsn: number; hash: string }[] = []
+    for (const lsn of lsns) {
+      const hash = hashHex((this.internally(() => this.selectOne.get(lsn)) as LogEntry | undefined)?.hash ?? null)
+      if (hash !== undefined) marks.push({ lsn, hash })
+    }
+    return marks
+  }
+
+  /**
+   * The newest of `marks` (another log's, see marks()) that this log holds with the same history
+   * hash: the two logs are equal up to it. Undefined when none is.
+   */
+  newestShared(marks: readonly { lsn: number; hash: string }[], upTo: number): number | undefined {
+    let shared: number | undefined
+    for (const mark of marks) {
+      if (mark.lsn > upTo || (shared !== undefined && mark.lsn <= shared)) continue
+      const own = this.internally(() => this.selectOne.get(mark.lsn)) as LogEntry | undefined
+      if (own !== undefined && hashHex(own.hash) === mark.hash) shared = mark.lsn
+    }
+    return shared
   }
 
   /** The oldest LSN still held, or undefined when the log is empty. */
@@ -113,6 +177,53 @@ export class LogStore {
     this.knownEpoch = Math.max(this.epoch(), epoch)
   }
 
+  /**
+   * The promotion this node accepted last: `candidate` is to be the master of `epoch`. One per
+   * epoch (see grantVote()).
+   */
+  vote(): Vote | undefined {
+    return this.internally(() => {
+      const row = this.connection.prepare(`SELECT value FROM _tandem_meta WHERE key = 'vote'`).get() as { value: string } | undefined
+      return row === undefined ? undefined : (JSON.parse(row.value) as Vote)
+    })
+  }
+
+  /**
+   * A compare-and-set on this node's epoch: accepts `candidate` as the master of `epoch` when
+   * `epoch` is above every epoch this node knows, or when this node accepted that same candidate
+   * for it already; then the epoch is this node's, durably, before this returns (whatever the
+   * connection's synchronous level). Refused otherwise: this node knows `epoch` (another
+   * candidate has it, or a master wrote in it) or a later one. A promotion needs a majority of
+   * grants, so two candidates can never both win one epoch. Call outside a transaction.
+   */
+  grantVote(epoch: number, candidate: VoteCandidate): { granted: boolean; vote: Vote | undefined; knownEpoch: number } {
+    const vote = this.vote()
+    const knownEpoch = this.epoch()
+    const same = vote !== undefined && vote.epoch === epoch && vote.candidate.id === candidate.id
+    if (!same && epoch <= knownEpoch) return { granted: false, vote, knownEpoch }
+    if (same) return { granted: true, vote, knownEpoch }
+    const granted: Vote = { epoch, candidate }
+    this.internally(() => {
+      const level = (this.connection.prepare('PRAGMA synchronous').get() as { synchronous: number }).synchronous
+      if (level < 2) this.connection.exec('PRAGMA synchronous = FULL')
+      try {
+        this.connection.exec('BEGIN IMMEDIATE')
+        try {
+          this.connection.prepare(`UPDATE _tandem_meta SET value = max(value, ?) WHERE key = 'epoch'`).run(epoch)
+          this.connection.prepare(`INSERT INTO _tandem_meta(key, value) VALUES ('vote', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(JSON.stringify(granted))
+          this.connection.exec('COMMIT')
+        } catch (error) {
+          if (this.connection.isTransaction) this.connection.exec('ROLLBACK')
+          throw error
+        }
+      } finally {
+        if (level < 2) this.connection.exec(`PRAGMA synchronous = ${level}`)
+      }
+    })
+    this.knownEpoch = Math.max(knownEpoch, epoch)
+    return { granted: true, vote: granted, knownEpoch: this.knownEpoch }
+  }
+
   /** The epoch history, oldest first. */
   epochs(): { epoch: number; startLsn: number }[] {
     return this.internally(
@@ -132,13 +243,16 @@ export class LogStore {
   /** Checks every retained entry's checksum and contiguity; the first problem, or undefined. */
   verify(): string | undefined {
     let expected: number | undefined
-    for (const row of this.internally(() => this.connection.prepare('SELECT lsn, epoch, time, crc, ops FROM _tandem_log ORDER BY lsn').iterate()) as IterableIterator<LogEntry>) {
+    let previousHash: Uint8Array | null = null
+    for (const row of this.internally(() => this.connection.prepare('SELECT lsn, epoch, time, crc, ops, hash FROM _tandem_log ORDER BY lsn').iterate()) as IterableIterator<LogEntry>) {
       if (expected !== undefined && row.lsn !== expected) return `the log has a gap: entry ${expected} is missing before ${row.lsn}`
       try {
         verifyEntry(row)
       } catch (error) {
         return error instanceof Error ? error.message : String(error)
       }
+      if (expected !== undefined && !followsHistory(row, previousHash)) return `entry ${row.lsn} does not follow entry ${row.lsn - 1}: its history hash differs`
+      previousHash = row.hash
       expected = row.lsn + 1
     }
     return undefined

@@ -140,7 +140,7 @@ function masterWriter(): { guarded: GuardedConnection; dir: string } {
   policy.internally(() => {
     ensureJobSchema(connection)
     connection.exec(`
-      INSERT INTO _tandem_log VALUES (1, 1, 0, 0, x'01');
+      INSERT INTO _tandem_log VALUES (1, 1, 0, 0, x'01', NULL);
       INSERT INTO _tandem_jobs VALUES ('j', 'h', 'queued', '{}', 1, 1, NULL, 'r', 0, NULL);
       INSERT INTO _tandem_tasks (job_id, idx, state, input, run_after) VALUES ('j', 0, 'queued', '1', 0);
       INSERT INTO _tandem_idempotency VALUES ('k', 'h', 1, '[]', 0);`)
@@ -198,7 +198,7 @@ test('no statement, accepted or refused, changes Tandem tables, the temp schema 
         const users = userState(guarded)
         guarded.policy.internally(() =>
           guarded.connection.exec(`
-            INSERT INTO _tandem_log VALUES (2, 1, 0, 0, x'02'); UPDATE _tandem_jobs SET state = 'running';
+            INSERT INTO _tandem_log VALUES (2, 1, 0, 0, x'02', NULL); UPDATE _tandem_jobs SET state = 'running';
             DELETE FROM _tandem_tasks; DELETE FROM _tandem_log WHERE lsn = 1; UPDATE _tandem_meta SET value = 2;`),
         )
         assert.equal(userState(guarded), users, 'a Tandem write changed user tables')
