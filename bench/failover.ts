@@ -17,6 +17,8 @@ import { insertOneSql, payload } from './workload.ts'
 export interface FailoverResult {
   promoteToWriteMs: number
   restartToWriteMs: number
+  /** Both replicas told to promote at once: from then to the first write on the one that won. */
+  racedToWriteMs: number
 }
 
 async function firstWriteMs(url: string, started: number, deadlineMs = 30_000): Promise<number> {
@@ -39,6 +41,7 @@ export async function measureFailover(resources: Resources, rep: number): Promis
   if (!response.ok) throw new Error(`promotion failed: HTTP ${response.status} ${await response.text()}`)
   const promoteToWriteMs = await firstWriteMs(promoted.url, started)
   await Promise.all(cluster.replicas.map((r) => r.kill('SIGKILL')))
+  const racedToWriteMs = await racedFailover(resources, rep)
 
   // Baseline: a lone master, killed and started again on its data.
   const lone = resources.node(await NodeProcess.start({ role: 'master', dataDir: resources.path(`restart-${rep}`, 'master'), args: ['--synchronous', 'full'] }))
@@ -47,5 +50,24 @@ export async function measureFailover(resources: Resources, rep: number): Promis
   await lone.restart()
   const restartToWriteMs = await firstWriteMs(lone.url, restarted)
   await lone.kill('SIGKILL')
-  return { promoteToWriteMs, restartToWriteMs }
+  return { promoteToWriteMs, restartToWriteMs, racedToWriteMs }
+}
+
+/**
+ * Two promotions racing: the master of a 3-node cluster is killed and both replicas are told to
+ * promote themselves at the same moment. One wins the epoch by a majority (after split votes, a
+ * random wait of 60–120 ms × the round); timed to the first write on the winner.
+ */
+async function racedFailover(resources: Resources, rep: number): Promise<number> {
+  const cluster = await startProcessCluster(resources, `race-${rep}`, 2)
+  const written = await execute(cluster.master.url, [[insertOneSql, payload]])
+  await Promise.all(cluster.replicas.map((r) => waitForLsn(r.url, written.body.lsn)))
+  await cluster.master.kill('SIGKILL')
+  const started = performance.now()
+  const answers = await Promise.all(cluster.replicas.map((r) => fetch(`${r.url}/cluster/promote`, { method: 'POST', signal: AbortSignal.timeout(30_000) })))
+  const winners = cluster.replicas.filter((_, i) => answers[i]!.ok)
+  if (winners.length !== 1) throw new Error(`${winners.length} of two racing promotions won: ${(await Promise.all(answers.map((a) => a.text()))).join(' | ')}`)
+  const ms = await firstWriteMs(winners[0]!.url, started)
+  await Promise.all(cluster.replicas.map((r) => r.kill('SIGKILL')))
+  return ms
 }

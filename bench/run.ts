@@ -14,7 +14,7 @@
  *   security          ~35 s  writes and point reads with --auth, a cluster secret and TLS vs without
  *   statement-guard   ~55 s  writes and point reads with statement time limits vs without the guard; /readyz beside long writes
  *   library-batches   ~15 s  64 callers × 100-row transactions vs raw SQLite
- *   failover           ~5 s
+ *   failover           ~10 s
  *   scaling           ~65 s  0, 1, 2, 4 replicas: writes/s, lag; reads/s over 1 and 2 replicas
  *   snapshot          ~45 s  builds a 1 GiB database (~4 s), then three bootstraps (--snapshot-gb)
  *   soak              ~60 s  --soak-seconds (60) of 64-client writes, RSS at the start and end
@@ -583,8 +583,13 @@ const clientReadsNote = (s: Settings) =>
 const embeddedNote = (s: Settings) =>
   `Embedded reads: openReplica() in the benchmark process, db.get() of the same SELECT over ${fmt(s.embeddedRows)} rows, beside raw @photostructure/sqlite reading the replica's own file read-only, ${s.readSeconds} s per reader and run.`
 
+const racedFailoverFigure = (failovers: FailoverResult[]) =>
+  figure('failover_raced', 'Failover with two promotions racing: both replicas told at once → first write on the winner', 'ms', failovers.map((f) => f.racedToWriteMs), [
+    { label: 'one promotion → first write (the row above)', unit: 'ms', samples: failovers.map((f) => f.promoteToWriteMs) },
+  ])
+
 const failoverNote =
-  'Failover: a master with 2 replicas is SIGKILLed; timed from POST /cluster/promote on a replica to the first successful write on it. Baseline: a lone master SIGKILLed and started again on its data, to its first successful write.'
+  'Failover: a master with 2 replicas is SIGKILLed; timed from POST /cluster/promote on a replica to the first successful write on it. Baseline: a lone master SIGKILLed and started again on its data, to its first successful write. Racing: another such cluster, both replicas told to promote at the same moment; timed to the first write on the one that won (the other gives way).'
 
 /** The last note: it covers every figure. */
 const methodNote = (s: Settings) => `Median of ${s.reps} runs (min–max). Ratios are per run: figure ÷ the baseline measured back to back with it in the same run.`
@@ -710,9 +715,9 @@ async function measureParts(resources: Resources, s: Settings, parts: ReadonlySe
       const failovers: FailoverResult[] = []
       for (let rep = 1; rep <= s.reps; rep++) {
         failovers.push(await measureFailover(resources, rep))
-        log(`[failover ${rep}/${s.reps}] promote → first write ${failovers.at(-1)!.promoteToWriteMs.toFixed(0)} ms; restart → first write ${failovers.at(-1)!.restartToWriteMs.toFixed(0)} ms`)
+        log(`[failover ${rep}/${s.reps}] promote → first write ${failovers.at(-1)!.promoteToWriteMs.toFixed(0)} ms; two racing → first write ${failovers.at(-1)!.racedToWriteMs.toFixed(0)} ms; restart → first write ${failovers.at(-1)!.restartToWriteMs.toFixed(0)} ms`)
       }
-      add('failover', [failoverFigure(failovers)], [failoverNote], { failovers })
+      add('failover', [failoverFigure(failovers), racedFailoverFigure(failovers)], [failoverNote], { failovers })
     })
   }
   if (parts.has('scaling')) {

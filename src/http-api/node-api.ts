@@ -59,7 +59,8 @@ export interface NodeApi {
   /** Replica only: becomes the master of a new epoch. */
   promote(force: boolean): Promise<{ epoch: number; lsn: number; url: string }>
   /** A promotion to `epoch` is under way: stop taking writes / stop following an older master. */
-  fence(epoch: number): { role: Role; epoch: number; position: { epoch: number; lsn: number }; id: string }
+  /** Accept `candidate` as the master of `epoch`, unless another has it (see NodeRoles.fence). */
+  fence(epoch: number, candidate: { id: string; url: string }): { granted: boolean; vote?: { epoch: number; candidate: { id: string; url: string } }; role: Role; epoch: number; position: { epoch: number; lsn: number }; id: string }
   /**
    * Follows another master from now on (a master steps down). `byNode`: asked by a node of this
    * cluster (a promotion), which may name any URL; a user may name only a known member.

@@ -330,14 +330,19 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
 
   app.post('/cluster/fence', (request, reply) => {
     gate.requireNode(accessFor(request), 'POST /cluster/fence')
-    let epoch: unknown
+    const usage = 'fence needs the epoch and the node asking for it: {"epoch": N, "candidate": {"id": "…", "url": "http://…"}}'
+    let body: { epoch?: unknown; candidate?: { id?: unknown; url?: unknown } }
     try {
-      epoch = (JSON.parse(bodyText(request) || '{}') as { epoch?: unknown }).epoch
+      body = JSON.parse(bodyText(request) || '{}') as typeof body
     } catch {
-      throw new TandemError('BAD_REQUEST', 'the body must be JSON: {"epoch": N}')
+      throw new TandemError('BAD_REQUEST', `the body must be JSON: ${usage}`)
     }
-    if (typeof epoch !== 'number' || !Number.isInteger(epoch) || epoch < 1) throw new TandemError('BAD_REQUEST', 'fence needs the epoch: {"epoch": N}')
-    return sendJson(reply, node.fence(epoch), parseQueryParams(request.query as Query))
+    const { epoch, candidate } = body
+    if (typeof epoch !== 'number' || !Number.isSafeInteger(epoch) || epoch < 1 || epoch > 0xffffffff) throw new TandemError('BAD_REQUEST', usage)
+    const id = candidate?.id
+    const url = candidate?.url
+    if (typeof id !== 'string' || typeof url !== 'string' || id.length === 0 || id.length > 128 || !/^https?:\/\/[^\s]{1,2000}$/.test(url)) throw new TandemError('BAD_REQUEST', usage)
+    return sendJson(reply, node.fence(epoch, { id, url }), parseQueryParams(request.query as Query))
   })
 
   app.post('/cluster/follow', async (request, reply) => {

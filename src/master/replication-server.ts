@@ -11,7 +11,7 @@ import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from 'ws'
 import type { Clock } from '../shared/clock.ts'
 import type { Logger } from '../shared/logger.ts'
-import { TandemError, messageOf } from '../shared/errors.ts'
+import { TandemError, isTandemError, messageOf } from '../shared/errors.ts'
 import { hashBytes, type LogEntry } from '../replication-log/log-entry.ts'
 import type { LogStore } from '../replication-log/log-store.ts'
 import { encodeEntries, parseReplicaMessage, protocolVersion, type MasterMessage, type ReplicaMessage } from '../protocol/messages.ts'
@@ -164,7 +164,14 @@ export class ReplicationServer {
     if (!isHistory(hello.position.hash, marks)) {
       return refuse('PROTOCOL_ERROR', `hello's position.hash and marks must be history hashes (${hashBytes * 2} hex digits), at most ${marksMax} marks at integer LSNs`)
     }
-    const problem = whySnapshot(this.options.log, this.options.lastLsn(), hello.position, marks)
+    let problem: { reason: string; forkLsn?: number } | undefined
+    try {
+      problem = whySnapshot(this.options.log, this.options.lastLsn(), hello.position, marks)
+    } catch (error) {
+      if (!isTandemError(error, 'LOG_CORRUPTED')) throw error
+      this.corruptEntry(error, hello.nodeId)
+      problem = { reason: `the master's log entry at the replica's position cannot be read: ${error.message}` }
+    }
     if (problem !== undefined) {
       const { reason, forkLsn } = problem
       this.options.logger.info({ replica: hello.nodeId, position: hello.position, reason, forkLsn }, 'replica needs a snapshot')
@@ -244,6 +251,14 @@ export class ReplicationServer {
     }
   }
 
+  /** The newest problem with the master's own log (an entry that fails its checksum), for /status. */
+  logProblem: string | undefined
+
+  private corruptEntry(error: TandemError, replica: string): void {
+    this.logProblem = error.message
+    this.options.logger.error({ err: error, replica }, "the master's log holds a corrupt entry: the replica gets a snapshot instead")
+  }
+
   private async pump(session: ReplicaSession): Promise<void> {
     if (session.isPumping) return
     session.isPumping = true
@@ -263,6 +278,13 @@ export class ReplicationServer {
         session.sentLsn = entries[entries.length - 1]!.lsn
       }
     } catch (error) {
+      if (isTandemError(error, 'LOG_CORRUPTED')) {
+        // Sending it again would fail again: the replica takes a snapshot of the tables instead.
+        this.corruptEntry(error, session.nodeId)
+        session.socket.sendJson({ type: 'snapshot', reason: `the master's log cannot be sent from entry ${session.sentLsn + 1}: ${error.message}` } satisfies MasterMessage)
+        session.socket.close(1000, 'snapshot')
+        return
+      }
       this.options.logger.error({ err: error, replica: session.nodeId }, 'replication stream failed')
       session.socket.terminate()
     } finally {

@@ -11,7 +11,7 @@ import type { SyncOutcome, WriteOptions } from '../master/write-options.ts'
 import { expireIdempotencyKeys } from '../master/idempotency.ts'
 import { TandemError } from '../shared/errors.ts'
 import { ReplicationServer } from '../master/replication-server.ts'
-import { LogStore } from '../replication-log/log-store.ts'
+import { LogStore, type Vote, type VoteCandidate } from '../replication-log/log-store.ts'
 import { Retention } from '../replication-log/retention.ts'
 import type { LogEntry } from '../replication-log/log-entry.ts'
 import { diskTakesWrites, openConnection, openWriter, type Connection, type GuardedConnection, type SchemaGeneration } from '../storage/index.ts'
@@ -179,6 +179,16 @@ export class MasterRole {
   }
 
   /** A higher epoch exists: stop taking writes at once (fencing). */
+  /**
+   * A promotion asks this master to accept `candidate` for `epoch` (LogStore.grantVote); once it
+   * does, it is deposed. Its own epoch stays what it serves: replicas must not take it for the new one.
+   */
+  grantVote(epoch: number, candidate: VoteCandidate): { granted: boolean; vote: Vote | undefined } {
+    const answer = this.log.grantVote(epoch, candidate, false)
+    if (answer.granted && this.config.fencing) this.depose(epoch, `a promotion of ${candidate.id} at ${candidate.url}`)
+    return answer
+  }
+
   depose(epoch: number, source: string): void {
     if (this.deposedBy !== undefined && this.deposedBy >= epoch) return
     this.deposedBy = epoch

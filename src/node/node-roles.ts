@@ -17,11 +17,25 @@ import type { LsnWaiters } from './lsn-waiters.ts'
 import { MasterRole } from './master-role.ts'
 import { ReplicaRole } from './replica-role.ts'
 import { loadNodeState, saveNodeState } from './node-state.ts'
-import { fencePeers, refuseIfBehind, statusOf, surveyPeers, tellToFollow } from './promotion.ts'
+import { fencePeers, refuseIfBehind, statusOf, surveyPeers, tellToFollow, type FenceAnswer, type FenceReply } from './promotion.ts'
+import type { Vote, VoteCandidate } from '../replication-log/log-store.ts'
+import { sleep } from '../shared/wait.ts'
 import type { ClusterId, PeerCredentials } from '../security/index.ts'
 
 /** How long a promotion waits to catch up with a reachable old master (a planned switchover). */
 const catchUpBeforePromotionMs = 5000
+/** Rounds of votes a promotion asks for before it gives up (each after a split vote). */
+const promotionRoundsMax = 5
+/** After a split vote a candidate waits 1–2× this (times the round) before it asks again. */
+const splitWaitMs = 60
+
+/** This node accepted another candidate: its own promotion gives way. */
+function gaveWay(vote: Vote | undefined): TandemError {
+  const winner = vote === undefined ? 'another node' : `node ${vote.candidate.id} at ${vote.candidate.url}`
+  return new TandemError('PROMOTION_REFUSED', `${winner} is being promoted${vote === undefined ? '' : ` to epoch ${vote.epoch}`}, and this node accepted it: this promotion gives way (the new master tells this node to follow it)`, {
+    ...(vote === undefined ? {} : { winner: { id: vote.candidate.id, url: vote.candidate.url, epoch: vote.epoch } }),
+  })
+}
 
 export interface NodeRolesOptions {
   config: NodeConfig
@@ -110,56 +124,102 @@ export class NodeRoles {
   }
 
   /**
-   * Makes this replica the master of a new epoch. First every reachable node is fenced at that
-   * epoch (the old master stops taking writes; replicas stop following it and drop what they
-   * have not applied), so positions stop moving; then, unless `force`, a replica holding more of
-   * the log refuses the promotion; then this node becomes the master and tells the others to
-   * follow it before it answers. See promotion.ts.
+   * Makes this replica the master of a new epoch, which a majority of the nodes it knows (itself
+   * included) must accept first: a compare-and-set on each (LogStore.grantVote), so of two
+   * promotions racing for one epoch at most one wins. A node that accepts is fenced (the old
+   * master stops taking writes; replicas stop following it and drop what they have not applied),
+   * so positions stop moving; then, unless `force`, a replica holding more of the log refuses the
+   * promotion; then this node becomes the master and tells the others to follow it before it
+   * answers. Split votes (another candidate asked for the epoch too) are retried at the next
+   * epoch after a random wait; a candidate that meanwhile accepted another one gives way to it. `force` promotes without a majority (two
+   * nodes, one lost) and past a replica further ahead. See promotion.ts.
    */
   promote(force: boolean): Promise<{ epoch: number; lsn: number; url: string }> {
     return this.oneAtATime(async () => {
       const replica = this.replicaRole
       if (replica === undefined) throw new TandemError('BAD_REQUEST', `node ${this.options.nodeId} is already the master`)
-      const url = this.options.url()
-      const peers = [...new Set([...replica.follower.peers, ...(this.followedUrl === undefined ? [] : [this.followedUrl])])].filter((u) => u !== url)
-      const known = await surveyPeers(peers, this.options.peers)
-      const epoch = Math.max(this.epoch(), ...known.map((p) => p.epoch)) + 1
-      // A planned switchover: the old master answers. Fence it first (it takes no more writes but
-      // still streams), and catch up with everything it committed, so even asynchronous writes
-      // it acknowledged survive. Bounded: a master that does not answer is simply fenced later.
-      const oldMaster = this.followedUrl === undefined ? undefined : (await fencePeers([this.followedUrl], epoch, this.options.peers))[0]
-      if (oldMaster !== undefined && oldMaster.lsn > replica.applier.position.lsn) {
-        await this.options.waiters.wait(replica.applier.position.lsn, oldMaster.lsn, catchUpBeforePromotionMs).catch(() => {
-          this.logger.warn({ masterLsn: oldMaster.lsn, lsn: replica.applier.position.lsn }, 'did not catch up with the old master in time; promoting from here')
-        })
+      const me: VoteCandidate = { id: this.options.nodeId, url: this.options.url() }
+      const peers = [...new Set([...replica.follower.peers, ...(this.followedUrl === undefined ? [] : [this.followedUrl])])].filter((u) => u !== me.url)
+      const voters = peers.length + 1
+      let epoch = 0
+      let fenced: FenceAnswer[] = []
+      for (let round = 1; ; round++) {
+        const known = await surveyPeers(peers, this.options.peers)
+        // Did this node accept another candidate while it asked, or waited? That one is winning.
+        const accepted = replica.applier.store.vote()
+        if (round > 1 && accepted !== undefined && accepted.candidate.id !== me.id) throw gaveWay(accepted)
+        epoch = Math.max(this.epoch(), accepted?.epoch ?? 0, ...known.map((p) => p.epoch)) + 1
+        const own = replica.applier.store.grantVote(epoch, me, true)
+        if (!own.granted) throw gaveWay(own.vote)
+        // This replica keeps following the old master while it asks: in a planned switchover it
+        // catches up with it first (fenceForPromotion); then it follows nobody.
+        fenced = await this.fenceForPromotion(peers, epoch, me)
+        replica.follower.fenceBelow(epoch)
+        const grants = 1 + fenced.filter((a) => a.granted).length
+        if (force || grants * 2 > voters) break
+        const rival = fenced.find((a) => !a.granted && a.vote !== undefined && a.vote.candidate.id !== me.id)?.vote
+        // Retry only a split vote: nodes that did not answer will not answer sooner.
+        if (rival === undefined || round >= promotionRoundsMax) {
+          throw new TandemError(
+            'PROMOTION_REFUSED',
+            `${grants} of the ${voters} nodes this one knows accepted epoch ${epoch}${rival === undefined ? '' : ` (node ${rival.candidate.id} at ${rival.candidate.url} asks for epoch ${rival.epoch} too)`}: a promotion needs a majority (${Math.floor(voters / 2) + 1}), so that two nodes can never both be master; bring the others back, or pass force if they are gone for good`,
+            { grants, voters },
+          )
+        }
+        // Split votes: each candidate waits a random while, so that one of them asks first next time.
+        await sleep((splitWaitMs + Math.random() * splitWaitMs) * round)
       }
-      this.fence(epoch)
-      const fenced = await fencePeers(peers, epoch, this.options.peers)
       const position = replica.applier.position
-      if (!force) refuseIfBehind(position, fenced)
+      if (!force) refuseIfBehind(position, fenced.filter((a) => a.granted))
       await replica.close()
       this.replicaRole = undefined
       this.options.executor?.stopAll('this replica was promoted to master')
       this.startMaster(epoch)
       saveNodeState(this.config.dataDir, { role: 'master', epoch, changedAt: new Date(this.options.clock.now()).toISOString() })
-      this.logger.warn({ epoch, lsn: position.lsn, peers, fenced: fenced.map((p) => p.url) }, 'promoted to master')
+      this.logger.warn({ epoch, lsn: position.lsn, peers, granted: fenced.filter((a) => a.granted).map((p) => p.url) }, 'promoted to master')
       await tellToFollow(peers, this.options.url(), this.logger, this.options.peers)
       return { epoch, lsn: position.lsn, url: this.options.url() }
     })
   }
 
   /**
-   * A promotion to `epoch` is under way somewhere: a master stops taking writes, a replica stops
-   * following an older master. Returns where this node stands, for the promotion to compare.
+   * Asks the peers to accept this node for `epoch`. A planned switchover: the old master answers.
+   * It is asked first (it takes no more writes but still streams), and this node catches up with
+   * everything it committed, so even asynchronous writes it acknowledged survive. Bounded: a
+   * master that does not answer is simply fenced later.
    */
-  fence(epoch: number): { role: Role; epoch: number; position: { epoch: number; lsn: number }; id: string } {
-    if (this.masterRole !== undefined && this.config.fencing && epoch > this.masterRole.epoch()) this.masterRole.depose(epoch, 'fenced by a promotion')
-    if (this.replicaRole !== undefined) {
-      this.replicaRole.applier.store.raiseEpoch(epoch)
-      this.replicaRole.follower.fenceBelow(epoch)
+  private async fenceForPromotion(peers: readonly string[], epoch: number, me: VoteCandidate): Promise<FenceAnswer[]> {
+    const replica = this.replicaRole!
+    const answers: FenceAnswer[] = []
+    const oldMasterUrl = this.followedUrl
+    if (oldMasterUrl !== undefined && peers.includes(oldMasterUrl)) {
+      const oldMaster = (await fencePeers([oldMasterUrl], epoch, me, this.options.peers))[0]
+      if (oldMaster !== undefined) answers.push(oldMaster)
+      if (oldMaster?.granted === true && oldMaster.lsn > replica.applier.position.lsn) {
+        await this.options.waiters.wait(replica.applier.position.lsn, oldMaster.lsn, catchUpBeforePromotionMs).catch(() => {
+          this.logger.warn({ masterLsn: oldMaster.lsn, lsn: replica.applier.position.lsn }, 'did not catch up with the old master in time; promoting from here')
+        })
+      }
+    }
+    answers.push(...(await fencePeers(peers.filter((u) => u !== oldMasterUrl), epoch, me, this.options.peers)))
+    return answers
+  }
+
+  /**
+   * A promotion of `candidate` to `epoch` is under way: this node accepts it unless it accepted
+   * another candidate for that epoch or knows a later one (LogStore.grantVote). Once it accepts,
+   * a master stops taking writes and a replica stops following an older master. Returns the
+   * answer and where this node stands, for the promotion to compare.
+   */
+  fence(epoch: number, candidate: VoteCandidate): FenceReply {
+    let answer: { granted: boolean; vote: Vote | undefined }
+    if (this.masterRole !== undefined) answer = this.masterRole.grantVote(epoch, candidate)
+    else {
+      answer = this.replicaRole!.applier.store.grantVote(epoch, candidate, true)
+      if (answer.granted) this.replicaRole!.follower.fenceBelow(epoch)
     }
     const position = this.masterRole !== undefined ? { epoch: this.masterRole.epoch(), lsn: this.appliedLsn() } : this.replicaRole!.applier.position
-    return { role: this.role, epoch: this.epoch(), position, id: this.options.nodeId }
+    return { granted: answer.granted, ...(answer.vote === undefined ? {} : { vote: answer.vote }), role: this.role, epoch: this.epoch(), position, id: this.options.nodeId }
   }
 
   /**

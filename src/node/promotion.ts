@@ -8,6 +8,7 @@ import type { Logger } from '../shared/logger.ts'
 import { backoffMs, sleep } from '../shared/wait.ts'
 import type { Position } from '../replication-log/log-entry.ts'
 import type { PeerCredentials } from '../security/index.ts'
+import type { Vote, VoteCandidate } from '../replication-log/log-store.ts'
 
 export interface PeerStatus {
   url: string
@@ -41,31 +42,52 @@ export async function surveyPeers(urls: readonly string[], peers: PeerCredential
   return answers.filter((a): a is PeerStatus => a !== undefined)
 }
 
+/** A peer's answer to a fence: whether it accepted the candidate for the epoch, and where it stands. */
+export interface FenceAnswer extends PeerStatus {
+  granted: boolean
+  /** The promotion the peer accepted last (the winner, when it refused). */
+  vote?: Vote
+}
+
 /**
- * Fences every reachable peer at `epoch` (POST /cluster/fence) and returns where each stands
- * afterwards: positions no longer move, so comparing them means something.
+ * Asks every reachable peer to accept `candidate` as the master of `epoch` (POST /cluster/fence):
+ * a peer that grants it is fenced (an old master stops taking writes; a replica stops following
+ * it and drops what it has not applied), so positions no longer move and comparing them means
+ * something. Peers that do not answer in time are left out.
  */
-export async function fencePeers(urls: readonly string[], epoch: number, peers: PeerCredentials): Promise<PeerStatus[]> {
+export async function fencePeers(urls: readonly string[], epoch: number, candidate: VoteCandidate, peers: PeerCredentials): Promise<FenceAnswer[]> {
   const answers = await Promise.all(
     urls
       .filter((u) => /^https?:/.test(u))
-      .map(async (url): Promise<PeerStatus | undefined> => {
+      .map(async (url): Promise<FenceAnswer | undefined> => {
         try {
           const response = await peers.fetch(`${url}/cluster/fence`, {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ epoch }),
+            body: JSON.stringify({ epoch, candidate }),
             signal: AbortSignal.timeout(surveyTimeoutMs),
           })
           if (!response.ok) return undefined
-          const body = (await response.json()) as { role: string; epoch: number; position: Position; id: string }
-          return { url, id: body.id, role: body.role, epoch: body.position.epoch, lsn: body.position.lsn }
+          const body = (await response.json()) as FenceReply
+          const answer: FenceAnswer = { url, id: body.id, role: body.role, epoch: body.position.epoch, lsn: body.position.lsn, granted: body.granted === true }
+          if (body.vote !== undefined) answer.vote = body.vote
+          return answer
         } catch {
           return undefined
         }
       }),
   )
-  return answers.filter((a): a is PeerStatus => a !== undefined)
+  return answers.filter((a): a is FenceAnswer => a !== undefined)
+}
+
+/** What POST /cluster/fence answers (NodeRoles.fence). */
+export interface FenceReply {
+  granted: boolean
+  vote?: Vote
+  role: 'master' | 'replica'
+  epoch: number
+  position: Position
+  id: string
 }
 
 /** Throws PROMOTION_REFUSED naming a reachable replica that holds more of the log. */

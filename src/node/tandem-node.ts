@@ -4,6 +4,8 @@
  * prints one line when ready. Start order: storage, role, HTTP (so the URL is known), then
  * following; stop order is the reverse.
  */
+import type { FenceReply } from './promotion.ts'
+import type { VoteCandidate } from '../replication-log/log-store.ts'
 import { statSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
@@ -188,8 +190,8 @@ export class TandemNode implements NodeApi {
     return this.roles.promote(force)
   }
 
-  fence(epoch: number): { role: Role; epoch: number; position: { epoch: number; lsn: number }; id: string } {
-    return this.roles.fence(epoch)
+  fence(epoch: number, candidate: VoteCandidate): FenceReply {
+    return this.roles.fence(epoch, candidate)
   }
 
   follow(masterUrl: string, caller: { byNode: boolean }): Promise<{ master: string; epoch: number }> {
@@ -285,7 +287,7 @@ export class TandemNode implements NodeApi {
       },
     }
     if (master !== undefined) {
-      base['master'] = { url: this.url, lsn, deposed_by_epoch: master.deposedEpoch ?? null, last_problem: master.writeFailure ?? null, write_queue: master.pipeline.pending, long_writes: { running: master.pipeline.isWritingLong, total: master.pipeline.longWrites }, log_retained_bytes: master.retainedLogBytes, log_oldest_lsn: master.oldestRetainedLsn() ?? null, ...master.guarantees() }
+      base['master'] = { url: this.url, lsn, deposed_by_epoch: master.deposedEpoch ?? null, last_problem: master.writeFailure ?? master.replication.logProblem ?? null, write_queue: master.pipeline.pending, long_writes: { running: master.pipeline.isWritingLong, total: master.pipeline.longWrites }, log_retained_bytes: master.retainedLogBytes, log_oldest_lsn: master.oldestRetainedLsn() ?? null, ...master.guarantees() }
       base['jobs'] = master.scheduler.stats()
       base['replicas'] = master.replicaInfos(now).map((r) => ({ id: r.id, url: r.url, applied_lsn: r.appliedLsn, lag_entries: r.lagEntries, lag_ms: r.lagMs }))
     }

@@ -4,10 +4,10 @@
  * atomically with its data: a crash leaves it either before the batch or after it, never inside,
  * and it resumes from its newest log entry.
  */
-import { TandemError } from '../shared/errors.ts'
+import { TandemError, messageOf } from '../shared/errors.ts'
 import { decodeOps, followsHistory, hashFromHex, hashHex, verifyEntry, type LogEntry, type Position } from '../replication-log/log-entry.ts'
 import { LogStore } from '../replication-log/log-store.ts'
-import { ChangeApplier, type Connection, type SchemaGeneration } from '../storage/index.ts'
+import { ChangeApplier, isCorruption, type Connection, type SchemaGeneration } from '../storage/index.ts'
 
 export class Applier {
   private readonly connection: Connection
@@ -84,6 +84,10 @@ export class Applier {
       // SQLite may have rolled back already (SQLITE_FULL does): keep the original error.
       if (this.connection.isTransaction) this.connection.exec('ROLLBACK')
       this.changes.reset()
+      // A damaged file does not heal by retrying: the replica resyncs from a snapshot.
+      if (isCorruption(error)) {
+        throw new TandemError('REPLICA_DIVERGED', `this replica's database file is damaged (${messageOf(error)}): it resyncs from a snapshot of the master's`, { cause: error })
+      }
       throw error
     }
     const last = entries[entries.length - 1]!

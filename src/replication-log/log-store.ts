@@ -189,19 +189,19 @@ export class LogStore {
   }
 
   /**
-   * A compare-and-set on this node's epoch: accepts `candidate` as the master of `epoch` when
-   * `epoch` is above every epoch this node knows, or when this node accepted that same candidate
-   * for it already; then the epoch is this node's, durably, before this returns (whatever the
-   * connection's synchronous level). Refused otherwise: this node knows `epoch` (another
-   * candidate has it, or a master wrote in it) or a later one. A promotion needs a majority of
-   * grants, so two candidates can never both win one epoch. Call outside a transaction.
+   * A compare-and-set on the epochs this node knows: accepts `candidate` as the master of `epoch`
+   * when `epoch` is above every epoch this node knows and every one it accepted a candidate for,
+   * or when it accepted this same candidate for it already. The vote is durable before this
+   * returns (whatever the connection's synchronous level), and with `raise` the epoch becomes
+   * the highest this node knows (a replica's fence; a master keeps serving its own epoch, deposed).
+   * Refused otherwise: another candidate has `epoch`, or a master wrote in it or a later one. A
+   * promotion needs a majority of grants, so two candidates can never both win one epoch. Call
+   * outside a transaction.
    */
-  grantVote(epoch: number, candidate: VoteCandidate): { granted: boolean; vote: Vote | undefined; knownEpoch: number } {
+  grantVote(epoch: number, candidate: VoteCandidate, raise: boolean): { granted: boolean; vote: Vote | undefined } {
     const vote = this.vote()
-    const knownEpoch = this.epoch()
-    const same = vote !== undefined && vote.epoch === epoch && vote.candidate.id === candidate.id
-    if (!same && epoch <= knownEpoch) return { granted: false, vote, knownEpoch }
-    if (same) return { granted: true, vote, knownEpoch }
+    if (vote !== undefined && vote.epoch === epoch && vote.candidate.id === candidate.id) return { granted: true, vote }
+    if (epoch <= Math.max(this.epoch(), vote?.epoch ?? 0)) return { granted: false, vote }
     const granted: Vote = { epoch, candidate }
     this.internally(() => {
       const level = (this.connection.prepare('PRAGMA synchronous').get() as { synchronous: number }).synchronous
@@ -209,7 +209,7 @@ export class LogStore {
       try {
         this.connection.exec('BEGIN IMMEDIATE')
         try {
-          this.connection.prepare(`UPDATE _tandem_meta SET value = max(value, ?) WHERE key = 'epoch'`).run(epoch)
+          if (raise) this.connection.prepare(`UPDATE _tandem_meta SET value = max(value, ?) WHERE key = 'epoch'`).run(epoch)
           this.connection.prepare(`INSERT INTO _tandem_meta(key, value) VALUES ('vote', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(JSON.stringify(granted))
           this.connection.exec('COMMIT')
         } catch (error) {
@@ -220,8 +220,8 @@ export class LogStore {
         if (level < 2) this.connection.exec(`PRAGMA synchronous = ${level}`)
       }
     })
-    this.knownEpoch = Math.max(knownEpoch, epoch)
-    return { granted: true, vote: granted, knownEpoch: this.knownEpoch }
+    if (raise) this.knownEpoch = Math.max(this.epoch(), epoch)
+    return { granted: true, vote: granted }
   }
 
   /** The epoch history, oldest first. */

@@ -147,3 +147,15 @@ export function sqliteErrorCode(error: unknown): string | undefined {
   }
   return undefined
 }
+
+/**
+ * Did SQLite find the database file damaged (SQLITE_CORRUPT, SQLITE_NOTADB)? The binding sets
+ * `errcode` on some errors only, so SQLite's messages for the two codes count too.
+ */
+export function isCorruption(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false
+  const code = (error as { errcode?: unknown }).errcode
+  if (typeof code === 'number' && ((code & 0xff) === 11 || (code & 0xff) === 26)) return true
+  const message = (error as { message?: unknown }).message
+  return typeof message === 'string' && /database disk image is malformed|file is not a database/.test(message)
+}

@@ -117,7 +117,11 @@ describe('failover', () => {
     const lost = await execute(old.url, [["INSERT INTO t(v) VALUES ('never replicated')"]])
     assert.equal(lost.status, 200)
     await old.kill('SIGKILL')
-    assert.equal((await post(`${replica.url}/cluster/promote`, '')).status, 200)
+    // One replica of a two-node cluster is no majority: it may not promote itself unless told to.
+    const refused = await post<{ code: string; error: string }>(`${replica.url}/cluster/promote`, '')
+    assert.equal(refused.status, 409, JSON.stringify(refused.body))
+    assert.match(refused.body.error, /1 of the 2 nodes this one knows accepted epoch 2: a promotion needs a majority \(2\)/)
+    assert.equal((await post(`${replica.url}/cluster/promote?force`, '')).status, 200)
     await execute(replica.url, [["INSERT INTO t(v) VALUES ('new epoch')"]])
     // The old master comes back on its data; the new master keeps telling it to follow.
     await old.restart()
