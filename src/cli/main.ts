@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander'
 import { defaultConfig } from '../node/config.ts'
-import { baseUrl, bytes, durationMs, integer, moduleUrl, nodeUrl, synchronous } from './options.ts'
+import { advertiseUrl, baseUrl, bytes, durationMs, integer, moduleUrl, nodeUrl, synchronous } from './options.ts'
 import { runAgainstNode, withAccessOptions, type AccessFlags } from './node-access.ts'
 import { hashPasswordCommand } from './hash-password.ts'
 import { serve } from './serve.ts'
@@ -15,6 +15,7 @@ function nodeOptions(command: Command, defaultPort: number): Command {
     .requiredOption('--data <dir>', 'data directory (created if missing)')
     .option('--host <host>', 'address to listen on', defaultConfig.host)
     .option('--port <port>', 'HTTP port; 0 picks a free one', integer('--port'), defaultPort)
+    .option('--advertise-url <url>', 'where other nodes and clients reach this node (default: the address it listens on); without a port, the listening port is added', advertiseUrl)
     .addOption(new Option('--synchronous <level>', 'SQLite synchronous level: full, normal or off').argParser(synchronous).default('full'))
     .option('--log-retain-bytes <size>', 'newest log bytes always kept', bytes, defaultConfig.logRetainBytes)
     .option('--log-retain-max-bytes <size>', 'most log kept for lagging replicas', bytes, defaultConfig.logRetainBytesMax)
@@ -56,6 +57,7 @@ interface ServeFlags {
   readThreads: number
   inlineReadMaxUs: number
   queryTimeout: number
+  advertiseUrl?: string
   writeBudget: number
   maxResultBytes: number
   auth?: string
@@ -111,6 +113,7 @@ function toNodeOptions(role: 'master' | 'replica', flags: ServeFlags) {
     corsOrigins: flags.corsOrigin ?? [],
     insecure: flags.insecure === true,
     ...(flags.master === undefined ? {} : { masterUrl: flags.master }),
+    ...(flags.advertiseUrl === undefined ? {} : { advertiseUrl: flags.advertiseUrl }),
     ...(flags.syncReplicas === undefined ? {} : { syncReplicas: flags.syncReplicas }),
     ...(flags.syncTimeoutMs === undefined ? {} : { syncTimeoutMs: flags.syncTimeoutMs }),
     ...(flags.minReplicas === undefined ? {} : { minReplicas: flags.minReplicas }),
@@ -133,6 +136,8 @@ export function buildProgram(): Command {
   const program = new Command('tandem')
     .description('A replicated SQLite cluster: one master takes writes, replicas stream its log and serve reads.')
     .showHelpAfterError()
+    // Commander quotes a refused argument whole: a URL's password never reaches the terminal or a log.
+    .configureOutput({ outputError: (text, write) => write(text.replace(/\/\/[^/@\s']*@/g, '//***@')) })
 
   nodeOptions(program.command('master').description('run the master: it takes every write and streams its log to replicas'), 4001)
     .option('--sync-replicas <k>', 'replicas that must confirm each write before it is acknowledged (per request: sync=K)', integer('--sync-replicas'), defaultConfig.syncReplicas)

@@ -42,6 +42,23 @@ function httpUrl(value: string): URL {
   }
 }
 
+/**
+ * --advertise-url: where other nodes and clients reach this node, an http(s) origin (no path,
+ * query or credentials). Without a port, the node's listening port is added when it starts.
+ */
+export function advertiseUrl(value: string): string {
+  let parsed: URL
+  try {
+    parsed = new URL(value)
+  } catch {
+    throw new InvalidArgumentError(`${value.replace(/\/\/[^/@]*@/, '//***@')} is not a URL: use http://HOST[:PORT] or https://HOST[:PORT]`)
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new InvalidArgumentError('use http://HOST[:PORT] or https://HOST[:PORT]')
+  if (parsed.username !== '' || parsed.password !== '') throw new InvalidArgumentError('an advertised URL must not carry credentials')
+  if (parsed.pathname !== '/' || parsed.search !== '' || parsed.hash !== '') throw new InvalidArgumentError('an advertised URL is an origin: no path, query or fragment')
+  return value.replace(/\/+$/, '')
+}
+
 export function baseUrl(value: string): string {
   const parsed = httpUrl(value)
   // A node proves itself to its master with the cluster secret, not a user's password.

@@ -9,6 +9,12 @@ export interface NodeConfig {
   port: number
   /** Replica only: the master's HTTP URL. */
   masterUrl?: string
+  /**
+   * Where other nodes and clients reach this node (--advertise-url): its ready line, /nodes,
+   * redirects and what it tells its master. Without a port, the listening port. Default: the
+   * address it listens on.
+   */
+  advertiseUrl?: string
   synchronous: Synchronous
   /** The newest log bytes always kept. */
   logRetainBytes: number

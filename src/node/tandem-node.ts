@@ -129,6 +129,11 @@ export class TandemNode implements NodeApi {
       throw error
     }
     const { gate, tls, peers } = node.security
+    const advertise = node.config.advertiseUrl
+    if (advertise !== undefined && (tls !== undefined) !== advertise.startsWith('https:')) {
+      await node.stop()
+      throw new TandemError('BAD_REQUEST', `--advertise-url ${advertise} must be ${tls !== undefined ? 'https' : 'http'}: this node serves ${tls !== undefined ? 'HTTPS (--tls-cert)' : 'plain HTTP'}`)
+    }
     node.http = createHttpServer(node, {
       bodyLimitBytes: node.config.bodyLimitBytes,
       headersTimeoutMs: node.config.headersTimeoutMs,
@@ -136,7 +141,7 @@ export class TandemNode implements NodeApi {
       connectionsMax: node.config.connectionsMax,
       logger: node.logger, gate, tls, peers })
     const address = await node.http.listen({ host: node.config.host, port: node.config.port })
-    node.url = tls === undefined ? address : address.replace(/^http:/, 'https:')
+    node.url = advertisedUrl(tls === undefined ? address : address.replace(/^http:/, 'https:'), advertise)
     // Following starts once the URL is known: the replica tells the master where it serves.
     node.roles.replica?.start()
     return node
@@ -395,4 +400,14 @@ function fileSize(path: string): number {
   } catch {
     return 0
   }
+}
+
+/** The URL the node gives others: --advertise-url (with the listening port when it names none), else `listening`. */
+function advertisedUrl(listening: string, advertise: string | undefined): string {
+  if (advertise === undefined) return listening
+  const url = new URL(advertise)
+  // URL drops a port that is its scheme's default (http://h:80): that one was given, keep it.
+  const namesPort = /^https?:\/\/(\[[^\]]+\]|[^/:]+):\d+$/.test(advertise)
+  if (!namesPort) url.port = new URL(listening).port
+  return url.origin
 }
