@@ -79,9 +79,9 @@ export interface WriteBatchOptions {
   /** Largest entry committed (shared/limits.ts). */
   entryBytesMax: number
   /**
-   * The event loop's budget: a client statement is stopped past it (the writer connection's
-   * default limit is set to it), and a request or batch that has run this long takes nothing
-   * more. Undefined: none (the long-write thread).
+   * The event loop's budget: a client statement is stopped past it (the limit in force during a
+   * batch), and a request or batch that has run this long takes nothing more. Undefined: none
+   * (the long-write thread).
    */
   budget?: { ms: number; nodeLimitMs: number } | undefined
 }
@@ -128,6 +128,14 @@ export class WriteBatch {
    * is applied.
    */
   run(items: readonly BatchItem[], lsn: number, epoch: number, previousHash: Uint8Array | null): BatchOutcome {
+    // The budget holds for the whole batch: two calls into SQLite per batch, none per request.
+    const { watched } = this.options.writer
+    const { budget } = this.options
+    if (watched === undefined || budget === undefined) return this.runBatch(items, lsn, epoch, previousHash)
+    return watched.withLimit(budget.ms, () => this.runBatch(items, lsn, epoch, previousHash))
+  }
+
+  private runBatch(items: readonly BatchItem[], lsn: number, epoch: number, previousHash: Uint8Array | null): BatchOutcome {
     this.lsn = lsn
     this.batchStarted = performance.now()
     let ran = 0

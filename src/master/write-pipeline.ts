@@ -35,7 +35,6 @@ export interface WriteOutcome {
 }
 
 export interface WritePipelineOptions {
-  /** Its default statement limit is the budget when `longWrites` is given (see openWriter). */
   writer: GuardedConnection
   log: LogStore
   /** Moved around the COMMIT of every batch that changed the schema (see SchemaGeneration). */

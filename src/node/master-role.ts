@@ -53,10 +53,9 @@ export class MasterRole {
   constructor(config: NodeConfig, dbPath: string, nodeId: string, clock: Clock, logger: Logger, schema: SchemaGeneration, clusterId: string, promoteToEpoch?: number) {
     this.config = config
     this.logger = logger
-    // With a write budget, the writer's statements are stopped at it (unless their own limit is
-    // lower) and the request goes to the long-write thread; see write-pipeline.ts.
-    const writerLimitMs = config.writeBudgetMs > 0 ? config.writeBudgetMs : config.queryTimeoutMs
-    this.writer = openWriter(dbPath, config.synchronous, writerLimitMs)
+    // Tandem's own statements on the writer (schemas, retention, votes) run under --query-timeout;
+    // client statements in a batch under the write budget (write-batch.ts).
+    this.writer = openWriter(dbPath, config.synchronous, config.queryTimeoutMs)
     const internally = <T>(fn: () => T) => this.writer.policy.internally(fn)
     LogStore.ensureSchema(this.writer.connection, internally)
     internally(() => ensureJobSchema(this.writer.connection))

@@ -143,11 +143,13 @@ export class NodeRoles {
       const voters = peers.length + 1
       let epoch = 0
       let fenced: FenceAnswer[] = []
+      const votedBefore = replica.applier.store.vote()
       for (let round = 1; ; round++) {
         const known = await surveyPeers(peers, this.options.peers)
-        // Did this node accept another candidate while it asked, or waited? That one is winning.
+        // Did this node accept another candidate since this promotion began (while it asked, or
+        // waited)? That one is winning, or has won: asking for a later epoch would depose it.
         const accepted = replica.applier.store.vote()
-        if (round > 1 && accepted !== undefined && accepted.candidate.id !== me.id) throw gaveWay(accepted)
+        if (accepted !== undefined && accepted.candidate.id !== me.id && accepted.epoch !== votedBefore?.epoch) throw gaveWay(accepted)
         epoch = Math.max(this.epoch(), accepted?.epoch ?? 0, ...known.map((p) => p.epoch)) + 1
         const own = replica.applier.store.grantVote(epoch, me, true)
         if (!own.granted) throw gaveWay(own.vote)

@@ -197,17 +197,18 @@ export class WatchedConnection {
   }
 
   /**
-   * Runs `fn` with every statement limited to `ms` (0: none), then goes back to the default.
-   * Changing the limit costs a call into SQLite, so it is made only when `ms` differs from the
-   * limit in force: give a connection the default its common case needs.
+   * Runs `fn` with every statement limited to `ms` (0: none), then goes back to the limit in
+   * force before (calls nest). Changing the limit costs a call into SQLite, so it is made only
+   * when `ms` differs from the limit in force: give a connection the default its common case needs.
    */
   withLimit<T>(ms: number, fn: () => T): T {
     if (ms === this.currentMs) return fn()
+    const previous = this.currentMs
     this.set(ms)
     try {
       return fn()
     } finally {
-      this.set(this.defaultLimitMs)
+      this.set(previous)
     }
   }
 
