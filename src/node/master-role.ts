@@ -88,6 +88,15 @@ export class MasterRole {
         disconnected: (nodeId) => this.scheduler.disconnected(nodeId),
       },
     })
+    // The master's own log, checked at start as a replica checks its own: a corrupt entry or a
+    // broken history chain is reported (/status master.last_problem), and never sent (a replica
+    // that needs it gets a snapshot instead).
+    const verify = () => this.log.verify()
+    const logProblem = this.writer.watched === undefined ? verify() : this.writer.watched.exempt(verify)
+    if (logProblem !== undefined) {
+      this.replication.logProblem = logProblem
+      logger.error({ problem: logProblem }, "the master's log fails its check: replicas that need the damaged entries get snapshots")
+    }
     this.pipeline = new WritePipeline({
       writer: this.writer,
       log: this.log,

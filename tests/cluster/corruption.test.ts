@@ -44,6 +44,9 @@ test("an entry of the master's log that fails its checksum sends the lagging rep
   db.prepare('UPDATE _tandem_log SET ops = ? WHERE lsn = ?').run(ops, replicaLsn + 2)
   db.close()
   await cluster.master.restart()
+  // The master finds it when it starts, before any replica asks for the entry.
+  const atStart = (await call('GET', `${cluster.master.url}/status`)).json.master as { last_problem: string | null }
+  assert.match(atStart.last_problem ?? '', new RegExp(`log entry ${replicaLsn + 2} fails its checksum`))
   await replica.restart()
   await cluster.converged()
   assert.equal((await replicaStatus(replica.url)).snapshots_installed, 1)
