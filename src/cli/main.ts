@@ -31,6 +31,7 @@ function nodeOptions(command: Command, defaultPort: number): Command {
       defaultConfig.inlineReadMaxUs,
     )
     .option('--query-timeout <duration>', 'the longest one client statement (read or write) may run before it is stopped; a request\'s db_timeout may lower it (0: no limit)', durationMs, defaultConfig.queryTimeoutMs)
+    .option('--check-interval <duration>', 'anti-entropy: the master checks one range of 1,000 rows this often, and every replica the same rows at the same LSN (0: never)', durationMs, defaultConfig.checkIntervalMs)
     .option('--write-budget <duration>', "the master's event loop gives one write request this long; a request that needs longer runs alone on a thread of its own (0: never)", durationMs, defaultConfig.writeBudgetMs)
     .option('--max-result-bytes <size>', "the most one statement's result may hold (16 bytes per value plus its own); past it the statement fails with result too large (0: no limit)", bytes, defaultConfig.resultBytesMax)
     .option('--auth <file>', "users and permissions, in rqlite's format: [{\"username\", \"password\", \"perms\": [...]}] (needs --cluster-secret-file)")
@@ -59,6 +60,7 @@ interface ServeFlags {
   queryTimeout: number
   advertiseUrl?: string
   writeBudget: number
+  checkInterval: number
   maxResultBytes: number
   auth?: string
   clusterSecretFile?: string
@@ -103,6 +105,7 @@ function toNodeOptions(role: 'master' | 'replica', flags: ServeFlags) {
     inlineReadMaxUs: flags.inlineReadMaxUs,
     queryTimeoutMs: flags.queryTimeout,
     writeBudgetMs: flags.writeBudget,
+    checkIntervalMs: flags.checkInterval,
     resultBytesMax: flags.maxResultBytes,
     ...(flags.auth === undefined ? {} : { authFile: flags.auth }),
     ...(flags.clusterSecretFile === undefined ? {} : { clusterSecretFile: flags.clusterSecretFile }),

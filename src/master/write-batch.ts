@@ -47,6 +47,8 @@ export interface WriteRequest {
 /** Tandem's own maintenance write (expiring idempotency keys, say), run past the SQL policy. */
 export interface InternalWrite {
   internal: (connection: Connection) => void
+  /** Runs in a batch of its own: its entry holds its changes only (an anti-entropy check). */
+  alone?: boolean
 }
 
 /** A request in a batch, and what running it gave. */

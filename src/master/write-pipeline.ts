@@ -173,7 +173,7 @@ export class WritePipeline {
     if (this.longRunning !== undefined) return
     if (this.longLane.length > 0 && !this.rerunFirst) return this.runLong(this.longLane.shift()!)
     this.rerunFirst = false
-    const batch = this.queue.splice(0, this.soloCount > 0 ? 1 : this.options.batchMax)
+    const batch = this.queue.splice(0, this.soloCount > 0 ? 1 : this.batchSize())
     if (batch.length === 0) return
     if (this.soloCount > 0) this.soloCount--
     let outcome: BatchOutcome
@@ -199,6 +199,15 @@ export class WritePipeline {
         this.queue.unshift(...batch.slice(outcome.ran))
         return this.committed(batch.slice(0, outcome.ran), outcome.entry)
     }
+  }
+
+  /** Requests for the next batch: up to batchMax, and one that must be alone forms a batch of its own. */
+  private batchSize(): number {
+    const isAlone = (pending: Pending) => 'internal' in pending.request && pending.request.alone === true
+    if (this.queue[0] !== undefined && isAlone(this.queue[0])) return 1
+    let size = 0
+    while (size < this.queue.length && size < this.options.batchMax && !isAlone(this.queue[size]!)) size++
+    return size
   }
 
   private committed(batch: Pending[], entry: LogEntry | undefined): void {

@@ -112,6 +112,13 @@ export interface NodeConfig {
    */
   writeBudgetMs: number
   /**
+   * The master checks one key range of one table (checkRowsMax rows) this often, and every
+   * replica the same range at the same LSN (anti-entropy, range-checks.ts; --check-interval;
+   * 0: never).
+   */
+  checkIntervalMs: number
+  checkRowsMax: number
+  /**
    * The most one statement's result may hold, counting 16 bytes per value plus its own (8 for a
    * number); a statement past it is stopped and fails with `result too large` (--max-result-bytes;
    * 0: no limit). It bounds what one read can make a node hold in memory.
@@ -167,6 +174,8 @@ export const defaultConfig = {
   inlineReadMaxUs: 50,
   queryTimeoutMs: 30_000,
   writeBudgetMs: 20,
+  checkIntervalMs: 10_000,
+  checkRowsMax: 1000,
   resultBytesMax: 64 * 1024 * 1024,
   tlsClientAuth: false,
   corsOrigins: [],

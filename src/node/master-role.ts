@@ -12,6 +12,7 @@ import { expireIdempotencyKeys } from '../master/idempotency.ts'
 import { TandemError } from '../shared/errors.ts'
 import { ReplicationServer } from '../master/replication-server.ts'
 import { LogStore, type Vote, type VoteCandidate } from '../replication-log/log-store.ts'
+import { RangeChecks, ensureChecksSchema } from '../replication-log/range-checks.ts'
 import { Retention } from '../replication-log/retention.ts'
 import type { LogEntry } from '../replication-log/log-entry.ts'
 import { diskTakesWrites, openConnection, openWriter, type Connection, type GuardedConnection, type SchemaGeneration } from '../storage/index.ts'
@@ -36,6 +37,7 @@ export class MasterRole {
   private readonly retention = new Retention()
   private readonly retentionTimer: NodeJS.Timeout
   private readonly expiryTimer: NodeJS.Timeout
+  private readonly checkTimer: NodeJS.Timeout | undefined
   private readonly probeTimer: NodeJS.Timeout
   private readonly commitTimes = new CommitTimes()
   private readonly commitListeners: ((entry: LogEntry) => void)[] = []
@@ -59,6 +61,7 @@ export class MasterRole {
     const internally = <T>(fn: () => T) => this.writer.policy.internally(fn)
     LogStore.ensureSchema(this.writer.connection, internally)
     internally(() => ensureJobSchema(this.writer.connection))
+    ensureChecksSchema(this.writer.connection, internally)
     this.log = new LogStore(this.writer.connection, internally)
     // Durable before any entry of the new epoch exists (an autocommit write, synchronous=FULL).
     if (promoteToEpoch !== undefined) this.log.raiseEpoch(promoteToEpoch)
@@ -155,6 +158,17 @@ export class MasterRole {
     this.retentionTimer.unref()
     this.expiryTimer = setInterval(() => this.expireIdempotencyKeys(), Math.min(60_000, config.idempotencyWindowMs))
     this.expiryTimer.unref()
+    if (config.checkIntervalMs > 0) {
+      const checks = new RangeChecks(config.checkRowsMax)
+      this.checkTimer = setInterval(() => {
+        // Skipped while writes fail or a long write runs: a check is worth no wait.
+        if (this.pipeline.failure !== undefined || this.pipeline.isWritingLong) return
+        this.pipeline.submit({ internal: (connection) => checks.record(connection), alone: true }).catch(() => {
+          // A refused check (a deposed master, a full disk) is simply not made.
+        })
+      }, config.checkIntervalMs)
+      this.checkTimer.unref()
+    }
     // While writes fail, a master out of a load balancer's rotation (not ready) would never get
     // the write that shows they succeed again: probe the data directory's disk instead.
     this.probeTimer = setInterval(() => {
@@ -343,6 +357,7 @@ export class MasterRole {
   async close(): Promise<void> {
     clearInterval(this.retentionTimer)
     clearInterval(this.expiryTimer)
+    clearInterval(this.checkTimer)
     clearInterval(this.probeTimer)
     this.scheduler.close()
     await this.pipeline.stop()

@@ -7,6 +7,7 @@
 import { TandemError, messageOf } from '../shared/errors.ts'
 import { decodeOps, followsHistory, hashFromHex, hashHex, verifyEntry, type LogEntry, type Position } from '../replication-log/log-entry.ts'
 import { LogStore } from '../replication-log/log-store.ts'
+import { ensureChecksSchema, isCheckEntry, verifyNewestCheck } from '../replication-log/range-checks.ts'
 import { ChangeApplier, isCorruption, type Connection, type SchemaGeneration } from '../storage/index.ts'
 
 export class Applier {
@@ -21,6 +22,7 @@ export class Applier {
     this.connection = connection
     this.schema = schema
     LogStore.ensureSchema(connection)
+    ensureChecksSchema(connection)
     this.log = new LogStore(connection)
     this.changes = new ChangeApplier(connection)
     this.current = this.log.position()
@@ -74,6 +76,9 @@ export class Applier {
         changesSchema ||= ops.some((op) => op.kind === 'ddl')
         this.changes.apply(ops, entry.lsn)
         this.log.append(entry)
+        // A check of the master's rows at this LSN: this replica's must agree, now.
+        const difference = isCheckEntry(ops) ? verifyNewestCheck(this.connection) : undefined
+        if (difference !== undefined) throw new TandemError('REPLICA_DIVERGED', `${difference}: this replica no longer matches the master at LSN ${entry.lsn}`, { lsn: entry.lsn })
       }
       const last = entries[entries.length - 1]!
       if (last.epoch > this.current.epoch) this.log.raiseEpoch(last.epoch)

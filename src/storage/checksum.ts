@@ -55,3 +55,79 @@ function hashValue(hash: ReturnType<typeof createHash>, value: SqlValue): void {
     hash.update(';')
   }
 }
+
+/** A primary-key value as JSON, exact: integers as strings, BLOBs as hex. */
+type KeyValue = { i: string } | { r: number } | { t: string } | { b: string } | null
+
+/** One check of a key range of a table (anti-entropy): `(afterKey, lastKey]` in key order. */
+export interface RangeChecksum {
+  table: string
+  /** JSON of the key the range starts after; null: the table's start. */
+  afterKey: string | null
+  /** JSON of the range's last key; null: to the table's end. */
+  lastKey: string | null
+  rows: number
+  digest: string
+}
+
+function encodeKey(values: readonly SqlValue[]): string {
+  return JSON.stringify(
+    values.map((v): KeyValue => {
+      if (v === null) return null
+      if (typeof v === 'bigint') return { i: v.toString() }
+      if (typeof v === 'number') return Number.isInteger(v) ? { i: String(v) } : { r: v }
+      if (typeof v === 'string') return { t: v }
+      return { b: Buffer.from(v).toString('hex') }
+    }),
+  )
+}
+
+function decodeKey(json: string): SqlValue[] {
+  return (JSON.parse(json) as KeyValue[]).map((v) => {
+    if (v === null) return null
+    if ('i' in v) return BigInt(v.i)
+    if ('r' in v) return v.r
+    if ('t' in v) return v.t
+    return new Uint8Array(Buffer.from(v.b, 'hex'))
+  })
+}
+
+/**
+ * The checksum of the rows of `table` whose keys lie in `(afterKey, lastKey]` (JSON from a
+ * RangeChecksum), hashed as checksumTables() hashes them. With `rowsMax` instead of `lastKey`,
+ * the range is the next `rowsMax` rows after `afterKey` (lastKey null: it reached the end).
+ */
+export function checksumRange(connection: Connection, table: string, afterKey: string | null, bound: { lastKey: string | null } | { rowsMax: number }): RangeChecksum {
+  const info = userTables(connection).find((t) => t.name === table)
+  if (info === undefined || info.primaryKey.length === 0) return { table, afterKey, lastKey: null, rows: 0, digest: '' }
+  const keys = `(${info.primaryKey.map(quoteIdentifier).join(', ')})`
+  const marks = `(${info.primaryKey.map(() => '?').join(', ')})`
+  const params: SqlValue[] = []
+  const where: string[] = []
+  if (afterKey !== null) {
+    where.push(`${keys} > ${marks}`)
+    params.push(...decodeKey(afterKey))
+  }
+  if ('lastKey' in bound && bound.lastKey !== null) {
+    where.push(`${keys} <= ${marks}`)
+    params.push(...decodeKey(bound.lastKey))
+  }
+  const limit = 'rowsMax' in bound ? ` LIMIT ${Math.max(1, Math.floor(bound.rowsMax))}` : ''
+  const order = info.primaryKey.map(quoteIdentifier).join(', ')
+  const statement = connection.prepare(`SELECT ${order}, * FROM ${quoteIdentifier(table)}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order}${limit}`)
+  statement.setReturnArrays(true)
+  statement.setReadBigInts(true)
+  const hash = createHash('sha256')
+  let rows = 0
+  let last: SqlValue[] | undefined
+  const keyCount = info.primaryKey.length
+  for (const row of statement.iterate(...params) as IterableIterator<SqlValue[]>) {
+    for (let i = keyCount; i < row.length; i++) hashValue(hash, row[i]!)
+    hash.update('\n')
+    last = row.slice(0, keyCount)
+    rows++
+  }
+  const reachedEnd = !('rowsMax' in bound) || rows < bound.rowsMax
+  const lastKey = 'lastKey' in bound ? bound.lastKey : reachedEnd || last === undefined ? null : encodeKey(last)
+  return { table, afterKey, lastKey, rows, digest: hash.digest('hex') }
+}

@@ -47,7 +47,9 @@ export class NodeProcess {
   }
 
   private launch(port: number): Promise<void> {
-    const args = [bin, this.spec.role, '--data', this.spec.dataDir, '--port', String(port), ...(this.spec.args ?? [])]
+    // Anti-entropy checks are entries of their own: off unless a test asks (a later flag wins), so
+    // that the LSNs a test counts are its writes'.
+    const args = [bin, this.spec.role, '--data', this.spec.dataDir, '--port', String(port), '--check-interval', '0', ...(this.spec.args ?? [])]
     if (this.spec.role === 'replica' && this.spec.masterUrl !== undefined) args.push('--master', this.spec.masterUrl)
     const env = { ...process.env, TANDEM_LOG_LEVEL: 'info', ...this.spec.env }
     // The V8 flags the bin gives every node (its first line), as `tandem master` would run.
