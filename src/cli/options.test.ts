@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { baseUrl, durationMs } from './options.ts'
+import { InvalidArgumentError } from 'commander'
+import { baseUrl, coordinatorPrefix, coordinatorTtlMs, coordinatorUrls, durationMs } from './options.ts'
 
 test("a node's --master URL is an origin, and one that carries a password is refused without echoing it", () => {
   assert.equal(baseUrl('127.0.0.1:4001'), 'http://127.0.0.1:4001')
@@ -18,4 +19,24 @@ test('--query-timeout takes a Go duration or bare milliseconds, and refuses anyt
   for (const hostile of ['soon', '-1s', '1e9', '30 s', '', 's', '1d', '30s; rm -rf /', '9'.repeat(400) + 'x', '9'.repeat(400)]) {
     assert.throws(() => durationMs(hostile), /use a duration such as 30s/, hostile)
   }
+})
+
+test('--coordinator takes etcd origins, comma-separated; credentials, paths and nonsense are refused without echoing a password', () => {
+  assert.deepEqual(coordinatorUrls('http://127.0.0.1:2379'), ['http://127.0.0.1:2379'])
+  assert.deepEqual(coordinatorUrls('10.0.0.1:2379, https://etcd.example:2379/'), ['http://10.0.0.1:2379', 'https://etcd.example:2379'])
+  assert.throws(() => coordinatorUrls('http://root:hunter2@127.0.0.1:2379'), (error: Error) => /must not carry credentials/.test(error.message) && !error.message.includes('hunter2'))
+  for (const hostile of ['', ',', 'http://127.0.0.1:2379/v3/kv', 'ftp://x', Array(17).fill('http://a:1').join(',')]) {
+    assert.throws(() => coordinatorUrls(hostile), InvalidArgumentError, hostile)
+  }
+})
+
+test('--coordinator-prefix is a slash-separated ASCII key path; --coordinator-ttl whole seconds from 2 s to 60 s', () => {
+  assert.equal(coordinatorPrefix('/tandem'), '/tandem')
+  assert.equal(coordinatorPrefix('/tandem/orders-eu.1'), '/tandem/orders-eu.1')
+  for (const hostile of ['', '/', 'tandem', '/tandem/', '/a//b', '/tändem', '/a b', `/${'x'.repeat(65)}`, '/a/b/c/d/e/f/g/h/i']) {
+    assert.throws(() => coordinatorPrefix(hostile), InvalidArgumentError, hostile)
+  }
+  assert.equal(coordinatorTtlMs('5s'), 5000)
+  assert.equal(coordinatorTtlMs('2000'), 2000)
+  for (const hostile of ['1s', '0', '61s', '2500ms', 'soon']) assert.throws(() => coordinatorTtlMs(hostile), InvalidArgumentError, hostile)
 })

@@ -84,3 +84,31 @@ export function moduleUrl(value: string): string {
   if (!existsSync(path)) throw new InvalidArgumentError(`${path} does not exist`)
   return pathToFileURL(path).href
 }
+
+/**
+ * --coordinator: etcd's client URLs, comma-separated (http(s) origins). etcd's own users are not
+ * supported: a URL with credentials is refused rather than sent in the clear.
+ */
+export function coordinatorUrls(value: string): string[] {
+  const urls = value.split(',').map((u) => u.trim()).filter((u) => u !== '')
+  if (urls.length === 0 || urls.length > 16) throw new InvalidArgumentError('give 1 to 16 etcd client URLs, comma-separated, e.g. http://127.0.0.1:2379')
+  return urls.map((url) => {
+    const parsed = httpUrl(url)
+    if (parsed.username !== '' || parsed.password !== '') throw new InvalidArgumentError('an etcd URL must not carry credentials (etcd users are not supported: restrict who reaches etcd instead)')
+    if (parsed.pathname !== '/' || parsed.search !== '' || parsed.hash !== '') throw new InvalidArgumentError(`${parsed.origin}${parsed.pathname}: an etcd URL is an origin, with no path`)
+    return parsed.origin
+  })
+}
+
+/** --coordinator-prefix: where in etcd this cluster keeps its keys, `/name[/name…]` in plain ASCII. */
+export function coordinatorPrefix(value: string): string {
+  if (!/^(\/[A-Za-z0-9_.-]{1,64}){1,8}$/.test(value)) throw new InvalidArgumentError('use a key prefix such as /tandem or /tandem/orders: slash-separated names of letters, digits, _ . and -')
+  return value
+}
+
+/** --coordinator-ttl: the master's lease in etcd, whole seconds from 2 s (etcd's shortest) to 60 s. */
+export function coordinatorTtlMs(value: string): number {
+  const ms = durationMs(value)
+  if (ms < 2000 || ms > 60_000 || ms % 1000 !== 0) throw new InvalidArgumentError('use whole seconds from 2s to 60s')
+  return ms
+}

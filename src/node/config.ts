@@ -124,6 +124,12 @@ export interface NodeConfig {
    * 0: no limit). It bounds what one read can make a node hold in memory.
    */
   resultBytesMax: number
+  /** Automatic failover: etcd's client URLs (--coordinator); without them, promotion is manual. */
+  coordinatorUrls?: readonly string[]
+  /** Where in etcd this cluster keeps its keys (coordinator/records.ts). */
+  coordinatorPrefix: string
+  /** The master's lease in etcd: a replica takes over about this long after the master stops renewing it. */
+  coordinatorTtlMs: number
   /** Users and permissions, in rqlite's format (--auth); without it every request may do anything. */
   authFile?: string
   /** The secret every node of the cluster is given; nodes prove it to each other (--cluster-secret-file). */
@@ -177,6 +183,8 @@ export const defaultConfig = {
   checkIntervalMs: 10_000,
   checkRowsMax: 1000,
   resultBytesMax: 64 * 1024 * 1024,
+  coordinatorPrefix: '/tandem',
+  coordinatorTtlMs: 5000,
   tlsClientAuth: false,
   corsOrigins: [],
   insecure: false,

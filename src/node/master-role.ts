@@ -46,6 +46,11 @@ export class MasterRole {
   /** Set once a higher epoch is known: this master was deposed and takes no more writes. */
   private deposedBy: number | undefined
   private readonly deposedListeners: ((epoch: number) => void)[] = []
+  /**
+   * With a coordinator: why this master may not acknowledge now (it does not hold its lease in
+   * etcd), checked before a write runs and again before it is acknowledged.
+   */
+  leaseProblem: () => string | undefined = () => undefined
 
   /**
    * `schema`: the node's schema generation, moved around every commit that changes the schema.
@@ -250,12 +255,30 @@ export class MasterRole {
         throw new TandemError('NOT_ENOUGH_REPLICAS', `only ${within} of the ${minReplicas} replicas required are within ${maxLagMs} ms of the master; nothing was applied`, { within, minReplicas, maxLagMs })
       }
     }
+    this.refuseWithoutLease()
     const outcome = await this.pipeline.submit(request)
+    this.confirmLease(outcome.lsn)
     const required = options.sync ?? this.config.syncReplicas
     if (required <= 0) return outcome
     const confirmed = await this.replication.waitForConfirmations(outcome.lsn, required, options.syncTimeoutMs ?? this.config.syncTimeoutMs)
     this.lastSync = { lsn: outcome.lsn, required, confirmed }
+    this.confirmLease(outcome.lsn)
     return { ...outcome, sync: { required, confirmed } }
+  }
+
+  /** Before a write or job runs: a master without its lease takes none (nothing is applied). */
+  private refuseWithoutLease(): void {
+    const problem = this.leaseProblem()
+    if (problem !== undefined) throw new TandemError('NO_MASTER', `${problem}: it takes no writes until it holds the master key (nothing was applied)`)
+  }
+
+  /**
+   * After a commit, before its acknowledgement: a master whose lease may have ended must not
+   * acknowledge, since another node may already be master without this entry.
+   */
+  private confirmLease(lsn: number): void {
+    const problem = this.leaseProblem()
+    if (problem !== undefined) throw new TandemError('LEASE_LOST', `${problem} after committing LSN ${lsn} and before acknowledging it: the write may or may not survive the failover (retry only with the same Idempotency-Key)`, { lsn })
   }
 
   /**
@@ -266,7 +289,9 @@ export class MasterRole {
     if (this.deposedBy !== undefined) {
       throw new TandemError('NOT_MASTER', `this master (epoch ${this.log.epoch()}) was deposed: epoch ${this.deposedBy} exists`, { epoch: this.deposedBy })
     }
+    this.refuseWithoutLease()
     const outcome = await this.scheduler.submit(spec)
+    if (!outcome.replayed) this.confirmLease(outcome.lsn)
     const required = this.config.syncReplicas
     if (required <= 0 || outcome.replayed) return outcome
     const confirmed = await this.replication.waitForConfirmations(outcome.lsn, required, this.config.syncTimeoutMs)
@@ -276,6 +301,7 @@ export class MasterRole {
   /** For strong and linearizable reads: throws unless this node is still the master. */
   async confirmMastership(timeoutMs: number): Promise<void> {
     if (this.deposedBy !== undefined) throw new TandemError('NOT_MASTER', `this master was deposed: epoch ${this.deposedBy} exists`)
+    this.refuseWithoutLease()
     const { highestEpoch } = await this.replication.confirmMastership(timeoutMs)
     const epoch = this.log.epoch()
     if (highestEpoch > epoch) {

@@ -57,6 +57,8 @@ export interface NodeRolesOptions {
   peers: PeerCredentials
   /** The cluster this node belongs to. */
   cluster: ClusterId
+  /** With a coordinator: why the master may not acknowledge a write now (its lease), or undefined. */
+  leaseProblem?: () => string | undefined
 }
 
 export class NodeRoles {
@@ -171,17 +173,60 @@ export class NodeRoles {
         // Split votes: each candidate waits a random while, so that one of them asks first next time.
         await sleep((splitWaitMs + Math.random() * splitWaitMs) * round)
       }
-      const position = replica.applier.position
-      if (!force) refuseIfBehind(position, fenced.filter((a) => a.granted))
-      await replica.close()
-      this.replicaRole = undefined
-      this.options.executor?.stopAll('this replica was promoted to master')
-      this.startMaster(epoch)
-      saveNodeState(this.config.dataDir, { role: 'master', epoch, changedAt: new Date(this.options.clock.now()).toISOString() })
-      this.logger.warn({ epoch, lsn: position.lsn, peers, granted: fenced.filter((a) => a.granted).map((p) => p.url) }, 'promoted to master')
-      await tellToFollow(peers, this.options.url(), this.logger, this.options.peers)
-      return { epoch, lsn: position.lsn, url: this.options.url() }
+      if (!force) refuseIfBehind(replica.applier.position, fenced.filter((a) => a.granted))
+      return this.becomeMaster(epoch, peers, fenced)
     })
+  }
+
+  /**
+   * With a coordinator (etcd), this node took the master key for `epoch`: etcd's transaction
+   * already made it the only candidate, so no majority is asked. It fences the nodes it knows
+   * and `others` (the ones etcd lists), refuses if one holds more of the log (the coordinator
+   * then gives the key back), and becomes the master. A master that took the key again at a
+   * new epoch (it lost its lease, then nobody else took over) starts that epoch from its own log.
+   */
+  takeOver(epoch: number, others: readonly string[]): Promise<void> {
+    return this.oneAtATime(async () => {
+      const me: VoteCandidate = { id: this.options.nodeId, url: this.options.url() }
+      const master = this.masterRole
+      if (master !== undefined) {
+        if (master.deposedEpoch === undefined && master.epoch() === epoch) return
+        const replicas = master.replicaInfos(this.options.clock.now()).map((r) => r.url)
+        const peers = [...new Set([...replicas, ...others])].filter((u) => u !== me.url)
+        await master.close()
+        this.masterRole = undefined
+        this.startMaster(epoch)
+        saveNodeState(this.config.dataDir, { role: 'master', epoch, changedAt: new Date(this.options.clock.now()).toISOString() })
+        this.logger.warn({ epoch, peers }, 'took the master key again: a new epoch from this master\'s own log')
+        void tellToFollow(peers, me.url, this.logger, this.options.peers)
+        return
+      }
+      const replica = this.replicaRole!
+      const peers = [...new Set([...replica.follower.peers, ...(this.followedUrl === undefined ? [] : [this.followedUrl]), ...others])].filter((u) => u !== me.url)
+      const own = replica.applier.store.grantVote(epoch, me, true)
+      if (!own.granted) throw gaveWay(own.vote)
+      const fenced = await fencePeers(peers, epoch, me, this.options.peers)
+      replica.follower.fenceBelow(epoch)
+      refuseIfBehind(replica.applier.position, fenced.filter((a) => a.granted), true)
+      // Not waiting for the peers to answer: one that is paused would hold the new master's
+      // first writes for the request's timeout, and every node learns the master from etcd too.
+      await this.becomeMaster(epoch, peers, fenced, false)
+    })
+  }
+
+  /** The end of a promotion or takeover: this replica stops following, becomes the master of `epoch`, and tells the others. */
+  private async becomeMaster(epoch: number, peers: readonly string[], fenced: readonly FenceAnswer[], waitForPeers = true): Promise<{ epoch: number; lsn: number; url: string }> {
+    const replica = this.replicaRole!
+    const position = replica.applier.position
+    await replica.close()
+    this.replicaRole = undefined
+    this.options.executor?.stopAll('this replica was promoted to master')
+    this.startMaster(epoch)
+    saveNodeState(this.config.dataDir, { role: 'master', epoch, changedAt: new Date(this.options.clock.now()).toISOString() })
+    this.logger.warn({ epoch, lsn: position.lsn, peers, granted: fenced.filter((a) => a.granted).map((p) => p.url) }, 'promoted to master')
+    const told = tellToFollow(peers, this.options.url(), this.logger, this.options.peers)
+    if (waitForPeers) await told
+    return { epoch, lsn: position.lsn, url: this.options.url() }
   }
 
   /**
@@ -282,6 +327,7 @@ export class NodeRoles {
     const { config, dbPath, nodeId, clock, logger, schema, waiters } = this.options
     const master = new MasterRole(config, dbPath, nodeId, clock, logger, schema, this.options.cluster.ensure(), promoteToEpoch)
     master.onCommit((entry) => waiters.reached(entry.lsn))
+    if (this.options.leaseProblem !== undefined) master.leaseProblem = this.options.leaseProblem
     this.masterRole = master
     this.followedUrl = undefined
     waiters.reached(master.pipeline.lastLsn)

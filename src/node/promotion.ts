@@ -90,15 +90,18 @@ export interface FenceReply {
   id: string
 }
 
-/** Throws PROMOTION_REFUSED naming a reachable replica that holds more of the log. */
-export function refuseIfBehind(position: Position, peers: readonly PeerStatus[]): void {
+/**
+ * Throws PROMOTION_REFUSED naming a reachable replica (or, with `masters`, any node: a takeover
+ * never starts below a master that is still there) that holds more of the log.
+ */
+export function refuseIfBehind(position: Position, peers: readonly PeerStatus[], masters = false): void {
   const ahead = peers
-    .filter((p) => p.role === 'replica' && (p.epoch > position.epoch || (p.epoch === position.epoch && p.lsn > position.lsn)))
+    .filter((p) => (masters || p.role === 'replica') && (p.epoch > position.epoch || (p.epoch === position.epoch && p.lsn > position.lsn)))
     .sort((a, b) => b.epoch - a.epoch || b.lsn - a.lsn)[0]
   if (ahead !== undefined) {
     throw new TandemError(
       'PROMOTION_REFUSED',
-      `replica ${ahead.id} at ${ahead.url} is more up to date (epoch ${ahead.epoch}, LSN ${ahead.lsn}) than this one (epoch ${position.epoch}, LSN ${position.lsn}): promote it instead, or pass force`,
+      `${ahead.role} ${ahead.id} at ${ahead.url} is more up to date (epoch ${ahead.epoch}, LSN ${ahead.lsn}) than this one (epoch ${position.epoch}, LSN ${position.lsn}): promote it instead, or pass force`,
       { moreUpToDate: { id: ahead.id, url: ahead.url, epoch: ahead.epoch, lsn: ahead.lsn } },
     )
   }

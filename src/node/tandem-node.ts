@@ -29,6 +29,7 @@ import { loadNodeId } from './node-identity.ts'
 import { Snapshots } from './snapshots.ts'
 import { loadNodeSecurity, type NodeSecurity } from './node-security.ts'
 import { ClusterId } from '../security/index.ts'
+import { Coordinator } from '../coordinator/index.ts'
 
 export type NodeOptions = Partial<NodeConfig> & Pick<NodeConfig, 'role' | 'dataDir' | 'port'>
 
@@ -57,6 +58,8 @@ export class TandemNode implements NodeApi {
   /** Users, the cluster secret, TLS, and the gate every request passes. */
   private readonly security: NodeSecurity
   private readonly cluster: ClusterId
+  /** Automatic failover on etcd (--coordinator). */
+  private readonly coordinator: Coordinator | undefined
 
   private constructor(options: NodeOptions, clock: Clock) {
     const frameBytesMax = Number(process.env['TANDEM_TEST_FRAME_BYTES_MAX'] ?? NaN)
@@ -102,6 +105,7 @@ export class TandemNode implements NodeApi {
       executor: this.executor,
       peers: this.security.peers,
       cluster: this.cluster,
+      ...(this.config.coordinatorUrls === undefined ? {} : { leaseProblem: () => (this.coordinator === undefined ? 'this node is starting' : this.coordinator.leaseProblem()) }),
       onSwap: {
         // Every connection to the file is closed before it is replaced, the read threads' too.
         before: () => this.reads.closeConnections(),
@@ -112,12 +116,42 @@ export class TandemNode implements NodeApi {
         },
       },
     })
+    if (this.config.coordinatorUrls !== undefined) this.coordinator = this.coordinated(this.config.coordinatorUrls)
     this.reads = new NodeReads(this.dbPath, this.schema, this.config, this.logger)
     this.snapshots = new Snapshots(this.dbPath, join(this.config.dataDir, 'snapshots'))
   }
 
   get role(): Role {
     return this.roles.role
+  }
+
+  private coordinated(endpoints: readonly string[]): Coordinator {
+    const roles = this.roles
+    return new Coordinator({
+      endpoints,
+      prefix: this.config.coordinatorPrefix,
+      leaseTtlMs: this.config.coordinatorTtlMs,
+      logger: this.logger,
+      node: {
+        self: () => ({
+          id: this.nodeId,
+          url: this.url,
+          role: roles.role,
+          epoch: roles.epoch(),
+          lsn: roles.appliedLsn(),
+          deposed: roles.master?.deposedEpoch !== undefined,
+          // A delayed replica is behind on purpose, and one that has not heard from a master
+          // since it started (a cluster starting, its master not up yet) knows of no history
+          // to carry on: neither becomes master by itself (`tandem promote` can make it).
+          eligible: roles.role === 'master' || (this.config.applyDelayMs === 0 && (roles.replica?.follower.lastContactAt ?? 0) !== 0),
+          followedUrl: roles.role === 'replica' ? roles.masterUrl() : undefined,
+        }),
+        takeOver: (epoch, peers) => roles.takeOver(epoch, peers),
+        follow: async (url) => {
+          await roles.follow(url, { byNode: true })
+        },
+      },
+    })
   }
 
   static async start(options: NodeOptions, clock: Clock = systemClock): Promise<TandemNode> {
@@ -144,6 +178,7 @@ export class TandemNode implements NodeApi {
     node.url = advertisedUrl(tls === undefined ? address : address.replace(/^http:/, 'https:'), advertise)
     // Following starts once the URL is known: the replica tells the master where it serves.
     node.roles.replica?.start()
+    node.coordinator?.start()
     return node
   }
 
@@ -176,6 +211,8 @@ export class TandemNode implements NodeApi {
     this.roles.master?.pipeline.close()
     // Before the HTTP server closes the replication sockets: every committed entry goes out.
     this.roles.master?.sendHeldEntries()
+    // A master gives its key up: a replica takes over now rather than at the lease's end.
+    await this.coordinator?.stop()
     await this.closeHttp()
     await this.roles.replica?.close()
     await this.executor?.close()
@@ -191,8 +228,12 @@ export class TandemNode implements NodeApi {
     return this.roles.masterUrl()
   }
 
-  promote(force: boolean): Promise<{ epoch: number; lsn: number; url: string }> {
-    return this.roles.promote(force)
+  async promote(force: boolean): Promise<{ epoch: number; lsn: number; url: string }> {
+    if (this.coordinator === undefined) return this.roles.promote(force)
+    // With etcd, the master is the node that holds the master key: nothing may force past it.
+    if (force) throw new TandemError('PROMOTION_REFUSED', 'this node runs with --coordinator: the master is the node holding the master key in etcd, and a forced promotion would make a second one; stop the master instead, and a replica takes over within --coordinator-ttl')
+    const { epoch } = await this.coordinator.promoteNow()
+    return { epoch, lsn: this.appliedLsn(), url: this.url }
   }
 
   fence(epoch: number, candidate: VoteCandidate): FenceReply {
@@ -317,6 +358,7 @@ export class TandemNode implements NodeApi {
       }
       if (this.executor !== undefined) base['jobs'] = this.executor.stats()
     }
+    if (this.coordinator !== undefined) base['coordinator'] = this.coordinator.status()
     base['security'] = {
       auth: this.security.users.isEnabled,
       cluster_secret: this.security.secret !== undefined,
@@ -380,6 +422,8 @@ export class TandemNode implements NodeApi {
     const master = this.roles.master
     if (master !== undefined) {
       if (master.deposedEpoch !== undefined) return { ok: false, lines: [...lines, `[+]leader deposed by epoch ${master.deposedEpoch}`] }
+      const leaseProblem = this.coordinator?.leaseProblem()
+      if (leaseProblem !== undefined) return { ok: false, lines: [...lines, `[-]leader lease: ${leaseProblem}`] }
       const failure = master.writeFailure
       return { ok: failure === undefined, lines: [...lines, '[+]leader ok', failure === undefined ? '[+]store ok' : `[-]store ${failure}`] }
     }

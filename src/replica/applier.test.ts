@@ -43,12 +43,13 @@ function pair() {
       statement.setReadBigInts(true)
       return statement.all().map((row) => ({ ...(row as object) }))
     }
+  const reopen = () => new Applier(replicaConnection, new SchemaGeneration())
   const close = () => {
     writer.connection.close()
     replicaConnection.close()
     rmSync(dir, { recursive: true, force: true })
   }
-  return { write, sync, checksums, query, close, applier, pipeline, entries, log }
+  return { write, sync, checksums, query, close, reopen, applier, pipeline, entries, log }
 }
 
 function errorsOf(results: StatementResult[]) {
@@ -222,6 +223,22 @@ test("an entry that does not follow the replica's history is refused as divergen
     assert.deepEqual(p.query('replica', 'SELECT count(*) AS n FROM t'), [{ n: 1n }])
     p.applier.applyBatch(next)
     assert.deepEqual(p.query('replica', 'SELECT count(*) AS n FROM t'), [{ n: 2n }])
+  } finally {
+    p.close()
+  }
+})
+
+test("a replica with an empty log that knows a later epoch (a promotion fenced it) still applies the old epoch's entries from the new master", async () => {
+  const p = pair()
+  try {
+    await p.write(['CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)', "INSERT INTO t VALUES (1, 'a')"])
+    // The replica received nothing before the master was lost; the promotion raised its epoch.
+    p.applier.store.raiseEpoch(2)
+    const fenced = p.reopen()
+    assert.equal(fenced.position.lsn, 0)
+    fenced.applyBatch(p.entries.splice(0))
+    assert.equal(fenced.position.lsn, 1)
+    assert.deepEqual(p.query('replica', 'SELECT v FROM t'), [{ v: 'a' }])
   } finally {
     p.close()
   }

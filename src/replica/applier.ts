@@ -45,7 +45,9 @@ export class Applier {
   applyBatch(entries: readonly LogEntry[]): void {
     if (entries.length === 0) return
     let expected = this.current.lsn + 1
-    let epoch = this.current.epoch
+    // An empty log has no entry before the first: its position's epoch is the highest it knows
+    // (a fence raised it), which the old master's entries it has yet to receive are below.
+    let epoch = this.current.lsn === 0 ? 0 : this.current.epoch
     let previousHash = hashFromHex(this.current.hash)
     for (const entry of entries) {
       if (entry.lsn !== expected) {

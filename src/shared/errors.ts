@@ -27,6 +27,7 @@ export const codes = {
   NOT_MASTER: { status: 421, retry: 'redirect', summary: 'this node is a replica and the request needs the master' },
   NO_MASTER: { status: 503, retry: 'later', summary: 'no master is reachable from this node' },
   MASTER_ANSWER_LOST: { status: 502, retry: 'never', summary: 'a replica forwarded a write but lost the master\'s answer: it may or may not have been applied; retry only with the same Idempotency-Key' },
+  LEASE_LOST: { status: 502, retry: 'never', summary: 'the master lost its lease in etcd (--coordinator) after committing the write and before acknowledging it: it may or may not survive the failover that follows; retry only with the same Idempotency-Key' },
   MIN_LSN_TIMEOUT: { status: 503, retry: 'later', summary: 'the replica did not reach the requested min_lsn within min_lsn_timeout' },
   REPLICA_TOO_STALE: { status: 503, retry: 'later', summary: 'the replica has not heard from its master within the freshness bound' },
   REPLICA_DIVERGED: { status: 503, retry: 'later', summary: 'the replica found a conflict while applying and is resyncing from a snapshot' },

@@ -1,0 +1,2 @@
+export { Coordinator, type CoordinatedNode, type CoordinatorOptions } from './coordinator.ts'
+export type { SelfState } from './decide.ts'

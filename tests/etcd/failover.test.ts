@@ -1,0 +1,169 @@
+/**
+ * Automatic failover on a real etcd (issue 17, part 3): every node runs with --coordinator. The
+ * master holds the master key on its lease; when it dies (or stops renewing), the most
+ * up-to-date replica takes the key at a new epoch and becomes master by itself, and the old
+ * master comes back as a replica of it. A master that cannot prove its lease acknowledges
+ * nothing. Run by `npm run test:etcd` (needs `etcd` on the PATH: apt-get install etcd-server).
+ */
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { Cluster, waitFor } from '../harness/cluster.ts'
+import { call, checksum } from '../harness/http.ts'
+import { Etcd } from '../harness/etcd.ts'
+import type { NodeProcess } from '../harness/node-process.ts'
+
+let etcd: Etcd
+const clusters: Cluster[] = []
+before(async () => {
+  etcd = await Etcd.start()
+})
+after(async () => {
+  for (const cluster of clusters) await cluster.stop()
+  await etcd?.stop()
+})
+
+let prefixes = 0
+/** Each test its own cluster in etcd (its own prefix), a 2 s lease so that takeovers are quick. */
+function coordinated(): { args: string[]; prefix: string } {
+  const prefix = `/test${++prefixes}`
+  return { args: ['--coordinator', etcd.url, '--coordinator-prefix', prefix, '--coordinator-ttl', '2s'], prefix }
+}
+
+async function startCluster(replicas: number): Promise<{ cluster: Cluster; prefix: string }> {
+  const { args, prefix } = coordinated()
+  const cluster = await Cluster.start({ replicas, masterArgs: args, replicaArgs: args })
+  clusters.push(cluster)
+  await waitFor(async () => ((await call('GET', `${cluster.master.url}/readyz`)).status === 200 ? true : undefined), 20_000, () => `the master holding its key: ${cluster.logs()}`)
+  return { cluster, prefix }
+}
+
+async function roleOf(node: NodeProcess): Promise<{ role: string; epoch: number; masterUrl: string | undefined } | undefined> {
+  if (!node.isRunning || node.isPaused) return undefined
+  const status = await call('GET', `${node.url}/status`).catch(() => undefined)
+  if (status?.status !== 200) return undefined
+  return { role: status.json.role, epoch: status.json.epoch, masterUrl: status.json.replication?.master_url }
+}
+
+/** Waits until exactly one of `nodes` is master and every other one follows it. */
+async function newMaster(cluster: Cluster, nodes: NodeProcess[]): Promise<NodeProcess> {
+  return waitFor(async () => {
+    const roles = await Promise.all(nodes.map(roleOf))
+    const masters = nodes.filter((_, i) => roles[i]?.role === 'master')
+    if (masters.length !== 1) return undefined
+    const master = masters[0]!
+    if (!roles.every((r, i) => nodes[i] === master || r?.masterUrl === master.url)) return undefined
+    return (await call('GET', `${master.url}/readyz`)).status === 200 ? master : undefined
+  }, 30_000, () => `one master, followed by the others: ${cluster.logs(8)}`)
+}
+
+test('the master killed: the most up-to-date replica takes over by itself, no acknowledged write is lost, and the old master rejoins as a replica', async () => {
+  const { cluster, prefix } = await startCluster(2)
+  const old = cluster.master
+  const first = await etcd.get(`${prefix}/master`)
+  assert.equal(first?.['id'], old.id, 'the master holds the master key')
+  assert.equal((await call('POST', `${old.url}/db/execute`, ['CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)'])).status, 200)
+  const acknowledged: string[] = []
+  for (let i = 0; i < 20; i++) {
+    const reply = await call('POST', `${old.url}/db/execute?sync=1`, [['INSERT INTO t(v) VALUES (?)', `before ${i}`]])
+    assert.equal(reply.status, 200, reply.text)
+    acknowledged.push(`before ${i}`)
+  }
+  await old.kill('SIGKILL')
+  const master = await newMaster(cluster, cluster.replicas)
+  const status = await roleOf(master)
+  assert.ok(status !== undefined && status.epoch > Number(first?.['epoch']), `a new epoch: ${JSON.stringify(status)} after ${JSON.stringify(first)}`)
+  assert.equal((await etcd.get(`${prefix}/master`))?.['id'], master.id, 'the new master holds the key')
+  const after = await call('POST', `${master.url}/db/execute?sync=1`, [['INSERT INTO t(v) VALUES (?)', 'after']])
+  assert.equal(after.status, 200, after.text)
+  acknowledged.push('after')
+  // The old master, started again as it was (`tandem master`), finds the key taken and follows.
+  await old.restart()
+  await newMaster(cluster, cluster.nodes)
+  const sums = await waitFor(async () => {
+    const all = await Promise.all(cluster.nodes.map((n) => checksum(n.url).catch(() => undefined)))
+    return all.every((s) => s !== undefined && s.lsn === all[0]!.lsn && s.checksum === all[0]!.checksum) ? all : undefined
+  }, 30_000, () => `the three nodes converging: ${cluster.logs(8)}`)
+  assert.equal(new Set(sums.map((s) => s!.checksum)).size, 1)
+  const values = (await call('GET', `${old.url}/db/query?level=none&q=${encodeURIComponent('SELECT v FROM t ORDER BY id')}`)).json.results[0].values.map((r: unknown[]) => r[0])
+  assert.deepEqual(values, acknowledged, 'every acknowledged write, in order, on the old master too')
+})
+
+test('a paused master acknowledges nothing once its lease may have ended; resumed, it follows the replica that took over', async () => {
+  const { cluster } = await startCluster(2)
+  const old = cluster.master
+  assert.equal((await call('POST', `${old.url}/db/execute?sync=1`, ['CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)'])).status, 200)
+  old.pause()
+  const master = await newMaster(cluster, cluster.replicas)
+  // Sent while the old master is still paused: it reads the request when it wakes, before it
+  // has heard from etcd. Acknowledging it would lose it: the new master has taken writes since.
+  const onNew = await call('POST', `${master.url}/db/execute?sync=1`, [['INSERT INTO t(v) VALUES (?)', 'on the new master']])
+  assert.equal(onNew.status, 200, `${onNew.text}\n${cluster.logs(10)}`)
+  const late = call('POST', `${old.url}/db/execute`, [['INSERT INTO t(v) VALUES (?)', 'on the old master']])
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  old.resume()
+  const reply = await late
+  assert.notEqual(reply.status, 200, `the old master must not acknowledge: ${reply.text}`)
+  assert.ok(['NO_MASTER', 'LEASE_LOST', 'NOT_MASTER'].includes(reply.json.code), reply.text)
+  await newMaster(cluster, cluster.nodes)
+  await waitFor(async () => {
+    const all = await Promise.all(cluster.nodes.map((n) => checksum(n.url).catch(() => undefined)))
+    return all.every((s) => s !== undefined && s.lsn === all[0]!.lsn && s.checksum === all[0]!.checksum) ? true : undefined
+  }, 30_000, () => `the three nodes converging: ${cluster.logs(8)}`)
+  const values = (await call('GET', `${old.url}/db/query?level=none&q=${encodeURIComponent('SELECT v FROM t ORDER BY id')}`)).json.results[0].values.map((r: unknown[]) => r[0])
+  assert.deepEqual(values, ['on the new master'], 'one history: the new master\'s')
+})
+
+test('with a coordinator, an operator promotion is refused while the master holds the key, and force is refused always', async () => {
+  const { cluster } = await startCluster(1)
+  const replica = cluster.replicas[0]!
+  const plain = await call('POST', `${replica.url}/cluster/promote`)
+  assert.equal(plain.status, 409, plain.text)
+  assert.equal(plain.json.code, 'PROMOTION_REFUSED')
+  assert.match(plain.text, /held by node/)
+  const forced = await call('POST', `${replica.url}/cluster/promote?force`)
+  assert.equal(forced.status, 409, forced.text)
+  assert.equal((await roleOf(replica))?.role, 'replica')
+  assert.equal((await roleOf(cluster.master))?.role, 'master')
+})
+
+test('a master key Tandem did not write is never acted on: the master takes no writes until it is gone, then takes the key', async () => {
+  const { args, prefix } = coordinated()
+  for (const garbage of ['not json', '{"id":"x","url":"javascript:alert(1)","epoch":9}', '{"id":"x","url":"http://127.0.0.1:1","epoch":-1}', '[]']) {
+    await etcd.put(`${prefix}/master`, garbage)
+    const cluster = await Cluster.start({ replicas: 0, masterArgs: args })
+    clusters.push(cluster)
+    const status = await waitFor(async () => {
+      const body = (await call('GET', `${cluster.master.url}/status`)).json
+      return typeof body.coordinator?.decision === 'string' && body.coordinator.decision.startsWith('wait') ? body : undefined
+    }, 10_000, () => cluster.logs())
+    assert.match(status.coordinator.decision, /did not write/, garbage)
+    const refused = await call('POST', `${cluster.master.url}/db/execute`, ['CREATE TABLE g (id INTEGER PRIMARY KEY)'])
+    assert.equal(refused.status, 503, refused.text)
+    assert.equal(refused.json.code, 'NO_MASTER')
+    assert.equal((await call('GET', `${cluster.master.url}/readyz`)).status, 503)
+    await etcd.delete(`${prefix}/master`)
+    await waitFor(async () => ((await call('GET', `${cluster.master.url}/readyz`)).status === 200 ? true : undefined), 10_000, () => cluster.logs())
+    assert.equal((await call('POST', `${cluster.master.url}/db/execute`, ['CREATE TABLE IF NOT EXISTS g (id INTEGER PRIMARY KEY)'])).status, 200)
+    await cluster.stop()
+    clusters.splice(clusters.indexOf(cluster), 1)
+  }
+})
+
+test('replicas started before their master never take the key: the master takes it when it comes up, and they follow it', async () => {
+  const { args, prefix } = coordinated()
+  const cluster = await Cluster.start({ replicas: 0, masterArgs: args })
+  clusters.push(cluster)
+  const master = cluster.master
+  // The master goes away before any replica heard from it, and its key with it (a cluster that
+  // starts replicas first looks the same).
+  await master.kill('SIGKILL')
+  await waitFor(async () => ((await etcd.get(`${prefix}/master`)) === undefined ? true : undefined), 20_000, () => 'the dead master\'s key to expire')
+  const replicas = [await cluster.addReplica(args), await cluster.addReplica(args)]
+  // Several rank steps (0.8 s each with a 2 s TTL) with the key free and nobody to follow.
+  await new Promise((resolve) => setTimeout(resolve, 4000))
+  for (const replica of replicas) assert.equal((await roleOf(replica))?.role, 'replica', `a replica that never heard from a master stays one: ${cluster.logs(5)}`)
+  assert.equal(await etcd.get(`${prefix}/master`), undefined)
+  await master.restart()
+  assert.equal(await newMaster(cluster, cluster.nodes), master)
+  assert.equal((await etcd.get(`${prefix}/master`))?.['id'], master.id)
+})
