@@ -86,7 +86,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { rowCount, startLibraryCluster, startProcessCluster, waitForLsn, type ProcessCluster } from './bench-cluster.ts'
 import { measureCatchUp, type CatchUpResult } from './catch-up.ts'
-import { measureFailover, type FailoverResult } from './failover.ts'
+import { benchCoordinatorTtl, measureFailover, type FailoverResult } from './failover.ts'
 import { idsCount, measureClientOverhead, type ClientOverheadLevel, type ReaderName, type ReadRun } from './client-overhead.ts'
 import { measureEmbeddedReads, type EmbeddedReadsResult } from './embedded-reads.ts'
 import { startHttpFloor } from './http-floor.ts'
@@ -583,13 +583,23 @@ const clientReadsNote = (s: Settings) =>
 const embeddedNote = (s: Settings) =>
   `Embedded reads: openReplica() in the benchmark process, db.get() of the same SELECT over ${fmt(s.embeddedRows)} rows, beside raw @photostructure/sqlite reading the replica's own file read-only, ${s.readSeconds} s per reader and run.`
 
+const automaticFailoverFigure = (failovers: FailoverResult[]) => {
+  const samples = failovers.map((f) => f.automaticToWriteMs).filter((ms): ms is number => ms !== undefined)
+  if (samples.length !== failovers.length) return []
+  return [
+    figure('failover_automatic', `Automatic failover on etcd (--coordinator-ttl ${benchCoordinatorTtl}): master killed → first write on the replica that took over`, 'ms', samples, [
+      { label: 'tandem promote → first write (a person or script acting at once)', unit: 'ms', samples: failovers.map((f) => f.promoteToWriteMs) },
+    ]),
+  ]
+}
+
 const racedFailoverFigure = (failovers: FailoverResult[]) =>
   figure('failover_raced', 'Failover with two promotions racing: both replicas told at once → first write on the winner', 'ms', failovers.map((f) => f.racedToWriteMs), [
     { label: 'one promotion → first write (the row above)', unit: 'ms', samples: failovers.map((f) => f.promoteToWriteMs) },
   ])
 
 const failoverNote =
-  'Failover: a master with 2 replicas is SIGKILLed; timed from POST /cluster/promote on a replica to the first successful write on it. Baseline: a lone master SIGKILLed and started again on its data, to its first successful write. Racing: another such cluster, both replicas told to promote at the same moment; timed to the first write on the one that won (the other gives way).'
+  'Failover: a master with 2 replicas is SIGKILLed; timed from POST /cluster/promote on a replica to the first successful write on it. Baseline: a lone master SIGKILLed and started again on its data, to its first successful write. Racing: another such cluster, both replicas told to promote at the same moment; timed to the first write on the one that won (the other gives way). Automatic: another such cluster with every node on a real etcd (--coordinator, a 2 s lease: etcd\'s shortest); the master is SIGKILLed and nobody is told; timed from the kill to the first successful write, tried on each replica in turn. It is bounded below by the lease: etcd ends it 2 s after the master\'s last renewal, which came up to 0.4 s before the kill.'
 
 /** The last note: it covers every figure. */
 const methodNote = (s: Settings) => `Median of ${s.reps} runs (min–max). Ratios are per run: figure ÷ the baseline measured back to back with it in the same run.`
@@ -715,9 +725,10 @@ async function measureParts(resources: Resources, s: Settings, parts: ReadonlySe
       const failovers: FailoverResult[] = []
       for (let rep = 1; rep <= s.reps; rep++) {
         failovers.push(await measureFailover(resources, rep))
-        log(`[failover ${rep}/${s.reps}] promote → first write ${failovers.at(-1)!.promoteToWriteMs.toFixed(0)} ms; two racing → first write ${failovers.at(-1)!.racedToWriteMs.toFixed(0)} ms; restart → first write ${failovers.at(-1)!.restartToWriteMs.toFixed(0)} ms`)
+        const last = failovers.at(-1)!
+        log(`[failover ${rep}/${s.reps}] promote → first write ${last.promoteToWriteMs.toFixed(0)} ms; two racing → first write ${last.racedToWriteMs.toFixed(0)} ms; restart → first write ${last.restartToWriteMs.toFixed(0)} ms; automatic (etcd) → first write ${last.automaticToWriteMs?.toFixed(0) ?? 'not measured'} ms`)
       }
-      add('failover', [failoverFigure(failovers), racedFailoverFigure(failovers)], [failoverNote], { failovers })
+      add('failover', [failoverFigure(failovers), racedFailoverFigure(failovers), ...automaticFailoverFigure(failovers)], [failoverNote], { failovers })
     })
   }
   if (parts.has('scaling')) {

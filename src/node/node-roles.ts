@@ -205,7 +205,9 @@ export class NodeRoles {
       const peers = [...new Set([...replica.follower.peers, ...(this.followedUrl === undefined ? [] : [this.followedUrl]), ...others])].filter((u) => u !== me.url)
       const own = replica.applier.store.grantVote(epoch, me, true)
       if (!own.granted) throw gaveWay(own.vote)
-      const fenced = await fencePeers(peers, epoch, me, this.options.peers)
+      // An old master that still answers (it lost etcd, not the network) is fenced first and
+      // caught up with, as in a planned switchover: it holds entries nobody else may have.
+      const fenced = await this.fenceForPromotion(peers, epoch, me)
       replica.follower.fenceBelow(epoch)
       refuseIfBehind(replica.applier.position, fenced.filter((a) => a.granted), true)
       // Not waiting for the peers to answer: one that is paused would hold the new master's

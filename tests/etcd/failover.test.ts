@@ -10,6 +10,7 @@ import assert from 'node:assert/strict'
 import { Cluster, waitFor } from '../harness/cluster.ts'
 import { call, checksum } from '../harness/http.ts'
 import { Etcd } from '../harness/etcd.ts'
+import { TcpProxy } from '../harness/tcp-proxy.ts'
 import type { NodeProcess } from '../harness/node-process.ts'
 
 let etcd: Etcd
@@ -166,4 +167,39 @@ test('replicas started before their master never take the key: the master takes 
   await master.restart()
   assert.equal(await newMaster(cluster, cluster.nodes), master)
   assert.equal((await etcd.get(`${prefix}/master`))?.['id'], master.id)
+})
+
+test('a master cut off from etcd alone stops acknowledging and a replica takes over: not even an asynchronous write it acknowledged is lost, since it streamed to the replicas until the takeover fenced it', async () => {
+  const { args, prefix } = coordinated()
+  const link = await TcpProxy.start({ host: '127.0.0.1', port: Number(new URL(etcd.url).port) })
+  try {
+    const masterArgs = args.map((a) => (a === etcd.url ? link.url : a))
+    const cluster = await Cluster.start({ replicas: 2, masterArgs, replicaArgs: args })
+    clusters.push(cluster)
+    const old = cluster.master
+    await waitFor(async () => ((await call('GET', `${old.url}/readyz`)).status === 200 ? true : undefined), 20_000, () => cluster.logs())
+    assert.equal((await call('POST', `${old.url}/db/execute`, ['CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)'])).status, 200)
+    // Asynchronous writes, acknowledged before any replica has them, until the master refuses.
+    const acknowledged: string[] = []
+    let refused: { status: number; code: string } | undefined
+    const writer = (async () => {
+      for (let i = 0; refused === undefined && i < 100_000; i++) {
+        const reply = await call('POST', `${old.url}/db/execute`, [['INSERT INTO t(v) VALUES (?)', `w${i}`]])
+        if (reply.status === 200) acknowledged.push(`w${i}`)
+        else refused = { status: reply.status, code: reply.json.code }
+      }
+    })()
+    await waitFor(() => (acknowledged.length >= 50 ? true : undefined), 20_000, () => 'writes acknowledged')
+    link.cut()
+    await writer
+    assert.ok(refused !== undefined && ['NO_MASTER', 'LEASE_LOST', 'NOT_MASTER'].includes(refused.code), JSON.stringify(refused))
+    const master = await newMaster(cluster, cluster.nodes)
+    assert.notEqual(master, old, 'a replica took over')
+    assert.equal((await etcd.get(`${prefix}/master`))?.['id'], master.id)
+    const values = new Set((await call('GET', `${master.url}/db/query?level=none&q=${encodeURIComponent('SELECT v FROM t')}`)).json.results[0].values.map((r: unknown[]) => r[0]))
+    const lost = acknowledged.filter((v) => !values.has(v))
+    assert.deepEqual(lost, [], `${acknowledged.length} acknowledged, ${lost.length} lost`)
+  } finally {
+    await link.stop()
+  }
 })
