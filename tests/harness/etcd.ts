@@ -23,14 +23,15 @@ export class Etcd {
     this.dir = dir
   }
 
-  static async start(): Promise<Etcd> {
+  /** `host`: the address it listens on (127.0.0.1, or a test network's bridge). */
+  static async start(host = '127.0.0.1'): Promise<Etcd> {
     const version = spawnSync(binary, ['--version'], { encoding: 'utf8' })
     if (version.error !== undefined || version.status !== 0) {
       throw new Error(`these tests need etcd 3.4 (${binary} did not run: ${version.error?.message ?? version.stderr}); on Debian: apt-get install etcd-server, or set TANDEM_ETCD`)
     }
     const dir = mkdtempSync(join(tmpdir(), 'tandem-etcd-'))
     const [client, peer] = [await freePort(), await freePort()]
-    const url = `http://127.0.0.1:${client}`
+    const url = `http://${host}:${client}`
     const peerUrl = `http://127.0.0.1:${peer}`
     const child = spawn(binary, [
       '--data-dir', join(dir, 'data'),

@@ -17,6 +17,8 @@ export interface NodeSpec {
   args?: string[]
   /** Extra environment variables for the process (e.g. TANDEM_UNSAFE_DISABLE_FENCING=1). */
   env?: Record<string, string>
+  /** Runs the process in this network namespace (tests/harness/netns.ts): a machine of its own. */
+  netns?: string
 }
 
 /** What a restart may change: a killed master comes back as a replica of the new one, for instance. */
@@ -53,7 +55,9 @@ export class NodeProcess {
     if (this.spec.role === 'replica' && this.spec.masterUrl !== undefined) args.push('--master', this.spec.masterUrl)
     const env = { ...process.env, TANDEM_LOG_LEVEL: 'info', ...this.spec.env }
     // The V8 flags the bin gives every node (its first line), as `tandem master` would run.
-    const child = spawn(process.execPath, [...nodeFlags, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
+    // `ip netns exec` enters the namespace and execs node: the child's pid is the node's.
+    const command = this.spec.netns === undefined ? [process.execPath] : ['ip', 'netns', 'exec', this.spec.netns, process.execPath]
+    const child = spawn(command[0]!, [...command.slice(1), ...nodeFlags, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
     this.child = child
     this.isPaused = false
     createInterface({ input: child.stderr }).on('line', (line) => {

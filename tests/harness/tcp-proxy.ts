@@ -16,24 +16,26 @@ export class TcpProxy {
   }
 
   static async start(target: { host: string; port: number }): Promise<TcpProxy> {
-    let proxy: TcpProxy | undefined
-    const server = createServer((client) => {
-      if (proxy === undefined || proxy.isCut) return client.destroy()
-      const upstream = createConnection(target)
-      for (const socket of [client, upstream]) {
-        proxy.sockets.add(socket)
-        socket.on('close', () => proxy?.sockets.delete(socket))
-        socket.on('error', () => undefined)
-      }
-      client.pipe(upstream).pipe(client)
-      client.on('close', () => upstream.destroy())
-      upstream.on('close', () => client.destroy())
-    })
+    const server = createServer()
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     const address = server.address()
     const port = typeof address === 'object' && address !== null ? address.port : 0
-    proxy = new TcpProxy(`http://127.0.0.1:${port}`, server)
+    const proxy = new TcpProxy(`http://127.0.0.1:${port}`, server)
+    server.on('connection', (client) => proxy.relay(client, target))
     return proxy
+  }
+
+  private relay(client: Socket, target: { host: string; port: number }): void {
+    if (this.isCut) return void client.destroy()
+    const upstream = createConnection(target)
+    for (const socket of [client, upstream]) {
+      this.sockets.add(socket)
+      socket.on('close', () => this.sockets.delete(socket))
+      socket.on('error', () => undefined)
+    }
+    client.pipe(upstream).pipe(client)
+    client.on('close', () => upstream.destroy())
+    upstream.on('close', () => client.destroy())
   }
 
   /** Every connection through the proxy is dropped, and new ones are refused, until restore(). */
