@@ -8,7 +8,8 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Cluster, waitFor } from '../harness/cluster.ts'
-import { call, checksum } from '../harness/http.ts'
+import { call } from '../harness/http.ts'
+import { oneHistory, valuesOf, writeAcknowledged } from './writes.ts'
 import { Etcd } from '../harness/etcd.ts'
 import { TcpProxy } from '../harness/tcp-proxy.ts'
 import type { NodeProcess } from '../harness/node-process.ts'
@@ -62,13 +63,7 @@ test('the master killed: the most up-to-date replica takes over by itself, no ac
   const old = cluster.master
   const first = await etcd.get(`${prefix}/master`)
   assert.equal(first?.['id'], old.id, 'the master holds the master key')
-  assert.equal((await call('POST', `${old.url}/db/execute`, ['CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)'])).status, 200)
-  const acknowledged: string[] = []
-  for (let i = 0; i < 20; i++) {
-    const reply = await call('POST', `${old.url}/db/execute?sync=1`, [['INSERT INTO t(v) VALUES (?)', `before ${i}`]])
-    assert.equal(reply.status, 200, reply.text)
-    acknowledged.push(`before ${i}`)
-  }
+  const acknowledged = await writeAcknowledged(old.url, 20)
   await old.kill('SIGKILL')
   const master = await newMaster(cluster, cluster.replicas)
   const status = await roleOf(master)
@@ -80,12 +75,8 @@ test('the master killed: the most up-to-date replica takes over by itself, no ac
   // The old master, started again as it was (`tandem master`), finds the key taken and follows.
   await old.restart()
   await newMaster(cluster, cluster.nodes)
-  const sums = await waitFor(async () => {
-    const all = await Promise.all(cluster.nodes.map((n) => checksum(n.url).catch(() => undefined)))
-    return all.every((s) => s !== undefined && s.lsn === all[0]!.lsn && s.checksum === all[0]!.checksum) ? all : undefined
-  }, 30_000, () => `the three nodes converging: ${cluster.logs(8)}`)
-  assert.equal(new Set(sums.map((s) => s!.checksum)).size, 1)
-  const values = (await call('GET', `${old.url}/db/query?level=none&q=${encodeURIComponent('SELECT v FROM t ORDER BY id')}`)).json.results[0].values.map((r: unknown[]) => r[0])
+  await oneHistory(cluster.nodes, () => `the three nodes converging: ${cluster.logs(8)}`)
+  const values = await valuesOf(old.url)
   assert.deepEqual(values, acknowledged, 'every acknowledged write, in order, on the old master too')
 })
 
@@ -106,11 +97,8 @@ test('a paused master acknowledges nothing once its lease may have ended; resume
   assert.notEqual(reply.status, 200, `the old master must not acknowledge: ${reply.text}`)
   assert.ok(['NO_MASTER', 'LEASE_LOST', 'NOT_MASTER'].includes(reply.json.code), reply.text)
   await newMaster(cluster, cluster.nodes)
-  await waitFor(async () => {
-    const all = await Promise.all(cluster.nodes.map((n) => checksum(n.url).catch(() => undefined)))
-    return all.every((s) => s !== undefined && s.lsn === all[0]!.lsn && s.checksum === all[0]!.checksum) ? true : undefined
-  }, 30_000, () => `the three nodes converging: ${cluster.logs(8)}`)
-  const values = (await call('GET', `${old.url}/db/query?level=none&q=${encodeURIComponent('SELECT v FROM t ORDER BY id')}`)).json.results[0].values.map((r: unknown[]) => r[0])
+  await oneHistory(cluster.nodes, () => `the three nodes converging: ${cluster.logs(8)}`)
+  const values = await valuesOf(old.url)
   assert.deepEqual(values, ['on the new master'], 'one history: the new master\'s')
 })
 

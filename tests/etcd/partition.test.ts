@@ -13,7 +13,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { waitFor } from '../harness/cluster.ts'
-import { call, checksum } from '../harness/http.ts'
+import { call } from '../harness/http.ts'
+import { oneHistory, valuesOf, writeAcknowledged } from './writes.ts'
 import { Etcd } from '../harness/etcd.ts'
 import { NetworkLab } from '../harness/netns.ts'
 import { NodeProcess } from '../harness/node-process.ts'
@@ -55,13 +56,7 @@ test("three machines: the master's machine cut off stops acknowledging, a replic
   assert.equal(new URL(old.url).hostname, lab.address(0), 'the master serves on its own machine\'s address')
   await waitFor(async () => ((await call('GET', `${old.url}/readyz`)).status === 200 ? true : undefined), 20_000, () => old.log.slice(-10).join('\n'))
   for (const i of [1, 2]) nodes.push(await NodeProcess.start({ role: 'replica', masterUrl: old.url, ...machine(i) }))
-  assert.equal((await call('POST', `${old.url}/db/execute`, ['CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)'])).status, 200)
-  const acknowledged: string[] = []
-  for (let i = 0; i < 20; i++) {
-    const reply = await call('POST', `${old.url}/db/execute?sync=1`, [['INSERT INTO t(v) VALUES (?)', `before ${i}`]])
-    assert.equal(reply.status, 200, reply.text)
-    acknowledged.push(`before ${i}`)
-  }
+  const acknowledged = await writeAcknowledged(old.url, 20)
 
   lab.cut(0)
   const replicas = nodes.slice(1)
@@ -85,11 +80,7 @@ test("three machines: the master's machine cut off stops acknowledging, a replic
 
   lab.heal(0)
   await waitFor(async () => ((await status(old))?.masterUrl === master.url ? true : undefined), 30_000, () => old.log.slice(-10).join('\n'))
-  const sums = await waitFor(async () => {
-    const all = await Promise.all(nodes.map((n) => checksum(n.url).catch(() => undefined)))
-    return all.every((s) => s !== undefined && s.lsn === all[0]!.lsn && s.checksum === all[0]!.checksum) ? all : undefined
-  }, 30_000, () => 'the three machines converging')
-  assert.equal(new Set(sums.map((s) => s!.checksum)).size, 1)
-  const values = (await call('GET', `${old.url}/db/query?level=none&q=${encodeURIComponent('SELECT v FROM t ORDER BY id')}`)).json.results[0].values.map((r: unknown[]) => r[0])
+  await oneHistory(nodes, () => 'the three machines converging')
+  const values = await valuesOf(old.url)
   assert.deepEqual(values, acknowledged, 'every acknowledged write, on the old master too')
 })
