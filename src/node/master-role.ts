@@ -339,6 +339,12 @@ export class MasterRole {
     this.replication.accept(socket, request, caller)
   }
 
+  /** The first LSN of this master's epoch, once it is recorded (the epoch's first entry). */
+  epochStartLsn(): number | undefined {
+    const epoch = this.log.epoch()
+    return this.log.epochs().find((e) => e.epoch === epoch)?.startLsn
+  }
+
   epoch(): number {
     return this.log.epoch()
   }

@@ -156,6 +156,33 @@ export class FaultCluster {
     }
   }
 
+  /**
+   * With a coordinator nobody promotes: waits until a node other than `previous` is master of a
+   * later epoch than `previousEpoch`, holding the master key, with its epoch's start recorded,
+   * and records that as a promotion, invoked at `since` (the fault) and completed when seen.
+   */
+  async takenOver(previous: NodeProcess, previousEpoch: number, since: number, timeoutMs = 20_000): Promise<PromotionRecord> {
+    const seen = await waitFor(
+      async () => {
+        for (const node of this.nodes.filter((n) => n !== previous && n.isRunning && !n.isPaused)) {
+          const body = (await fetch(`${node.url}/status`, { signal: AbortSignal.timeout(800) }).then((r) => r.json()).catch(() => undefined)) as
+            | { role?: string; epoch?: number; master?: { epoch_start_lsn?: number | null }; coordinator?: { holds_master_key?: boolean } }
+            | undefined
+          const startLsn = body?.master?.epoch_start_lsn
+          if (body?.role === 'master' && (body.epoch ?? 0) > previousEpoch && typeof startLsn === 'number' && body.coordinator?.holds_master_key === true) {
+            return { node, epoch: body.epoch!, startLsn }
+          }
+        }
+        return undefined
+      },
+      timeoutMs,
+      () => `a node to take over from ${previous.url} by itself:\n${this.logs(6)}`,
+    )
+    const promotion = { node: seen.node.url, epoch: seen.epoch, lsn: seen.startLsn - 1, invokeAt: since, completeAt: History.now() }
+    this.history.promoted(promotion)
+    return promotion
+  }
+
   /** `POST /cluster/follow`: point `node` at `masterUrl`. */
   async follow(node: NodeProcess, masterUrl: string): Promise<void> {
     this.history.fault('follow', node.url, masterUrl)
