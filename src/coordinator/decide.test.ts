@@ -3,8 +3,8 @@ import assert from 'node:assert/strict'
 import { decide, rankOf, type CoordinatorView, type SelfState } from './decide.ts'
 import type { NodeRecord } from './records.ts'
 
-const replica: SelfState = { id: 'b', url: 'http://127.0.0.1:2', role: 'replica', epoch: 3, lsn: 100, deposed: false, eligible: true, followedUrl: 'http://127.0.0.1:1' }
-const master: SelfState = { id: 'a', url: 'http://127.0.0.1:1', role: 'master', epoch: 3, lsn: 100, deposed: false, eligible: true, followedUrl: undefined }
+const replica: SelfState = { id: 'b', url: 'http://127.0.0.1:2', role: 'replica', epoch: 3, lsn: 100, deposed: false, damaged: false, eligible: true, followedUrl: 'http://127.0.0.1:1' }
+const master: SelfState = { id: 'a', url: 'http://127.0.0.1:1', role: 'master', epoch: 3, lsn: 100, deposed: false, damaged: false, eligible: true, followedUrl: undefined }
 
 function view(self: SelfState, changes: Partial<CoordinatorView> = {}): CoordinatorView {
   return { self, master: undefined, ownLease: 'L-self', others: [], absentForMs: 0, rankStepMs: 1000, ...changes }
@@ -19,6 +19,13 @@ test('the master key naming this master on its own lease is held; on an older le
   assert.deepEqual(decide(view(master, { master: mine })), { kind: 'hold' })
   assert.deepEqual(decide(view(master, { master: { ...mine, lease: 'L-before-restart' } })), { kind: 'take', reclaim: true })
   assert.deepEqual(decide(view({ ...master, role: 'replica' }, { master: mine })), { kind: 'release' })
+})
+
+test('a master whose database file is damaged releases the key, and does not take it back', () => {
+  const mine = { record: { id: 'a', url: master.url, epoch: 3 }, lease: 'L-self' }
+  const damaged = { ...master, damaged: true, eligible: false }
+  assert.deepEqual(decide(view(damaged, { master: mine })), { kind: 'release' })
+  assert.equal(decide(view(damaged, { absentForMs: 60_000 })).kind, 'wait')
 })
 
 test('the master key naming another node: a master steps down and follows it, a replica follows it unless it already does', () => {

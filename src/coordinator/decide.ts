@@ -5,8 +5,9 @@
  *
  * - The key names this node, on this node's lease, and it is master: it holds it (its lease is
  *   renewed apart from this). On an older lease of its own (it restarted within the TTL): it
- *   takes the key over, on the condition that it is unchanged. Naming it while it is a replica:
- *   it releases the key, since a master that does not know it is one must not block failover.
+ *   takes the key over, on the condition that it is unchanged. Naming it while it is a replica,
+ *   or a master whose database file is damaged: it releases the key, since a master that does
+ *   not know it is one, or cannot write, must not block failover.
  * - The key names another node: a master steps down and follows it; a replica that follows
  *   another URL follows it.
  * - The key is absent: an eligible node takes it after a wait of its rank × rankStepMs since it
@@ -26,6 +27,8 @@ export interface SelfState {
   lsn: number
   /** A master that a higher epoch deposed. */
   deposed: boolean
+  /** A master whose database file SQLite found damaged: it hands the key over and takes no writes. */
+  damaged: boolean
   eligible: boolean
   /** The master a replica follows. */
   followedUrl: string | undefined
@@ -57,7 +60,7 @@ export function decide(view: CoordinatorView): Decision {
   if (master !== undefined) {
     const { record, lease } = master
     if (record.id === self.id) {
-      if (self.role === 'replica') return { kind: 'release' }
+      if (self.role === 'replica' || self.damaged) return { kind: 'release' }
       if (view.ownLease !== undefined && lease === view.ownLease) return { kind: 'hold' }
       return { kind: 'take', reclaim: true }
     }

@@ -25,6 +25,7 @@ import {
   runPrepared,
   withoutCounts,
   tablesWithoutPrimaryKey,
+  isCorruption,
   type GuardedConnection,
   type Connection,
   type SchemaGeneration,
@@ -363,6 +364,9 @@ export class WriteBatch {
       }
     } catch (error) {
       if (error instanceof TandemError && error.code !== 'BAD_REQUEST') throw error
+      // A damaged file is the master's problem, not the request's: the batch fails whole, and
+      // the pipeline stops taking writes (WritePipeline.damage).
+      if (isCorruption(error)) throw error
       const stopped = watched?.stopReasonOf(error)
       if (stopped === 'stopping' || stopped === 'cancelled') throw new TandemError('SHUTTING_DOWN', 'the master is stopping: nothing of the request was applied')
       if (stopped === 'time-limit' && this.stoppedByBudget(item)) throw new TooLong()

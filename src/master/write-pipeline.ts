@@ -19,7 +19,7 @@ import { entryBytesMax } from '../shared/limits.ts'
 import type { Logger } from '../shared/logger.ts'
 import { hashFromHex, type LogEntry } from '../replication-log/log-entry.ts'
 import type { LogStore } from '../replication-log/log-store.ts'
-import type { GuardedConnection, SchemaGeneration, StatementResult, Synchronous } from '../storage/index.ts'
+import { isCorruption, type GuardedConnection, type SchemaGeneration, type StatementResult, type Synchronous } from '../storage/index.ts'
 import { WriteBatch, type BatchItem, type BatchOutcome, type InternalWrite, type WriteRequest } from './write-batch.ts'
 import { LongWriteThread } from './long-write-thread.ts'
 import { fromWire, type LongWriteOutcome } from './long-write-protocol.ts'
@@ -115,6 +115,7 @@ export class WritePipeline {
 
   submit(request: WriteRequest | InternalWrite): Promise<WriteOutcome> {
     if (this.closed) return Promise.reject(this.closedReason ?? new TandemError('SHUTTING_DOWN', 'the master is stopping'))
+    if (this.damage !== undefined) return Promise.reject(new TandemError('WRITE_FAILED', `${this.damage}: this master takes no more writes (nothing of the request was applied); its data must come from a healthy copy`))
     if (this.queue.length >= this.options.queueMax) {
       return Promise.reject(new TandemError('OVERLOADED', `the write queue holds ${this.queue.length} requests; retry shortly`))
     }
@@ -150,9 +151,16 @@ export class WritePipeline {
    */
   failure: string | undefined
 
+  /**
+   * SQLite found the database file damaged (SQLITE_CORRUPT, SQLITE_NOTADB) while writing: for
+   * good. Every later write is refused; the node's data must come from a healthy copy (with a
+   * coordinator, the master hands over and resyncs as a replica).
+   */
+  damage: string | undefined
+
   /** Writes may succeed again (the disk has room): readiness no longer waits for a commit to say so. */
   clearFailure(): void {
-    this.failure = undefined
+    if (this.damage === undefined) this.failure = undefined
   }
 
   private get entryBytesMax(): number {
@@ -215,7 +223,7 @@ export class WritePipeline {
       this.lsn = entry.lsn
       this.hash = entry.hash
     }
-    this.failure = undefined
+    this.failure = this.damage
     for (const pending of batch) {
       if (this.closedReason !== undefined) pending.reject(this.closedReason)
       else if (pending.error !== undefined) pending.reject(pending.error)
@@ -236,7 +244,8 @@ export class WritePipeline {
       return
     }
     this.options.logger.error({ err: error }, 'write batch failed to commit')
-    this.failure = `writes fail: ${messageOf(error)}`
+    if (isCorruption(error)) this.damage ??= `the database file is damaged: ${messageOf(error)}`
+    this.failure = this.damage ?? `writes fail: ${messageOf(error)}`
     const failure = new TandemError('WRITE_FAILED', `the master could not commit: ${messageOf(error)}`, { cause: error })
     for (const pending of batch) pending.reject(failure)
   }

@@ -293,6 +293,8 @@ export class NodeRoles {
       if (this.config.fencing && theirs.epoch < mine) {
         throw new TandemError('BAD_REQUEST', `${target} serves epoch ${theirs.epoch}, older than this node's ${mine}: it was deposed`)
       }
+      // A master whose file was damaged copies the new master's whole database, not just its log.
+      const damage = this.masterRole?.pipeline.damage
       if (this.masterRole !== undefined) {
         this.masterRole.depose(theirs.epoch, `told to follow ${target}`)
         await this.masterRole.close()
@@ -305,7 +307,7 @@ export class NodeRoles {
         await this.replicaRole.close()
         this.replicaRole = undefined
       }
-      this.startReplica(target, theirs.epoch).start()
+      this.startReplica(target, theirs.epoch).start(damage)
       saveNodeState(this.config.dataDir, { role: 'replica', masterUrl: target, epoch: theirs.epoch, changedAt: new Date(this.options.clock.now()).toISOString() })
       this.logger.warn({ master: target, epoch: theirs.epoch }, 'now following a new master')
       return { master: target, epoch: theirs.epoch }

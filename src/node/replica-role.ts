@@ -100,10 +100,11 @@ export class ReplicaRole {
   }
 
   /** Starts following; a local log that fails its checksums is replaced from a snapshot first. */
-  start(): void {
+  /** `resync`: why this node's data must not be trusted (a master whose file was damaged): bootstrap from a snapshot first. */
+  start(resync?: string): void {
     const problem = this.applierInstance.store.verify()
     if (problem !== undefined) this.logger.error({ problem }, 'the local log is corrupted: it will not be used; resyncing from a snapshot')
-    this.follower.start(problem === undefined ? undefined : `the local log is corrupted: ${problem}`)
+    this.follower.start(problem === undefined ? resync : `the local log is corrupted: ${problem}`)
   }
 
   private retainedThrough = 0

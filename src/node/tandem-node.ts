@@ -140,10 +140,11 @@ export class TandemNode implements NodeApi {
           epoch: roles.epoch(),
           lsn: roles.appliedLsn(),
           deposed: roles.master?.deposedEpoch !== undefined,
+          damaged: roles.master?.pipeline.damage !== undefined,
           // A delayed replica is behind on purpose, and one that has not heard from a master
           // since it started (a cluster starting, its master not up yet) knows of no history
           // to carry on: neither becomes master by itself (`tandem promote` can make it).
-          eligible: roles.role === 'master' || (this.config.applyDelayMs === 0 && (roles.replica?.follower.lastContactAt ?? 0) !== 0),
+          eligible: (roles.role === 'master' && roles.master?.pipeline.damage === undefined) || (roles.role === 'replica' && this.config.applyDelayMs === 0 && (roles.replica?.follower.lastContactAt ?? 0) !== 0),
           followedUrl: roles.role === 'replica' ? roles.masterUrl() : undefined,
         }),
         takeOver: (epoch, peers) => roles.takeOver(epoch, peers),

@@ -7,11 +7,11 @@
  */
 import { afterEach, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { closeSync, openSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { DatabaseSync } from '@photostructure/sqlite'
-import { Cluster } from '../harness/cluster.ts'
+import { Cluster, waitFor } from '../harness/cluster.ts'
 import { call } from '../harness/http.ts'
+import { damageRootPage } from '../harness/damage.ts'
 
 const clusters: Cluster[] = []
 afterEach(async () => {
@@ -58,16 +58,8 @@ test('a replica whose database file has a damaged page resyncs from a snapshot w
   const cluster = await startWithRows(200)
   const replica = cluster.replicas[0]!
   await replica.kill('SIGTERM')
-  const path = join(replica.spec.dataDir, 'tandem.db')
-  const db = new DatabaseSync(path)
-  db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
-  const { rootpage } = db.prepare("SELECT rootpage FROM sqlite_schema WHERE name = 't'").get() as { rootpage: number }
-  const { page_size: pageSize } = db.prepare('PRAGMA page_size').get() as { page_size: number }
-  db.close()
   // The table's root page: its b-tree header overwritten, as a bad sector or a stray write would.
-  const fd = openSync(path, 'r+')
-  writeSync(fd, Buffer.alloc(16, 0xff), 0, 16, (rootpage - 1) * pageSize)
-  closeSync(fd)
+  damageRootPage(replica.spec.dataDir, 't')
   await replica.restart()
   await call('POST', `${cluster.master.url}/db/execute`, [["INSERT INTO t(v) VALUES ('after the damage')"]])
   await cluster.converged()
@@ -75,4 +67,32 @@ test('a replica whose database file has a damaged page resyncs from a snapshot w
   assert.equal(status.snapshots_installed, 1)
   const count = await call('GET', `${replica.url}/db/query?level=none&q=${encodeURIComponent('SELECT count(*) FROM t')}`)
   assert.deepEqual(count.json.results[0].values, [[201]])
+})
+
+test('a master whose database file is damaged refuses every write from the first one that finds it, says so, and resyncs once a replica is promoted', async () => {
+  const cluster = await startWithRows(200)
+  await call('POST', `${cluster.master.url}/db/execute`, ['CREATE TABLE u (id INTEGER PRIMARY KEY, v TEXT)'])
+  await cluster.converged()
+  const old = cluster.master
+  await old.kill('SIGKILL')
+  damageRootPage(old.spec.dataDir, 't')
+  await old.restart()
+  const hit = await call('POST', `${old.url}/db/execute`, [["INSERT INTO t(v) VALUES ('into the damage')"]])
+  assert.equal(hit.status, 503, hit.text)
+  assert.equal(hit.json.code, 'WRITE_FAILED')
+  // Another table's pages are fine, but a damaged file is not written to again.
+  const elsewhere = await call('POST', `${old.url}/db/execute`, [["INSERT INTO u(v) VALUES ('elsewhere')"]])
+  assert.equal(elsewhere.status, 503, elsewhere.text)
+  assert.match(elsewhere.text, /damaged/)
+  assert.equal((await call('GET', `${old.url}/readyz`)).status, 503)
+  assert.match((await call('GET', `${old.url}/status`)).json.master.last_problem ?? '', /damaged/)
+  // The operator promotes the replica; the damaged master follows it and copies its database.
+  const replica = cluster.replicas[0]!
+  const promoted = await call('POST', `${replica.url}/cluster/promote`)
+  assert.equal(promoted.status, 200, promoted.text)
+  await waitFor(async () => ((await call('GET', `${old.url}/status`)).json.replication?.snapshots_installed === 1 ? true : undefined), 20_000, () => cluster.logs())
+  const sums = await Promise.all([old, replica].map(async (n) => (await call('GET', `${n.url}/db/checksum`)).json))
+  assert.equal(sums[0].checksum, sums[1].checksum)
+  const count = await call('GET', `${old.url}/db/query?level=none&q=${encodeURIComponent('SELECT count(*) FROM t')}`)
+  assert.deepEqual(count.json.results[0].values, [[200]], 'the damaged write was not applied anywhere')
 })

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict'
 import { Cluster, waitFor } from '../harness/cluster.ts'
 import { call } from '../harness/http.ts'
 import { oneHistory, valuesOf, writeAcknowledged } from './writes.ts'
+import { damageRootPage } from '../harness/damage.ts'
 import { Etcd } from '../harness/etcd.ts'
 import { TcpProxy } from '../harness/tcp-proxy.ts'
 import type { NodeProcess } from '../harness/node-process.ts'
@@ -190,4 +191,25 @@ test('a master cut off from etcd alone stops acknowledging and a replica takes o
   } finally {
     await link.stop()
   }
+})
+
+test('a master whose database file is damaged hands the key over: a replica takes over, and the old master copies its database', async () => {
+  const { cluster } = await startCluster(2)
+  const old = cluster.master
+  const acknowledged = await writeAcknowledged(old.url, 50)
+  await oneHistory(cluster.nodes, () => cluster.logs())
+  // The replicas sleep while the master is down, so that it comes back as the master it was.
+  for (const replica of cluster.replicas) replica.pause()
+  await old.kill('SIGKILL')
+  damageRootPage(old.spec.dataDir, 't')
+  await old.restart()
+  await waitFor(async () => ((await call('GET', `${old.url}/status`)).json.coordinator?.holds_master_key === true ? true : undefined), 20_000, () => old.log.slice(-10).join('\n'))
+  for (const replica of cluster.replicas) replica.resume()
+  const hit = await call('POST', `${old.url}/db/execute`, [["INSERT INTO t(v) VALUES ('into the damage')"]])
+  assert.equal(hit.status, 503, hit.text)
+  const master = await newMaster(cluster, cluster.nodes)
+  assert.notEqual(master, old, 'a replica took over from the damaged master')
+  await waitFor(async () => ((await call('GET', `${old.url}/status`)).json.replication?.snapshots_installed >= 1 ? true : undefined), 20_000, () => old.log.slice(-10).join('\n'))
+  await oneHistory(cluster.nodes, () => cluster.logs(8))
+  assert.deepEqual(await valuesOf(old.url), acknowledged, 'the old master holds the healthy copy, without the write that found the damage')
 })

@@ -29,3 +29,4 @@ export async function oneHistory(nodes: NodeProcess[], describe: () => string): 
     return all.every((s) => s !== undefined && s.lsn === all[0]!.lsn && s.checksum === all[0]!.checksum) ? true : undefined
   }, 30_000, describe)
 }
+
