@@ -4,7 +4,7 @@
  * it with another node's. Only ever on a node that is not running (the discarded entries
  * excepted: plain files the node writes once).
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, truncateSync } from 'node:fs'
 import { join } from 'node:path'
 import { DatabaseSync } from '@photostructure/sqlite'
 import { verifyEntry, type LogEntry } from '../../src/replication-log/index.ts'
@@ -96,3 +96,31 @@ export function discardedEntries(dataDir: string): { count: number; oldestTime: 
   }
   return { count, oldestTime }
 }
+
+/**
+ * Cuts the newest `frames` frames off a killed node's WAL, as a disk that acknowledged writes
+ * it never made durable would: SQLite recovers the database up to the last commit before the
+ * cut, so the node comes back without its newest transactions. Frames of the current WAL
+ * generation are the ones after the header that carry its salts. Returns the frames kept and cut.
+ */
+export function cutWalFrames(dataDir: string, frames: number): { kept: number; cut: number } {
+  const path = join(dataDir, 'tandem.db-wal')
+  if (!existsSync(path)) return { kept: 0, cut: 0 }
+  const wal = readFileSync(path)
+  if (wal.length < walHeaderBytes) return { kept: 0, cut: 0 }
+  const pageSize = wal.readUInt32BE(8)
+  const [salt1, salt2] = [wal.readUInt32BE(16), wal.readUInt32BE(20)]
+  const frameBytes = walFrameHeaderBytes + pageSize
+  let current = 0
+  while (walHeaderBytes + (current + 1) * frameBytes <= wal.length) {
+    const at = walHeaderBytes + current * frameBytes
+    if (wal.readUInt32BE(at + 8) !== salt1 || wal.readUInt32BE(at + 12) !== salt2) break
+    current++
+  }
+  const kept = Math.max(0, current - frames)
+  truncateSync(path, walHeaderBytes + kept * frameBytes)
+  return { kept, cut: current - kept }
+}
+
+const walHeaderBytes = 32
+const walFrameHeaderBytes = 24
