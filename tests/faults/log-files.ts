@@ -4,7 +4,7 @@
  * it with another node's. Only ever on a node that is not running (the discarded entries
  * excepted: plain files the node writes once).
  */
-import { existsSync, readFileSync, readdirSync, truncateSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { DatabaseSync } from '@photostructure/sqlite'
 import { verifyEntry, type LogEntry } from '../../src/replication-log/index.ts'
@@ -124,3 +124,38 @@ export function cutWalFrames(dataDir: string, frames: number): { kept: number; c
 
 const walHeaderBytes = 32
 const walFrameHeaderBytes = 24
+
+/**
+ * Changes one character of one stored row in a stopped node's database file, in place (the page
+ * stays well formed, no index sees it): the `client` column of a `fault_events` row, found by its
+ * value and client stored side by side (every copy of them: stale ones included). Returns the row's value, or undefined when none is found
+ * in the main file.
+ */
+export function changeStoredRow(dataDir: string, random: Random): string | undefined {
+  const path = join(dataDir, 'tandem.db')
+  const db = open(dataDir)
+  let rows: { value: string; client: string }[]
+  try {
+    db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+    rows = db.prepare('SELECT value, client FROM fault_events ORDER BY rowid LIMIT 200').all() as typeof rows
+  } finally {
+    db.close()
+  }
+  const file = readFileSync(path)
+  const start = rows.length === 0 ? 0 : random.int(0, rows.length - 1)
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[(start + i) % rows.length]!
+    const pattern = Buffer.from(row.value + row.client)
+    // Every copy: a page keeps stale copies of cells it moved in its free space, and only one is the row.
+    let found = false
+    for (let at = file.indexOf(pattern); at >= 0; at = file.indexOf(pattern, at + 1)) {
+      const last = at + pattern.length - 1
+      file[last] = file[last] === 0x7a ? 0x79 : 0x7a
+      found = true
+    }
+    if (!found) continue
+    writeFileSync(path, file)
+    return row.value
+  }
+  return undefined
+}
