@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander'
 import { defaultConfig } from '../node/config.ts'
-import { advertiseUrl, baseUrl, bytes, coordinatorPrefix, coordinatorTtlMs, coordinatorUrls, durationMs, integer, moduleUrl, nodeUrl, synchronous } from './options.ts'
+import { advertiseUrl, baseUrl, bytes, coordinatorPrefix, coordinatorTarget, coordinatorTtlMs, durationMs, integer, moduleUrl, nodeUrl, synchronous } from './options.ts'
 import { runAgainstNode, withAccessOptions, type AccessFlags } from './node-access.ts'
 import { hashPasswordCommand } from './hash-password.ts'
 import { serve } from './serve.ts'
@@ -34,7 +34,7 @@ function nodeOptions(command: Command, defaultPort: number): Command {
     .option('--check-interval <duration>', 'anti-entropy: the master checks one range of 1,000 rows this often, and every replica the same rows at the same LSN (0: never)', durationMs, defaultConfig.checkIntervalMs)
     .option('--write-budget <duration>', "the master's event loop gives one write request this long; a request that needs longer runs alone on a thread of its own (0: never)", durationMs, defaultConfig.writeBudgetMs)
     .option('--max-result-bytes <size>', "the most one statement's result may hold (16 bytes per value plus its own); past it the statement fails with result too large (0: no limit)", bytes, defaultConfig.resultBytesMax)
-    .option('--coordinator <urls>', 'automatic failover: etcd client URLs, comma-separated; the master holds a lease there, and the most up-to-date replica takes over when it ends', coordinatorUrls)
+    .option('--coordinator <urls>', 'automatic failover: etcd client URLs, comma-separated, or etcd://HOST:2379[,HOST:2379…][/PREFIX]; the master holds a lease there, and the most up-to-date replica takes over when it ends', coordinatorTarget)
     .option('--coordinator-prefix <prefix>', "where in etcd this cluster keeps its keys (one prefix per cluster)", coordinatorPrefix, defaultConfig.coordinatorPrefix)
     .option('--coordinator-ttl <duration>', "the master's lease in etcd: a replica takes over this long after the master stops renewing it", coordinatorTtlMs, defaultConfig.coordinatorTtlMs)
     .option('--auth <file>', "users and permissions, in rqlite's format: [{\"username\", \"password\", \"perms\": [...]}] (needs --cluster-secret-file)")
@@ -65,7 +65,7 @@ interface ServeFlags {
   writeBudget: number
   checkInterval: number
   maxResultBytes: number
-  coordinator?: string[]
+  coordinator?: { urls: string[]; prefix?: string }
   coordinatorPrefix: string
   coordinatorTtl: number
   auth?: string
@@ -113,8 +113,9 @@ function toNodeOptions(role: 'master' | 'replica', flags: ServeFlags) {
     writeBudgetMs: flags.writeBudget,
     checkIntervalMs: flags.checkInterval,
     resultBytesMax: flags.maxResultBytes,
-    ...(flags.coordinator === undefined ? {} : { coordinatorUrls: flags.coordinator }),
-    coordinatorPrefix: flags.coordinatorPrefix,
+    ...(flags.coordinator === undefined ? {} : { coordinatorUrls: flags.coordinator.urls }),
+    // A prefix in an etcd:// URL wins over --coordinator-prefix.
+    coordinatorPrefix: flags.coordinator?.prefix ?? flags.coordinatorPrefix,
     coordinatorTtlMs: flags.coordinatorTtl,
     ...(flags.auth === undefined ? {} : { authFile: flags.auth }),
     ...(flags.clusterSecretFile === undefined ? {} : { clusterSecretFile: flags.clusterSecretFile }),

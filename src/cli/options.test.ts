@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { InvalidArgumentError } from 'commander'
-import { baseUrl, coordinatorPrefix, coordinatorTtlMs, coordinatorUrls, durationMs } from './options.ts'
+import { baseUrl, coordinatorPrefix, coordinatorTarget, coordinatorTtlMs, durationMs } from './options.ts'
 
 test("a node's --master URL is an origin, and one that carries a password is refused without echoing it", () => {
   assert.equal(baseUrl('127.0.0.1:4001'), 'http://127.0.0.1:4001')
@@ -22,11 +22,14 @@ test('--query-timeout takes a Go duration or bare milliseconds, and refuses anyt
 })
 
 test('--coordinator takes etcd origins, comma-separated; credentials, paths and nonsense are refused without echoing a password', () => {
-  assert.deepEqual(coordinatorUrls('http://127.0.0.1:2379'), ['http://127.0.0.1:2379'])
-  assert.deepEqual(coordinatorUrls('10.0.0.1:2379, https://etcd.example:2379/'), ['http://10.0.0.1:2379', 'https://etcd.example:2379'])
-  assert.throws(() => coordinatorUrls('http://root:hunter2@127.0.0.1:2379'), (error: Error) => /must not carry credentials/.test(error.message) && !error.message.includes('hunter2'))
-  for (const hostile of ['', ',', 'http://127.0.0.1:2379/v3/kv', 'ftp://x', Array(17).fill('http://a:1').join(',')]) {
-    assert.throws(() => coordinatorUrls(hostile), InvalidArgumentError, hostile)
+  assert.deepEqual(coordinatorTarget('http://127.0.0.1:2379'), { urls: ['http://127.0.0.1:2379'] })
+  assert.deepEqual(coordinatorTarget('10.0.0.1:2379, https://etcd.example:2379/'), { urls: ['http://10.0.0.1:2379', 'https://etcd.example:2379'] })
+  assert.deepEqual(coordinatorTarget('etcd://e1:2379,e2:2379/tandem/prod'), { urls: ['http://e1:2379', 'http://e2:2379'], prefix: '/tandem/prod' })
+  assert.deepEqual(coordinatorTarget('etcd://127.0.0.1:2379'), { urls: ['http://127.0.0.1:2379'] })
+  assert.throws(() => coordinatorTarget('http://root:hunter2@127.0.0.1:2379'), (error: Error) => /must not carry credentials/.test(error.message) && !error.message.includes('hunter2'))
+  assert.throws(() => coordinatorTarget('etcd://root:hunter2@127.0.0.1:2379/x'), (error: Error) => /must not carry credentials/.test(error.message) && !error.message.includes('hunter2'))
+  for (const hostile of ['', ',', 'http://127.0.0.1:2379/v3/kv', 'ftp://x', Array(17).fill('http://a:1').join(','), 'etcd://', 'etcd://h:1/a b', 'etcd://h:1/../x']) {
+    assert.throws(() => coordinatorTarget(hostile), InvalidArgumentError, hostile)
   }
 })
 

@@ -86,10 +86,18 @@ export function moduleUrl(value: string): string {
 }
 
 /**
- * --coordinator: etcd's client URLs, comma-separated (http(s) origins). etcd's own users are not
- * supported: a URL with credentials is refused rather than sent in the clear.
+ * --coordinator: etcd's client URLs, comma-separated (http(s) origins), or
+ * `etcd://HOST:2379[,HOST:2379…][/PREFIX]` (plain HTTP, and the key prefix in the path). etcd's
+ * own users are not supported: a URL with credentials is refused rather than sent in the clear.
  */
-export function coordinatorUrls(value: string): string[] {
+export function coordinatorTarget(value: string): { urls: string[]; prefix?: string } {
+  const etcd = /^etcd:\/\/([^/]*)(\/.*)?$/.exec(value.trim())
+  if (etcd === null) return { urls: coordinatorUrls(value) }
+  const urls = coordinatorUrls(etcd[1]!.split(',').map((host) => `http://${host}`).join(','))
+  return etcd[2] === undefined || etcd[2] === '/' ? { urls } : { urls, prefix: coordinatorPrefix(etcd[2].replace(/\/+$/, '')) }
+}
+
+function coordinatorUrls(value: string): string[] {
   const urls = value.split(',').map((u) => u.trim()).filter((u) => u !== '')
   if (urls.length === 0 || urls.length > 16) throw new InvalidArgumentError('give 1 to 16 etcd client URLs, comma-separated, e.g. http://127.0.0.1:2379')
   return urls.map((url) => {
@@ -102,7 +110,7 @@ export function coordinatorUrls(value: string): string[] {
 
 /** --coordinator-prefix: where in etcd this cluster keeps its keys, `/name[/name…]` in plain ASCII. */
 export function coordinatorPrefix(value: string): string {
-  if (!/^(\/[A-Za-z0-9_.-]{1,64}){1,8}$/.test(value)) throw new InvalidArgumentError('use a key prefix such as /tandem or /tandem/orders: slash-separated names of letters, digits, _ . and -')
+  if (!/^(\/[A-Za-z0-9_.-]{1,64}){1,8}$/.test(value) || value.split('/').some((name) => /^\.+$/.test(name))) throw new InvalidArgumentError('use a key prefix such as /tandem or /tandem/orders: slash-separated names of letters, digits, _ . and -')
   return value
 }
 

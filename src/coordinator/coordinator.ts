@@ -19,7 +19,7 @@ import { TandemError, messageOf } from '../shared/errors.ts'
 import type { Logger } from '../shared/logger.ts'
 import { EtcdClient, type EtcdCompare } from './etcd-client.ts'
 import { decide, type Decision, type SelfState } from './decide.ts'
-import { epochKey, masterKey, nodesPrefix, parseEpoch, parseMaster, parseNode, type EpochRecord, type NodeRecord } from './records.ts'
+import { epochKey, masterKey, nodesPrefix, parseEpoch, parseMaster, parseNode, parseSyncLsn, syncKey, type EpochRecord, type NodeRecord } from './records.ts'
 
 export interface CoordinatorOptions {
   endpoints: readonly string[]
@@ -69,6 +69,7 @@ export class Coordinator {
   private lastProblem: string | undefined
   private lastDecision: Decision | undefined
   private masterSeen: { id: string; url: string; epoch: number } | undefined
+  private publishedSyncLsn = 0
   takeovers = 0
 
   constructor(options: CoordinatorOptions) {
@@ -212,13 +213,19 @@ export class Coordinator {
     const { prefix } = this.options
     const self = this.options.node.self()
     const record: NodeRecord = { id: self.id, url: self.url, role: self.role === 'master' && !self.deposed ? 'master' : 'replica', epoch: self.epoch, lsn: self.lsn, eligible: self.eligible }
+    // The master publishes how far it acknowledged writes as replicated, when that grew (and
+    // only while it holds the key: a deposed master's horizon is not the cluster's).
+    const publishSync = this.holding !== undefined && self.syncAckedLsn > this.publishedSyncLsn
     const answer = await this.etcd.txn([], [
       ...(this.lease === undefined ? [] : [{ put: { key: `${nodesPrefix(prefix)}${self.id}`, value: JSON.stringify(record), lease: this.lease.id } }]),
+      ...(publishSync ? [{ put: { key: syncKey(prefix), value: JSON.stringify({ lsn: self.syncAckedLsn, id: self.id }) } }] : []),
       { range: { key: masterKey(prefix) } },
       { range: { key: epochKey(prefix) } },
       { range: { key: nodesPrefix(prefix), prefix: true, limit: 1000 } },
+      { range: { key: syncKey(prefix) } },
     ])
-    const [masterKv, epochKv, nodeKvs] = [answer.ranges[0]?.[0], answer.ranges[1]?.[0], answer.ranges[2] ?? []]
+    if (publishSync) this.publishedSyncLsn = self.syncAckedLsn
+    const [masterKv, epochKv, nodeKvs, syncKv] = [answer.ranges[0]?.[0], answer.ranges[1]?.[0], answer.ranges[2] ?? [], answer.ranges[3]?.[0]]
     const parsedMaster = masterKv === undefined ? undefined : parseMaster(masterKv.value)
     const master = masterKv === undefined ? undefined : parsedMaster === undefined ? ('invalid' as const) : { record: parsedMaster, lease: masterKv.lease }
     this.masterSeen = parsedMaster
@@ -236,6 +243,7 @@ export class Coordinator {
       ownLease: this.lease?.id,
       others,
       absentForMs: this.absentSince === undefined ? 0 : now - this.absentSince,
+      syncLsn: parseSyncLsn(syncKv?.value),
       epochRecord: epochKv === undefined ? undefined : parseEpoch(epochKv.value),
       epochModRevision: epochKv?.modRevision ?? 0,
       masterModRevision: masterKv?.modRevision ?? 0,

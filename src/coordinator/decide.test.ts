@@ -3,11 +3,11 @@ import assert from 'node:assert/strict'
 import { decide, rankOf, type CoordinatorView, type SelfState } from './decide.ts'
 import type { NodeRecord } from './records.ts'
 
-const replica: SelfState = { id: 'b', url: 'http://127.0.0.1:2', role: 'replica', epoch: 3, lsn: 100, deposed: false, damaged: false, eligible: true, followedUrl: 'http://127.0.0.1:1' }
-const master: SelfState = { id: 'a', url: 'http://127.0.0.1:1', role: 'master', epoch: 3, lsn: 100, deposed: false, damaged: false, eligible: true, followedUrl: undefined }
+const replica: SelfState = { id: 'b', url: 'http://127.0.0.1:2', role: 'replica', epoch: 3, lsn: 100, deposed: false, damaged: false, eligible: true, followedUrl: 'http://127.0.0.1:1', syncAckedLsn: 0 }
+const master: SelfState = { id: 'a', url: 'http://127.0.0.1:1', role: 'master', epoch: 3, lsn: 100, deposed: false, damaged: false, eligible: true, followedUrl: undefined, syncAckedLsn: 0 }
 
 function view(self: SelfState, changes: Partial<CoordinatorView> = {}): CoordinatorView {
-  return { self, master: undefined, ownLease: 'L-self', others: [], absentForMs: 0, rankStepMs: 1000, ...changes }
+  return { self, master: undefined, ownLease: 'L-self', others: [], absentForMs: 0, syncLsn: 0, rankStepMs: 1000, ...changes }
 }
 
 function node(id: string, changes: Partial<NodeRecord> = {}): NodeRecord {
@@ -58,4 +58,10 @@ test('with the key absent, the most advanced eligible node takes it first; each 
 test('a node that is not eligible (a delayed replica) or has no lease yet never takes the key', () => {
   assert.equal(decide(view({ ...replica, eligible: false }, { absentForMs: 60_000 })).kind, 'wait')
   assert.equal(decide(view(replica, { ownLease: undefined, absentForMs: 60_000 })).kind, 'wait')
+})
+
+test('a replica behind the LSN a master acknowledged as replicated never takes the key; one holding it does', () => {
+  assert.equal(decide(view(replica, { syncLsn: 101, absentForMs: 60_000 })).kind, 'wait')
+  assert.deepEqual(decide(view(replica, { syncLsn: 100 })), { kind: 'take', reclaim: false })
+  assert.deepEqual(decide(view(master, { syncLsn: 1000 })), { kind: 'take', reclaim: false }, 'a master is the source of that LSN')
 })

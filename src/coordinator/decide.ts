@@ -16,6 +16,8 @@
  *   of the log, then the smaller id. So the most advanced replica tries first, and the others
  *   only when it did not manage; its takeover still checks the others' positions after fencing
  *   them (NodeRoles.takeOver), so a stale record costs time, never an acknowledged write.
+ *   A replica behind the LSN a master published as acknowledged with replica confirmations
+ *   (`sync`) never takes it: it would lose writes acknowledged as replicated.
  */
 import type { MasterRecord, NodeRecord } from './records.ts'
 
@@ -32,6 +34,8 @@ export interface SelfState {
   eligible: boolean
   /** The master a replica follows. */
   followedUrl: string | undefined
+  /** A master: the highest LSN it acknowledged as confirmed by replicas (sync=K); 0 on a replica. */
+  syncAckedLsn: number
 }
 
 export interface CoordinatorView {
@@ -44,6 +48,8 @@ export interface CoordinatorView {
   others: readonly NodeRecord[]
   /** How long this node has seen the master key absent (0 when it is present). */
   absentForMs: number
+  /** The highest LSN a master published as acknowledged with replica confirmations (PREFIX/sync). */
+  syncLsn: number
   rankStepMs: number
 }
 
@@ -68,6 +74,9 @@ export function decide(view: CoordinatorView): Decision {
     return { kind: 'wait', reason: `following the master ${record.id} at ${record.url}` }
   }
   if (!self.eligible) return { kind: 'wait', reason: 'this node is not eligible to become master' }
+  // A replica without every write a master acknowledged as replicated must not lose them: it
+  // waits for one that has them (or for an operator's `tandem promote`).
+  if (self.role === 'replica' && self.lsn < view.syncLsn) return { kind: 'wait', reason: `this replica (LSN ${self.lsn}) lacks writes acknowledged with sync up to LSN ${view.syncLsn}` }
   if (view.ownLease === undefined) return { kind: 'wait', reason: 'this node has no lease yet' }
   const rank = rankOf(self, view.others)
   if (view.absentForMs >= rank * view.rankStepMs) return { kind: 'take', reclaim: false }

@@ -7,6 +7,9 @@
  * - `PREFIX/epoch` — `{epoch, id}`: the last epoch handed out and to whom, on no lease. Every
  *   taking of the master key writes it in the same transaction, on the condition that it is
  *   unchanged since it was read: so epochs only grow, and each belongs to one node.
+ * - `PREFIX/sync` — `{lsn, id}`: the highest LSN the master acknowledged as confirmed by replicas
+ *   (sync=K), on no lease, rewritten by the master's tick when it grows. A replica behind it may
+ *   not take the master key.
  * - `PREFIX/nodes/ID` — `{id, url, role, epoch, lsn, eligible}`: where each node stands, on its
  *   own lease, rewritten every tick. Replicas rank themselves by it when the master key is gone.
  *
@@ -41,6 +44,18 @@ export function masterKey(prefix: string): string {
 
 export function epochKey(prefix: string): string {
   return `${prefix}/epoch`
+}
+
+export function syncKey(prefix: string): string {
+  return `${prefix}/sync`
+}
+
+/** The LSN of a sync record, 0 for an absent or unreadable one. */
+export function parseSyncLsn(text: string | undefined): number {
+  if (text === undefined) return 0
+  const value = object(text)
+  const lsn = value?.['lsn']
+  return Number.isSafeInteger(lsn) && (lsn as number) >= 0 ? (lsn as number) : 0
 }
 
 export function nodesPrefix(prefix: string): string {

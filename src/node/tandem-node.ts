@@ -141,10 +141,13 @@ export class TandemNode implements NodeApi {
           lsn: roles.appliedLsn(),
           deposed: roles.master?.deposedEpoch !== undefined,
           damaged: roles.master?.pipeline.damage !== undefined,
-          // A delayed replica is behind on purpose, and one that has not heard from a master
-          // since it started (a cluster starting, its master not up yet) knows of no history
-          // to carry on: neither becomes master by itself (`tandem promote` can make it).
-          eligible: (roles.role === 'master' && roles.master?.pipeline.damage === undefined) || (roles.role === 'replica' && this.config.applyDelayMs === 0 && (roles.replica?.follower.lastContactAt ?? 0) !== 0),
+          syncAckedLsn: roles.master?.syncAckedLsn ?? 0,
+          // A delayed replica is behind on purpose, and an empty one that has not heard from a
+          // master since it started (a cluster starting, its master not up yet) knows of no
+          // history to carry on: neither becomes master by itself (`tandem promote` can make it).
+          eligible:
+            (roles.role === 'master' && roles.master?.pipeline.damage === undefined) ||
+            (roles.role === 'replica' && this.config.applyDelayMs === 0 && ((roles.replica?.follower.lastContactAt ?? 0) !== 0 || roles.appliedLsn() > 0)),
           followedUrl: roles.role === 'replica' ? roles.masterUrl() : undefined,
         }),
         takeOver: (epoch, peers) => roles.takeOver(epoch, peers),

@@ -27,13 +27,14 @@ after(async () => {
 
 let prefixes = 0
 /** Each test its own cluster in etcd (its own prefix), a 2 s lease so that takeovers are quick. */
-function coordinated(): { args: string[]; prefix: string } {
+function coordinated(form: 'http' | 'etcd' = 'http'): { args: string[]; prefix: string } {
   const prefix = `/test${++prefixes}`
-  return { args: ['--coordinator', etcd.url, '--coordinator-prefix', prefix, '--coordinator-ttl', '2s'], prefix }
+  const target = form === 'http' ? ['--coordinator', etcd.url, '--coordinator-prefix', prefix] : ['--coordinator', `etcd://${new URL(etcd.url).host}${prefix}`]
+  return { args: [...target, '--coordinator-ttl', '2s'], prefix }
 }
 
-async function startCluster(replicas: number): Promise<{ cluster: Cluster; prefix: string }> {
-  const { args, prefix } = coordinated()
+async function startCluster(replicas: number, form: 'http' | 'etcd' = 'http'): Promise<{ cluster: Cluster; prefix: string }> {
+  const { args, prefix } = coordinated(form)
   const cluster = await Cluster.start({ replicas, masterArgs: args, replicaArgs: args })
   clusters.push(cluster)
   await waitFor(async () => ((await call('GET', `${cluster.master.url}/readyz`)).status === 200 ? true : undefined), 20_000, () => `the master holding its key: ${cluster.logs()}`)
@@ -103,8 +104,9 @@ test('a paused master acknowledges nothing once its lease may have ended; resume
   assert.deepEqual(values, ['on the new master'], 'one history: the new master\'s')
 })
 
-test('with a coordinator, an operator promotion is refused while the master holds the key, and force is refused always', async () => {
-  const { cluster } = await startCluster(1)
+test('with a coordinator (given as etcd://HOST/PREFIX), an operator promotion is refused while the master holds the key, and force is refused always', async () => {
+  const { cluster, prefix } = await startCluster(1, 'etcd')
+  assert.equal((await etcd.get(`${prefix}/master`))?.['id'], cluster.master.id, 'the prefix came from the etcd:// URL')
   const replica = cluster.replicas[0]!
   const plain = await call('POST', `${replica.url}/cluster/promote`)
   assert.equal(plain.status, 409, plain.text)
@@ -212,4 +214,35 @@ test('a master whose database file is damaged hands the key over: a replica take
   await waitFor(async () => ((await call('GET', `${old.url}/status`)).json.replication?.snapshots_installed >= 1 ? true : undefined), 20_000, () => old.log.slice(-10).join('\n'))
   await oneHistory(cluster.nodes, () => cluster.logs(8))
   assert.deepEqual(await valuesOf(old.url), acknowledged, 'the old master holds the healthy copy, without the write that found the damage')
+})
+
+test('a replica that lacks writes acknowledged as replicated never takes over; the one that holds them does when it comes back', async () => {
+  const { cluster, prefix } = await startCluster(2)
+  const old = cluster.master
+  const [holder, behind] = cluster.replicas as [NodeProcess, NodeProcess]
+  const acknowledged = await writeAcknowledged(old.url, 5)
+  await oneHistory(cluster.nodes, () => cluster.logs())
+  // Only `holder` confirms what follows: `behind` is down (a paused one would still find the
+  // entries in its socket when it wakes).
+  await behind.kill('SIGKILL')
+  for (let i = 0; i < 10; i++) {
+    const reply = await call('POST', `${old.url}/db/execute?sync=1`, [['INSERT INTO t(v) VALUES (?)', `only on the holder ${i}`]])
+    assert.equal(reply.status, 200, reply.text)
+    assert.equal(reply.json.sync?.confirmed, 1)
+    acknowledged.push(`only on the holder ${i}`)
+  }
+  await waitFor(async () => (Number((await etcd.get(`${prefix}/sync`))?.['lsn']) >= acknowledged.length + 1 ? true : undefined), 10_000, () => 'the master to publish how far it acknowledged with sync')
+  await old.kill('SIGKILL')
+  await holder.kill('SIGKILL')
+  await behind.restart()
+  // Several rank steps with the key free: the replica that lacks acknowledged writes waits.
+  await waitFor(async () => ((await call('GET', `${behind.url}/status`)).json.coordinator?.decision?.includes('lacks writes acknowledged') === true ? true : undefined), 20_000, () => behind.log.slice(-8).join('\n'))
+  await new Promise((resolve) => setTimeout(resolve, 3000))
+  assert.equal((await roleOf(behind))?.role, 'replica', 'it never took over')
+  assert.equal(await etcd.get(`${prefix}/master`), undefined)
+  await holder.restart()
+  const master = await newMaster(cluster, [holder, behind])
+  assert.equal(master, holder)
+  await oneHistory([holder, behind], () => cluster.logs(8))
+  assert.deepEqual(await valuesOf(behind.url), acknowledged, 'every write acknowledged as replicated survived')
 })
