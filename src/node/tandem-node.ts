@@ -29,7 +29,8 @@ import { loadNodeId } from './node-identity.ts'
 import { Snapshots } from './snapshots.ts'
 import { loadNodeSecurity, type NodeSecurity } from './node-security.ts'
 import { ClusterId } from '../security/index.ts'
-import { Coordinator } from '../coordinator/index.ts'
+import type { Coordinator } from '../coordinator/index.ts'
+import { coordinate } from './coordination.ts'
 
 export type NodeOptions = Partial<NodeConfig> & Pick<NodeConfig, 'role' | 'dataDir' | 'port'>
 
@@ -116,7 +117,9 @@ export class TandemNode implements NodeApi {
         },
       },
     })
-    if (this.config.coordinatorUrls !== undefined) this.coordinator = this.coordinated(this.config.coordinatorUrls)
+    if (this.config.coordinatorUrls !== undefined) {
+      this.coordinator = coordinate(this.config, this.config.coordinatorUrls, this.roles, { id: this.nodeId, url: () => this.url }, this.logger)
+    }
     this.reads = new NodeReads(this.dbPath, this.schema, this.config, this.logger)
     this.snapshots = new Snapshots(this.dbPath, join(this.config.dataDir, 'snapshots'))
   }
@@ -125,38 +128,6 @@ export class TandemNode implements NodeApi {
     return this.roles.role
   }
 
-  private coordinated(endpoints: readonly string[]): Coordinator {
-    const roles = this.roles
-    return new Coordinator({
-      endpoints,
-      prefix: this.config.coordinatorPrefix,
-      leaseTtlMs: this.config.coordinatorTtlMs,
-      logger: this.logger,
-      node: {
-        self: () => ({
-          id: this.nodeId,
-          url: this.url,
-          role: roles.role,
-          epoch: roles.epoch(),
-          lsn: roles.appliedLsn(),
-          deposed: roles.master?.deposedEpoch !== undefined,
-          damaged: roles.master?.pipeline.damage !== undefined,
-          syncAckedLsn: roles.master?.syncAckedLsn ?? 0,
-          // A delayed replica is behind on purpose, and an empty one that has not heard from a
-          // master since it started (a cluster starting, its master not up yet) knows of no
-          // history to carry on: neither becomes master by itself (`tandem promote` can make it).
-          eligible:
-            (roles.role === 'master' && roles.master?.pipeline.damage === undefined) ||
-            (roles.role === 'replica' && this.config.applyDelayMs === 0 && ((roles.replica?.follower.lastContactAt ?? 0) !== 0 || roles.appliedLsn() > 0)),
-          followedUrl: roles.role === 'replica' ? roles.masterUrl() : undefined,
-        }),
-        takeOver: (epoch, peers) => roles.takeOver(epoch, peers),
-        follow: async (url) => {
-          await roles.follow(url, { byNode: true })
-        },
-      },
-    })
-  }
 
   static async start(options: NodeOptions, clock: Clock = systemClock): Promise<TandemNode> {
     const node = new TandemNode(options, clock)
