@@ -16,7 +16,7 @@ afterEach(async () => {
   for (const cluster of clusters.splice(0)) await cluster.stop()
 })
 
-const trials = 5
+const trials = 3
 
 test(`${trials} races of two promotions after the master is killed: one winner each time, the loser names it, acknowledges nothing and follows it`, async () => {
   for (let trial = 1; trial <= trials; trial++) {

@@ -2,7 +2,7 @@
  * (j) and (k): automatic failover on a real etcd started by the scenario; every node runs with
  * --coordinator and a 2 s lease, and nobody promotes anything.
  *
- * (j) kill -9 the master under sync=1 load, three times: a replica takes the master key and
+ * (j) kill -9 the master under sync=1 load, twice (the second kill hits a master that took over): a replica takes the master key and
  * becomes master by itself, no acknowledged write is lost, and the killed node, started again
  * as it was, rejoins as a replica of the new master by itself. The time from each kill to the
  * new master being seen is printed (the issue asks for TTL + 2 s; tests assert outcomes, so the
@@ -27,18 +27,18 @@ function coordinated(etcd: Etcd, prefix: string): string[] {
   return ['--coordinator', etcd.url, '--coordinator-prefix', prefix, '--coordinator-ttl', `${ttlSeconds}s`]
 }
 
-test('(j) kill -9 the master with etcd and sync=1, three times: a replica takes over by itself, nothing acknowledged is lost', { timeout: 150_000 }, async () => {
+test('(j) kill -9 the master with etcd and sync=1, twice: a replica takes over by itself, nothing acknowledged is lost', { timeout: 150_000 }, async () => {
   const etcd = await Etcd.start()
   const takeoverMs: number[] = []
   try {
     const coordinator = coordinated(etcd, '/faults-j')
     const result = await runScenario({
-      name: 'j. etcd: kill -9 master x3 (sync 1)',
+      name: 'j. etcd: kill -9 master x2 (sync 1)',
       cluster: { replicas: 2, masterArgs: [...coordinator, '--sync-replicas', '1', '--sync-timeout-ms', '1500'], replicaArgs: coordinator },
       workload: { httpClients: 8, writers: 3, tandemClients: 1, thinkMs: 1, sync: 1, syncTimeoutMs: 1500 },
       warmupMs: 1200,
       fault: async ({ faults, random, sleep }) => {
-        for (let cycle = 0; cycle < 3; cycle++) {
+        for (let cycle = 0; cycle < 2; cycle++) {
           if (cycle > 0) await sleep(random.int(400, 900))
           const killed = await faults.master()
           const epoch = (await nodeStatus(killed.url))?.epoch ?? 0
