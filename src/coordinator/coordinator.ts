@@ -69,7 +69,10 @@ export class Coordinator {
   private lastProblem: string | undefined
   private lastDecision: Decision | undefined
   private masterSeen: { id: string; url: string; epoch: number } | undefined
+  /** The highest LSN written to PREFIX/sync by this master, and the highest asked for. */
   private publishedSyncLsn = 0
+  private syncTarget = 0
+  private syncPublishing: Promise<void> | undefined
   takeovers = 0
 
   constructor(options: CoordinatorOptions) {
@@ -106,6 +109,35 @@ export class Coordinator {
     if (this.lease === undefined || this.lease.id !== this.holding.lease) return 'this master lost its lease in etcd'
     if (performance.now() >= this.lease.validUntil) return 'this master could not renew its lease in etcd in time'
     return undefined
+  }
+
+  /**
+   * Before a write confirmed by replicas (sync=K) is acknowledged: its LSN is written to
+   * PREFIX/sync, so that no replica without it can take over once the answer is out. One etcd
+   * transaction covers every write waiting meanwhile; it holds only while this node holds the
+   * master key (a deposed master's history is not the cluster's), else LEASE_LOST.
+   */
+  async publishSync(lsn: number): Promise<void> {
+    this.syncTarget = Math.max(this.syncTarget, lsn)
+    while (this.publishedSyncLsn < lsn) {
+      this.syncPublishing ??= this.writeSync().finally(() => (this.syncPublishing = undefined))
+      await this.syncPublishing
+    }
+  }
+
+  private async writeSync(): Promise<void> {
+    const holding = this.holding
+    const target = this.syncTarget
+    const failure = (why: string) => new TandemError('LEASE_LOST', `the write is committed and confirmed by replicas, but ${why}: it may or may not survive a failover (retry only with the same Idempotency-Key)`)
+    if (holding === undefined) throw failure('this node no longer holds the master key')
+    const { prefix } = this.options
+    const answer = await this.etcd
+      .txn([{ key: masterKey(prefix), target: 'MOD', revision: holding.modRevision }], [{ put: { key: syncKey(prefix), value: JSON.stringify({ lsn: target, id: this.options.node.self().id }) } }])
+      .catch((error: unknown) => {
+        throw failure(`etcd did not record it (${messageOf(error)})`)
+      })
+    if (!answer.succeeded) throw failure('the master key changed hands')
+    this.publishedSyncLsn = Math.max(this.publishedSyncLsn, target)
   }
 
   status(): Record<string, unknown> {
@@ -213,18 +245,13 @@ export class Coordinator {
     const { prefix } = this.options
     const self = this.options.node.self()
     const record: NodeRecord = { id: self.id, url: self.url, role: self.role === 'master' && !self.deposed ? 'master' : 'replica', epoch: self.epoch, lsn: self.lsn, eligible: self.eligible }
-    // The master publishes how far it acknowledged writes as replicated, when that grew (and
-    // only while it holds the key: a deposed master's horizon is not the cluster's).
-    const publishSync = this.holding !== undefined && self.syncAckedLsn > this.publishedSyncLsn
     const answer = await this.etcd.txn([], [
       ...(this.lease === undefined ? [] : [{ put: { key: `${nodesPrefix(prefix)}${self.id}`, value: JSON.stringify(record), lease: this.lease.id } }]),
-      ...(publishSync ? [{ put: { key: syncKey(prefix), value: JSON.stringify({ lsn: self.syncAckedLsn, id: self.id }) } }] : []),
       { range: { key: masterKey(prefix) } },
       { range: { key: epochKey(prefix) } },
       { range: { key: nodesPrefix(prefix), prefix: true, limit: 1000 } },
       { range: { key: syncKey(prefix) } },
     ])
-    if (publishSync) this.publishedSyncLsn = self.syncAckedLsn
     const [masterKv, epochKv, nodeKvs, syncKv] = [answer.ranges[0]?.[0], answer.ranges[1]?.[0], answer.ranges[2] ?? [], answer.ranges[3]?.[0]]
     const parsedMaster = masterKv === undefined ? undefined : parseMaster(masterKv.value)
     const master = masterKv === undefined ? undefined : parsedMaster === undefined ? ('invalid' as const) : { record: parsedMaster, lease: masterKv.lease }

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict'
 import { decide, rankOf, type CoordinatorView, type SelfState } from './decide.ts'
 import type { NodeRecord } from './records.ts'
 
-const replica: SelfState = { id: 'b', url: 'http://127.0.0.1:2', role: 'replica', epoch: 3, lsn: 100, deposed: false, damaged: false, eligible: true, followedUrl: 'http://127.0.0.1:1', syncAckedLsn: 0 }
-const master: SelfState = { id: 'a', url: 'http://127.0.0.1:1', role: 'master', epoch: 3, lsn: 100, deposed: false, damaged: false, eligible: true, followedUrl: undefined, syncAckedLsn: 0 }
+const replica: SelfState = { id: 'b', url: 'http://127.0.0.1:2', role: 'replica', epoch: 3, lsn: 100, deposed: false, damaged: false, eligible: true, followedUrl: 'http://127.0.0.1:1' }
+const master: SelfState = { id: 'a', url: 'http://127.0.0.1:1', role: 'master', epoch: 3, lsn: 100, deposed: false, damaged: false, eligible: true, followedUrl: undefined }
 
 function view(self: SelfState, changes: Partial<CoordinatorView> = {}): CoordinatorView {
   return { self, master: undefined, ownLease: 'L-self', others: [], absentForMs: 0, syncLsn: 0, rankStepMs: 1000, ...changes }

@@ -34,8 +34,6 @@ export interface SelfState {
   eligible: boolean
   /** The master a replica follows. */
   followedUrl: string | undefined
-  /** A master: the highest LSN it acknowledged as confirmed by replicas (sync=K); 0 on a replica. */
-  syncAckedLsn: number
 }
 
 export interface CoordinatorView {

@@ -8,8 +8,9 @@
  *   taking of the master key writes it in the same transaction, on the condition that it is
  *   unchanged since it was read: so epochs only grow, and each belongs to one node.
  * - `PREFIX/sync` — `{lsn, id}`: the highest LSN the master acknowledged as confirmed by replicas
- *   (sync=K), on no lease, rewritten by the master's tick when it grows. A replica behind it may
- *   not take the master key.
+ *   (sync=K), on no lease, written before each such acknowledgement (Coordinator.publishSync), on
+ *   the condition that the writer still holds the master key. A replica behind it may not take
+ *   the master key.
  * - `PREFIX/nodes/ID` — `{id, url, role, epoch, lsn, eligible}`: where each node stands, on its
  *   own lease, rewritten every tick. Replicas rank themselves by it when the master key is gone.
  *

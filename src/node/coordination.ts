@@ -22,7 +22,6 @@ export function coordinate(config: NodeConfig, endpoints: readonly string[], rol
         lsn: roles.appliedLsn(),
         deposed: roles.master?.deposedEpoch !== undefined,
         damaged: roles.master?.pipeline.damage !== undefined,
-        syncAckedLsn: roles.master?.syncAckedLsn ?? 0,
         eligible: isEligible(config, roles),
         followedUrl: roles.role === 'replica' ? roles.masterUrl() : undefined,
       }),

@@ -51,6 +51,8 @@ export class MasterRole {
    * etcd), checked before a write runs and again before it is acknowledged.
    */
   leaseProblem: () => string | undefined = () => undefined
+  /** With a coordinator: records the LSN of a write confirmed by replicas before it is acknowledged (Coordinator.publishSync). */
+  beforeSyncAck: (lsn: number) => Promise<void> = () => Promise.resolve()
 
   /**
    * `schema`: the node's schema generation, moved around every commit that changes the schema.
@@ -262,7 +264,7 @@ export class MasterRole {
     if (required <= 0) return outcome
     const confirmed = await this.replication.waitForConfirmations(outcome.lsn, required, options.syncTimeoutMs ?? this.config.syncTimeoutMs)
     this.lastSync = { lsn: outcome.lsn, required, confirmed }
-    if (confirmed >= required) this.syncAckedLsn = Math.max(this.syncAckedLsn, outcome.lsn)
+    if (confirmed >= required) await this.beforeSyncAck(outcome.lsn)
     this.confirmLease(outcome.lsn)
     return { ...outcome, sync: { required, confirmed } }
   }
@@ -296,7 +298,7 @@ export class MasterRole {
     const required = this.config.syncReplicas
     if (required <= 0 || outcome.replayed) return outcome
     const confirmed = await this.replication.waitForConfirmations(outcome.lsn, required, this.config.syncTimeoutMs)
-    if (confirmed >= required) this.syncAckedLsn = Math.max(this.syncAckedLsn, outcome.lsn)
+    if (confirmed >= required) await this.beforeSyncAck(outcome.lsn)
     return { ...outcome, sync: { required, confirmed } }
   }
 
@@ -329,11 +331,6 @@ export class MasterRole {
   }
 
   private lastSync: { lsn: number; required: number; confirmed: number } | undefined
-  /**
-   * The highest LSN acknowledged as confirmed by replicas (sync=K): with a coordinator it is
-   * published in etcd, and a replica behind it may not take over (it misses acknowledged writes).
-   */
-  syncAckedLsn = 0
 
   private expireIdempotencyKeys(): void {
     const before = Date.now() - this.config.idempotencyWindowMs

@@ -59,6 +59,8 @@ export interface NodeRolesOptions {
   cluster: ClusterId
   /** With a coordinator: why the master may not acknowledge a write now (its lease), or undefined. */
   leaseProblem?: () => string | undefined
+  /** With a coordinator: records a replica-confirmed write's LSN before it is acknowledged. */
+  beforeSyncAck?: (lsn: number) => Promise<void>
 }
 
 export class NodeRoles {
@@ -332,6 +334,7 @@ export class NodeRoles {
     const master = new MasterRole(config, dbPath, nodeId, clock, logger, schema, this.options.cluster.ensure(), promoteToEpoch)
     master.onCommit((entry) => waiters.reached(entry.lsn))
     if (this.options.leaseProblem !== undefined) master.leaseProblem = this.options.leaseProblem
+    if (this.options.beforeSyncAck !== undefined) master.beforeSyncAck = this.options.beforeSyncAck
     this.masterRole = master
     this.followedUrl = undefined
     waiters.reached(master.pipeline.lastLsn)

@@ -106,7 +106,12 @@ export class TandemNode implements NodeApi {
       executor: this.executor,
       peers: this.security.peers,
       cluster: this.cluster,
-      ...(this.config.coordinatorUrls === undefined ? {} : { leaseProblem: () => (this.coordinator === undefined ? 'this node is starting' : this.coordinator.leaseProblem()) }),
+      ...(this.config.coordinatorUrls === undefined
+        ? {}
+        : {
+            leaseProblem: () => (this.coordinator === undefined ? 'this node is starting' : this.coordinator.leaseProblem()),
+            beforeSyncAck: (lsn: number) => this.coordinator?.publishSync(lsn) ?? Promise.resolve(),
+          }),
       onSwap: {
         // Every connection to the file is closed before it is replaced, the read threads' too.
         before: () => this.reads.closeConnections(),
