@@ -53,6 +53,8 @@ export class Coordinator {
   private readonly etcd: EtcdClient
   private readonly logger: Logger
   private readonly tickMs: number
+  /** How much later than the node before it in rank a node tries to take a free key. */
+  private readonly rankStepMs: number
   private lease: { id: string; validUntil: number } | undefined
   /** The epoch this node took the master key for, while it holds it. */
   private holding: { epoch: number; lease: string; modRevision: number } | undefined
@@ -79,6 +81,7 @@ export class Coordinator {
     this.options = options
     this.logger = options.logger
     this.tickMs = Math.max(50, Math.floor(options.leaseTtlMs / 5))
+    this.rankStepMs = this.tickMs * 2
     this.etcd = new EtcdClient(options.endpoints, Math.max(200, this.tickMs))
   }
 
@@ -213,7 +216,7 @@ export class Coordinator {
       // The first tick waits for a lease; later ones use the renewal loop's.
       if (this.lease === undefined) await this.renewing
       const view = await this.read()
-      const decision = decide({ ...view, rankStepMs: this.tickMs * 2 })
+      const decision = decide({ ...view, rankStepMs: this.rankStepMs })
       this.lastDecision = decision
       await this.act(decision, view)
       this.lastProblem = undefined
@@ -286,8 +289,9 @@ export class Coordinator {
         this.holding = undefined
         return this.options.node.follow(decision.url)
       case 'release':
-        await this.etcd.txn([{ key: masterKey(this.options.prefix), target: 'MOD', revision: view.masterModRevision }], [{ delete: { key: masterKey(this.options.prefix) } }])
-        this.logger.warn('coordinator: released the master key, which named this replica')
+        this.holding = undefined
+        await this.releaseKey(view.masterModRevision)
+        this.logger.warn('coordinator: released the master key (it named this node, which is a replica or a damaged master)')
         return
       case 'take':
         if (performance.now() < this.notBefore) return
@@ -327,11 +331,17 @@ export class Coordinator {
       // key back, so that the node before it in rank takes it.
       this.logger.warn({ epoch, err: messageOf(error) }, 'coordinator: the takeover failed; releasing the master key')
       this.holding = undefined
-      this.notBefore = performance.now() + refusedBackoffSteps * this.tickMs * 2
-      await this.etcd.txn([{ key: masterKey(prefix), target: 'MOD', revision: modRevision }], [{ delete: { key: masterKey(prefix) } }]).catch(() => undefined)
+      this.notBefore = performance.now() + refusedBackoffSteps * this.rankStepMs
+      await this.releaseKey(modRevision).catch(() => undefined)
       throw error
     } finally {
       this.takingOver = false
     }
+  }
+
+  /** Deletes the master key, on the condition that it is still the version this node read or wrote. */
+  private async releaseKey(modRevision: number): Promise<void> {
+    const key = masterKey(this.options.prefix)
+    await this.etcd.txn([{ key, target: 'MOD', revision: modRevision }], [{ delete: { key } }])
   }
 }

@@ -197,10 +197,7 @@ export class NodeRoles {
         const peers = [...new Set([...replicas, ...others])].filter((u) => u !== me.url)
         await master.close()
         this.masterRole = undefined
-        this.startMaster(epoch)
-        saveNodeState(this.config.dataDir, { role: 'master', epoch, changedAt: new Date(this.options.clock.now()).toISOString() })
-        this.logger.warn({ epoch, peers }, 'took the master key again: a new epoch from this master\'s own log')
-        void tellToFollow(peers, me.url, this.logger, this.options.peers)
+        await this.reign(epoch, peers, false, { epoch, peers }, 'took the master key again: a new epoch from this master\'s own log')
         return
       }
       const replica = this.replicaRole!
@@ -225,12 +222,17 @@ export class NodeRoles {
     await replica.close()
     this.replicaRole = undefined
     this.options.executor?.stopAll('this replica was promoted to master')
+    await this.reign(epoch, peers, waitForPeers, { epoch, lsn: position.lsn, peers, granted: fenced.filter((a) => a.granted).map((p) => p.url) }, 'promoted to master')
+    return { epoch, lsn: position.lsn, url: this.options.url() }
+  }
+
+  /** Starts the master's role at `epoch`, saves it, and tells `peers` to follow (waiting for their first answers, or not). */
+  private async reign(epoch: number, peers: readonly string[], waitForPeers: boolean, details: Record<string, unknown>, message: string): Promise<void> {
     this.startMaster(epoch)
     saveNodeState(this.config.dataDir, { role: 'master', epoch, changedAt: new Date(this.options.clock.now()).toISOString() })
-    this.logger.warn({ epoch, lsn: position.lsn, peers, granted: fenced.filter((a) => a.granted).map((p) => p.url) }, 'promoted to master')
+    this.logger.warn(details, message)
     const told = tellToFollow(peers, this.options.url(), this.logger, this.options.peers)
     if (waitForPeers) await told
-    return { epoch, lsn: position.lsn, url: this.options.url() }
   }
 
   /**
