@@ -60,7 +60,7 @@ export interface NodeApi {
   promote(force: boolean): Promise<{ epoch: number; lsn: number; url: string }>
   /** A promotion to `epoch` is under way: stop taking writes / stop following an older master. */
   /** Accept `candidate` as the master of `epoch`, unless another has it (see NodeRoles.fence). */
-  fence(epoch: number, candidate: { id: string; url: string }): { granted: boolean; vote?: { epoch: number; candidate: { id: string; url: string } }; role: Role; epoch: number; position: { epoch: number; lsn: number }; id: string }
+  fence(epoch: number, candidate: { id: string; url: string }, candidatePosition: { epoch: number; lsn: number }): { granted: boolean; vote?: { epoch: number; candidate: { id: string; url: string } }; role: Role; epoch: number; position: { epoch: number; lsn: number }; id: string }
   /**
    * Follows another master from now on (a master steps down). `byNode`: asked by a node of this
    * cluster (a promotion), which may name any URL; a user may name only a known member.

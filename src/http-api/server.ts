@@ -330,8 +330,8 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
 
   app.post('/cluster/fence', (request, reply) => {
     gate.requireNode(accessFor(request), 'POST /cluster/fence')
-    const usage = 'fence needs the epoch and the node asking for it: {"epoch": N, "candidate": {"id": "…", "url": "http://…"}}'
-    let body: { epoch?: unknown; candidate?: { id?: unknown; url?: unknown } }
+    const usage = 'fence needs the epoch, the node asking for it and where its log ends: {"epoch": N, "candidate": {"id": "…", "url": "http://…"}, "position": {"epoch": N, "lsn": N}}'
+    let body: { epoch?: unknown; candidate?: { id?: unknown; url?: unknown }; position?: { epoch?: unknown; lsn?: unknown } }
     try {
       body = JSON.parse(bodyText(request) || '{}') as typeof body
     } catch {
@@ -342,7 +342,10 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     const id = candidate?.id
     const url = candidate?.url
     if (typeof id !== 'string' || typeof url !== 'string' || id.length === 0 || id.length > 128 || !/^https?:\/\/[^\s]{1,2000}$/.test(url)) throw new TandemError('BAD_REQUEST', usage)
-    return sendJson(reply, node.fence(epoch, { id, url }), parseQueryParams(request.query as Query))
+    const position = body.position
+    const counter = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0
+    if (typeof position !== 'object' || position === null || !counter(position.epoch) || !counter(position.lsn)) throw new TandemError('BAD_REQUEST', usage)
+    return sendJson(reply, node.fence(epoch, { id, url }, { epoch: position.epoch, lsn: position.lsn }), parseQueryParams(request.query as Query))
   })
 
   app.post('/cluster/follow', async (request, reply) => {

@@ -17,8 +17,9 @@ import type { LsnWaiters } from './lsn-waiters.ts'
 import { MasterRole } from './master-role.ts'
 import { ReplicaRole } from './replica-role.ts'
 import { loadNodeState, saveNodeState } from './node-state.ts'
-import { fencePeers, refuseIfBehind, statusOf, surveyPeers, tellToFollow, type FenceAnswer, type FenceReply } from './promotion.ts'
+import { fencePeers, isAhead, refuseIfBehind, statusOf, surveyPeers, tellToFollow, type FenceAnswer, type FenceReply } from './promotion.ts'
 import type { Vote, VoteCandidate } from '../replication-log/log-store.ts'
+import type { Position } from '../replication-log/log-entry.ts'
 import { sleep } from '../shared/wait.ts'
 import type { ClusterId, PeerCredentials } from '../security/index.ts'
 
@@ -161,6 +162,9 @@ export class NodeRoles {
         // catches up with it first (fenceForPromotion); then it follows nobody.
         fenced = await this.fenceForPromotion(peers, epoch, me)
         replica.follower.fenceBelow(epoch)
+        // A replica holding more of the log refused this candidate, and will refuse it at any
+        // epoch: only it can win without discarding entries (it may be racing for it now).
+        if (!force) refuseIfBehind(replica.applier.position, fenced)
         const grants = 1 + fenced.filter((a) => a.granted).length
         if (force || grants * 2 > voters) break
         const rival = fenced.find((a) => !a.granted && a.vote !== undefined && a.vote.candidate.id !== me.id)?.vote
@@ -175,7 +179,6 @@ export class NodeRoles {
         // Split votes: each candidate waits a random while, so that one of them asks first next time.
         await sleep((splitWaitMs + Math.random() * splitWaitMs) * round)
       }
-      if (!force) refuseIfBehind(replica.applier.position, fenced.filter((a) => a.granted))
       return this.becomeMaster(epoch, peers, fenced)
     })
   }
@@ -208,7 +211,7 @@ export class NodeRoles {
       // caught up with, as in a planned switchover: it holds entries nobody else may have.
       const fenced = await this.fenceForPromotion(peers, epoch, me)
       replica.follower.fenceBelow(epoch)
-      refuseIfBehind(replica.applier.position, fenced.filter((a) => a.granted), true)
+      refuseIfBehind(replica.applier.position, fenced, true)
       // Not waiting for the peers to answer: one that is paused would hold the new master's
       // first writes for the request's timeout, and every node learns the master from etcd too.
       await this.becomeMaster(epoch, peers, fenced, false)
@@ -246,7 +249,7 @@ export class NodeRoles {
     const answers: FenceAnswer[] = []
     const oldMasterUrl = this.followedUrl
     if (oldMasterUrl !== undefined && peers.includes(oldMasterUrl)) {
-      const oldMaster = (await fencePeers([oldMasterUrl], epoch, me, this.options.peers))[0]
+      const oldMaster = (await fencePeers([oldMasterUrl], epoch, me, replica.applier.position, this.options.peers))[0]
       if (oldMaster !== undefined) answers.push(oldMaster)
       if (oldMaster?.granted === true && oldMaster.lsn > replica.applier.position.lsn) {
         await this.options.waiters.wait(replica.applier.position.lsn, oldMaster.lsn, catchUpBeforePromotionMs).catch(() => {
@@ -254,20 +257,25 @@ export class NodeRoles {
         })
       }
     }
-    answers.push(...(await fencePeers(peers.filter((u) => u !== oldMasterUrl), epoch, me, this.options.peers)))
+    answers.push(...(await fencePeers(peers.filter((u) => u !== oldMasterUrl), epoch, me, replica.applier.position, this.options.peers)))
     return answers
   }
 
   /**
    * A promotion of `candidate` to `epoch` is under way: this node accepts it unless it accepted
-   * another candidate for that epoch or knows a later one (LogStore.grantVote). Once it accepts,
+   * another candidate for that epoch or knows a later one (LogStore.grantVote), or, on a replica,
+   * holds more of the log than the candidate's `candidatePosition`. Once it accepts,
    * a master stops taking writes and a replica stops following an older master. Returns the
    * answer and where this node stands, for the promotion to compare.
    */
-  fence(epoch: number, candidate: VoteCandidate): FenceReply {
+  fence(epoch: number, candidate: VoteCandidate, candidatePosition: Pick<Position, 'epoch' | 'lsn'>): FenceReply {
     let answer: { granted: boolean; vote: Vote | undefined }
     if (this.masterRole !== undefined) answer = this.masterRole.grantVote(epoch, candidate)
-    else {
+    else if (isAhead(this.replicaRole!.applier.position, candidatePosition)) {
+      // A replica never accepts a candidate with less of the log (it would discard entries this
+      // one holds, maybe acknowledged ones). A master does: the candidate catches up with it.
+      answer = { granted: false, vote: this.replicaRole!.applier.store.vote() }
+    } else {
       answer = this.replicaRole!.applier.store.grantVote(epoch, candidate, true)
       if (answer.granted) this.replicaRole!.follower.fenceBelow(epoch)
     }

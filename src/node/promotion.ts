@@ -50,12 +50,13 @@ export interface FenceAnswer extends PeerStatus {
 }
 
 /**
- * Asks every reachable peer to accept `candidate` as the master of `epoch` (POST /cluster/fence):
- * a peer that grants it is fenced (an old master stops taking writes; a replica stops following
- * it and drops what it has not applied), so positions no longer move and comparing them means
- * something. Peers that do not answer in time are left out.
+ * Asks every reachable peer to accept `candidate`, whose log ends at `position`, as the master of
+ * `epoch` (POST /cluster/fence): a peer that grants it is fenced (an old master stops taking
+ * writes; a replica stops following it and drops what it has not applied), so positions no
+ * longer move and comparing them means something. A replica holding more of the log than the
+ * candidate refuses (NodeRoles.fence). Peers that do not answer in time are left out.
  */
-export async function fencePeers(urls: readonly string[], epoch: number, candidate: VoteCandidate, peers: PeerCredentials): Promise<FenceAnswer[]> {
+export async function fencePeers(urls: readonly string[], epoch: number, candidate: VoteCandidate, position: Position, peers: PeerCredentials): Promise<FenceAnswer[]> {
   const answers = await Promise.all(
     urls
       .filter((u) => /^https?:/.test(u))
@@ -64,7 +65,7 @@ export async function fencePeers(urls: readonly string[], epoch: number, candida
           const response = await peers.fetch(`${url}/cluster/fence`, {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ epoch, candidate }),
+            body: JSON.stringify({ epoch, candidate, position: { epoch: position.epoch, lsn: position.lsn } }),
             signal: AbortSignal.timeout(surveyTimeoutMs),
           })
           if (!response.ok) return undefined
@@ -90,13 +91,18 @@ export interface FenceReply {
   id: string
 }
 
+/** Whether `a` holds more of the log than `b`: a later epoch, or more entries in the same one. */
+export function isAhead(a: Pick<Position, 'epoch' | 'lsn'>, b: Pick<Position, 'epoch' | 'lsn'>): boolean {
+  return a.epoch > b.epoch || (a.epoch === b.epoch && a.lsn > b.lsn)
+}
+
 /**
  * Throws PROMOTION_REFUSED naming a reachable replica (or, with `masters`, any node: a takeover
  * never starts below a master that is still there) that holds more of the log.
  */
 export function refuseIfBehind(position: Position, peers: readonly PeerStatus[], masters = false): void {
   const ahead = peers
-    .filter((p) => (masters || p.role === 'replica') && (p.epoch > position.epoch || (p.epoch === position.epoch && p.lsn > position.lsn)))
+    .filter((p) => (masters || p.role === 'replica') && isAhead(p, position))
     .sort((a, b) => b.epoch - a.epoch || b.lsn - a.lsn)[0]
   if (ahead !== undefined) {
     throw new TandemError(

@@ -216,8 +216,8 @@ export class TandemNode implements NodeApi {
     return { epoch, lsn: this.appliedLsn(), url: this.url }
   }
 
-  fence(epoch: number, candidate: VoteCandidate): FenceReply {
-    return this.roles.fence(epoch, candidate)
+  fence(epoch: number, candidate: VoteCandidate, candidatePosition: { epoch: number; lsn: number }): FenceReply {
+    return this.roles.fence(epoch, candidate, candidatePosition)
   }
 
   follow(masterUrl: string, caller: { byNode: boolean }): Promise<{ master: string; epoch: number }> {

@@ -57,17 +57,25 @@ test('a node accepts one candidate per epoch, durably; fence requests that are n
   const replica = cluster.replicas[0]!
   const fence = (body: unknown) => call('POST', `${replica.url}/cluster/fence`, body)
   const candidate = { id: 'node-x', url: 'http://127.0.0.1:1' }
+  // Where the candidate's log ends: far ahead of the replica's, so that its position grants.
+  const position = { epoch: 1, lsn: 1_000_000 }
   for (const body of [
     {},
-    { epoch: 5 },
-    { epoch: 5, candidate: 'node-x' },
-    { epoch: 5, candidate: { id: '', url: candidate.url } },
-    { epoch: 5, candidate: { id: 'x'.repeat(129), url: candidate.url } },
-    { epoch: 5, candidate: { id: 'node-x', url: 'ftp://127.0.0.1:1' } },
-    { epoch: 5, candidate: { id: 'node-x', url: `http://${'a'.repeat(3000)}` } },
-    { epoch: 2 ** 40, candidate },
-    { epoch: -1, candidate },
-    { epoch: 1.5, candidate },
+    { epoch: 5, position },
+    { epoch: 5, candidate: 'node-x', position },
+    { epoch: 5, candidate: { id: '', url: candidate.url }, position },
+    { epoch: 5, candidate: { id: 'x'.repeat(129), url: candidate.url }, position },
+    { epoch: 5, candidate: { id: 'node-x', url: 'ftp://127.0.0.1:1' }, position },
+    { epoch: 5, candidate: { id: 'node-x', url: `http://${'a'.repeat(3000)}` }, position },
+    { epoch: 2 ** 40, candidate, position },
+    { epoch: -1, candidate, position },
+    { epoch: 1.5, candidate, position },
+    { epoch: 5, candidate },
+    { epoch: 5, candidate, position: 7 },
+    { epoch: 5, candidate, position: { epoch: 1 } },
+    { epoch: 5, candidate, position: { epoch: 1, lsn: -1 } },
+    { epoch: 5, candidate, position: { epoch: 1, lsn: '9' } },
+    { epoch: 5, candidate, position: { epoch: 1, lsn: 2 ** 60 } },
     '{"epoch": 5, "candidate": {',
   ]) {
     const answer = await fence(body)
@@ -78,16 +86,43 @@ test('a node accepts one candidate per epoch, durably; fence requests that are n
   assert.equal((await status()).epoch, 1, 'no refused request moved the epoch')
   assert.equal((await status()).replication.state, 'streaming')
 
-  const first = await fence({ epoch: 5, candidate })
+  const first = await fence({ epoch: 5, candidate, position })
   assert.equal(first.json.granted, true, first.text)
-  const rival = await fence({ epoch: 5, candidate: { id: 'node-y', url: 'http://127.0.0.1:2' } })
+  const rival = await fence({ epoch: 5, candidate: { id: 'node-y', url: 'http://127.0.0.1:2' }, position })
   assert.equal(rival.json.granted, false, 'one candidate per epoch')
   assert.deepEqual(rival.json.vote, { epoch: 5, candidate })
-  assert.equal((await fence({ epoch: 5, candidate })).json.granted, true, 'the same candidate asking again is granted again')
-  assert.equal((await fence({ epoch: 4, candidate: { id: 'node-z', url: 'http://127.0.0.1:3' } })).json.granted, false, 'an older epoch is refused')
+  assert.equal((await fence({ epoch: 5, candidate, position })).json.granted, true, 'the same candidate asking again is granted again')
+  assert.equal((await fence({ epoch: 4, candidate: { id: 'node-z', url: 'http://127.0.0.1:3' }, position })).json.granted, false, 'an older epoch is refused')
   // Durable: the vote outlives a crash.
   await replica.restart()
-  const after = await fence({ epoch: 5, candidate: { id: 'node-y', url: 'http://127.0.0.1:2' } })
+  const after = await fence({ epoch: 5, candidate: { id: 'node-y', url: 'http://127.0.0.1:2' }, position })
   assert.equal(after.json.granted, false, after.text)
   assert.equal((await status()).epoch, 5)
+})
+
+test('a replica never accepts a candidate with less of the log, at any epoch; it accepts one with as much, and the refusal records no vote', async () => {
+  const cluster = await Cluster.start({ replicas: 1 })
+  clusters.push(cluster)
+  const replica = cluster.replicas[0]!
+  // Three requests, three entries.
+  for (const sql of ['CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)', "INSERT INTO t(v) VALUES ('a')", "INSERT INTO t(v) VALUES ('b')"]) await call('POST', `${cluster.master.url}/db/execute`, [sql])
+  await cluster.converged()
+  const status = async () => (await call('GET', `${replica.url}/status`)).json
+  const mine = (await status()).position as { epoch: number; lsn: number }
+  assert.ok(mine.lsn >= 3, JSON.stringify(mine))
+  const behind = { id: 'node-behind', url: 'http://127.0.0.1:1' }
+  for (const [epoch, position] of [[2, { epoch: mine.epoch, lsn: mine.lsn - 1 }], [50, { epoch: mine.epoch, lsn: 0 }], [51, { epoch: mine.epoch - 1, lsn: mine.lsn + 100 }]] as const) {
+    const answer = await call('POST', `${replica.url}/cluster/fence`, { epoch, candidate: behind, position })
+    assert.equal(answer.status, 200, answer.text)
+    assert.equal(answer.json.granted, false, `epoch ${epoch}, candidate at ${JSON.stringify(position)}: ${answer.text}`)
+    assert.deepEqual(answer.json.position.lsn, mine.lsn, 'the answer says where the replica stands')
+  }
+  const after = await status()
+  assert.equal(after.epoch, 1, 'a refused candidate moves no epoch')
+  assert.equal(after.replication.state, 'streaming', 'and the replica still follows its master')
+  // As much of the log as the replica: granted, at the first epoch a behind candidate asked for.
+  const level = { id: 'node-level', url: 'http://127.0.0.1:2' }
+  const granted = await call('POST', `${replica.url}/cluster/fence`, { epoch: 2, candidate: level, position: { epoch: mine.epoch, lsn: mine.lsn } })
+  assert.equal(granted.json.granted, true, granted.text)
+  assert.deepEqual(granted.json.vote, { epoch: 2, candidate: level })
 })
