@@ -24,7 +24,7 @@ import { TandemClientError, isTandemClientError, type BatchResult, type ExecResu
 import { systemClock, type Clock } from '../shared/clock.ts'
 import { createLogger, type Logger } from '../shared/logger.ts'
 import type { Position } from '../replication-log/index.ts'
-import { SchemaGeneration, databasePath, type SqlParams } from '../storage/index.ts'
+import { SchemaGeneration, databasePath, type ValueParams } from '../storage/index.ts'
 import { defaultConfig } from '../node/config.ts'
 import { loadNodeId } from '../node/node-identity.ts'
 import { LsnWaiters } from '../node/lsn-waiters.ts'
@@ -136,12 +136,12 @@ export class EmbeddedReplica {
   // ── reads: local, synchronous ───────────────────────────────────────────────
 
   /** Every row of one read-only statement, from the local copy. */
-  query<T = Row>(sql: string, params?: SqlParams): T[] {
+  query<T = Row>(sql: string, params?: ValueParams): T[] {
     return this.openRows().all<T>(sql, params)
   }
 
   /** The first row, or undefined. */
-  get<T = Row>(sql: string, params?: SqlParams): T | undefined {
+  get<T = Row>(sql: string, params?: ValueParams): T | undefined {
     return this.openRows().get<T>(sql, params)
   }
 
@@ -181,7 +181,7 @@ export class EmbeddedReplica {
    * Runs SQL on the master, atomically: a text holding several statements applies all of them or
    * none. Throws SqlError if it failed in SQLite (nothing applied); see batch() for the rest.
    */
-  async execute(sql: string, params?: SqlParams, options: WriteOptions = {}): Promise<ExecResult> {
+  async execute(sql: string, params?: ValueParams, options: WriteOptions = {}): Promise<ExecResult> {
     const { results, ...ack } = await this.batch([params === undefined ? { sql } : { sql, params }], { ...options, transaction: true })
     const [result] = results
     if (result === undefined) throw new TandemClientError('BAD_RESPONSE', `the master answered a one-statement write with ${results.length} results`, { node: ack.node })

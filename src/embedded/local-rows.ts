@@ -11,7 +11,7 @@
  */
 import { SqlError, TandemClientError } from '../client/index.ts'
 import { messageOf } from '../shared/errors.ts'
-import { checkParameters, openReader, prepareClientStatements, type GuardedConnection, type SqlParams, type SqlValue, type Statement } from '../storage/index.ts'
+import { bindableArgs, castSql, checkParameters, openReader, prepareClientStatements, type GuardedConnection, type SqlParams, type SqlValue, type Statement } from '../storage/index.ts'
 import { asClientError } from './as-client-error.ts'
 
 /** A row as the binding returns it: column name → value, on a null prototype. */
@@ -35,20 +35,20 @@ export class LocalRows {
   }
 
   all<T = Row>(sql: string, params?: SqlParams): T[] {
-    const statement = this.statementFor(sql, params !== undefined)
+    const statement = this.statementFor(sql, params)
     this.checkParameters(statement, params)
     try {
-      return (params === undefined ? statement.all() : isPositional(params) ? statement.all(...params) : statement.all(params)) as T[]
+      return statement.all(...bindableArgs(params)) as T[]
     } catch (error) {
       return this.again(statement, params, error, (s, args) => s.all(...args)) as T[]
     }
   }
 
   get<T = Row>(sql: string, params?: SqlParams): T | undefined {
-    const statement = this.statementFor(sql, params !== undefined)
+    const statement = this.statementFor(sql, params)
     this.checkParameters(statement, params)
     try {
-      return (params === undefined ? statement.get() : isPositional(params) ? statement.get(...params) : statement.get(params)) as T | undefined
+      return statement.get(...bindableArgs(params)) as T | undefined
     } catch (error) {
       return this.again(statement, params, error, (s, args) => s.get(...args)) as T | undefined
     }
@@ -59,12 +59,14 @@ export class LocalRows {
     this.reader.connection.close()
   }
 
-  private statementFor(sql: string, hasParams: boolean): Statement {
-    const cached = this.prepared.get(sql)
+  /** The statement prepared for `sql` run with `params` (which may change its text: exact-values.ts). */
+  private statementFor(sql: string, params: SqlParams | undefined): Statement {
+    const key = castSql(sql, params)
+    const cached = this.prepared.get(key)
     if (cached !== undefined) return cached
     let parts
     try {
-      parts = [...prepareClientStatements(this.reader, sql, hasParams)]
+      parts = [...prepareClientStatements(this.reader, sql, params)]
     } catch (error) {
       throw this.failure(error)
     }
@@ -77,7 +79,7 @@ export class LocalRows {
     }
     part.statement.setReadBigInts(false)
     part.statement.setReturnArrays(false)
-    this.prepared.set(sql, part.statement)
+    this.prepared.set(key, part.statement)
     if (this.prepared.size > this.preparedMax) this.prepared.delete(this.prepared.keys().next().value!)
     return part.statement
   }
@@ -90,7 +92,7 @@ export class LocalRows {
    */
   private again(statement: Statement, params: SqlParams | undefined, error: unknown, run: (s: Statement, args: unknown[]) => unknown): unknown {
     if ((error as { code?: unknown }).code !== 'ERR_OUT_OF_RANGE') throw this.failure(error)
-    const args: unknown[] = params === undefined ? [] : isPositional(params) ? [...params] : [params]
+    const args = bindableArgs(params)
     statement.setReadBigInts(true)
     try {
       const result = run(statement, args)
@@ -124,10 +126,6 @@ export class LocalRows {
     const message = messageOf(error)
     return new SqlError(message, { statementIndex: 0, results: [{ error: message }], rolledBack: false, lsn: undefined, node: this.node, cause: error })
   }
-}
-
-function isPositional(params: SqlParams): params is readonly SqlValue[] {
-  return Array.isArray(params)
 }
 
 function narrowIntegers(row: Row): void {

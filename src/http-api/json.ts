@@ -3,13 +3,20 @@
  * ...992; SQLite holds 64-bit integers, and rqlite clients send and read them exactly.
  */
 import { parse as parseLossless } from 'lossless-json'
+import { sqlReal, type SqlReal } from '../storage/index.ts'
 
 const minSafe = BigInt(Number.MIN_SAFE_INTEGER)
 const maxSafe = BigInt(Number.MAX_SAFE_INTEGER)
 const minInt64 = -(2n ** 63n)
 const maxInt64 = 2n ** 63n - 1n
 
-function parseNumber(text: string): number | bigint {
+function parseNumber(text: string): number | bigint | SqlReal {
+  if (/[.eE]/.test(text)) {
+    // Written with a fraction or an exponent: a REAL, as rqlite binds it (json.Number.Int64()
+    // fails), even when its value is integral.
+    const value = Number(text)
+    return Number.isInteger(value) && Number.isSafeInteger(value) ? sqlReal(value) : value
+  }
   if (/^-?\d+$/.test(text)) {
     const value = BigInt(text)
     if (value >= minSafe && value <= maxSafe) return Number(value)
@@ -20,10 +27,14 @@ function parseNumber(text: string): number | bigint {
   return Number(text)
 }
 
-/** Parses JSON; integers beyond 2^53 become bigints. */
+/**
+ * Parses JSON; integers beyond 2^53 become bigints, and numbers written as REALs with integral
+ * values (`1.0`, `1e3`) SqlReals, which a plain number cannot tell from integers.
+ */
 export function parseJson(text: string): unknown {
-  // Fast path: only a run of 16+ digits can exceed 2^53.
-  if (!/\d{16}/.test(text)) return JSON.parse(text)
+  // Fast path: only a run of 16+ digits can exceed 2^53, and a REAL starts with digits followed by
+  // `.` or an exponent (this also matches some SQL text, which only costs the slower parse).
+  if (!/\d{16}/.test(text) && !/[[,:]\s*-?\d+[.eE]/.test(text)) return JSON.parse(text)
   return parseLossless(text, null, parseNumber)
 }
 

@@ -6,7 +6,7 @@
  * BLOBs as `"x'0a1b'"` or as an array of byte values.
  */
 import { TandemError } from '../shared/errors.ts'
-import type { SqlParams, SqlStatement, SqlValue } from '../storage/index.ts'
+import { isSqlReal, type SqlParam, type SqlParams, type SqlStatement } from '../storage/index.ts'
 import { parseJson } from './json.ts'
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
@@ -68,7 +68,8 @@ function parameters(values: unknown[], index: number): SqlParams {
   return values.map((value, i) => sqlValue(value, index, String(i + 1)))
 }
 
-function sqlValue(value: unknown, index: number, name: string): SqlValue {
+function sqlValue(value: unknown, index: number, name: string): SqlParam {
+  if (isSqlReal(value)) return value
   if (value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint') {
     if (typeof value === 'string') {
       const blob = /^\s*[xX]'((?:[0-9a-fA-F]{2})*)'\s*$/.exec(value)
@@ -90,5 +91,5 @@ function sqlValue(value: unknown, index: number, name: string): SqlValue {
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value)
 }

@@ -53,17 +53,18 @@ export function formatResult(result: StatementResult, options: FormatOptions): R
  */
 function formatRows(result: RowsResult, blobArray: boolean): { types: string[]; values: unknown[][] } {
   const types = [...result.types]
+  const classes = result.firstRowClasses
   const values = result.values.map((row, rowIndex) => {
     const formatted = row.map((value, i) => formatValue(value, types[i] ?? '', blobArray))
-    if (rowIndex === 0) formatted.forEach((value, i) => (types[i] = types[i] || typeOfValue(value)))
+    if (rowIndex === 0) formatted.forEach((value, i) => (types[i] = types[i] || typeOfValue(value, classes?.[i])))
     return formatted
   })
   return { types, values }
 }
 
-/** The type rqlite names for a formatted value; '' for NULL. */
-function typeOfValue(value: unknown): string {
-  if (typeof value === 'number') return Number.isInteger(value) ? 'integer' : 'real'
+/** The type rqlite names for a formatted value of storage class `storageClass`; '' for NULL. */
+function typeOfValue(value: unknown, storageClass: string | undefined): string {
+  if (typeof value === 'number') return storageClass === 'real' || (storageClass === undefined && !Number.isInteger(value)) ? 'real' : 'integer'
   if (typeof value === 'bigint') return 'integer'
   if (typeof value === 'string') return 'text'
   if (Array.isArray(value)) return 'blob'

@@ -336,14 +336,14 @@ export class WriteBatch {
     try {
       // The common case, one statement that is not DDL, without the generator's cost.
       if (split.length === 1 && !isDdlKeyword(split[0]!.keyword)) {
-        const part = prepareClientPart(this.options.writer, split[0]!, true)
+        const part = prepareClientPart(this.options.writer, split[0]!, true, statement.params)
         if (!part.observation.isDdl) {
           result = runPrepared(part.statement, statement.params)
           result.timeSec = (performance.now() - started) / 1000
           return result
         }
       }
-      for (const part of prepareClientStatements(this.options.writer, statement.sql, statement.params !== undefined, split)) {
+      for (const part of prepareClientStatements(this.options.writer, statement.sql, statement.params, split)) {
         const params = part.isLast ? statement.params : undefined
         if (!part.observation.isDdl || !isDdlKeyword(part.keyword)) {
           result = runPrepared(part.statement, params)

@@ -20,7 +20,7 @@ export interface ParameterSpec {
   hasNumbered: boolean
 }
 
-export type SqlToken = { kind: 'identifier'; text: string } | { kind: 'parameter'; text: string }
+export type SqlToken = { kind: 'identifier'; text: string } | { kind: 'parameter'; text: string; start: number }
 
 function isIdChar(c: string): boolean {
   return /[A-Za-z0-9_$]/.test(c) || c.charCodeAt(0) > 0x7f
@@ -74,7 +74,7 @@ export function* sqlTokens(text: string): Generator<SqlToken> {
     } else if (c === '?') {
       let j = i + 1
       while (j < n && /[0-9]/.test(text[j]!)) j++
-      yield { kind: 'parameter', text: text.slice(i, j) }
+      yield { kind: 'parameter', text: text.slice(i, j), start: i }
       i = j
     } else if (c === ':' || c === '@' || c === '$') {
       let j = i + 1
@@ -88,7 +88,7 @@ export function* sqlTokens(text: string): Generator<SqlToken> {
           break
         } else break
       }
-      if (j > i + 1) yield { kind: 'parameter', text: text.slice(i, j) }
+      if (j > i + 1) yield { kind: 'parameter', text: text.slice(i, j), start: i }
       i = Math.max(j, i + 1)
     } else if (/[0-9]/.test(c) || (c === '.' && /[0-9]/.test(text[i + 1] ?? ''))) {
       // A number, `1e5`, `.5` or `0x1F` included, is not an identifier. A `.` before anything
@@ -107,28 +107,41 @@ export function* sqlTokens(text: string): Generator<SqlToken> {
   }
 }
 
-/** The parameters of one statement (sqlite3ExprAssignVarNumber's numbering). */
+/** One parameter as written, where it starts, and the index SQLite gives it. */
+export interface ParameterToken {
+  text: string
+  start: number
+  index: number
+}
+
+/** The parameters of one statement in order, numbered as sqlite3ExprAssignVarNumber numbers them. */
+export function* parameterTokens(sql: string): Generator<ParameterToken> {
+  let count = 0
+  const named = new Map<string, number>()
+  for (const token of sqlTokens(sql)) {
+    if (token.kind !== 'parameter') continue
+    let index: number
+    if (token.text === '?') index = ++count
+    else if (token.text.startsWith('?')) {
+      index = Number(token.text.slice(1))
+      if (index > count) count = index
+    } else {
+      index = named.get(token.text) ?? ++count
+      named.set(token.text, index)
+    }
+    yield { text: token.text, start: token.start, index }
+  }
+}
+
+/** The parameters of one statement. */
 export function parametersOf(sql: string): ParameterSpec {
   let count = 0
   let hasNumbered = false
   const names = new Set<string>()
-  for (const token of sqlTokens(sql)) {
-    if (token.kind !== 'parameter') continue
-    if (token.text === '?') {
-      count++
-      hasNumbered = true
-      continue
-    }
-    if (token.text.startsWith('?')) {
-      const index = Number(token.text.slice(1))
-      if (index > count) count = index
-      hasNumbered = true
-      continue
-    }
-    if (!names.has(token.text)) {
-      count++
-      names.add(token.text)
-    }
+  for (const token of parameterTokens(sql)) {
+    count = Math.max(count, token.index)
+    if (token.text.startsWith('?')) hasNumbered = true
+    else names.add(token.text)
   }
   return { count, names, hasNumbered }
 }

@@ -5,7 +5,13 @@
 import { DatabaseSync, constants } from '@photostructure/sqlite'
 
 export type SqlValue = null | number | bigint | string | Uint8Array
-export type SqlParams = readonly SqlValue[] | Readonly<Record<string, SqlValue>>
+/** A REAL with an integral value (`1.0`): a number would bind as an INTEGER (exact-values.ts). */
+export type SqlReal = Float64Array
+/** A value a client statement binds: any SqlValue, or a REAL that must stay one. */
+export type SqlParam = SqlValue | SqlReal
+export type SqlParams = readonly SqlParam[] | Readonly<Record<string, SqlParam>>
+/** Parameters as an application gives them (the embedded replica's API): values only. */
+export type ValueParams = readonly SqlValue[] | Readonly<Record<string, SqlValue>>
 
 export interface RunResult {
   changes: number | bigint

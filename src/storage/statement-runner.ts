@@ -2,6 +2,7 @@ import { TandemError, messageOf } from '../shared/errors.ts'
 import type { GuardedConnection } from './database.ts'
 import { keywordRefusal, textRefusal, type Observation } from './sql-policy.ts'
 import { checkParameters, learnParameters } from './statement-parameters.ts'
+import { bindableArgs, castSql, uncastName } from './exact-values.ts'
 import type { SplitStatement } from './sql-splitter.ts'
 import type { SchemaGeneration } from './schema-generation.ts'
 import type { SqlParams, SqlValue, Statement } from './sqlite.ts'
@@ -19,6 +20,12 @@ export interface RowsResult {
   /** Declared column types, lower case; '' for expressions (rqlite's convention). */
   types: string[]
   values: SqlValue[][]
+  /**
+   * The storage class of each value of the first row ('integer', 'real', 'text', 'blob', or ''
+   * for NULL), when the statement ran here: a REAL with an integral value is a number like an
+   * INTEGER once read.
+   */
+  firstRowClasses?: string[]
 }
 
 export interface ExecResult {
@@ -42,22 +49,31 @@ export type StatementResult = (RowsResult | ExecResult | ErrorResult) & { timeSe
  * Statements are prepared one at a time, right before they run: a later statement may name a
  * table an earlier one creates.
  */
-export function* prepareClientStatements(client: GuardedConnection, sql: string, hasParams = false, split = client.statements.split(sql)) {
+export function* prepareClientStatements(client: GuardedConnection, sql: string, params?: SqlParams, split = client.statements.split(sql)) {
   if (split.length === 0) throw new TandemError('BAD_REQUEST', 'empty SQL statement')
-  if (hasParams && split.length > 1) {
+  if (params !== undefined && split.length > 1) {
     throw new TandemError('BAD_REQUEST', `parameters were given for a text holding ${split.length} statements; send one statement per parameter list`)
   }
-  for (const part of split) yield prepareClientPart(client, part, part === split[split.length - 1])
+  for (const part of split) yield prepareClientPart(client, part, part === split[split.length - 1], params)
 }
 
-/** Prepares one statement of a split text under the policy (see prepareClientStatements). */
-export function prepareClientPart(client: GuardedConnection, part: SplitStatement, isLast: boolean) {
+/**
+ * Prepares one statement of a split text under the policy (see prepareClientStatements). The
+ * last one is prepared for `params`, the parameters it will run with: exact-values.ts may write
+ * some of them differently.
+ */
+export function prepareClientPart(client: GuardedConnection, part: SplitStatement, isLast: boolean, params?: SqlParams) {
   const refusal = keywordRefusal(part.keyword) ?? textRefusal(part)
   if (refusal !== undefined) throw new TandemError('SQL_REFUSED', refusal)
-  const { statement, observation } = client.statements.prepare(part.sql)
-  learnParameters(statement, part.sql)
-  return { statement, observation, sql: part.sql, keyword: part.keyword, isLast }
+  const sql = isLast ? castSql(part.sql, params) : part.sql
+  const { statement, observation } = client.statements.prepare(sql)
+  learnParameters(statement, sql)
+  if (sql !== part.sql) castStatements.add(statement)
+  return { statement, observation, sql, keyword: part.keyword, isLast }
 }
+
+/** Statements whose text exact-values.ts changed: their column names are given back. */
+const castStatements = new WeakSet<Statement>()
 
 const ddlKeywords = new Set(['CREATE', 'DROP', 'ALTER', 'REINDEX', 'ANALYZE'])
 
@@ -107,7 +123,7 @@ function exactInteger(value: number | bigint): number | bigint {
  */
 export function runPrepared(statement: Statement, params: SqlParams | undefined, schema?: SchemaGeneration): RowsResult | ExecResult {
   checkParameters(statement, params)
-  const args: readonly unknown[] = params === undefined ? [] : Array.isArray(params) ? (params as readonly SqlValue[]) : [params]
+  const args = bindableArgs(params)
   if (shapeOf(statement) === 'exec') {
     const result = statement.run(...args)
     return { kind: 'exec', rowsAffected: Number(result.changes), lastInsertId: exactInteger(result.lastInsertRowid) }
@@ -115,13 +131,23 @@ export function runPrepared(statement: Statement, params: SqlParams | undefined,
   const before = schema?.current()
   const values = statement.all(...args) as SqlValue[][]
   const { names, types } = columnsOf(statement, before, schema?.current())
+  // Read with bigints, an INTEGER is a bigint and a REAL a number: the classes are known here.
+  const firstRowClasses = values.length === 0 ? undefined : values[0]!.map(storageClassOf)
   for (const row of values) {
     for (let i = 0; i < row.length; i++) {
       const value = row[i]
       if (typeof value === 'bigint') row[i] = exactInteger(value)
     }
   }
-  return { kind: 'rows', columns: names, types, values }
+  return firstRowClasses === undefined ? { kind: 'rows', columns: names, types, values } : { kind: 'rows', columns: names, types, values, firstRowClasses }
+}
+
+/** The storage class of a value read with bigints. */
+function storageClassOf(value: SqlValue): string {
+  if (typeof value === 'bigint') return 'integer'
+  if (typeof value === 'number') return 'real'
+  if (typeof value === 'string') return 'text'
+  return value === null ? '' : 'blob'
 }
 
 /** A statement's column names and declared types (lower case), as of one schema generation. */
@@ -150,7 +176,8 @@ function columnsOf(statement: Statement, before: number | undefined, after: numb
     if (known !== undefined && known.generation === before) return known
   }
   const columns = statement.columns()
-  const asked = { generation: before ?? -1, names: columns.map((c) => c.name), types: columns.map((c) => (c.type ?? '').toLowerCase()) }
+  const names = castStatements.has(statement) ? columns.map((c) => uncastName(c.name)) : columns.map((c) => c.name)
+  const asked = { generation: before ?? -1, names, types: columns.map((c) => (c.type ?? '').toLowerCase()) }
   if (isSteady) knownColumns.set(statement, asked)
   return asked
 }
@@ -201,7 +228,7 @@ export function runClientStatement(
   try {
     // The common case, one statement, without the generator's cost.
     const split = client.statements.split(statement.sql)
-    const parts = split.length === 1 ? [prepareClientPart(client, split[0]!, true)] : prepareClientStatements(client, statement.sql, statement.params !== undefined, split)
+    const parts = split.length === 1 ? [prepareClientPart(client, split[0]!, true, statement.params)] : prepareClientStatements(client, statement.sql, statement.params, split)
     for (const part of parts) {
       beforeRun?.(part.observation)
       result = runPrepared(part.statement, part.isLast ? statement.params : undefined, schema)
