@@ -1,3 +1,4 @@
+import { tandemVersion } from '../shared/version.ts'
 import { Command, Option } from 'commander'
 import { defaultConfig } from '../node/config.ts'
 import { advertiseUrl, baseUrl, bytes, coordinatorPrefix, coordinatorTarget, coordinatorTtlMs, durationMs, integer, moduleUrl, nodeUrl, synchronous } from './options.ts'
@@ -20,6 +21,7 @@ function nodeOptions(command: Command, defaultPort: number): Command {
     .option('--log-retain-bytes <size>', 'newest log bytes always kept', bytes, defaultConfig.logRetainBytes)
     .option('--log-retain-max-bytes <size>', 'most log kept for lagging replicas', bytes, defaultConfig.logRetainBytesMax)
     .option('--body-limit-bytes <size>', 'largest request body accepted', bytes, defaultConfig.bodyLimitBytes)
+    .option('--load-limit-bytes <size>', 'largest database file or SQL text POST /db/load accepts', bytes, defaultConfig.loadLimitBytes)
     .option('--headers-timeout-ms <ms>', "a connection's request headers, or a replication WebSocket's hello, must arrive within this long", integer('--headers-timeout-ms', 100), defaultConfig.headersTimeoutMs)
     .option('--request-timeout-ms <ms>', 'a request must be received whole (headers and body) within this long; waits after it are not bounded by it', integer('--request-timeout-ms', 100), defaultConfig.requestTimeoutMs)
     .option('--max-connections <n>', 'connections held at once (WebSockets included); more are closed at once', integer('--max-connections', 1), defaultConfig.connectionsMax)
@@ -55,6 +57,7 @@ interface ServeFlags {
   logRetainBytes: number
   logRetainMaxBytes: number
   bodyLimitBytes: number
+  loadLimitBytes: number
   headersTimeoutMs: number
   requestTimeoutMs: number
   maxConnections: number
@@ -104,6 +107,7 @@ function toNodeOptions(role: 'master' | 'replica', flags: ServeFlags) {
     logRetainBytes: flags.logRetainBytes,
     logRetainBytesMax: flags.logRetainMaxBytes,
     bodyLimitBytes: flags.bodyLimitBytes,
+    loadLimitBytes: flags.loadLimitBytes,
     headersTimeoutMs: flags.headersTimeoutMs,
     requestTimeoutMs: flags.requestTimeoutMs,
     connectionsMax: flags.maxConnections,
@@ -146,7 +150,7 @@ function toNodeOptions(role: 'master' | 'replica', flags: ServeFlags) {
 }
 
 export function buildProgram(): Command {
-  const program = new Command('tandem')
+  const program = new Command('tandem').version(tandemVersion, '-V, --version', 'print Tandem\'s version')
     .description('A replicated SQLite cluster: one master takes writes, replicas stream its log and serve reads.')
     .showHelpAfterError()
     // Commander quotes a refused argument whole: a URL's password never reaches the terminal or a log.

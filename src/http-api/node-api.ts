@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream'
 import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from 'ws'
-import type { WriteRequest, WriteOutcome } from '../master/write-pipeline.ts'
+import type { LoadRequest, WriteRequest, WriteOutcome } from '../master/write-pipeline.ts'
 import type { SyncOutcome, WriteOptions } from '../master/write-options.ts'
 import type { ReadStops, SqlStatement, StatementResult } from '../storage/index.ts'
 import type { FormatOptions } from './rqlite-format.ts'
@@ -35,6 +35,8 @@ export interface NodeInfo {
   /** A master that learned of a newer epoch: it takes no writes. */
   deposed?: boolean
   error?: string
+  /** The node's Tandem release, when it said (a replica says in its hello). */
+  version?: string
 }
 
 export interface Snapshot {
@@ -55,7 +57,8 @@ export interface NodeApi {
   /** The master's URL: this node's own on the master, the followed one on a replica. */
   masterUrl(): string | undefined
   /** Master only. */
-  write(request: WriteRequest, options?: WriteOptions): Promise<WriteOutcome & { sync?: SyncOutcome }>
+  /** Master only: a write request, or a load (POST /db/load). */
+  write(request: WriteRequest | LoadRequest, options?: WriteOptions): Promise<WriteOutcome & { sync?: SyncOutcome }>
   /** Replica only: becomes the master of a new epoch. */
   promote(force: boolean): Promise<{ epoch: number; lsn: number; url: string }>
   /** A promotion to `epoch` is under way: stop taking writes / stop following an older master. */
@@ -94,6 +97,8 @@ export interface NodeApi {
   nodes(): NodeInfo[]
   checksum(): { lsn: number; epoch: number; checksum: string; tables: Record<string, string> }
   snapshot(): Promise<Snapshot>
+  /** The database as SQL text, as sqlite3 .dump writes it. */
+  dump(): Readable
   /** `isNode`: the stream was opened by a node of this cluster (not a user with the replicate permission). */
   acceptReplication(socket: WebSocket, request: IncomingMessage, caller: { isNode: boolean }): void
   /** This node's cluster id (undefined: a replica that has not met its master yet). */

@@ -5,7 +5,7 @@
  */
 import { pipeline } from 'node:stream'
 import { constants as zlibConstants, createGzip } from 'node:zlib'
-import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from '../shared/logger.ts'
 import { TandemError, codes } from '../shared/errors.ts'
 import type { StatementResult } from '../storage/index.ts'
@@ -23,6 +23,7 @@ import { sendAnswer } from './answer.ts'
 import { executeAnswer, writeOptions } from './execute-answer.ts'
 import { formatResult, type FormatOptions } from './rqlite-format.ts'
 import { registerJobRoutes } from './job-routes.ts'
+import { registerLoadRoutes } from './load-routes.ts'
 import { answerClientError, answerFrameworkError, maxParamLength } from './framework-errors.ts'
 import { permissionFor, type Gate } from './gate.ts'
 import { acceptGatedUpgrades, accessFor, createGatedServer } from './gated-server.ts'
@@ -30,6 +31,8 @@ import type { PeerCredentials, TlsFiles } from '../security/index.ts'
 
 export interface HttpServerOptions {
   bodyLimitBytes: number
+  /** POST /db/load: where its body is kept while it loads, and its largest size. */
+  load: { dir: string; limitBytes: number }
   /** See NodeConfig: headers must arrive within headersTimeoutMs, the whole request within requestTimeoutMs. */
   headersTimeoutMs: number
   requestTimeoutMs: number
@@ -274,6 +277,7 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
       role: n.role,
       ...(n.role === 'master' ? { epoch: node.role === 'master' ? node.epoch() : n.epoch ?? null } : {}),
       ...(n.deposed === true ? { deposed: true } : {}),
+      ...(n.version === undefined ? {} : { version: n.version }),
       applied_lsn: n.appliedLsn,
       lag_entries: n.lagEntries,
       lag_ms: n.lagMs,
@@ -312,13 +316,17 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
   getOnly('/db/backup', async (request, reply) => {
     const params = parseQueryParams(request.query as Query)
     // The snapshot is already a rollback-journal (DELETE mode) file, so `fmt=delete` is served
-    // as is. An SQL dump is refused rather than answered with a binary file the client would
-    // take for SQL text.
-    if (params.fmt !== undefined && params.fmt !== 'binary' && params.fmt !== 'delete') {
-      throw new TandemError('BAD_REQUEST', `fmt=${params.fmt} is not supported: Tandem's backup is the SQLite file (fmt=binary or fmt=delete)`)
+    // as is; `fmt=sql` is the SQL text sqlite3 .dump writes.
+    if (params.fmt !== undefined && params.fmt !== 'binary' && params.fmt !== 'delete' && params.fmt !== 'sql') {
+      throw new TandemError('BAD_REQUEST', `fmt=${params.fmt} is not supported: fmt=binary or fmt=delete (the SQLite file), or fmt=sql (SQL text)`)
     }
     if (node.role === 'replica' && !params.noleader) return toMaster(request, reply, params)
     node.assertReadable()
+    if (params.fmt === 'sql') {
+      const text = node.dump()
+      reply.header('content-type', 'text/plain; charset=utf-8')
+      return reply.send(params.compress ? pipeline(text, createGzip({ level: zlibConstants.Z_BEST_SPEED }), () => {}) : text)
+    }
     return sendSnapshot(reply, params.compress)
   })
 
@@ -383,6 +391,7 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
   })
 
   registerJobRoutes(app, node, { toMaster, sendJson })
+  registerLoadRoutes(app as unknown as Pick<FastifyInstance, 'register'>, node, { loadDir: options.load.dir, loadLimitBytes: options.load.limitBytes, toMaster })
 
   // The replication stream: a WebSocket on the same port. Before the server closes (it waits
   // for open connections), its sockets are ended: they never end by themselves.

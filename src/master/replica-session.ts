@@ -25,9 +25,12 @@ export class ReplicaSession {
    * synchronous replication, be told of promotions or run jobs.
    */
   readonly isNode: boolean
+  /** The replica's Tandem release, when its hello said. */
+  readonly release: string | undefined
 
-  constructor(socket: FrameSocket, hello: { nodeId: string; url: string; lsn: number }, address: string, now: number, isNode = true) {
+  constructor(socket: FrameSocket, hello: { nodeId: string; url: string; lsn: number; release?: string }, address: string, now: number, isNode = true) {
     this.socket = socket
+    this.release = hello.release
     this.isNode = isNode
     this.nodeId = hello.nodeId
     this.url = hello.url
@@ -58,4 +61,4 @@ export class ReplicaSession {
 }
 
 /** What the rest of the master reads of a session. */
-export type ReplicaView = Pick<ReplicaSession, 'nodeId' | 'url' | 'address' | 'sentLsn' | 'ackedLsn' | 'connectedAt' | 'lastAckAt' | 'isCaughtUp'>
+export type ReplicaView = Pick<ReplicaSession, 'nodeId' | 'url' | 'address' | 'sentLsn' | 'ackedLsn' | 'connectedAt' | 'lastAckAt' | 'isCaughtUp' | 'release'>

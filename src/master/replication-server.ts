@@ -141,6 +141,9 @@ export class ReplicationServer {
     if (typeof hello.nodeId !== 'string' || typeof hello.url !== 'string' || typeof hello.knownEpoch !== 'number' || typeof hello.position?.lsn !== 'number') {
       return refuse('PROTOCOL_ERROR', 'hello needs nodeId, url, position and knownEpoch')
     }
+    if (hello.release !== undefined && (typeof hello.release !== 'string' || !/^[\w.+-]{1,64}$/.test(hello.release))) {
+      return refuse('PROTOCOL_ERROR', "hello's release must be a version of at most 64 characters (letters, digits, . + - _)")
+    }
     const clusterId = this.options.clusterId()
     if (hello.clusterId !== undefined && hello.clusterId !== clusterId) {
       return refuse('CLUSTER_MISMATCH', `replica ${hello.nodeId} belongs to cluster ${hello.clusterId}, this master to cluster ${clusterId}: it is not served`)
@@ -180,7 +183,7 @@ export class ReplicationServer {
       return undefined
     }
     existing?.socket.terminate()
-    const session = new ReplicaSession(frames, { nodeId: hello.nodeId, url: hello.url, lsn: hello.position.lsn }, address, this.options.clock.now(), isNode)
+    const session = new ReplicaSession(frames, { nodeId: hello.nodeId, url: hello.url, lsn: hello.position.lsn, ...(hello.release === undefined ? {} : { release: hello.release }) }, address, this.options.clock.now(), isNode)
     this.sessions.set(hello.nodeId, session)
     if (session.counts) this.known.set(hello.nodeId, this.options.clock.now())
     frames.sendJson({

@@ -13,6 +13,7 @@ import { TandemError, messageOf } from '../shared/errors.ts'
 import { createEntry, encodeOps, type LogEntry } from '../replication-log/log-entry.ts'
 import type { LogStore } from '../replication-log/log-store.ts'
 import { IdempotencyStore } from './idempotency.ts'
+import { attachSource, copyDatabase, runDump, type LoadSource, type LoadSummary } from './database-load.ts'
 import {
   ChangeCapture,
   effectiveLimitMs,
@@ -171,6 +172,47 @@ export class WriteBatch {
       if (error instanceof TooLong) return { kind: 'too-long', item: items[ran]! }
       throw error
     }
+  }
+
+  /**
+   * A load (database-load.ts) in one transaction that appends entry `lsn`, an entry of one `load`
+   * op: a SQLite file replaces the database; SQL text (as sqlite3 .dump writes it) runs on top of
+   * it, as rqlite runs it. Throws, having changed nothing, when it cannot be loaded.
+   */
+  load(source: LoadSource, lsn: number, epoch: number, previousHash: Uint8Array | null): { entry: LogEntry; summary: LoadSummary; results: StatementResult[] } {
+    const { connection, policy } = this.options.writer
+    // SQLite attaches outside transactions only.
+    const attached = 'file' in source ? policy.internally(() => attachSource(connection, source.file)) : undefined
+    try {
+      this.internal('BEGIN IMMEDIATE')
+      try {
+        let summary: LoadSummary = { tables: 0, rows: 0, indexes: 0, views: 0, triggers: 0 }
+        let results: StatementResult[] = []
+        if (attached !== undefined) summary = this.ownStatements(() => policy.internally(() => copyDatabase(connection)))
+        else results = runDump(this.options.writer, (source as { sql: string }).sql)
+        const missing = policy.internally(() => tablesWithoutPrimaryKey(connection))
+        if (missing.length > 0) {
+          throw new TandemError('SCHEMA_REFUSED', `table ${missing.join(', ')} has no PRIMARY KEY: Tandem replicates row changes by key, so every table needs one; nothing was loaded`, { tables: missing })
+        }
+        const entry = createEntry(lsn, epoch, this.options.clock.now(), encodeOps([{ kind: 'load' }]), previousHash)
+        policy.internally(() => this.options.log.append(entry))
+        this.options.schema.changing(() => this.internal('COMMIT'))
+        return { entry, summary, results }
+      } catch (error) {
+        if (connection.isTransaction) this.internal('ROLLBACK')
+        if (error instanceof TandemError) throw error
+        throw new TandemError('BAD_REQUEST', `the database could not be loaded, and nothing of it was: ${messageOf(error)}`)
+      }
+    } finally {
+      this.capture.abort()
+      if (attached !== undefined) policy.internally(() => attached.detach())
+    }
+  }
+
+  /** Tandem's own statements, past the connection's time limit (they copy a whole file). */
+  private ownStatements<T>(fn: () => T): T {
+    const { watched } = this.options.writer
+    return watched === undefined ? fn() : watched.exempt(fn)
   }
 
   private rollback(): void {

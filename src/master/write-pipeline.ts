@@ -21,13 +21,21 @@ import { hashFromHex, type LogEntry } from '../replication-log/log-entry.ts'
 import type { LogStore } from '../replication-log/log-store.ts'
 import { isCorruption, type GuardedConnection, type SchemaGeneration, type StatementResult, type Synchronous } from '../storage/index.ts'
 import { WriteBatch, type BatchItem, type BatchOutcome, type InternalWrite, type WriteRequest } from './write-batch.ts'
+import type { LoadSource, LoadSummary } from './database-load.ts'
 import { LongWriteThread } from './long-write-thread.ts'
 import { fromWire, type LongWriteOutcome } from './long-write-protocol.ts'
 
 export type { InternalWrite, WriteRequest } from './write-batch.ts'
 
+/** A load (POST /db/load, --import): a SQLite file that replaces the database, or SQL text run on it. */
+export interface LoadRequest {
+  load: LoadSource
+}
+
 export interface WriteOutcome {
   results: StatementResult[]
+  /** What a LoadRequest copied. */
+  load?: LoadSummary
   /** The LSN of the entry holding this request's changes, or the newest LSN if it changed nothing. */
   lsn: number
   /** True when an Idempotency-Key repeat was answered with the first run's outcome. */
@@ -55,7 +63,8 @@ export interface WritePipelineOptions {
   longWrites?: { dbPath: string; synchronous: Synchronous; queryTimeoutMs: number; budgetMs: number }
 }
 
-interface Pending extends BatchItem {
+interface Pending extends Omit<BatchItem, 'request'> {
+  request: WriteRequest | InternalWrite | LoadRequest
   resolve: (outcome: WriteOutcome) => void
   reject: (error: unknown) => void
 }
@@ -113,7 +122,7 @@ export class WritePipeline {
     return this.longRunning !== undefined
   }
 
-  submit(request: WriteRequest | InternalWrite): Promise<WriteOutcome> {
+  submit(request: WriteRequest | InternalWrite | LoadRequest): Promise<WriteOutcome> {
     if (this.closed) return Promise.reject(this.closedReason ?? new TandemError('SHUTTING_DOWN', 'the master is stopping'))
     if (this.damage !== undefined) return Promise.reject(new TandemError('WRITE_FAILED', `${this.damage}: this master takes no more writes (nothing of the request was applied); its data must come from a healthy copy`))
     if (this.queue.length >= this.options.queueMax) {
@@ -181,7 +190,8 @@ export class WritePipeline {
     if (this.longRunning !== undefined) return
     if (this.longLane.length > 0 && !this.rerunFirst) return this.runLong(this.longLane.shift()!)
     this.rerunFirst = false
-    const batch = this.queue.splice(0, this.soloCount > 0 ? 1 : this.batchSize())
+    if (this.queue[0] !== undefined && 'load' in this.queue[0].request) return this.runLoad(this.queue.shift()!)
+    const batch = this.queue.splice(0, this.soloCount > 0 ? 1 : this.batchSize()) as (Pending & BatchItem)[]
     if (batch.length === 0) return
     if (this.soloCount > 0) this.soloCount--
     let outcome: BatchOutcome
@@ -209,9 +219,28 @@ export class WritePipeline {
     }
   }
 
-  /** Requests for the next batch: up to batchMax, and one that must be alone forms a batch of its own. */
+  /**
+   * A load runs alone, on the event loop: the pipeline holds every write meanwhile, as for a long
+   * write (a load is an operator's rare act; it replaces everything anyway).
+   */
+  private runLoad(pending: Pending): void {
+    let outcome: { entry: LogEntry; summary: LoadSummary; results: StatementResult[] }
+    try {
+      outcome = this.batch.load((pending.request as LoadRequest).load, this.lsn + 1, this.epoch, this.hash)
+    } catch (error) {
+      if (error instanceof TandemError && ['BAD_REQUEST', 'SCHEMA_REFUSED', 'SQL_REFUSED'].includes(error.code)) return pending.reject(error)
+      return this.failed([pending], error)
+    }
+    this.lsn = outcome.entry.lsn
+    this.hash = outcome.entry.hash
+    this.failure = this.damage
+    pending.resolve({ results: outcome.results, lsn: this.lsn, replayed: false, load: outcome.summary })
+    this.options.onCommit(outcome.entry)
+  }
+
+  /** Requests for the next batch: up to batchMax, and one that must be alone forms a batch of its own (a load is never in one). */
   private batchSize(): number {
-    const isAlone = (pending: Pending) => 'internal' in pending.request && pending.request.alone === true
+    const isAlone = (pending: Pending) => ('internal' in pending.request && pending.request.alone === true) || 'load' in pending.request
     if (this.queue[0] !== undefined && isAlone(this.queue[0])) return 1
     let size = 0
     while (size < this.queue.length && size < this.options.batchMax && !isAlone(this.queue[size]!)) size++

@@ -21,6 +21,8 @@ export interface NodeConfig {
   /** Never keep more log than this, even for a connected replica that is behind. */
   logRetainBytesMax: number
   bodyLimitBytes: number
+  /** The largest POST /db/load body (a database file or SQL text). */
+  loadLimitBytes: number
   /**
    * A connection must send a request's headers within this long, and a replication WebSocket
    * its hello: a peer that connects and says nothing holds a socket and memory for free.
@@ -151,6 +153,7 @@ export const defaultConfig = {
   logRetainBytes: 64 * 1024 * 1024,
   logRetainBytesMax: 1024 * 1024 * 1024,
   bodyLimitBytes: 16 * 1024 * 1024,
+  loadLimitBytes: 1024 * 1024 * 1024,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 60_000,
   connectionsMax: 10_000,

@@ -5,7 +5,7 @@ import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from 'ws'
 import type { Clock } from '../shared/clock.ts'
 import type { Logger } from '../shared/logger.ts'
-import { WritePipeline, type WriteOutcome, type WriteRequest } from '../master/write-pipeline.ts'
+import { WritePipeline, type LoadRequest, type WriteOutcome, type WriteRequest } from '../master/write-pipeline.ts'
 import { CommitTimes } from '../master/commit-times.ts'
 import type { SyncOutcome, WriteOptions } from '../master/write-options.ts'
 import { expireIdempotencyKeys } from '../master/idempotency.ts'
@@ -243,7 +243,7 @@ export class MasterRole {
    * while too few replicas are close enough (min-replicas), and acknowledged only once `sync`
    * replicas hold it, or reported as not confirmed when they do not in time.
    */
-  async write(request: WriteRequest, options: WriteOptions = {}): Promise<WriteOutcome & { sync?: SyncOutcome }> {
+  async write(request: WriteRequest | LoadRequest, options: WriteOptions = {}): Promise<WriteOutcome & { sync?: SyncOutcome }> {
     if (this.config.fencing && options.senderEpoch !== undefined && options.senderEpoch > this.log.epoch()) {
       this.depose(options.senderEpoch, 'a forwarded write')
     }
@@ -381,7 +381,7 @@ export class MasterRole {
         const missingSince = this.commitTimes.of(r.ackedLsn + 1) ?? this.log.get(r.ackedLsn + 1)?.time
         lagMs = missingSince === undefined ? now - r.lastAckAt : Math.max(0, now - missingSince)
       }
-      return { id: r.nodeId, url: r.url, role: 'replica' as const, reachable: true, appliedLsn: r.ackedLsn, lagEntries, lagMs }
+      return { id: r.nodeId, url: r.url, role: 'replica' as const, reachable: true, appliedLsn: r.ackedLsn, lagEntries, lagMs, ...(r.release === undefined ? {} : { version: r.release }) }
     })
   }
 

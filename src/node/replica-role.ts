@@ -213,7 +213,7 @@ function describeEntry(entry: LogEntry): Record<string, unknown> {
   let ops: unknown
   try {
     ops = decodeOps(entry.ops).map((op) =>
-      op.kind === 'changeset' ? { changeset: Buffer.from(op.bytes).toString('base64') } : op.kind === 'ddl' ? { ddl: op.sql } : { sequence: op.rows },
+      op.kind === 'changeset' ? { changeset: Buffer.from(op.bytes).toString('base64') } : op.kind === 'ddl' ? { ddl: op.sql } : op.kind === 'load' ? { load: true } : { sequence: op.rows },
     )
   } catch {
     ops = { raw: Buffer.from(entry.ops).toString('base64') }

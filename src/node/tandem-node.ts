@@ -4,6 +4,7 @@
  * prints one line when ready. Start order: storage, role, HTTP (so the URL is known), then
  * following; stop order is the reverse.
  */
+import { tandemVersion } from '../shared/version.ts'
 import type { FenceReply } from './promotion.ts'
 import type { VoteCandidate } from '../replication-log/log-store.ts'
 import { statSync } from 'node:fs'
@@ -12,9 +13,10 @@ import { join } from 'node:path'
 import { systemClock, type Clock } from '../shared/clock.ts'
 import { TandemError } from '../shared/errors.ts'
 import { createLogger, type Logger } from '../shared/logger.ts'
-import type { WriteOutcome, WriteRequest } from '../master/write-pipeline.ts'
+import type { LoadRequest, WriteOutcome, WriteRequest } from '../master/write-pipeline.ts'
 import type { SyncOutcome, WriteOptions } from '../master/write-options.ts'
-import { SchemaGeneration, StatementLimits, databasePath, type ReadStops, type SqlStatement, type StatementResult } from '../storage/index.ts'
+import { Readable } from 'node:stream'
+import { SchemaGeneration, StatementLimits, databasePath, dumpLines, openReader, type ReadStops, type SqlStatement, type StatementResult } from '../storage/index.ts'
 import { createHttpServer } from '../http-api/server.ts'
 import type { JobsApi, NodeApi, NodeInfo, Role, Snapshot } from '../http-api/node-api.ts'
 import type { FormatOptions } from '../http-api/rqlite-format.ts'
@@ -150,6 +152,7 @@ export class TandemNode implements NodeApi {
     }
     node.http = createHttpServer(node, {
       bodyLimitBytes: node.config.bodyLimitBytes,
+      load: { dir: node.config.dataDir, limitBytes: node.config.loadLimitBytes },
       headersTimeoutMs: node.config.headersTimeoutMs,
       requestTimeoutMs: node.config.requestTimeoutMs,
       connectionsMax: node.config.connectionsMax,
@@ -236,7 +239,7 @@ export class TandemNode implements NodeApi {
     return master.jobs
   }
 
-  write(request: WriteRequest, options?: WriteOptions): Promise<WriteOutcome & { sync?: SyncOutcome }> {
+  write(request: WriteRequest | LoadRequest, options?: WriteOptions): Promise<WriteOutcome & { sync?: SyncOutcome }> {
     if (this.roles.master === undefined) throw new TandemError('NOT_MASTER', `node ${this.nodeId} is a replica`, { masterUrl: this.masterUrl() })
     return this.roles.master.write(request, options)
   }
@@ -298,7 +301,7 @@ export class TandemNode implements NodeApi {
     const { master, replica } = this.roles
     const position = { epoch: master?.epoch() ?? replica?.applier.position.epoch ?? 1, lsn }
     const base: Record<string, unknown> = {
-      node: { id: this.nodeId, cluster_id: this.cluster.value ?? null, role: this.role, url: this.url, data_dir: this.config.dataDir, start_time: new Date(this.startedAt).toISOString(), uptime_ms: now - this.startedAt },
+      node: { id: this.nodeId, cluster_id: this.cluster.value ?? null, role: this.role, url: this.url, version: tandemVersion, data_dir: this.config.dataDir, start_time: new Date(this.startedAt).toISOString(), uptime_ms: now - this.startedAt },
       role: this.role,
       epoch: position.epoch,
       position,
@@ -355,7 +358,7 @@ export class TandemNode implements NodeApi {
   }
 
   nodes(): NodeInfo[] {
-    const self: NodeInfo = { id: this.nodeId, url: this.url, role: this.role, reachable: true, appliedLsn: this.appliedLsn(), lagEntries: 0, lagMs: 0 }
+    const self: NodeInfo = { id: this.nodeId, url: this.url, role: this.role, reachable: true, appliedLsn: this.appliedLsn(), lagEntries: 0, lagMs: 0, version: tandemVersion }
     if (this.roles.master?.deposedEpoch !== undefined) self.deposed = true
     if (this.roles.master !== undefined) return [self, ...this.roles.master.replicaInfos(this.clock.now())]
     const f = this.roles.replica!.follower
@@ -373,6 +376,31 @@ export class TandemNode implements NodeApi {
 
   checksum() {
     return this.reads.readsOrThrow().checksum()
+  }
+
+  /** The database as SQL text (GET /db/backup?fmt=sql), read in one read transaction on a connection of its own. */
+  dump(): Readable {
+    this.assertReadable()
+    const reader = openReader(this.dbPath)
+    const internally = <T>(fn: () => T) => reader.policy.internally(fn)
+    internally(() => reader.connection.exec('BEGIN'))
+    const lines = internally(() => dumpLines(reader.connection))
+    const close = () => {
+      if (reader.connection.isOpen) reader.connection.close()
+    }
+    return Readable.from(
+      (function* () {
+        try {
+          for (;;) {
+            const next = internally(() => lines.next())
+            if (next.done === true) return
+            yield next.value
+          }
+        } finally {
+          close()
+        }
+      })(),
+    )
   }
 
   snapshot(): Promise<Snapshot> {

@@ -8,7 +8,7 @@
  * epoch is lower than the highest it knows, and a master that hears of a higher epoch (a hello,
  * a confirmation, a forwarded write) stops taking writes at once.
  *
- *   replica → master   hello    {type, version, nodeId, url, position, knownEpoch, clusterId?, marks?}  first message, once;
+ *   replica → master   hello    {type, version, nodeId, url, position, knownEpoch, clusterId?, marks?, release?}  first message, once;
  *                                                                          clusterId: the replica's cluster, once it has one;
  *                                                                          position.hash, marks: history hashes (LogStore.marks)
  *                      ack      {type, lsn}                                 applied and committed up to lsn
@@ -54,7 +54,7 @@ import { hashBytes, type LogEntry, type Position } from '../replication-log/log-
 export const protocolVersion = 2
 
 export type ReplicaMessage =
-  | { type: 'hello'; version: number; nodeId: string; url: string; position: Position; knownEpoch: number; clusterId?: string; marks?: HistoryMark[] }
+  | { type: 'hello'; version: number; nodeId: string; url: string; position: Position; knownEpoch: number; clusterId?: string; marks?: HistoryMark[]; release?: string }
   | { type: 'ack'; lsn: number }
   | { type: 'pong'; sentAt: number; receivedAt: number }
   | { type: 'confirmed'; id: number; epoch: number }

@@ -4,6 +4,7 @@
  * position, or applying finds a conflict (divergence), it bootstraps from a snapshot and resumes
  * streaming from the snapshot's position.
  */
+import { tandemVersion } from '../shared/version.ts'
 import { WebSocket } from 'ws'
 import { EventEmitter } from 'node:events'
 import type { Clock } from '../shared/clock.ts'
@@ -242,6 +243,7 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
           position: applier.position,
           marks: applier.store.marks(),
           knownEpoch,
+          release: tandemVersion,
           ...(this.options.cluster?.value === undefined ? {} : { clusterId: this.options.cluster.value }),
         } satisfies ReplicaMessage)
       })
@@ -438,7 +440,8 @@ export class Follower extends EventEmitter<{ applied: [lsn: number]; state: [Fol
         this.queue = []
         if (isTandemError(error, 'REPLICA_DIVERGED')) {
           this.lastProblem = messageOf(error)
-          this.options.logger.error({ err: error }, 'divergence: this replica stops applying and will resync from a snapshot')
+          if (error.details?.['loaded'] === true) this.options.logger.info({ lsn: error.details['lsn'] }, 'the master loaded a whole database: this replica copies it')
+          else this.options.logger.error({ err: error }, 'divergence: this replica stops applying and will resync from a snapshot')
           this.setState('diverged')
         } else {
           // A full disk, an I/O error: back off instead of reconnecting at once, again and again.

@@ -54,6 +54,7 @@ const noHash = new Uint8Array(hashBytes)
 const OP_DDL = 1
 const OP_CHANGESET = 2
 const OP_SEQUENCE = 3
+const OP_LOAD = 4
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -62,6 +63,7 @@ export function encodeOps(ops: readonly Op[]): Uint8Array {
   const payloads = ops.map((op) => {
     if (op.kind === 'ddl') return { kind: OP_DDL, bytes: encoder.encode(op.sql) }
     if (op.kind === 'changeset') return { kind: OP_CHANGESET, bytes: op.bytes }
+    if (op.kind === 'load') return { kind: OP_LOAD, bytes: new Uint8Array(0) }
     return { kind: OP_SEQUENCE, bytes: encoder.encode(JSON.stringify(op.rows)) }
   })
   const size = payloads.reduce((sum, p) => sum + 5 + p.bytes.length, 0)
@@ -90,6 +92,7 @@ export function decodeOps(bytes: Uint8Array): Op[] {
     if (kind === OP_DDL) ops.push({ kind: 'ddl', sql: decoder.decode(payload) })
     else if (kind === OP_CHANGESET) ops.push({ kind: 'changeset', bytes: payload })
     else if (kind === OP_SEQUENCE) ops.push({ kind: 'sequence', rows: sequenceRows(payload) })
+    else if (kind === OP_LOAD && length === 0) ops.push({ kind: 'load' })
     else throw new TandemError('LOG_CORRUPTED', `unknown op kind ${kind}`)
     at += 5 + length
   }

@@ -73,6 +73,8 @@ export class ChangeApplier {
         case 'sequence':
           this.replaceSequence(op.rows)
           break
+        case 'load':
+          throw new TandemError('REPLICA_DIVERGED', `entry ${lsn} replaced the master's whole database (a load): this replica copies the master's database instead of applying it`, { lsn, loaded: true })
       }
     }
   }

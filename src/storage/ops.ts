@@ -7,5 +7,10 @@ export type Op =
   | { kind: 'ddl'; sql: string }
   | { kind: 'changeset'; bytes: Uint8Array }
   | { kind: 'sequence'; rows: SequenceRow[] }
+  /**
+   * The master's database was replaced whole here (POST /db/load): no rows travel, a replica
+   * copies the master's database as of this entry or later instead (master/database-load.ts).
+   */
+  | { kind: 'load' }
 
 export type SequenceRow = [name: string, seq: number]

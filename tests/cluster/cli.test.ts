@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module'
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
@@ -33,6 +34,12 @@ describe('the tandem command', () => {
       assert.match(result.stdout, /Usage: tandem/)
     }
     assert.match(tandem(['replica', '--help']).stdout, /--master <url>/)
+  })
+
+  test('--version prints the release of the package', () => {
+    const result = tandem(['--version'])
+    assert.equal(result.status, 0, result.stderr)
+    assert.equal(result.stdout.trim(), (createRequire(import.meta.url)('../../package.json') as { version: string }).version)
   })
 
   test('a bad flag is refused with a message', () => {

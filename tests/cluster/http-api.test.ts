@@ -4,6 +4,7 @@
  * forward, redirect and serve bounded-staleness reads; a replica whose master is gone says so.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any -- response bodies are read as untyped JSON on purpose */
+import { createRequire } from 'node:module'
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -13,6 +14,8 @@ import { gunzipSync } from 'node:zlib'
 import { DatabaseSync } from '@photostructure/sqlite'
 import { Cluster, waitFor } from '../harness/cluster.ts'
 import { call, checksum, type Reply } from '../harness/http.ts'
+
+const packageVersion = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
 
 const post = (url: string, body: unknown, contentType?: string) => call('POST', url, body, contentType === undefined ? {} : { contentType })
 const get = (url: string) => call('GET', url)
@@ -519,6 +522,7 @@ describe('the HTTP API', () => {
         assert.deepEqual(Object.keys(legacy.json).sort(), [...ids].sort())
         const leader = legacy.json[cluster.master.id]
         assert.equal(leader.id, cluster.master.id)
+        for (const id of ids) assert.equal(legacy.json[id].version, packageVersion, `node ${id} says its release`)
         assert.equal(leader.api_addr, master)
         assert.equal(leader.leader, true)
         assert.equal(leader.reachable, true)
@@ -606,8 +610,8 @@ describe('the HTTP API', () => {
       } finally {
         rmSync(dir, { recursive: true, force: true })
       }
-      // An SQL dump is refused, not answered with a binary file the client would take for SQL.
-      assertError(await get(`${master}/db/backup?fmt=sql`), 400, 'BAD_REQUEST', /fmt=sql/)
+      // A format it does not know is refused, not answered with a file of another kind.
+      assertError(await get(`${master}/db/backup?fmt=csv`), 400, 'BAD_REQUEST', /fmt=csv/)
     })
 
     test('after all of the above, the replicas hold exactly what the master holds', async () => {

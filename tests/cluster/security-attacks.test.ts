@@ -378,6 +378,19 @@ test('a user session that offers to run jobs is refused and receives no task; a 
   assert.ok(!JSON.stringify(job).includes('forged'), JSON.stringify(job))
 })
 
+test('a hello whose release is not a short version string is refused (PROTOCOL_ERROR) and lists nothing', async () => {
+  for (const release of ['x'.repeat(65), '1.0 <script>', 7, { v: 1 }, '']) {
+    const stream = new RawStream(master, { authorization: follower })
+    assert.equal((await stream.upgrade).status, 101)
+    await stream.hello('odd-release', 'embedded://odd', 1, { release })
+    const refusal = await stream.next('welcome')
+    assert.deepEqual([refusal.type, refusal.code], ['refuse', 'PROTOCOL_ERROR'], `release ${JSON.stringify(release)}: ${JSON.stringify(refusal)}`)
+    await stream.closed
+  }
+  const nodes = await call(`${master}/nodes`, { auth: admin })
+  assert.equal(JSON.stringify(nodes.body).includes('odd-release'), false, JSON.stringify(nodes.body))
+})
+
 test('sync=3 with two real replicas and a user session acknowledging every entry is not confirmed three times (SYNC_TIMEOUT)', async () => {
   const fake = new RawStream(master, { authorization: follower }, { ack: true })
   assert.equal((await fake.upgrade).status, 101)

@@ -50,6 +50,8 @@ const endpoints: Endpoint[] = [
   { name: 'GET /nodes', method: 'GET', path: '/nodes', needs: ['status'], master: ok, replica: ok },
   { name: 'GET /readyz', method: 'GET', path: '/readyz', needs: ['ready'], master: ok, replica: ok },
   { name: 'GET /db/backup', method: 'GET', path: '/db/backup', needs: ['backup'], master: ok, replica: ok },
+  // SQL text runs on top of the database (as rqlite runs it); a replica says where the master is.
+  { name: 'POST /db/load', method: 'POST', path: '/db/load', body: 'CREATE TABLE IF NOT EXISTS loaded (id INTEGER PRIMARY KEY)', needs: ['load'], master: ok, replica: { status: 421, code: 'NOT_MASTER' } },
   { name: 'GET /db/checksum', method: 'GET', path: '/db/checksum', needs: ['status'], master: ok, replica: ok },
   // The master applies no replicated entries: it has no lag of its own to tell.
   { name: 'GET /replication/lag', method: 'GET', path: '/replication/lag', needs: ['status'], master: { status: 400, code: 'BAD_REQUEST' }, replica: ok },
