@@ -10,6 +10,7 @@ test('castSql wraps exactly the parameters whose values the binding would make I
   assert.equal(castSql('SELECT :a, @b, :a, $c', { a: sqlReal(2), b: 1, c: 5e-324 }), 'SELECT (:a * 1.0), @b, (:a * 1.0), ($c * 1.0)')
   assert.equal(castSql('SELECT :a', { ':a': 1e-20 }), 'SELECT (:a * 1.0)', 'a name given with its prefix')
   assert.equal(castSql('SELECT ?', [sqlReal(3e9)]), 'SELECT ?', 'past 32 bits the binding binds a double itself')
+  assert.equal(castSql('SELECT ?, ?', ['a\u0000b', 'ab']), "SELECT (? || ''), ?", 'text holding a NUL is bound as its bytes')
 })
 
 test('bindable: integers past 32 bits become bigints, REALs the binding would round become their exact text, the rest stay', () => {
@@ -24,10 +25,12 @@ test('bindable: integers past 32 bits become bigints, REALs the binding would ro
   assert.equal(bindable(0.5), 0.5)
   assert.equal(bindable('1e-20'), '1e-20')
   assert.equal(bindable(null), null)
+  assert.deepEqual(bindable('a\u0000b'), Buffer.from([0x61, 0, 0x62]))
 })
 
 test('uncastName gives back the column name as written', () => {
   assert.equal(uncastName('(? * 1.0)'), '?')
   assert.equal(uncastName('(?2 * 1.0) + (:a * 1.0)'), '?2 + :a')
   assert.equal(uncastName('x'), 'x')
+  assert.equal(uncastName("(:t || '')"), ':t')
 })

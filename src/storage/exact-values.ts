@@ -11,6 +11,11 @@
  *   conversion is correctly rounded), and an expression has no affinity, as a bound value has
  *   none.
  *
+ * - a string holding a NUL character as its UTF-8 bytes, with its parameter written `(? || '')`:
+ *   the binding binds text up to its first NUL, and the rest was lost; concatenation makes the
+ *   bytes TEXT again, whole, again without affinity. (Reading such text back through the binding
+ *   still stops at the NUL: a known limit.)
+ *
  * A statement whose parameters need none of this runs as written, with its values as given.
  */
 import { parameterTokens } from './sql-tokens.ts'
@@ -33,10 +38,18 @@ function bindsAsInteger(value: number): boolean {
   return value >= int32Min && value <= int32Max && Math.abs(value - Math.floor(value)) < Number.EPSILON
 }
 
-/** Does this parameter need its `(? * 1.0)`? */
+/** The expression this parameter is written in, when it needs one. */
+function castOf(value: SqlParam): ((parameter: string) => string) | undefined {
+  if (typeof value === 'number') return !Number.isInteger(value) && bindsAsInteger(value) ? asReal : undefined
+  if (typeof value === 'string') return value.includes('\u0000') ? asText : undefined
+  return isSqlReal(value) && bindsAsInteger(value[0]!) ? asReal : undefined
+}
+
+const asReal = (parameter: string) => `(${parameter} * 1.0)`
+const asText = (parameter: string) => `(${parameter} || '')`
+
 function needsCast(value: SqlParam): boolean {
-  if (typeof value === 'number') return !Number.isInteger(value) && bindsAsInteger(value)
-  return isSqlReal(value) && bindsAsInteger(value[0]!)
+  return castOf(value) !== undefined
 }
 
 /** The text SQLite reads back as exactly this double. */
@@ -51,6 +64,7 @@ export function bindable(value: SqlParam): unknown {
     return bindsAsInteger(value) ? realText(value) : value
   }
   if (isSqlReal(value)) return bindsAsInteger(value[0]!) ? realText(value[0]!) : value[0]
+  if (typeof value === 'string' && value.includes('\u0000')) return Buffer.from(value, 'utf8')
   return value
 }
 
@@ -79,8 +93,9 @@ export function castSql(sql: string, params: SqlParams | undefined): string {
   let copied = 0
   for (const token of parameterTokens(sql)) {
     const value = positional !== undefined ? positional[token.index - 1] : named![token.text] ?? named![token.text.slice(1)]
-    if (value === undefined || !needsCast(value)) continue
-    out += `${sql.slice(copied, token.start)}(${token.text} * 1.0)`
+    const cast = value === undefined ? undefined : castOf(value)
+    if (cast === undefined) continue
+    out += `${sql.slice(copied, token.start)}${cast(token.text)}`
     copied = token.start + token.text.length
   }
   return out + sql.slice(copied)
@@ -91,5 +106,5 @@ export function castSql(sql: string, params: SqlParams | undefined): string {
  * `SELECT ?` run with a cast REAL would answer a column called `(? * 1.0)`.
  */
 export function uncastName(name: string): string {
-  return name.includes(' * 1.0)') ? name.replace(/\((\?\d*|[:@$][^\s()]+) \* 1\.0\)/g, '$1') : name
+  return name.includes(' * 1.0)') || name.includes(" || '')") ? name.replace(/\((\?\d*|[:@$][^\s()]+) (?:\* 1\.0|\|\| '')\)/g, '$1') : name
 }

@@ -153,6 +153,20 @@ describe('the number line', () => {
     }
   })
 
+  test('text holding a NUL character is stored whole, positional and named (the binding stopped at the NUL)', async () => {
+    const text = 'nul\u0000inside ✓'
+    const written = await call('POST', `${cluster.master.url}/db/execute`, [
+      ["INSERT INTO n(literal, form, x) VALUES ('nul', 'positional', ?)", text],
+      ["INSERT INTO n(literal, form, x) VALUES ('nul', 'named', :t)", { t: text }],
+    ])
+    assert.equal(written.status, 200, written.text)
+    await cluster.converged()
+    for (const node of [cluster.master, cluster.replicas[0]!]) {
+      const answer = await call('POST', `${node.url}/db/query?level=none`, ["SELECT hex(x), typeof(x) FROM n WHERE literal = 'nul' ORDER BY id"])
+      assert.deepEqual(answer.json.results[0].values, [[Buffer.from(text).toString('hex').toUpperCase(), 'text'], [Buffer.from(text).toString('hex').toUpperCase(), 'text']], answer.text)
+    }
+  })
+
   test('every node holds the same bytes', async () => {
     await waitFor(async () => {
       const [a, b] = await Promise.all([cluster.master, cluster.replicas[0]!].map(async (n) => (await call('GET', `${n.url}/db/checksum`)).json))
