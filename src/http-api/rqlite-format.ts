@@ -4,8 +4,14 @@
  * `types` are the lower-cased declared types, filled from the first row where a column has none;
  * BLOBs are base64 (or byte arrays with `blob_array`), except in text-typed columns where rqlite
  * returns them as text.
+ *
+ * rqlite's SQLite driver converts an INTEGER by the column's declared type (lower-cased, exactly):
+ * in `boolean` to true when it is > 0, else false; in `date`, `datetime` and `timestamp`, as it
+ * does TEXT too, to a time (rqlite-time.ts). REAL, BLOB and NULL values, and TEXT in `boolean`,
+ * stay as they are. A time rqlite cannot marshal makes the whole statement an error.
  */
 import type { RowsResult, SqlValue, StatementResult } from '../storage/index.ts'
+import { marshalTime, parseTimeText, timeOfInteger, TimeMarshalError } from './rqlite-time.ts'
 
 export interface FormatOptions {
   associative: boolean
@@ -14,6 +20,7 @@ export interface FormatOptions {
 }
 
 const textTypes = /^(?:|text|json|clob|varchar.*|nchar.*|nvarchar.*|varying character.*|native character.*)$/
+const timeTypes = new Set(['date', 'datetime', 'timestamp'])
 
 export function formatResult(result: StatementResult, options: FormatOptions): Record<string, unknown> {
   const out: Record<string, unknown> = {}
@@ -25,7 +32,15 @@ export function formatResult(result: StatementResult, options: FormatOptions): R
     if (result.rowsAffected !== 0) out['rows_affected'] = result.rowsAffected
     if (options.associative) out['rows'] = null
   } else {
-    const { types, values } = formatRows(result, options.blobArray)
+    let rows: { types: string[]; values: unknown[][] }
+    try {
+      rows = formatRows(result, options.blobArray)
+    } catch (error) {
+      if (!(error instanceof TimeMarshalError)) throw error
+      // rqlite drops the statement's rows (and its time) for the error, as for a failed query.
+      return formatResult({ kind: 'error', error: error.message }, options)
+    }
+    const { types, values } = rows
     if (options.associative) {
       const typeMap: Record<string, string> = {}
       result.columns.forEach((column, i) => (typeMap[column] = types[i] ?? ''))
@@ -55,7 +70,8 @@ function formatRows(result: RowsResult, blobArray: boolean): { types: string[]; 
   const types = [...result.types]
   const classes = result.firstRowClasses
   const values = result.values.map((row, rowIndex) => {
-    const formatted = row.map((value, i) => formatValue(value, types[i] ?? '', blobArray))
+    // The declared types that convert are never empty, so filling the empty ones changes none.
+    const formatted = row.map((value, i) => formatValue(value, types[i] ?? '', blobArray, rowIndex === 0 ? classes?.[i] : undefined))
     if (rowIndex === 0) formatted.forEach((value, i) => (types[i] = types[i] || typeOfValue(value, classes?.[i])))
     return formatted
   })
@@ -71,12 +87,38 @@ function typeOfValue(value: unknown, storageClass: string | undefined): string {
   return ''
 }
 
-function formatValue(value: SqlValue, type: string, blobArray: boolean): unknown {
-  if (!(value instanceof Uint8Array)) return value
+/** `storageClass`: the value's, where known (row 0 only). */
+function formatValue(value: SqlValue, type: string, blobArray: boolean, storageClass: string | undefined): unknown {
+  if (!(value instanceof Uint8Array)) {
+    if (value === null) return value
+    if (type === 'boolean') return isInteger(value, storageClass) ? value > 0 : value
+    if (timeTypes.has(type)) {
+      if (typeof value === 'string') return marshalTime(parseTimeText(value))
+      if (isInteger(value, storageClass)) return marshalTime(timeOfInteger(value))
+    }
+    return value
+  }
   const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength)
   // Text first: in a text-typed column rqlite has already turned the bytes into a string, so
   // blob_array never applies there.
   if (textTypes.test(type)) return bytes.toString('utf8')
   if (blobArray) return Array.from(value)
   return bytes.toString('base64')
+}
+
+/**
+ * Whether a value read back was an INTEGER (the driver converts those, and leaves REALs alone). A
+ * bigint was. A number was when it is a safe integer other than -0: an INTEGER past 2^53 is read
+ * as a bigint, so a larger number is a REAL. Row 0's storage class, when known, settles it.
+ *
+ * Limitation: past row 0 an integral REAL within 2^53 is taken as an INTEGER. A stored value
+ * hardly ever is one (these declared types have NUMERIC affinity, which stores an integral REAL
+ * as an INTEGER), but a compound SELECT can mix them in: in `SELECT b FROM t UNION ALL SELECT 1.0`
+ * with b BOOLEAN, rqlite answers the second row's 1.0 as 1 and this as true. Per-value storage
+ * classes would close the gap.
+ */
+function isInteger(value: number | bigint | string, storageClass: string | undefined): value is number | bigint {
+  if (typeof value === 'bigint') return true
+  if (typeof value === 'string' || storageClass === 'real') return false
+  return Number.isSafeInteger(value) && !Object.is(value, -0)
 }

@@ -13,6 +13,7 @@ import { TandemError, messageOf } from '../shared/errors.ts'
 import { createEntry, encodeOps, type LogEntry } from '../replication-log/log-entry.ts'
 import type { LogStore } from '../replication-log/log-store.ts'
 import { IdempotencyStore } from './idempotency.ts'
+import { ClientCounters } from './client-counters.ts'
 import { attachSource, copyDatabase, runDump, type LoadSource, type LoadSummary } from './database-load.ts'
 import {
   ChangeCapture,
@@ -24,12 +25,13 @@ import {
   prepareClientPart,
   prepareClientStatements,
   runPrepared,
-  withoutCounts,
   tablesWithoutPrimaryKey,
   isCorruption,
   type GuardedConnection,
   type Connection,
+  type Observation,
   type SchemaGeneration,
+  type SqlParams,
   type SplitStatement,
   type Statement,
   type SqlStatement,
@@ -109,6 +111,7 @@ class TooLong extends Error {
 export class WriteBatch {
   private readonly capture: ChangeCapture
   private readonly idempotency: IdempotencyStore
+  private readonly counters: ClientCounters
   private readonly options: WriteBatchOptions
   /** The LSN the batch under way will commit. */
   private lsn = 0
@@ -118,6 +121,7 @@ export class WriteBatch {
     this.options = options
     this.capture = new ChangeCapture(options.writer.connection, (fn) => options.writer.policy.internally(fn))
     this.idempotency = options.writer.policy.internally(() => new IdempotencyStore(options.writer.connection))
+    this.counters = new ClientCounters(options.writer.connection, (fn) => options.writer.policy.internally(fn))
   }
 
   /** Another connection committed (the long-write thread): what the capture remembers of the database is stale. */
@@ -207,6 +211,22 @@ export class WriteBatch {
       this.capture.abort()
       if (attached !== undefined) policy.internally(() => attached.detach())
     }
+  }
+
+  /** A client statement that is not DDL; a write answers the counters clients see (client-counters.ts). */
+  private runCounted(part: { statement: Statement; observation: Observation }, params: SqlParams | undefined): StatementResult {
+    if (!part.observation.isWrite) return runPrepared(part.statement, params)
+    this.counters.beforeWrite()
+    let result: StatementResult
+    try {
+      result = runPrepared(part.statement, params)
+    } catch (error) {
+      if (this.options.writer.connection.isTransaction) this.counters.failed()
+      throw error
+    }
+    if (result.kind === 'exec') return this.counters.wrote(result)
+    this.counters.wroteRows()
+    return result
   }
 
   /** Tandem's own statements, past the connection's time limit (they copy a whole file). */
@@ -380,7 +400,7 @@ export class WriteBatch {
       if (split.length === 1 && !isDdlKeyword(split[0]!.keyword)) {
         const part = prepareClientPart(this.options.writer, split[0]!, true, statement.params)
         if (!part.observation.isDdl) {
-          result = runPrepared(part.statement, statement.params)
+          result = this.runCounted(part, statement.params)
           result.timeSec = (performance.now() - started) / 1000
           return result
         }
@@ -388,12 +408,12 @@ export class WriteBatch {
       for (const part of prepareClientStatements(this.options.writer, statement.sql, statement.params, split)) {
         const params = part.isLast ? statement.params : undefined
         if (!part.observation.isDdl || !isDdlKeyword(part.keyword)) {
-          result = runPrepared(part.statement, params)
+          result = this.runCounted(part, params)
           continue
         }
         this.capture.beforeDdl()
         result = runPrepared(part.statement, params)
-        if (result.kind === 'exec') result = withoutCounts(result)
+        if (result.kind === 'exec') result = this.counters.unchanged()
         const missing = policy.internally(() => tablesWithoutPrimaryKey(connection))
         if (missing.length > 0) {
           throw new TandemError(
