@@ -9,6 +9,7 @@ import { runDemo } from './demo.ts'
 import { printStatus } from './status.ts'
 import { runShell } from './shell.ts'
 import { promote } from './promote.ts'
+import { load } from './load.ts'
 import { jobsCommand } from './jobs.ts'
 
 function nodeOptions(command: Command, defaultPort: number): Command {
@@ -51,6 +52,7 @@ function nodeOptions(command: Command, defaultPort: number): Command {
 
 interface ServeFlags {
   data: string
+  import?: string
   host: string
   port: number
   synchronous: 'full' | 'normal' | 'off'
@@ -130,6 +132,7 @@ function toNodeOptions(role: 'master' | 'replica', flags: ServeFlags) {
     corsOrigins: flags.corsOrigin ?? [],
     insecure: flags.insecure === true,
     ...(flags.master === undefined ? {} : { masterUrl: flags.master }),
+    ...(flags.import === undefined ? {} : { importFile: flags.import }),
     ...(flags.advertiseUrl === undefined ? {} : { advertiseUrl: flags.advertiseUrl }),
     ...(flags.syncReplicas === undefined ? {} : { syncReplicas: flags.syncReplicas }),
     ...(flags.syncTimeoutMs === undefined ? {} : { syncTimeoutMs: flags.syncTimeoutMs }),
@@ -171,6 +174,7 @@ export function buildProgram(): Command {
     .option('--job-retain-ms <ms>', 'finished jobs are deleted this long after they finish', integer('--job-retain-ms', 1), defaultConfig.jobRetainMs)
     .option('--job-retain-count <n>', 'and beyond the newest N finished jobs', integer('--job-retain-count'), defaultConfig.jobRetainCount)
     .option('--max-queued-tasks <n>', 'unfinished tasks held at once (in memory, inputs included); a job past it is refused', integer('--max-queued-tasks', 1), defaultConfig.queuedTasksMax)
+    .option('--import <file>', 'a new master loads this SQLite database file (or .sql dump) when it starts, and every replica copies it; a master that already holds data ignores it')
     .action((flags: ServeFlags) => serve(toNodeOptions('master', flags)))
 
   nodeOptions(program.command('replica').description('run a replica: it follows the master and serves reads'), 4002)
@@ -203,6 +207,14 @@ export function buildProgram(): Command {
       .argument('<url>', 'the replica to promote', nodeUrl)
       .option('--force', 'promote even if another reachable replica is more up to date'),
   ).action((url: string, flags: AccessFlags & { force?: boolean }) => runAgainstNode(url, flags, (access) => promote(access, flags.force === true)))
+
+  withAccessOptions(
+    program
+      .command('load')
+      .description('load a SQLite database file (it replaces the database) or SQL text as sqlite3 .dump writes it (it runs on it) into the cluster; every replica copies the result')
+      .argument('<url>', 'the master (a replica names it, and the file goes there)', nodeUrl)
+      .argument('<file>', 'a SQLite database file, or a .sql dump'),
+  ).action((url: string, file: string, flags: AccessFlags) => runAgainstNode(url, flags, (access) => load(access, file)))
 
   withAccessOptions(
     program

@@ -132,6 +132,8 @@ export interface NodeConfig {
   coordinatorPrefix: string
   /** The master's lease in etcd: a replica takes over about this long after the master stops renewing it. */
   coordinatorTtlMs: number
+  /** A SQLite file (or SQL text) a new master loads when it starts (--import); a master that holds data already ignores it. */
+  importFile?: string
   /** Users and permissions, in rqlite's format (--auth); without it every request may do anything. */
   authFile?: string
   /** The secret every node of the cluster is given; nodes prove it to each other (--cluster-secret-file). */

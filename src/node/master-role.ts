@@ -15,7 +15,7 @@ import { LogStore, type Vote, type VoteCandidate } from '../replication-log/log-
 import { RangeChecks, ensureChecksSchema } from '../replication-log/range-checks.ts'
 import { Retention } from '../replication-log/retention.ts'
 import type { LogEntry } from '../replication-log/log-entry.ts'
-import { diskTakesWrites, openConnection, openWriter, type Connection, type GuardedConnection, type SchemaGeneration } from '../storage/index.ts'
+import { diskTakesWrites, foreignObjects, openConnection, openWriter, type Connection, type GuardedConnection, type SchemaGeneration } from '../storage/index.ts'
 import type { JobsApi, NodeInfo } from '../http-api/node-api.ts'
 import type { NodeConfig } from './config.ts'
 import { JobReads, JobWrites, Scheduler, ensureJobSchema, readJob, summaryOf, type JobSpec } from '../jobs/index.ts'
@@ -66,6 +66,16 @@ export class MasterRole {
     // client statements in a batch under the write budget (write-batch.ts).
     this.writer = openWriter(dbPath, config.synchronous, config.queryTimeoutMs)
     const internally = <T>(fn: () => T) => this.writer.policy.internally(fn)
+    // A database Tandem did not create has no log: its replicas would never get its rows.
+    const foreign = internally(() => foreignObjects(this.writer.connection))
+    if (foreign.length > 0) {
+      this.writer.connection.close()
+      throw new TandemError(
+        'BAD_REQUEST',
+        `${dbPath} holds tables Tandem did not create (${foreign.slice(0, 5).join(', ')}${foreign.length > 5 ? ', …' : ''}) and no replication log: its replicas would never get those rows. Move the file away and start with --import FILE (or POST it to /db/load), so that every replica copies it`,
+        { tables: foreign },
+      )
+    }
     LogStore.ensureSchema(this.writer.connection, internally)
     internally(() => ensureJobSchema(this.writer.connection))
     ensureChecksSchema(this.writer.connection, internally)

@@ -14,9 +14,10 @@ import { systemClock, type Clock } from '../shared/clock.ts'
 import { TandemError } from '../shared/errors.ts'
 import { createLogger, type Logger } from '../shared/logger.ts'
 import type { LoadRequest, WriteOutcome, WriteRequest } from '../master/write-pipeline.ts'
+import { dumpDatabase, importDatabase } from './database-io.ts'
 import type { SyncOutcome, WriteOptions } from '../master/write-options.ts'
 import { Readable } from 'node:stream'
-import { SchemaGeneration, StatementLimits, databasePath, dumpLines, openReader, type ReadStops, type SqlStatement, type StatementResult } from '../storage/index.ts'
+import { SchemaGeneration, StatementLimits, databasePath, type ReadStops, type SqlStatement, type StatementResult } from '../storage/index.ts'
 import { createHttpServer } from '../http-api/server.ts'
 import type { JobsApi, NodeApi, NodeInfo, Role, Snapshot } from '../http-api/node-api.ts'
 import type { FormatOptions } from '../http-api/rqlite-format.ts'
@@ -162,8 +163,23 @@ export class TandemNode implements NodeApi {
     // Following starts once the URL is known: the replica tells the master where it serves.
     node.roles.replica?.start()
     node.coordinator?.start()
+    if (node.config.importFile !== undefined) {
+      try {
+        await node.importDatabase(node.config.importFile)
+      } catch (error) {
+        await node.stop()
+        throw error
+      }
+    }
     return node
   }
+
+  /** --import: see database-io.ts. */
+  private async importDatabase(file: string): Promise<void> {
+    if (this.roles.master === undefined) throw new TandemError('BAD_REQUEST', '--import is for a master: this node runs as a replica')
+    await importDatabase(this.roles.master, file, this.logger)
+  }
+
 
   /** The line a node prints when it is ready; tests and `tandem demo` read it. */
   readyLine(): string {
@@ -378,29 +394,10 @@ export class TandemNode implements NodeApi {
     return this.reads.readsOrThrow().checksum()
   }
 
-  /** The database as SQL text (GET /db/backup?fmt=sql), read in one read transaction on a connection of its own. */
+  /** The database as SQL text (GET /db/backup?fmt=sql). */
   dump(): Readable {
     this.assertReadable()
-    const reader = openReader(this.dbPath)
-    const internally = <T>(fn: () => T) => reader.policy.internally(fn)
-    internally(() => reader.connection.exec('BEGIN'))
-    const lines = internally(() => dumpLines(reader.connection))
-    const close = () => {
-      if (reader.connection.isOpen) reader.connection.close()
-    }
-    return Readable.from(
-      (function* () {
-        try {
-          for (;;) {
-            const next = internally(() => lines.next())
-            if (next.done === true) return
-            yield next.value
-          }
-        } finally {
-          close()
-        }
-      })(),
-    )
+    return dumpDatabase(this.dbPath)
   }
 
   snapshot(): Promise<Snapshot> {

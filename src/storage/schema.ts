@@ -48,3 +48,14 @@ export function triggers(connection: Connection): TriggerDefinition[] {
 export function quoteIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`
 }
+
+/**
+ * The tables and views of a database Tandem did not create: it has them but no `_tandem_meta`.
+ * Empty for a new file and for every file Tandem made.
+ */
+export function foreignObjects(connection: Connection): string[] {
+  const isTandems = connection.prepare(`SELECT 1 FROM sqlite_schema WHERE name = '${internalPrefix}meta'`).get() !== undefined
+  if (isTandems) return []
+  const rows = connection.prepare(`SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid`).all() as { name: string }[]
+  return rows.map((r) => r.name)
+}

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module'
+import { openConnection } from '../../src/storage/sqlite.ts'
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
@@ -77,6 +78,24 @@ describe('the tandem command', () => {
     assert.match(result.stdout, /CREATE TABLE shelf/)
     assert.match(result.stdout, /id\s+title\n[─ ]+\n1\s+Dune\n2\s+Emma\n\(2 rows\)/)
     assert.match(result.stdout, /error: no such column: nope/)
+  })
+
+  // Last: the load replaces what the tests above wrote.
+  test('load sends a database file through a replica to the master, with a progress line, and both hold it', async () => {
+    const file = join(cluster.dir, 'to-load.db')
+    const db = openConnection(file)
+    db.exec("CREATE TABLE loaded (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO loaded(v) VALUES ('one'), ('two')")
+    db.close()
+    const result = tandem(['load', cluster.replicas[0]!.url, file])
+    assert.equal(result.status, 0, result.stderr)
+    assert.match(result.stderr, /is a replica: loading on the master at/)
+    assert.match(result.stderr, /sending .*to-load\.db: [\d.]+ MB of [\d.]+ MB \(100%\)/)
+    assert.match(result.stdout, /^loaded .*to-load\.db \([\d.]+ MB\) into http:\/\/127\.0\.0\.1:\d+ at LSN \d+/)
+    await cluster.converged()
+    assert.deepEqual(await rows(cluster.replicas[0]!.url, 'SELECT v FROM loaded ORDER BY id'), [['one'], ['two']])
+    const missing = tandem(['load', cluster.master.url, join(cluster.dir, 'no-such-file.db')])
+    assert.notEqual(missing.status, 0)
+    assert.match(missing.stderr, /cannot read .*no-such-file\.db/)
   })
 })
 

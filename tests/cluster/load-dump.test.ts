@@ -8,11 +8,12 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync, readdirSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { openConnection } from '../../src/storage/sqlite.ts'
 import { Cluster, waitFor } from '../harness/cluster.ts'
 import { call, checksum } from '../harness/http.ts'
+import { NodeProcess } from '../harness/node-process.ts'
 
 /** A database file with what real schemas hold: every feature the load must carry. */
 function sourceDatabase(path: string, rows: number): void {
@@ -145,6 +146,38 @@ describe('load and dump', () => {
     assert.equal(answer.json.code, 'NOT_MASTER')
     assert.equal(answer.json.details.masterUrl, cluster.master.url)
     await waitFor(async () => ((await tablesOf(cluster.replicas[0]!.url))['author'] !== undefined ? true : undefined), 5000, () => 'the replica still holds its rows')
+  })
+
+  test('a master started on a database it did not create refuses to start, naming --import; with --import a new master loads it and its replica copies it', async () => {
+    const dir = join(cluster.dir, 'foreign')
+    mkdirSync(dir, { recursive: true })
+    copyFileSync(file, join(dir, 'tandem.db'))
+    await assert.rejects(NodeProcess.start({ role: 'master', dataDir: dir }), (error: Error) => {
+      assert.match(error.message, /tables Tandem did not create \(author, book, tally/)
+      assert.match(error.message, /--import/)
+      return true
+    })
+    const imported = await NodeProcess.start({ role: 'master', dataDir: join(cluster.dir, 'imported'), args: ['--import', file] })
+    try {
+      const replica = await NodeProcess.start({ role: 'replica', dataDir: join(cluster.dir, 'imported-replica'), masterUrl: imported.url })
+      try {
+        await waitFor(async () => ((await checksum(replica.url)).lsn === (await checksum(imported.url)).lsn ? true : undefined), 20_000, () => 'the replica to copy the import')
+        const got = await tablesOf(replica.url)
+        for (const name of ['book', 'tally', 'blurb_data']) assert.ok(got[name] !== undefined, `${name} reached the replica`)
+        assert.equal((await checksum(replica.url)).checksum, (await checksum(imported.url)).checksum)
+      } finally {
+        await replica.kill()
+      }
+      // The same command line again (a restart): the master keeps what it holds.
+      const write = await call('POST', `${imported.url}/db/execute`, [["INSERT INTO author(name) VALUES ('kept')"]])
+      assert.equal(write.status, 200, write.text)
+      await imported.restart()
+      const kept = await call('POST', `${imported.url}/db/query`, ["SELECT count(*) FROM author WHERE name = 'kept'"])
+      assert.deepEqual(kept.json.results[0].values, [[1]], 'a restart with --import left the data as it was')
+      assert.ok(imported.log.some((line) => line.includes('--import ignored')), 'and said why')
+    } finally {
+      await imported.kill()
+    }
   })
 
   test('no file of a load is left beside the database', () => {
