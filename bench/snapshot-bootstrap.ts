@@ -34,6 +34,7 @@ import { open } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'
 import { Pool } from 'undici'
 import { databasePath } from '../src/storage/index.ts'
+import { LogStore } from '../src/replication-log/log-store.ts'
 import { waitFor } from '../tests/harness/cluster.ts'
 import { execute, get, query } from '../tests/harness/http.ts'
 import { NodeProcess } from '../tests/harness/node-process.ts'
@@ -122,6 +123,9 @@ function buildDatabase(dataDir: string, targetBytes: number): { rows: number; by
   try {
     db.exec('PRAGMA journal_mode = OFF')
     db.exec('PRAGMA synchronous = OFF')
+    // Tandem's own tables first: a master refuses a database it did not create (its replicas would
+    // never get the rows), and this one stands for a master's whose log no longer holds them.
+    LogStore.ensureSchema(db)
     db.exec(createTableSql)
     const insert = db.prepare(
       `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${rowsPerBuildTransaction}) ` +

@@ -89,6 +89,8 @@ export function answerFastWrite(node: NodeApi, request: IncomingMessage, respons
   } catch {
     return false
   }
+  // A queued write is answered before it runs: the framework's route does that (write-queue.ts).
+  if (params.queue) return false
   // From here on this path answers the request, errors included.
   const started = params.timings ? performance.now() : 0
   const failed = (error: unknown) => send(node, response, errorAnswer(asTandemError(error, options.bodyLimitBytes, options.logger)))

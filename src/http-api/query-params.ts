@@ -33,10 +33,15 @@ export interface QueryParams {
   /** Replicas that must confirm a write (overrides the master's --sync-replicas). */
   sync: number | undefined
   syncTimeoutMs: number | undefined
-  /** /db/backup's format: `binary` (the default) or `delete`; `sql` is refused there. */
+  /** /db/backup's format: `binary` (the default), `delete` or `sql`. */
   fmt: string | undefined
   /** rqlite's db_timeout: each statement's time limit, at most the node's --query-timeout. */
   dbTimeoutMs: number | undefined
+  /** rqlite's queued write: answered at once with a sequence number, applied in order after. */
+  queue: boolean
+  /** With `queue`: answer once the write is applied (at most `timeout`, default 30 s). */
+  wait: boolean
+  timeoutMs: number | undefined
 }
 
 export const minLsnTimeoutDefaultMs = 5000
@@ -68,7 +73,6 @@ export function parseQueryParams(query: Query): QueryParams {
   }
   const q = first(query, 'q')
   if (q !== undefined && q.trim() === '') throw new TandemError('BAD_REQUEST', 'query parameter q is empty')
-  duration('timeout', first(query, 'timeout'))
   return {
     transaction: query['transaction'] !== undefined,
     timings: query['timings'] !== undefined,
@@ -90,6 +94,9 @@ export function parseQueryParams(query: Query): QueryParams {
     linearizableTimeoutMs: waitDuration('linearizable_timeout', first(query, 'linearizable_timeout')) ?? 2000,
     syncTimeoutMs: waitDuration('sync_timeout', first(query, 'sync_timeout')),
     dbTimeoutMs: waitDuration('db_timeout', first(query, 'db_timeout')),
+    queue: query['queue'] !== undefined,
+    wait: query['wait'] !== undefined,
+    timeoutMs: waitDuration('timeout', first(query, 'timeout')),
   }
 }
 

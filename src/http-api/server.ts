@@ -9,7 +9,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Logger } from '../shared/logger.ts'
 import { TandemError, codes } from '../shared/errors.ts'
 import type { StatementResult } from '../storage/index.ts'
-import type { WriteRequest } from '../master/write-pipeline.ts'
+import type { WriteOutcome, WriteRequest } from '../master/write-pipeline.ts'
 import { requestHash, validateIdempotencyKey } from '../master/idempotency.ts'
 import { asTandemError, sendError } from './error-reply.ts'
 import { answerFastRead, answerFastWrite } from './fast-path.ts'
@@ -24,6 +24,7 @@ import { executeAnswer, writeOptions } from './execute-answer.ts'
 import { formatResult, type FormatOptions } from './rqlite-format.ts'
 import { registerJobRoutes } from './job-routes.ts'
 import { registerLoadRoutes } from './load-routes.ts'
+import { WriteQueue } from './write-queue.ts'
 import { answerClientError, answerFrameworkError, maxParamLength } from './framework-errors.ts'
 import { permissionFor, type Gate } from './gate.ts'
 import { acceptGatedUpgrades, accessFor, createGatedServer } from './gated-server.ts'
@@ -46,6 +47,9 @@ export interface HttpServerOptions {
 }
 
 type Query = Record<string, string | string[] | undefined>
+
+/** How long `?queue&wait` waits without `timeout`. */
+const queueWaitDefaultMs = 30_000
 
 /** Fastify's own default, which its servers send as `Keep-Alive: timeout=72`. */
 const fastifyKeepAliveTimeoutMs = 72_000
@@ -89,6 +93,7 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
       }),
   })
   const forwarder = new Forwarder(options.peers)
+  const writeQueue = new WriteQueue(options.logger)
   app.addHook('onClose', async () => forwarder.close())
 
   // rqlite reads every body as JSON (or text/plain SQL), whatever the content type says.
@@ -174,8 +179,21 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     const senderEpoch = Number(request.headers['x-tandem-epoch'])
     const access = accessFor(request)
     const forwardedEpoch = access.isForwarded && access.isNode && Number.isInteger(senderEpoch) ? senderEpoch : undefined
+    if (params.queue) return queued(reply, params, () => node.write(write, writeOptions(params, forwardedEpoch)))
     const outcome = await node.write(write, writeOptions(params, forwardedEpoch))
     return sendAnswer(reply, executeAnswer(outcome, params, started))
+  }
+
+  /** ?queue: the sequence number at once, or with `wait` once the write is applied (write-queue.ts). */
+  const queued = async (reply: FastifyReply, params: QueryParams, write: () => Promise<WriteOutcome>) => {
+    const { sequenceNumber, done } = await writeQueue.enqueue(write)
+    if (!params.wait) return sendJson(reply, { results: [], sequence_number: sequenceNumber }, params)
+    const timeoutMs = params.timeoutMs ?? queueWaitDefaultMs
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), timeoutMs)))
+    const outcome = await Promise.race([done.catch(() => undefined), late]).finally(() => clearTimeout(timer))
+    if (outcome === 'late') throw new TandemError('QUEUE_TIMEOUT', `queued write ${sequenceNumber} was not applied within ${timeoutMs} ms; it stays queued`, { sequenceNumber: String(sequenceNumber) })
+    return sendJson(reply, { results: [], sequence_number: sequenceNumber, ...(outcome === undefined ? {} : { lsn: outcome.lsn }) }, params)
   }
 
   const idempotencyKeyOf = (request: FastifyRequest): string | undefined => {

@@ -18,6 +18,7 @@ export const codes = {
   NOT_FOUND: { status: 404, retry: 'never', summary: 'no such endpoint or object' },
   METHOD_NOT_ALLOWED: { status: 405, retry: 'never', summary: 'the endpoint does not take this HTTP method' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, retry: 'never', summary: 'the Idempotency-Key was already used for a different request' },
+  QUEUE_TIMEOUT: { status: 408, retry: 'never', summary: 'a queued write (?queue&wait) was not applied within timeout; it stays queued and may still be applied' },
   SYNC_TIMEOUT: { status: 202, retry: 'never', summary: 'committed on the master, but not confirmed by the requested number of replicas in time; do not retry' },
   NOT_ENOUGH_REPLICAS: { status: 503, retry: 'later', summary: 'fewer replicas than --min-replicas are within --max-lag of the master; nothing was applied' },
   PROMOTION_REFUSED: { status: 409, retry: 'never', summary: 'another reachable replica is more up to date than the one to promote, another candidate won the epoch, or no majority of the nodes accepted it (pass force to promote it anyway)' },
