@@ -5,8 +5,8 @@
  * reaches it copies the master's database (a snapshot) instead of applying it, so a load of any
  * size is one small entry, and every node ends with the same bytes.
  *
- * Runs on the master's writer, inside a transaction the caller opened, past the SQL policy: the
- * file is attached for the copy and detached after.
+ * Runs on the master's writer, inside a transaction the caller opened: the file is attached for
+ * the copy and detached after.
  */
 import { TandemError, messageOf } from '../shared/errors.ts'
 import {
@@ -63,34 +63,51 @@ export function attachSource(connection: Connection, path: string): { detach: ()
 }
 
 /**
- * Replaces the main database's schema and rows with the attached source's. Tandem's own tables
- * stay as they are on both sides (a Tandem backup holds them: its log is not this cluster's).
- * Foreign keys are checked at COMMIT, once everything is in.
+ * Replaces the main database's schema and rows with the attached source's, on the writer (its
+ * transaction open). Tandem's own tables stay as they are on both sides (a Tandem backup holds
+ * them: its log is not this cluster's). Foreign keys are checked at COMMIT, once everything is in.
+ *
+ * The file's schema is the client's SQL: each CREATE statement it holds runs under the SQL
+ * policy, like a client's (a trigger naming `_tandem_log`, or a schema entry holding a second
+ * statement, is refused). Only Tandem's own statements, which quote every name they take from
+ * the file, run past it.
  */
-export function copyDatabase(connection: Connection): LoadSummary {
-  connection.exec('PRAGMA defer_foreign_keys = ON')
-  const objects = sourceObjects(connection)
-  dropUserObjects(connection)
+export function copyDatabase(writer: GuardedConnection): LoadSummary {
+  const { connection } = writer
+  const own = <T>(fn: () => T) => writer.policy.internally(fn)
+  own(() => connection.exec('PRAGMA defer_foreign_keys = ON'))
+  const objects = own(() => sourceObjects(connection))
+  own(() => dropUserObjects(connection))
   const summary: LoadSummary = { tables: 0, rows: 0, indexes: 0, views: 0, triggers: 0 }
   for (const table of objects.filter((o) => o.type === 'table')) {
-    connection.exec(table.sql!)
-    const columns = copiedColumns(connection, table.name)
-    const list = columns.map(quoteIdentifier).join(', ')
-    const result = connection.prepare(`INSERT INTO main.${quoteIdentifier(table.name)}(${list}) SELECT ${list} FROM ${source}.${quoteIdentifier(table.name)}`).run()
+    runSchemaStatement(writer, table.sql ?? '')
+    const result = own(() => {
+      const list = copiedColumns(connection, table.name).map(quoteIdentifier).join(', ')
+      return connection.prepare(`INSERT INTO main.${quoteIdentifier(table.name)}(${list}) SELECT ${list} FROM ${source}.${quoteIdentifier(table.name)}`).run()
+    })
     summary.tables++
     summary.rows += Number(result.changes)
   }
   // Indexes before triggers and views after tables: the copy fires no trigger, and a view may name any table.
   for (const type of ['index', 'view', 'trigger'] as const) {
     for (const object of objects.filter((o) => o.type === type && o.sql !== null)) {
-      connection.exec(object.sql!)
+      runSchemaStatement(writer, object.sql!)
       if (type === 'index') summary.indexes++
       else if (type === 'view') summary.views++
       else summary.triggers++
     }
   }
-  copySequence(connection)
+  own(() => copySequence(connection))
   return summary
+}
+
+/** One CREATE statement of the file's schema, under the SQL policy (SQL_REFUSED when it refuses). */
+function runSchemaStatement(writer: GuardedConnection, sql: string): void {
+  const split = writer.statements.split(sql)
+  if (split.length !== 1 || split[0]!.keyword !== 'CREATE') {
+    throw new TandemError('BAD_REQUEST', `the database file's schema holds an entry that is not one CREATE statement, and nothing was loaded: ${sql.slice(0, 120)}`)
+  }
+  runPrepared(prepareClientPart(writer, split[0]!, true).statement, undefined)
 }
 
 /** The source's schema in creation order, without SQLite's and Tandem's own objects and the shadow tables of virtual ones. */

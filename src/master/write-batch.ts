@@ -192,7 +192,7 @@ export class WriteBatch {
       try {
         let summary: LoadSummary = { tables: 0, rows: 0, indexes: 0, views: 0, triggers: 0 }
         let results: StatementResult[] = []
-        if (attached !== undefined) summary = this.ownStatements(() => policy.internally(() => copyDatabase(connection)))
+        if (attached !== undefined) summary = this.ownStatements(() => copyDatabase(this.options.writer))
         else results = runDump(this.options.writer, (source as { sql: string }).sql)
         const missing = policy.internally(() => tablesWithoutPrimaryKey(connection))
         if (missing.length > 0) {

@@ -116,7 +116,14 @@ describe('load and dump', () => {
     const fk = openConnection(orphan, { foreignKeys: false })
     fk.exec("INSERT INTO book VALUES ('orphan', 999, 'no such author')")
     fk.close()
+    // A file's schema is SQL like a client's: a trigger that would empty the log is refused.
+    const hostile = join(cluster.dir, 'hostile.db')
+    rmSync(hostile, { force: true })
+    const evil = openConnection(hostile)
+    evil.exec('CREATE TABLE t (id INTEGER PRIMARY KEY); CREATE TRIGGER wipe AFTER INSERT ON t BEGIN DELETE FROM _tandem_log; END;')
+    evil.close()
     const cases: [string, Uint8Array | string, string, number, string][] = [
+      ['a trigger on Tandem\'s log', readFileSync(hostile), 'application/octet-stream', 400, 'SQL_REFUSED'],
       ['a SQLite header and garbage', Buffer.concat([header, Buffer.alloc(4096, 7)]), 'application/octet-stream', 400, 'BAD_REQUEST'],
       ['a file cut in half', whole.subarray(0, Math.floor(whole.length / 2)), 'application/octet-stream', 400, 'BAD_REQUEST'],
       ['bytes that are neither a database nor UTF-8', Buffer.from([0xff, 0xfe, 0x00, 0x81]), 'application/octet-stream', 400, 'BAD_REQUEST'],
