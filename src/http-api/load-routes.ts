@@ -30,6 +30,8 @@ type Query = Record<string, string | string[] | undefined>
 
 /** Registers the route in a context of its own: there the body is a stream of bytes, not the UTF-8 text every other route takes. */
 export function registerLoadRoutes(app: Pick<FastifyInstance, 'register'>, node: NodeApi, options: LoadRouteOptions): void {
+  // One load at a time: each holds a body of up to the limit on disk, and they replace each other anyway.
+  let loading = false
   void app.register((scope, _options, done) => {
     scope.removeAllContentTypeParsers()
     scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload))
@@ -41,6 +43,11 @@ export function registerLoadRoutes(app: Pick<FastifyInstance, 'register'>, node:
         if (params.redirect) return options.toMaster(request, reply, params)
         throw new TandemError('NOT_MASTER', `node ${node.nodeId} is a replica: send the load to the master at ${node.masterUrl() ?? '(unknown)'}`, { masterUrl: node.masterUrl() })
       }
+      if (loading) {
+        ;(request.body as Readable | undefined)?.resume()
+        throw new TandemError('OVERLOADED', 'another load is under way on this master: retry once it is done')
+      }
+      loading = true
       const started = params.timings ? performance.now() : 0
       const file = join(options.loadDir, `load-${randomBytes(6).toString('hex')}.tmp`)
       try {
@@ -51,6 +58,7 @@ export function registerLoadRoutes(app: Pick<FastifyInstance, 'register'>, node:
         const answer = executeAnswer(outcome, params, started)
         return sendAnswer(reply, answer)
       } finally {
+        loading = false
         await rm(file, { force: true })
       }
     })

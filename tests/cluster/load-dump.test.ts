@@ -147,6 +147,34 @@ describe('load and dump', () => {
     await cluster.converged()
   })
 
+  test('a second load while one is under way is refused (503 OVERLOADED), and the first goes on', async () => {
+    const whole = readFileSync(file)
+    let finish: () => void = () => undefined
+    const held = new Promise<void>((resolve) => (finish = resolve))
+    const slow = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        controller.enqueue(whole.subarray(0, 4096))
+        await held
+        controller.enqueue(whole.subarray(4096))
+        controller.close()
+      },
+    })
+    const first = fetch(`${cluster.master.url}/db/load`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: slow, duplex: 'half' } as RequestInit)
+    try {
+      const second = await waitFor(async () => {
+        const answer = await load(cluster.master.url, whole)
+        return answer.status === 503 ? answer : undefined
+      }, 10_000, () => 'the second load to be refused while the first is received')
+      assert.equal(second.json.code, 'OVERLOADED', second.text)
+      assert.match(second.json.error, /another load is under way/)
+    } finally {
+      finish()
+    }
+    const answer = await first
+    assert.equal(answer.status, 200, await answer.text())
+    await cluster.converged()
+  })
+
   test('a replica does not take a load: it names the master (421 NOT_MASTER)', async () => {
     const answer = await load(cluster.replicas[0]!.url, readFileSync(file))
     assert.equal(answer.status, 421, answer.text)
