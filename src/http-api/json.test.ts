@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { parseJson, stringifyJson } from './json.ts'
+import { exactNumber, isExactNumber, parseJson, stringifyJson } from './json.ts'
 
 test('64-bit integers survive parsing and serializing', () => {
   const parsed = parseJson('[["INSERT INTO t VALUES (?, ?, ?)", 9007199254740993, -9223372036854775808, 1.5]]') as unknown[][]
@@ -40,4 +40,13 @@ test('a value JSON cannot hold still fails', () => {
   const cyclic: Record<string, unknown> = {}
   cyclic['self'] = cyclic
   assert.throws(() => stringifyJson(cyclic), TypeError)
+})
+
+test('±Infinity and -0 placed by exactNumber() are written as 1e999, -1e999 and -0, beside bigints too; other strings stay', () => {
+  const values = [exactNumber(Infinity), exactNumber(-Infinity), exactNumber(-0), 'number:1e999', 2n ** 63n - 1n]
+  assert.equal(stringifyJson(values), '[1e999,-1e999,-0,"number:1e999",9223372036854775807]')
+  assert.equal(stringifyJson(values.slice(0, 3)), '[1e999,-1e999,-0]')
+  assert.deepEqual((JSON.parse(stringifyJson(values.slice(0, 3))) as number[]).map((v) => Object.is(v, -0) ? '-0' : String(v)), ['Infinity', '-Infinity', '-0'])
+  assert.equal(isExactNumber(exactNumber(-0)), true)
+  assert.equal(isExactNumber('-0'), false)
 })

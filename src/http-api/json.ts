@@ -39,6 +39,21 @@ export function parseJson(text: string): unknown {
 }
 
 const bigintMarker = '\u0000bigint:'
+const numberMarker = '\u0000number:'
+
+/**
+ * A number JSON.stringify would not write as itself (±Infinity becomes null, -0 becomes 0), to be
+ * written as `1e999`, `-1e999` or `-0`: JSON numbers that JavaScript (and most readers) read back
+ * as the same value. SQLite holds all three as REALs.
+ */
+export function exactNumber(value: number): string {
+  return `${numberMarker}${value === Infinity ? '1e999' : value === -Infinity ? '-1e999' : '-0'}`
+}
+
+/** Is this an exactNumber() placeholder? */
+export function isExactNumber(value: string): boolean {
+  return value.startsWith(numberMarker)
+}
 
 function bigintAsMarker(_key: string, value: unknown): unknown {
   return typeof value === 'bigint' ? `${bigintMarker}${value}` : value
@@ -51,11 +66,13 @@ function bigintAsMarker(_key: string, value: unknown): unknown {
  */
 export function stringifyJson(value: unknown, pretty = false): string {
   const space = pretty ? 4 : undefined
+  let text: string
   try {
-    return JSON.stringify(value, null, space)
+    text = JSON.stringify(value, null, space)
   } catch (error) {
     if (!(error instanceof TypeError)) throw error
+    // A TypeError for another reason (a cycle) is thrown again from here.
+    text = JSON.stringify(value, bigintAsMarker, space).replace(/"\\u0000bigint:(-?\d+)"/g, '$1')
   }
-  // A TypeError for another reason (a cycle) is thrown again from here.
-  return JSON.stringify(value, bigintAsMarker, space).replace(/"\\u0000bigint:(-?\d+)"/g, '$1')
+  return text.includes('\\u0000number:') ? text.replace(/"\\u0000number:(-?(?:1e999|0))"/g, '$1') : text
 }

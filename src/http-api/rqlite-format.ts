@@ -11,6 +11,7 @@
  * stay as they are. A time rqlite cannot marshal makes the whole statement an error.
  */
 import type { RowsResult, SqlValue, StatementResult } from '../storage/index.ts'
+import { exactNumber, isExactNumber } from './json.ts'
 import { marshalTime, parseTimeText, timeOfInteger, TimeMarshalError } from './rqlite-time.ts'
 
 export interface FormatOptions {
@@ -82,7 +83,7 @@ function formatRows(result: RowsResult, blobArray: boolean): { types: string[]; 
 function typeOfValue(value: unknown, storageClass: string | undefined): string {
   if (typeof value === 'number') return storageClass === 'real' || (storageClass === undefined && !Number.isInteger(value)) ? 'real' : 'integer'
   if (typeof value === 'bigint') return 'integer'
-  if (typeof value === 'string') return 'text'
+  if (typeof value === 'string') return isExactNumber(value) ? 'real' : 'text'
   if (Array.isArray(value)) return 'blob'
   return ''
 }
@@ -96,6 +97,8 @@ function formatValue(value: SqlValue, type: string, blobArray: boolean, storageC
       if (typeof value === 'string') return marshalTime(parseTimeText(value))
       if (isInteger(value, storageClass)) return marshalTime(timeOfInteger(value))
     }
+    // JSON.stringify writes ±Infinity as null and -0 as 0: written as numbers that read back as themselves.
+    if (typeof value === 'number' && (!Number.isFinite(value) || Object.is(value, -0))) return exactNumber(value)
     return value
   }
   const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength)

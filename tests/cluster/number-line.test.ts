@@ -153,6 +153,16 @@ describe('the number line', () => {
     }
   })
 
+  test('±Infinity and -0.0 are answered as themselves (1e999, -1e999, -0), not as null and 0', async () => {
+    for (const node of [cluster.master, cluster.replicas[0]!]) {
+      const answer = await call('POST', `${node.url}/db/query?level=none`, ['SELECT 1e999, -1e999, -0.0, 0.0, 1e308 * 10'])
+      assert.equal(answer.status, 200, answer.text)
+      assert.match(answer.text, /"values":\[\[1e999,-1e999,-0,0,1e999\]\]/)
+      assert.deepEqual(answer.json.results[0].values[0].map(String), ['Infinity', '-Infinity', '0', '0', 'Infinity'])
+      assert.ok(Object.is(answer.json.results[0].values[0][2], -0), 'JSON.parse reads -0 back')
+    }
+  })
+
   test('text holding a NUL character is stored whole, positional and named (the binding stopped at the NUL)', async () => {
     const text = 'nul\u0000inside ✓'
     const written = await call('POST', `${cluster.master.url}/db/execute`, [
