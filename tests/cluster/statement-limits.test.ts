@@ -50,7 +50,7 @@ describe('statements past --query-timeout, on a master and a replica', () => {
   let cluster: Cluster
 
   before(async () => {
-    const args = ['--query-timeout', '5s']
+    const args = ['--query-timeout', '3s']
     cluster = await Cluster.start({ replicas: 1, masterArgs: args, replicaArgs: args })
     const created = await call('POST', `${cluster.master.url}/db/execute`, ['CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)', "INSERT INTO t(id, v) VALUES (1, 'one')"])
     assert.equal(created.status, 200, created.text)
