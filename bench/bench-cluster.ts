@@ -55,7 +55,7 @@ export async function startLibraryCluster(resources: Resources, name: string, re
   return { master, replicas, stop }
 }
 
-export async function startReplicas(resources: Resources, name: string, masterUrl: string, count: number): Promise<NodeProcess[]> {
+async function startReplicas(resources: Resources, name: string, masterUrl: string, count: number): Promise<NodeProcess[]> {
   const replicas: NodeProcess[] = []
   for (let i = 1; i <= count; i++) {
     const replica = resources.node(

@@ -89,7 +89,7 @@ export function memoryNote(peaks: readonly RssPeak[]): string {
   const nodes = peaks.filter((p) => p.kind === 'master' || p.kind === 'replica')
   const bench = peaks.find((p) => p.kind === 'bench')
   return (
-    `Memory: peak RSS (VmHWM, read every 250 ms while each process lived) of every node the run started, in MB: ${nodes.map((p) => `${p.label} ${p.peakMb.toFixed(0)}`).join(', ')}` +
+    `Memory: peak RSS (VmHWM, read every 250 ms while each process lived) of every node the run started, in MB: ${nodes.length === 0 ? 'none (a part that reports its own peaks keeps its nodes out of this list)' : nodes.map((p) => `${p.label} ${p.peakMb.toFixed(0)}`).join(', ')}` +
     `${bench === undefined ? '' : `; the bench process itself (load generators, the in-process library master, the embedded replica) ${bench.peakMb.toFixed(0)}`}. ` +
     `Target: every node under 150 MB. One value per run: the peak rows show one sample, not a median.`
   )

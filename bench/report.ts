@@ -4,7 +4,7 @@
  */
 import { pairedRatios, spread, type Spread } from './stats.ts'
 
-export type Unit = 'tx/s' | 'req/s' | 'reads/s' | 'rows/s' | 'tasks/s' | 'ms' | 'µs' | 's' | 'MB'
+export type Unit = 'tx/s' | 'req/s' | 'reads/s' | 'rows/s' | 'tasks/s' | 'ms' | 'µs' | 's' | 'MB' | 'MB/s'
 
 export interface Comparison {
   label: string
@@ -41,6 +41,7 @@ export function unavailableFigure(id: string, label: string, unit: Unit, reason:
 
 function number(value: number, unit: Unit): string {
   if (unit === 'ms' || unit === 's') return value < 10 ? value.toFixed(2) : value.toFixed(1)
+  if (unit === 'MB/s') return value < 100 ? value.toFixed(1) : Math.round(value).toLocaleString('en-US')
   // Below 1 µs (a call awaited in-process): two significant digits, not a rounded 0.0.
   if (unit === 'µs') return value < 1 ? value.toPrecision(2) : value < 100 ? value.toFixed(1) : Math.round(value).toLocaleString('en-US')
   return Math.round(value).toLocaleString('en-US')

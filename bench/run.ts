@@ -1,8 +1,9 @@
 /**
- * `npm run bench [-- --json] [--reps N] [--seconds S] [--only PART,…] [--snapshot-gb G] [--soak-seconds S]`
+ * `npm run bench [-- --json] [--reps N] [--seconds S] [--only PART,…] [--snapshot-gb G] [--load-mb M] [--soak-seconds S]`
  * — Tandem's write throughput (HTTP and library), replication lag, catch-up, point reads (HTTP,
- * the client, the embedded replica, read threads), failover, snapshot bootstrap, memory, the
- * scaling curve and jobs, each beside a baseline measured in the same run.
+ * the client, the embedded replica, read threads), failover, snapshot bootstrap, loading and
+ * dumping a whole database, memory, the scaling curve and jobs, each beside a baseline measured
+ * in the same run.
  *
  * What each part costs on the 2-core machine of the README (default settings, 3 repetitions; the
  * parts run in this order, each `--only` name in brackets):
@@ -17,11 +18,12 @@
  *   failover           ~10 s
  *   scaling           ~65 s  0, 1, 2, 4 replicas: writes/s, lag; reads/s over 1 and 2 replicas
  *   snapshot          ~45 s  builds a 1 GiB database (~4 s), then three bootstraps (--snapshot-gb)
+ *   load             ~150 s  a 100 MiB file and its SQL dump into Tandem and a 3-node rqlited, three times (--load-mb)
  *   soak              ~60 s  --soak-seconds (60) of 64-client writes, RSS at the start and end
  *   jobs              ~15 s
  *
  * Memory (peak RSS of every node) is read throughout and reported for whatever parts ran.
- * In all about 8 minutes, plus the build; with --soak-seconds 300, four more.
+ * In all about 10–11 minutes, plus the build; with --soak-seconds 300, four more.
  *
  * Back-of-envelope estimate, written before measuring (2-core VM, virtio disk, Node 20):
  *
@@ -66,6 +68,8 @@
  * - Snapshot bootstrap of 1 GiB: VACUUM INTO, loopback HTTP, write + fsync, open: ~6–10 s, ~4–6×
  *   a stream copy of the file; the replica's peak RSS ~70–100 MB whatever the size
  *   (snapshot-bootstrap.ts).
+ * - Loading a 100 MiB SQLite file into a master with 2 replicas (POST /db/load, the replicas copy
+ *   it as a snapshot): ~5–8 s, ~15 MiB/s; the dump as SQL text ~1.2–1.5× that (load.ts).
  * - Memory: ~60–120 MB per node; over a write soak RSS settles within a few % (soak.ts).
  * - Scaling: each replica applies every write on the same 2 cores, ~0.8× writes/s per replica
  *   added; reads/s flat from 1 to 2 replicas with the cores already full (scaling.ts).
@@ -96,6 +100,7 @@ import { httpWriteLatency, rawCommitLatency, type LatencySample } from './write-
 import { jobsFigures, jobsNote, measureJobs, type JobsSettings } from './jobs.ts'
 import { libraryBatchFigures, libraryBatchNote, measureLibraryBatches, type LibraryBatchSettings } from './library-batches.ts'
 import { libraryWritesPerSec } from './library-writes.ts'
+import { loadFigures, loadNote, measureLoad, type LoadSettings } from './load.ts'
 import { describeMachine, machineLine, type Machine } from './machine.ts'
 import { memoryFigures, memoryNote, RssSampler } from './memory.ts'
 import { rawBatchedRowsPerSec, rawSingleRowTps } from './raw-sqlite.ts'
@@ -113,7 +118,7 @@ import { spread } from './stats.ts'
 import { insertManySql, insertOneBody, payload } from './workload.ts'
 
 /** The parts `--only` selects, in the order a full run measures them. */
-const partNames = ['writes', 'catch-up', 'reads', 'http-reads', 'security', 'statement-guard', 'library-batches', 'failover', 'scaling', 'snapshot', 'soak', 'jobs'] as const
+const partNames = ['writes', 'catch-up', 'reads', 'http-reads', 'security', 'statement-guard', 'library-batches', 'failover', 'scaling', 'snapshot', 'load', 'soak', 'jobs'] as const
 type PartName = (typeof partNames)[number]
 
 interface Settings {
@@ -143,6 +148,7 @@ interface Settings {
   libraryBatches: LibraryBatchSettings
   scaling: ScalingSettings
   snapshot: SnapshotSettings
+  load: LoadSettings
   soak: SoakSettings
   jobs: JobsSettings
 }
@@ -155,16 +161,19 @@ function settingsFromArgs(): Settings & { json: boolean; parts: ReadonlySet<Part
       seconds: { type: 'string', default: '3' },
       only: { type: 'string' },
       'snapshot-gb': { type: 'string', default: '1' },
+      'load-mb': { type: 'string', default: '100' },
       'soak-seconds': { type: 'string', default: '60' },
     },
   })
   const reps = Number(values.reps)
   const seconds = Number(values.seconds)
   const snapshotGib = Number(values['snapshot-gb'])
+  const loadMb = Number(values['load-mb'])
   const soakSeconds = Number(values['soak-seconds'])
   if (!Number.isInteger(reps) || reps < 1) throw new Error('--reps must be an integer ≥ 1')
   if (!(seconds > 0)) throw new Error('--seconds must be a positive number')
   if (!(snapshotGib > 0)) throw new Error('--snapshot-gb must be a positive number')
+  if (!(loadMb >= 10)) throw new Error('--load-mb must be at least 10')
   if (!(soakSeconds >= 10)) throw new Error('--soak-seconds must be at least 10')
   const only = values.only?.split(',').map((name) => name.trim())
   for (const name of only ?? []) {
@@ -195,6 +204,7 @@ function settingsFromArgs(): Settings & { json: boolean; parts: ReadonlySet<Part
     libraryBatches: { reps, seconds, callers: 64, rowsPerTransaction: 100, rawRows: 300_000 },
     scaling: { reps, seconds: scaled(2 / 3, 1), connections: 64, replicaCounts: [0, 1, 2, 4], readProbesPerSec: 100 },
     snapshot: { reps, gib: snapshotGib, writesPerSec: 1000 },
+    load: { reps, mb: loadMb, sliceRows: 2000 },
     soak: { seconds: soakSeconds, connections: 64 },
     jobs: {
       reps,
@@ -744,6 +754,12 @@ async function measureParts(resources: Resources, s: Settings, parts: ReadonlySe
       add('snapshot', snapshotFigures(snapshot, s.snapshot), [snapshotNote(snapshot, s.snapshot)], { snapshot })
     })
   }
+  if (parts.has('load')) {
+    await timed('load', async () => {
+      const load = await measureLoad(resources, s.load, log)
+      add('load', loadFigures(load, s.load), [loadNote(load, s.load)], { load })
+    })
+  }
   if (parts.has('soak')) {
     await timed('soak', async () => {
       const soak = await measureSoak(resources, s.soak, log)
@@ -757,8 +773,8 @@ async function measureParts(resources: Resources, s: Settings, parts: ReadonlySe
       add('jobs', jobsFigures(jobs, s.jobs), [jobsNote(jobs, s.jobs)], { jobs })
     })
   }
-  // The report's order: writes (HTTP, then library), lag, catch-up, reads, failover, snapshot, memory, jobs.
-  const order: PartName[] = ['writes', 'library-batches', 'catch-up', 'reads', 'http-reads', 'security', 'statement-guard', 'failover', 'snapshot', 'soak', 'scaling', 'jobs']
+  // The report's order: writes (HTTP, then library), lag, catch-up, reads, failover, snapshot, load, memory, jobs.
+  const order: PartName[] = ['writes', 'library-batches', 'catch-up', 'reads', 'http-reads', 'security', 'statement-guard', 'failover', 'snapshot', 'load', 'soak', 'scaling', 'jobs']
   for (const part of order) {
     const section = sections.get(part)
     if (section === undefined) continue

@@ -35,6 +35,7 @@ import { pipeline } from 'node:stream/promises'
 import { Pool } from 'undici'
 import { databasePath } from '../src/storage/index.ts'
 import { LogStore } from '../src/replication-log/log-store.ts'
+import { fillToSize } from './load-source.ts'
 import { waitFor } from '../tests/harness/cluster.ts'
 import { execute, get, query } from '../tests/harness/http.ts'
 import { NodeProcess } from '../tests/harness/node-process.ts'
@@ -131,15 +132,7 @@ function buildDatabase(dataDir: string, targetBytes: number): { rows: number; by
       `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${rowsPerBuildTransaction}) ` +
         `INSERT INTO bench(payload) SELECT hex(randomblob(${rowBytes / 2})) FROM n`,
     )
-    const pageBytes = Number((db.prepare('PRAGMA page_size').get() as { page_size: number }).page_size)
-    const pages = db.prepare('PRAGMA page_count')
-    let rows = 0
-    while (Number((pages.get() as { page_count: number }).page_count) * pageBytes < targetBytes) {
-      db.exec('BEGIN')
-      insert.run()
-      db.exec('COMMIT')
-      rows += rowsPerBuildTransaction
-    }
+    const rows = fillToSize(db, insert, targetBytes, rowsPerBuildTransaction)
     // Durable before the master opens it, as a database restored from a backup would be.
     db.exec('PRAGMA journal_mode = WAL')
     db.exec('PRAGMA synchronous = FULL')
