@@ -5,7 +5,7 @@
  * --load-limit-bytes, and is removed after. Needs the `load` permission (the gate checks it).
  */
 import { createWriteStream } from 'node:fs'
-import { open, readFile, rm } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { Readable } from 'node:stream'
@@ -18,6 +18,7 @@ import { parseQueryParams, type QueryParams } from './query-params.ts'
 import { executeAnswer, writeOptions } from './execute-answer.ts'
 import { sendAnswer } from './answer.ts'
 import { decodeUtf8Strict } from './request-parser.ts'
+import { loadSourceOf } from '../master/database-load.ts'
 
 export interface LoadRouteOptions {
   /** Where an uploaded body is kept while it loads (the data directory: same disk as the database). */
@@ -53,7 +54,7 @@ export function registerLoadRoutes(app: Pick<FastifyInstance, 'register'>, node:
       try {
         const bytes = await receive(request.body as Readable | undefined, file, options.loadLimitBytes)
         if (bytes === 0) throw new TandemError('BAD_REQUEST', 'the body is empty: send a SQLite database file, or SQL text as sqlite3 .dump writes it')
-        const source = (await isSqliteFile(file)) ? { file } : { sql: decodeUtf8Strict(await readFile(file)) }
+        const source = loadSourceOf(file, decodeUtf8Strict)
         const outcome = await node.write({ load: source }, writeOptions(params, undefined))
         const answer = executeAnswer(outcome, params, started)
         return sendAnswer(reply, answer)
@@ -83,15 +84,4 @@ async function receive(body: Readable | undefined, file: string, limit: number):
   await pipeline(body, counter, createWriteStream(file, { flags: 'wx' }))
   if (bytes > limit) throw new TandemError('BODY_TOO_LARGE', `the load is larger than this node takes (--load-limit-bytes ${limit}): nothing was loaded`, { limit })
   return bytes
-}
-
-async function isSqliteFile(file: string): Promise<boolean> {
-  const handle = await open(file, 'r')
-  try {
-    const header = Buffer.alloc(16)
-    const { bytesRead } = await handle.read(header, 0, 16, 0)
-    return bytesRead === 16 && header.toString('latin1') === 'SQLite format 3\u0000'
-  } finally {
-    await handle.close()
-  }
 }

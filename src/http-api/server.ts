@@ -48,9 +48,6 @@ export interface HttpServerOptions {
 
 type Query = Record<string, string | string[] | undefined>
 
-/** How long `?queue&wait` waits without `timeout`. */
-const queueWaitDefaultMs = 30_000
-
 /** Fastify's own default, which its servers send as `Keep-Alive: timeout=72`. */
 const fastifyKeepAliveTimeoutMs = 72_000
 
@@ -187,13 +184,8 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
   /** ?queue: the sequence number at once, or with `wait` once the write is applied (write-queue.ts). */
   const queued = async (reply: FastifyReply, params: QueryParams, write: () => Promise<WriteOutcome>) => {
     const { sequenceNumber, done } = await writeQueue.enqueue(write)
-    if (!params.wait) return sendJson(reply, { results: [], sequence_number: sequenceNumber }, params)
-    const timeoutMs = params.timeoutMs ?? queueWaitDefaultMs
-    let timer: NodeJS.Timeout | undefined
-    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), timeoutMs)))
-    const outcome = await Promise.race([done.catch(() => undefined), late]).finally(() => clearTimeout(timer))
-    if (outcome === 'late') throw new TandemError('QUEUE_TIMEOUT', `queued write ${sequenceNumber} was not applied within ${timeoutMs} ms; it stays queued`, { sequenceNumber: String(sequenceNumber) })
-    return sendJson(reply, { results: [], sequence_number: sequenceNumber, ...(outcome === undefined ? {} : { lsn: outcome.lsn }) }, params)
+    const applied = params.wait ? await writeQueue.applied(sequenceNumber, done, params.timeoutMs) : undefined
+    return sendJson(reply, { results: [], sequence_number: sequenceNumber, ...(applied === undefined ? {} : { lsn: applied.lsn }) }, params)
   }
 
   const idempotencyKeyOf = (request: FastifyRequest): string | undefined => {

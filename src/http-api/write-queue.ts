@@ -11,6 +11,8 @@ import type { Logger } from '../shared/logger.ts'
 
 /** Queued writes not yet applied, at most: past it, a queued write is refused (OVERLOADED). */
 const heldMax = 10_000
+/** How long `wait` waits without `timeout`. */
+const waitDefaultMs = 30_000
 
 export class WriteQueue {
   private last = 0n
@@ -36,6 +38,18 @@ export class WriteQueue {
     await new Promise((resolve) => setImmediate(resolve))
     if (refusal !== undefined) throw refusal.error
     return { sequenceNumber, done }
+  }
+
+  /**
+   * `wait`: resolves once `done` settles (undefined when the write failed: its error is logged, as
+   * in rqlite), or throws QUEUE_TIMEOUT past `timeoutMs`, the write still queued.
+   */
+  async applied<T>(sequenceNumber: bigint, done: Promise<T>, timeoutMs = waitDefaultMs): Promise<T | undefined> {
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), timeoutMs)))
+    const outcome = await Promise.race([done.catch(() => undefined), late]).finally(() => clearTimeout(timer))
+    if (outcome === 'late') throw new TandemError('QUEUE_TIMEOUT', `queued write ${sequenceNumber} was not applied within ${timeoutMs} ms; it stays queued`, { sequenceNumber: String(sequenceNumber) })
+    return outcome
   }
 
   /** Like rqlite's: increasing, from the clock in nanoseconds. */

@@ -31,8 +31,22 @@ export class ClientCounters {
     this.restore = internally(() => connection.prepare('INSERT INTO temp._tandem_rowid(rowid) VALUES (?)'))
   }
 
+  /**
+   * Tandem inserted rows of its own on this connection since the last client write (a batch's log
+   * entry, a job's rows, a load): the next client write sets SQLite's rowid back first. Client
+   * writes in between leave SQLite's counter equal to the client's, so they skip the check.
+   */
+  private isStale = true
+
+  /** Tandem's own statements ran: the next client write checks SQLite's last insert rowid. */
+  markStale(): void {
+    this.isStale = true
+  }
+
   /** Before a client write: SQLite's last insert rowid is the client's again. */
   beforeWrite(): void {
+    if (!this.isStale) return
+    this.isStale = false
     this.internally(() => {
       const now = (this.lastRowid.get() as { id: bigint }).id
       if (now === BigInt(this.lastInsertId)) return

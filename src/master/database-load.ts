@@ -8,6 +8,7 @@
  * Runs on the master's writer, inside a transaction the caller opened: the file is attached for
  * the copy and detached after.
  */
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs'
 import { TandemError, messageOf } from '../shared/errors.ts'
 import {
   internalPrefix,
@@ -24,6 +25,19 @@ const source = 'tandem_load'
 
 /** What is loaded: a SQLite file, or SQL text. */
 export type LoadSource = { file: string } | { sql: string }
+
+/** A load of the file at `path`: a SQLite database when it starts like one, else SQL text (UTF-8, read whole). */
+export function loadSourceOf(path: string, decode: (bytes: Uint8Array) => string = (bytes) => Buffer.from(bytes).toString('utf8')): LoadSource {
+  const head = Buffer.alloc(16)
+  const fd = openSync(path, 'r')
+  let bytesRead: number
+  try {
+    bytesRead = readSync(fd, head, 0, 16, 0)
+  } finally {
+    closeSync(fd)
+  }
+  return bytesRead === 16 && head.toString('latin1') === 'SQLite format 3\u0000' ? { file: path } : { sql: decode(readFileSync(path)) }
+}
 
 /** What a load copied. */
 export interface LoadSummary {

@@ -149,6 +149,8 @@ export class WriteBatch {
     let ran = 0
     try {
       this.internal('BEGIN IMMEDIATE')
+      // The previous batch appended its log entry: SQLite's last insert rowid is that entry's LSN.
+      this.counters.markStale()
       this.capture.begin()
       for (const item of items) {
         if (ran > 0 && this.isPastBudget(this.batchStarted)) break
@@ -209,6 +211,7 @@ export class WriteBatch {
       }
     } finally {
       this.capture.abort()
+      this.counters.markStale()
       if (attached !== undefined) policy.internally(() => attached.detach())
     }
   }
@@ -362,6 +365,7 @@ export class WriteBatch {
     const { connection, policy } = this.options.writer
     const mark = this.capture.mark()
     this.internal('SAVEPOINT request')
+    this.counters.markStale()
     try {
       policy.internally(() => request.internal(connection))
       this.internal('RELEASE request')

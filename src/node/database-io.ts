@@ -2,11 +2,10 @@
  * A database as a whole, in and out of a node: the SQL text of GET /db/backup?fmt=sql, and the
  * file a new master loads with --import (the same load as POST /db/load: master/database-load.ts).
  */
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs'
 import { Readable } from 'node:stream'
 import { TandemError } from '../shared/errors.ts'
 import type { Logger } from '../shared/logger.ts'
-import type { LoadSource } from '../master/database-load.ts'
+import { loadSourceOf, type LoadSource } from '../master/database-load.ts'
 import { dumpLines, openReader } from '../storage/index.ts'
 import type { MasterRole } from './master-role.ts'
 
@@ -45,14 +44,7 @@ export async function importDatabase(master: MasterRole, file: string, logger: L
   }
   let source: LoadSource
   try {
-    const head = Buffer.alloc(16)
-    const fd = openSync(file, 'r')
-    try {
-      readSync(fd, head, 0, 16, 0)
-    } finally {
-      closeSync(fd)
-    }
-    source = head.toString('latin1') === 'SQLite format 3\u0000' ? { file } : { sql: readFileSync(file, 'utf8') }
+    source = loadSourceOf(file)
   } catch (error) {
     throw new TandemError('BAD_REQUEST', `--import ${file} cannot be read: ${(error as Error).message}`)
   }
