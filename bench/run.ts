@@ -1,9 +1,9 @@
 /**
  * `npm run bench [-- --json] [--reps N] [--seconds S] [--only PART,…] [--snapshot-gb G] [--load-mb M] [--soak-seconds S]`
  * — Tandem's write throughput (HTTP and library), replication lag, catch-up, point reads (HTTP,
- * the client, the embedded replica, read threads), failover, snapshot bootstrap, loading and
- * dumping a whole database, memory, the scaling curve and jobs, each beside a baseline measured
- * in the same run.
+ * the client, the embedded replica, read threads), its own SQLite build and tables without a
+ * PRIMARY KEY, failover, snapshot bootstrap, loading and dumping a whole database, memory, the
+ * scaling curve and jobs, each beside a baseline measured in the same run.
  *
  * What each part costs on the 2-core machine of the README (default settings, 3 repetitions; the
  * parts run in this order, each `--only` name in brackets):
@@ -14,6 +14,7 @@
  *   http-reads        ~50 s  HTTP point reads vs the floor; --read-threads 1 vs 2 (main cluster)
  *   security          ~35 s  writes and point reads with --auth, a cluster secret and TLS vs without
  *   statement-guard   ~55 s  writes and point reads with statement time limits vs without the guard; /readyz beside long writes
+ *   rowid-tables      ~90 s  writes and point reads on Tandem's own SQLite vs the published binding; writes into a table without a PRIMARY KEY vs the keyed table, 64 clients and 1
  *   library-batches   ~15 s  64 callers × 100-row transactions vs raw SQLite
  *   failover           ~10 s
  *   scaling           ~65 s  0, 1, 2, 4 replicas: writes/s, lag; reads/s over 1 and 2 replicas
@@ -23,7 +24,7 @@
  *   jobs              ~15 s
  *
  * Memory (peak RSS of every node) is read throughout and reported for whatever parts ran.
- * In all about 10–11 minutes, plus the build; with --soak-seconds 300, four more.
+ * In all about 12 minutes, plus the build; with --soak-seconds 300, four more.
  *
  * Back-of-envelope estimate, written before measuring (2-core VM, virtio disk, Node 20):
  *
@@ -73,6 +74,10 @@
  * - Memory: ~60–120 MB per node; over a write soak RSS settles within a few % (soak.ts).
  * - Scaling: each replica applies every write on the same 2 cores, ~0.8× writes/s per replica
  *   added; reads/s flat from 1 to 2 replicas with the cores already full (scaling.ts).
+ * - Tables without a PRIMARY KEY: the rowid is one extra 8-byte key column in each session
+ *   change record, ~0.95–1.05× the keyed table's writes; Tandem's own SQLite 3.53 build (-O2,
+ *   the published binding's compile options) ~0.95–1.05× the binding's writes and reads
+ *   (rowid-tables.ts).
  *
  * Method: every figure is measured --reps times (default 3); the report shows the median and the
  * min–max. Baselines run in the same repetition as the figure they serve, back to back with it,
@@ -113,12 +118,13 @@ import { measureSoak, soakFigures, soakNote, type SoakSettings } from './soak.ts
 import { measureSecurity, securityFigures, securityNote, type SecuritySettings } from './security.ts'
 import { longWriteFigures, longWriteNote, measureLongWrites } from './long-writes.ts'
 import { measureStatementGuard, statementGuardFigures, statementGuardNote, type StatementGuardSettings } from './statement-guard.ts'
+import { measureRowidTables, rowidTablesFigures, rowidTablesNote, type RowidTablesSettings } from './rowid-tables.ts'
 import { assertCeilingReplicated, startStackCeiling, startStackCeilingReplica } from './stack-ceiling.ts'
 import { spread } from './stats.ts'
 import { insertManySql, insertOneBody, payload } from './workload.ts'
 
 /** The parts `--only` selects, in the order a full run measures them. */
-const partNames = ['writes', 'catch-up', 'reads', 'http-reads', 'security', 'statement-guard', 'library-batches', 'failover', 'scaling', 'snapshot', 'load', 'soak', 'jobs'] as const
+const partNames = ['writes', 'catch-up', 'reads', 'http-reads', 'security', 'statement-guard', 'rowid-tables', 'library-batches', 'failover', 'scaling', 'snapshot', 'load', 'soak', 'jobs'] as const
 type PartName = (typeof partNames)[number]
 
 interface Settings {
@@ -145,6 +151,7 @@ interface Settings {
   httpReads: HttpReadsSettings
   security: SecuritySettings
   statementGuard: StatementGuardSettings
+  rowidTables: RowidTablesSettings
   libraryBatches: LibraryBatchSettings
   scaling: ScalingSettings
   snapshot: SnapshotSettings
@@ -201,6 +208,7 @@ function settingsFromArgs(): Settings & { json: boolean; parts: ReadonlySet<Part
     httpReads: { reps, seconds, connections: 64 },
     security: { reps, seconds, connections: 64 },
     statementGuard: { reps, seconds, connections: 64 },
+    rowidTables: { reps, seconds, connections: 64 },
     libraryBatches: { reps, seconds, callers: 64, rowsPerTransaction: 100, rawRows: 300_000 },
     scaling: { reps, seconds: scaled(2 / 3, 1), connections: 64, replicaCounts: [0, 1, 2, 4], readProbesPerSec: 100 },
     snapshot: { reps, gib: snapshotGib, writesPerSec: 1000 },
@@ -724,6 +732,12 @@ async function measureParts(resources: Resources, s: Settings, parts: ReadonlySe
       )
     })
   }
+  if (parts.has('rowid-tables')) {
+    await timed('rowid-tables', async () => {
+      const rowidTables = await measureRowidTables(resources, s.rowidTables, log)
+      add('rowid-tables', rowidTablesFigures(rowidTables, s.rowidTables), [rowidTablesNote(rowidTables, s.rowidTables)], { rowidTables })
+    })
+  }
   if (parts.has('library-batches')) {
     await timed('library-batches', async () => {
       const batches = await measureLibraryBatches(resources, s.libraryBatches, log)
@@ -774,7 +788,7 @@ async function measureParts(resources: Resources, s: Settings, parts: ReadonlySe
     })
   }
   // The report's order: writes (HTTP, then library), lag, catch-up, reads, failover, snapshot, load, memory, jobs.
-  const order: PartName[] = ['writes', 'library-batches', 'catch-up', 'reads', 'http-reads', 'security', 'statement-guard', 'failover', 'snapshot', 'load', 'soak', 'scaling', 'jobs']
+  const order: PartName[] = ['writes', 'library-batches', 'catch-up', 'reads', 'http-reads', 'security', 'statement-guard', 'rowid-tables', 'failover', 'snapshot', 'load', 'soak', 'scaling', 'jobs']
   for (const part of order) {
     const section = sections.get(part)
     if (section === undefined) continue

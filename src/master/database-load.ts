@@ -14,6 +14,7 @@ import {
   internalPrefix,
   prepareClientPart,
   quoteIdentifier,
+  rowidColumn,
   runPrepared,
   withoutCounts,
   type Connection,
@@ -96,7 +97,9 @@ export function copyDatabase(writer: GuardedConnection): LoadSummary {
   for (const table of objects.filter((o) => o.type === 'table')) {
     runSchemaStatement(writer, table.sql ?? '')
     const result = own(() => {
-      const list = copiedColumns(connection, table.name).map(quoteIdentifier).join(', ')
+      // A table without a PRIMARY KEY keeps its rowids: they are what replication names its rows by.
+      const rowid = isKeyedByRowid(connection, table.name) ? [rowidColumn] : []
+      const list = [...rowid, ...copiedColumns(connection, table.name)].map(quoteIdentifier).join(', ')
       return connection.prepare(`INSERT INTO main.${quoteIdentifier(table.name)}(${list}) SELECT ${list} FROM ${source}.${quoteIdentifier(table.name)}`).run()
     })
     summary.tables++
@@ -187,4 +190,10 @@ export function runDump(writer: GuardedConnection, sql: string): StatementResult
   }
   if (last === undefined) throw new TandemError('BAD_REQUEST', 'the SQL text holds no statement to load')
   return [last]
+}
+
+/** No PRIMARY KEY, and `_rowid_` names its rowid (a column of that name is refused after the copy). */
+function isKeyedByRowid(connection: Connection, table: string): boolean {
+  const columns = connection.prepare('SELECT name, pk FROM main.pragma_table_xinfo(?)').all(table) as { name: string; pk: number }[]
+  return columns.every((c) => c.pk === 0 && c.name.toLowerCase() !== rowidColumn)
 }

@@ -25,7 +25,7 @@ import {
   prepareClientPart,
   prepareClientStatements,
   runPrepared,
-  tablesWithoutPrimaryKey,
+  replicationRefusal,
   isCorruption,
   type GuardedConnection,
   type Connection,
@@ -196,10 +196,8 @@ export class WriteBatch {
         let results: StatementResult[] = []
         if (attached !== undefined) summary = this.ownStatements(() => copyDatabase(this.options.writer))
         else results = runDump(this.options.writer, (source as { sql: string }).sql)
-        const missing = policy.internally(() => tablesWithoutPrimaryKey(connection))
-        if (missing.length > 0) {
-          throw new TandemError('SCHEMA_REFUSED', `table ${missing.join(', ')} has no PRIMARY KEY: Tandem replicates row changes by key, so every table needs one; nothing was loaded`, { tables: missing })
-        }
+        const refusal = policy.internally(() => replicationRefusal(connection))
+        if (refusal !== undefined) throw new TandemError('SCHEMA_REFUSED', `${refusal}; nothing was loaded`)
         const entry = createEntry(lsn, epoch, this.options.clock.now(), encodeOps([{ kind: 'load' }]), previousHash)
         policy.internally(() => this.options.log.append(entry))
         this.options.schema.changing(() => this.internal('COMMIT'))
@@ -418,14 +416,8 @@ export class WriteBatch {
         this.capture.beforeDdl()
         result = runPrepared(part.statement, params)
         if (result.kind === 'exec') result = this.counters.unchanged()
-        const missing = policy.internally(() => tablesWithoutPrimaryKey(connection))
-        if (missing.length > 0) {
-          throw new TandemError(
-            'SCHEMA_REFUSED',
-            `table ${missing.join(', ')} has no PRIMARY KEY: Tandem replicates row changes by key, so every table needs one (add a PRIMARY KEY or an INTEGER PRIMARY KEY column)`,
-            { tables: missing },
-          )
-        }
+        const refusal = policy.internally(() => replicationRefusal(connection))
+        if (refusal !== undefined) throw new TandemError('SCHEMA_REFUSED', refusal)
         this.capture.afterDdl(part.sql)
       }
     } catch (error) {

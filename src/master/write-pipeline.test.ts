@@ -69,7 +69,7 @@ test('many short statements past the budget together move the request too, whole
     assert.equal(outcome.results.length, 40)
     assert.equal(p.count(), 40)
     assert.equal(p.pipeline.longWrites, 1)
-    await assert.rejects(p.pipeline.submit({ transaction: true, statements: [{ sql: slowInsert }, { sql: 'CREATE TABLE nokey (a)' }] }), (error) => isTandemError(error, 'SCHEMA_REFUSED'))
+    await assert.rejects(p.pipeline.submit({ transaction: true, statements: [{ sql: slowInsert }, { sql: 'CREATE TABLE nokey (a, _rowid_)' }] }), (error) => isTandemError(error, 'SCHEMA_REFUSED'))
     assert.equal(p.pipeline.longWrites, 2)
     assert.equal(p.count(), 40, 'nothing of the refused request was applied')
   } finally {

@@ -17,7 +17,7 @@ import type { LoadRequest, WriteOutcome, WriteRequest } from '../master/write-pi
 import { dumpDatabase, importDatabase } from './database-io.ts'
 import type { SyncOutcome, WriteOptions } from '../master/write-options.ts'
 import { Readable } from 'node:stream'
-import { SchemaGeneration, StatementLimits, databasePath, type ReadStops, type SqlStatement, type StatementResult } from '../storage/index.ts'
+import { SchemaGeneration, StatementLimits, databasePath, engine as sqliteEngine, type ReadStops, type SqlStatement, type StatementResult } from '../storage/index.ts'
 import { createHttpServer } from '../http-api/server.ts'
 import type { JobsApi, NodeApi, NodeInfo, Role, Snapshot } from '../http-api/node-api.ts'
 import type { FormatOptions } from '../http-api/rqlite-format.ts'
@@ -366,6 +366,7 @@ export class TandemNode implements NodeApi {
     }
     base['reads'] = { ...this.reads.stats(), min_lsn_waits: this.waiters.count }
     // Whether statements can be stopped at all (the extension is built), and after how long.
+    base['sqlite'] = { engine: sqliteEngine.name, version: sqliteEngine.version, rowid_tables: sqliteEngine.rowidTables }
     base['statements'] = { time_limits: StatementLimits.unavailableReason === undefined, query_timeout_ms: this.config.queryTimeoutMs, write_budget_ms: this.config.writeBudgetMs, result_bytes_max: this.config.resultBytesMax }
     // V8 grows its heap lazily under load: RSS says what the process holds, heap_used what is live.
     const memory = process.memoryUsage()

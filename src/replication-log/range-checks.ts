@@ -40,7 +40,7 @@ export class RangeChecks {
 
   /** Checks the next range and records it; run as an internal write alone in its entry. */
   record(connection: Connection): void {
-    const tables = userTables(connection).filter((t) => t.primaryKey.length > 0)
+    const tables = userTables(connection)
     if (tables.length === 0) return
     const table = tables[this.tableIndex % tables.length]!.name
     const check = checksumRange(connection, table, this.afterKey, { rowsMax: this.rowsMax })

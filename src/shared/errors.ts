@@ -6,7 +6,7 @@
 export const codes = {
   BAD_REQUEST: { status: 400, retry: 'never', summary: 'the request is malformed (JSON, parameters, body shape)' },
   SQL_REFUSED: { status: 400, retry: 'never', summary: 'the SQL is valid but not allowed (ATTACH, VACUUM, unsafe PRAGMA, BEGIN/COMMIT, load_extension, internal tables)' },
-  SCHEMA_REFUSED: { status: 400, retry: 'never', summary: 'a schema change Tandem cannot replicate (a table without a PRIMARY KEY, a reserved name)' },
+  SCHEMA_REFUSED: { status: 400, retry: 'never', summary: 'a schema change Tandem cannot replicate (a table without a PRIMARY KEY whose column hides its rowid, or on the prebuilt fallback any table without one; a reserved name)' },
   BODY_TOO_LARGE: { status: 413, retry: 'never', summary: 'the request body is over the size limit' },
   ENTRY_TOO_LARGE: { status: 413, retry: 'never', summary: 'the request changes more bytes than one replication entry carries (192 MiB of row changes): nothing was applied; split it' },
   URI_TOO_LONG: { status: 414, retry: 'never', summary: 'a part of the URL path (a job id, say) is too long' },

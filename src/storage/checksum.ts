@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto'
-import { quoteIdentifier, userTables } from './schema.ts'
+import { quoteIdentifier, rowidColumn, userTables } from './schema.ts'
 import type { Connection, SqlValue } from './sqlite.ts'
 
 /**
  * A content checksum of every user table and of sqlite_sequence, independent of physical
- * layout: rows are hashed in primary-key order with their values type-tagged, so two nodes
- * agree exactly when their tables hold the same rows. Hidden rowids of tables whose key is not
- * an INTEGER PRIMARY KEY are not replicated by changesets and are left out.
+ * layout: rows are hashed in key order with their values type-tagged, so two nodes agree exactly
+ * when their tables hold the same rows. A table without a PRIMARY KEY is keyed by its rowid, and
+ * the rowid is hashed with the row (it is what changesets name the row by). The hidden rowids of
+ * tables whose key is another PRIMARY KEY are not replicated and are left out.
  *
  * Call inside a read transaction to pair the checksum with a position.
  */
@@ -19,8 +20,8 @@ export function checksumTables(connection: Connection): Checksum {
   const tables: Record<string, string> = {}
   const total = createHash('sha256')
   for (const table of userTables(connection)) {
-    const order = table.primaryKey.length > 0 ? table.primaryKey.map(quoteIdentifier).join(', ') : 'rowid'
-    const digest = hashRows(connection.prepare(`SELECT * FROM ${quoteIdentifier(table.name)} ORDER BY ${order}`))
+    const rowid = table.primaryKey.length === 0 ? `${rowidColumn}, ` : ''
+    const digest = hashRows(connection.prepare(`SELECT ${rowid}* FROM ${quoteIdentifier(table.name)} ORDER BY ${table.key.map(quoteIdentifier).join(', ')}`))
     tables[table.name] = digest
     total.update(`${table.name}\0${digest}\0`)
   }
@@ -99,9 +100,9 @@ function decodeKey(json: string): SqlValue[] {
  */
 export function checksumRange(connection: Connection, table: string, afterKey: string | null, bound: { lastKey: string | null } | { rowsMax: number }): RangeChecksum {
   const info = userTables(connection).find((t) => t.name === table)
-  if (info === undefined || info.primaryKey.length === 0) return { table, afterKey, lastKey: null, rows: 0, digest: '' }
-  const keys = `(${info.primaryKey.map(quoteIdentifier).join(', ')})`
-  const marks = `(${info.primaryKey.map(() => '?').join(', ')})`
+  if (info === undefined) return { table, afterKey, lastKey: null, rows: 0, digest: '' }
+  const keys = `(${info.key.map(quoteIdentifier).join(', ')})`
+  const marks = `(${info.key.map(() => '?').join(', ')})`
   const params: SqlValue[] = []
   const where: string[] = []
   if (afterKey !== null) {
@@ -113,16 +114,18 @@ export function checksumRange(connection: Connection, table: string, afterKey: s
     params.push(...decodeKey(bound.lastKey))
   }
   const limit = 'rowsMax' in bound ? ` LIMIT ${Math.max(1, Math.floor(bound.rowsMax))}` : ''
-  const order = info.primaryKey.map(quoteIdentifier).join(', ')
+  const order = info.key.map(quoteIdentifier).join(', ')
   const statement = connection.prepare(`SELECT ${order}, * FROM ${quoteIdentifier(table)}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order}${limit}`)
   statement.setReturnArrays(true)
   statement.setReadBigInts(true)
   const hash = createHash('sha256')
   let rows = 0
   let last: SqlValue[] | undefined
-  const keyCount = info.primaryKey.length
+  const keyCount = info.key.length
+  // A rowid is not among a table's columns: hash it as checksumTables() does.
+  const hashedFrom = info.primaryKey.length === 0 ? 0 : keyCount
   for (const row of statement.iterate(...params) as IterableIterator<SqlValue[]>) {
-    for (let i = keyCount; i < row.length; i++) hashValue(hash, row[i]!)
+    for (let i = hashedFrom; i < row.length; i++) hashValue(hash, row[i]!)
     hash.update('\n')
     last = row.slice(0, keyCount)
     rows++

@@ -6,7 +6,7 @@
  * their shadow tables are left out.
  */
 import { internalPrefix } from './sql-policy.ts'
-import { quoteIdentifier } from './schema.ts'
+import { quoteIdentifier, rowidColumn } from './schema.ts'
 import type { Connection } from './sqlite.ts'
 
 interface SchemaRow {
@@ -25,7 +25,7 @@ export function* dumpLines(connection: Connection): Generator<string> {
   )
   for (const table of objects.filter((o) => o.type === 'table')) {
     yield `${table.sql};\n`
-    yield* rowsOf(connection, table.name)
+    yield* rowsOf(connection, table.name, !/^CREATE\s+VIRTUAL\b/i.test(table.sql))
   }
   if (connection.prepare(`SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_sequence'`).get() !== undefined) {
     yield 'DELETE FROM sqlite_sequence;\n'
@@ -37,11 +37,16 @@ export function* dumpLines(connection: Connection): Generator<string> {
   yield 'COMMIT;\n'
 }
 
-/** One INSERT per row; with a column list when the table has generated or hidden columns, which take no values. */
-function* rowsOf(connection: Connection, table: string): Generator<string> {
-  const columns = connection.prepare('SELECT name, hidden FROM pragma_table_xinfo(?)').all(table) as { name: string; hidden: number }[]
-  const written = columns.filter((c) => c.hidden === 0).map((c) => quoteIdentifier(c.name))
-  const list = written.length === columns.length ? '' : `(${written.join(',')})`
+/**
+ * One INSERT per row; with a column list when the table has generated or hidden columns, which
+ * take no values, and when it has no PRIMARY KEY: its rowids are written too (as sqlite3's
+ * `.dump --preserve-rowids` does), since replication names its rows by them.
+ */
+function* rowsOf(connection: Connection, table: string, isOrdinary: boolean): Generator<string> {
+  const columns = connection.prepare('SELECT name, hidden, pk FROM pragma_table_xinfo(?)').all(table) as { name: string; hidden: number; pk: number }[]
+  const isKeyedByRowid = isOrdinary && columns.every((c) => c.pk === 0 && c.name.toLowerCase() !== rowidColumn)
+  const written = [...(isKeyedByRowid ? [rowidColumn] : []), ...columns.filter((c) => c.hidden === 0).map((c) => quoteIdentifier(c.name))]
+  const list = written.length === columns.length && !isKeyedByRowid ? '' : `(${written.join(',')})`
   const select = connection.prepare(`SELECT ${written.map((c) => `quote(${c})`).join(' || \',\' || ')} AS v FROM ${quoteIdentifier(table)}`)
   for (const row of select.iterate() as IterableIterator<{ v: string }>) yield `INSERT INTO ${quoteIdentifier(table)}${list} VALUES(${row.v});\n`
 }

@@ -1,5 +1,8 @@
 /**
- * Parameters bound exactly. The binding binds a JS number that has (nearly) no fraction and fits
+ * Parameters bound exactly. Tandem's own SQLite (sqlite.ts) binds every value exactly as given:
+ * a number that is an integer a double holds exactly as an INTEGER, any other number as a REAL, a
+ * SqlReal as a REAL, text by its length. With it, nothing below applies and every statement runs
+ * as written. On the published binding (the fallback) it does. That binding binds a JS number that has (nearly) no fraction and fits
  * in 32 bits as an INTEGER, and every other number as a REAL. So `1e-20` became INTEGER 0 (its
  * fraction is below 2^-52), a REAL the client wrote as `1.0` became INTEGER 1, and the integer
  * 3000000000 became a REAL. Tandem binds instead:
@@ -19,7 +22,9 @@
  * A statement whose parameters need none of this runs as written, with its values as given.
  */
 import { parameterTokens } from './sql-tokens.ts'
-import type { SqlParam, SqlParams, SqlReal } from './sqlite.ts'
+import { engine, type SqlParam, type SqlParams, type SqlReal } from './sqlite.ts'
+
+const isExact = engine.exactBinding
 
 const int32Min = -(2 ** 31)
 const int32Max = 2 ** 31 - 1
@@ -57,8 +62,9 @@ function realText(value: number): string {
   return Object.is(value, -0) ? '-0.0' : String(value)
 }
 
-/** The value the binding is given for one parameter. */
-export function bindable(value: SqlParam): unknown {
+/** The value the binding is given for one parameter; `exact`: the engine binds exactly itself. */
+export function bindable(value: SqlParam, exact = isExact): unknown {
+  if (exact) return value
   if (typeof value === 'number') {
     if (Number.isInteger(value)) return (value < int32Min || value > int32Max) && Number.isSafeInteger(value) ? BigInt(value) : value
     return bindsAsInteger(value) ? realText(value) : value
@@ -71,7 +77,7 @@ export function bindable(value: SqlParam): unknown {
 /** What the binding is given for a statement's parameters. */
 export function bindableArgs(params: SqlParams | undefined): unknown[] {
   if (params === undefined) return []
-  if (Array.isArray(params)) return (params as readonly SqlParam[]).map(bindable)
+  if (Array.isArray(params)) return (params as readonly SqlParam[]).map((value) => bindable(value))
   const named: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(params)) named[key] = bindable(value)
   return [named]
@@ -85,8 +91,8 @@ function anyNeedsCast(params: SqlParams): boolean {
  * `sql` with each parameter that `params` gives a cast REAL written `(? * 1.0)` (numbered as
  * SQLite numbers them: sql-tokens.ts); `sql` itself when there is none, the common case.
  */
-export function castSql(sql: string, params: SqlParams | undefined): string {
-  if (params === undefined || !anyNeedsCast(params)) return sql
+export function castSql(sql: string, params: SqlParams | undefined, exact = isExact): string {
+  if (exact || params === undefined || !anyNeedsCast(params)) return sql
   const positional = Array.isArray(params) ? (params as readonly SqlParam[]) : undefined
   const named = positional === undefined ? (params as Readonly<Record<string, SqlParam>>) : undefined
   let out = ''

@@ -1,5 +1,5 @@
 import { internalPrefix } from './sql-policy.ts'
-import type { Connection } from './sqlite.ts'
+import { engine, type Connection } from './sqlite.ts'
 
 /**
  * Schema facts replication depends on. Virtual tables are skipped (their shadow tables are
@@ -9,8 +9,16 @@ export interface TableInfo {
   name: string
   /** Primary-key columns in key order; empty when the table has none. */
   primaryKey: string[]
+  /**
+   * What identifies a row on every node: the primary key, or `_rowid_` for a table without one
+   * (its changes are captured by rowid, and a rowid is the same on every node).
+   */
+  key: string[]
   withoutRowid: boolean
 }
+
+/** The name the session extension and Tandem read a table's rowid by. */
+export const rowidColumn = '_rowid_'
 
 export function userTables(connection: Connection): TableInfo[] {
   const rows = connection
@@ -25,15 +33,26 @@ export function userTables(connection: Connection): TableInfo[] {
     const columns = connection.prepare('SELECT name, pk FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk').all(name) as {
       name: string
     }[]
-    return { name, primaryKey: columns.map((c) => c.name), withoutRowid: /\bWITHOUT\s+ROWID\s*$/i.test(sql) }
+    const primaryKey = columns.map((c) => c.name)
+    return { name, primaryKey, key: primaryKey.length > 0 ? primaryKey : [rowidColumn], withoutRowid: /\bWITHOUT\s+ROWID\s*$/i.test(sql) }
   })
 }
 
-/** Tables the session extension would silently ignore: they have no PRIMARY KEY. */
-export function tablesWithoutPrimaryKey(connection: Connection): string[] {
-  return userTables(connection)
-    .filter((t) => t.primaryKey.length === 0)
-    .map((t) => t.name)
+/**
+ * Why the schema cannot be replicated exactly, or undefined when it can. A table without a
+ * PRIMARY KEY is replicated by rowid, which needs Tandem's own SQLite (sqlite.ts) and a rowid
+ * that `_rowid_` still names: a column of that name would hide it.
+ */
+export function replicationRefusal(connection: Connection): string | undefined {
+  const keyless = userTables(connection).filter((t) => t.primaryKey.length === 0)
+  if (keyless.length === 0) return undefined
+  const names = keyless.map((t) => t.name).join(', ')
+  if (!engine.rowidTables) {
+    return `table ${names} has no PRIMARY KEY, and this node runs on the published SQLite binding, which replicates row changes by key only (build Tandem's own SQLite with a C compiler: npm run build; or add a PRIMARY KEY)`
+  }
+  const hiding = keyless.filter((t) => (connection.prepare('SELECT 1 FROM pragma_table_xinfo(?) WHERE lower(name) = ?').get(t.name, rowidColumn) !== undefined))
+  if (hiding.length === 0) return undefined
+  return `table ${hiding.map((t) => t.name).join(', ')} has no PRIMARY KEY and a column named ${rowidColumn}, which hides the rowid Tandem replicates it by (rename the column or add a PRIMARY KEY)`
 }
 
 export interface TriggerDefinition {

@@ -1,7 +1,15 @@
 /**
- * The only import of the SQLite binding in Tandem, typed as the small subset we call, so that
- * moving to Node's built-in `node:sqlite` (same API, Node ≥ 22) is a change to this file alone.
+ * The only import of a SQLite binding in Tandem, typed as the small subset we call.
+ *
+ * Two engines answer to it. Tandem's own (native/tandem-sqlite.c, built into build/ by
+ * scripts/build-native.js) is used whenever it was built: its sessions capture tables without a
+ * PRIMARY KEY by rowid, and it binds numbers and text exactly. The published binding
+ * (@photostructure/sqlite, node:sqlite's API) is the fallback on a machine without a C compiler:
+ * there, tables without a PRIMARY KEY are refused. `TANDEM_SQLITE=binding` chooses it on purpose.
+ * Both are SQLite 3.53 built with the same options, and write the same files.
  */
+import { existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { DatabaseSync, constants } from '@photostructure/sqlite'
 
 export type SqlValue = null | number | bigint | string | Uint8Array
@@ -83,7 +91,75 @@ export interface OpenOptions {
   extensions?: boolean
 }
 
+interface NativeModule {
+  Database: new (path: string, options: object) => Connection
+  Statement: { prototype: object }
+  sqliteVersion: string
+}
+
+function loadNative(): NativeModule | undefined {
+  if (process.env['TANDEM_SQLITE'] === 'binding') return undefined
+  const path = new URL('../../build/tandem-sqlite.node', import.meta.url)
+  if (!existsSync(path)) return undefined
+  const native = createRequire(import.meta.url)(path.pathname) as NativeModule
+  interface NativeDatabase { limitLength(next?: number): number }
+  interface NativeStatement { _bind(...params: unknown[]): void; _step(): unknown; _reset(): void }
+  Object.defineProperty(native.Database.prototype, 'limits', {
+    get(this: NativeDatabase) {
+      const limitLength = this.limitLength.bind(this)
+      return {
+        get length(): number {
+          return limitLength()
+        },
+        set length(next: number) {
+          limitLength(next)
+        },
+      }
+    },
+  })
+  Object.defineProperty(native.Statement.prototype, 'iterate', {
+    value: function iterate(this: NativeStatement, ...params: unknown[]): IterableIterator<unknown> {
+      this._bind(...params)
+      return rows(this)
+    },
+  })
+  function* rows(statement: NativeStatement): IterableIterator<unknown> {
+    try {
+      for (let row = statement._step(); row !== undefined; row = statement._step()) yield row
+    } finally {
+      statement._reset()
+    }
+  }
+  return native
+}
+
+const native = loadNative()
+
+/** Which SQLite runs this process, and whether it can replicate tables without a PRIMARY KEY. */
+export const engine = {
+  name: native === undefined ? 'binding' : 'tandem',
+  version: native === undefined ? bindingVersion() : native.sqliteVersion,
+  rowidTables: native !== undefined,
+  /** Binds numbers, SqlReals and text with NULs exactly as given (exact-values.ts). */
+  exactBinding: native !== undefined,
+} as const
+
+function bindingVersion(): string {
+  const row = new DatabaseSync(':memory:').prepare('SELECT sqlite_version() AS v').get() as { v: string }
+  return row.v
+}
+
 export function openConnection(path: string, options: OpenOptions = {}): Connection {
+  if (native !== undefined) {
+    return new native.Database(path, {
+      readOnly: options.readOnly ?? false,
+      defensive: options.defensive ?? true,
+      foreignKeys: options.foreignKeys ?? true,
+      timeout: options.busyTimeoutMs ?? 5000,
+      allowExtension: options.extensions ?? false,
+      ...(options.valueBytesMax === undefined ? {} : { valueBytesMax: options.valueBytesMax }),
+    })
+  }
   const db = new DatabaseSync(path, {
     readOnly: options.readOnly ?? false,
     defensive: options.defensive ?? true,
@@ -144,15 +220,6 @@ export const action = {
 export const changesetConflict = {
   ABORT: constants.SQLITE_CHANGESET_ABORT,
 } as const
-
-/** The SQLite error fields the binding attaches to thrown errors. */
-export function sqliteErrorCode(error: unknown): string | undefined {
-  if (typeof error === 'object' && error !== null && 'sqliteCodeName' in error) {
-    const name = (error).sqliteCodeName
-    return typeof name === 'string' ? name : undefined
-  }
-  return undefined
-}
 
 /**
  * Did SQLite find the database file damaged (SQLITE_CORRUPT, SQLITE_NOTADB)? The binding sets

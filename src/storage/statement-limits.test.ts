@@ -74,17 +74,19 @@ test('client SQL reaches none of the guard\'s functions, and cannot load an exte
 
 test('another thread cancels a statement that has no time limit', async () => {
   const extension = fileURLToPath(new URL('../../build/statement-guard.so', import.meta.url))
-  const binding = import.meta.resolve('@photostructure/sqlite')
+  // The engine Tandem runs on (sqlite.ts, as built: an eval'd worker has no TypeScript loader),
+  // since the guard must be loaded by one SQLite per process.
+  const sqlite = new URL('../../dist/storage/sqlite.js', import.meta.url).href
   const path = database()
   // A thread running a statement that never ends by itself, on a watched connection.
   const worker = new Worker(
     `
     const { parentPort, workerData } = require('node:worker_threads')
-    import(workerData.binding).then(({ DatabaseSync }) => {
-      const control = new DatabaseSync(':memory:', { allowExtension: true })
+    import(workerData.sqlite).then(({ openConnection }) => {
+      const control = openConnection(':memory:', { extensions: true })
       control.enableLoadExtension(true)
       control.loadExtension(workerData.extension, 'sqlite3_tandemguard_control')
-      const db = new DatabaseSync(workerData.path, { allowExtension: true })
+      const db = openConnection(workerData.path, { extensions: true })
       db.enableLoadExtension(true)
       db.loadExtension(workerData.extension, 'sqlite3_tandemguard_watch')
       db.enableLoadExtension(false)
@@ -97,7 +99,7 @@ test('another thread cancels a statement that has no time limit', async () => {
       }
     })
     `,
-    { eval: true, workerData: { extension, binding, path, runaway } },
+    { eval: true, workerData: { extension, sqlite, path, runaway } },
   )
   const messages: Record<string, unknown>[] = []
   const outcome = await new Promise<Record<string, unknown>>((resolve, reject) => {

@@ -157,7 +157,7 @@ describe('tandem/client against a master and two replicas', () => {
     await assert.rejects(db.execute('   '), (error) => isTandemClientError(error, 'BAD_REQUEST') && error.status === 400)
     await assert.rejects(db.query('SELECT * FROM nowhere'), (error) => error instanceof SqlError && /no such table: nowhere/.test(error.message))
     await assert.rejects(db.execute('ATTACH DATABASE ? AS other', ['/tmp/x.db']), (error) => isTandemClientError(error, 'SQL_REFUSED') && error.status === 400)
-    await assert.rejects(db.execute('CREATE TABLE nokey (v TEXT)'), (error) => isTandemClientError(error, 'SCHEMA_REFUSED'))
+    await assert.rejects(db.execute('CREATE TABLE nokey (v TEXT, _rowid_)'), (error) => isTandemClientError(error, 'SCHEMA_REFUSED'))
     await assert.rejects(db.execute('INSERT INTO items(name) VALUES (?)', [undefined as never]), (error) => isTandemClientError(error, 'BAD_REQUEST') && error.status === undefined)
 
     // Without a transaction the other statements stand, and the error says which failed.

@@ -105,7 +105,7 @@ describe('embedded replica', () => {
     // A transaction that fails in its second statement applies nothing.
     await assert.rejects(db.batch(["INSERT INTO fruit(name) VALUES ('lime')", "INSERT INTO fruit(name) VALUES ('apple')"]), { code: 'SQL_ERROR', statementIndex: 1, rolledBack: true })
     // The master's own codes come back as they are, in the client library's errors.
-    await assert.rejects(db.execute('CREATE TABLE nokey (x)'), { name: 'TandemClientError', code: 'SCHEMA_REFUSED' })
+    await assert.rejects(db.execute('CREATE TABLE nokey (x, _rowid_)'), { name: 'TandemClientError', code: 'SCHEMA_REFUSED' })
     await assert.rejects(db.execute('VACUUM'), { code: 'SQL_REFUSED' })
     // Local reads: writes are refused before they run, SQL errors are SqlErrors.
     assert.throws(() => db.query("INSERT INTO fruit(name) VALUES ('x')"), { code: 'NOT_MASTER' })
