@@ -35,6 +35,11 @@ import { spread } from './stats.ts'
 export const readSql = 'SELECT id, payload FROM bench WHERE id = ?'
 /** A power of two below the node's statement cache capacity (256), as in client-overhead.ts. */
 const idsCount = 128
+/**
+ * Distinct SQL texts, as applications that inline values send them: far past the statement
+ * cache (256) and what the node remembers of read costs (1,024), so nearly every read is new to it.
+ */
+export const distinctTexts = 10_000
 
 export interface HttpReadsSettings {
   reps: number
@@ -65,6 +70,8 @@ export interface HttpReadsSamples {
   /** node:http running the same SELECT on the replica's file, read-only, on its main thread. */
   ceiling: ReadLoad[]
   replica: ReadLoad[]
+  /** The same replica, point reads over distinctTexts ids instead of idsCount. */
+  distinct: ReadLoad[]
   readThreads: ReadThreadsSamples
 }
 
@@ -100,12 +107,12 @@ export async function scanPaths(nodeUrl: string): Promise<string[]> {
   })
 }
 
-/** GET paths of point reads of `idsCount` ids spread over the bench table on `nodeUrl`. */
-export async function readPaths(nodeUrl: string): Promise<string[]> {
+/** GET paths of point reads of `count` ids spread over the bench table on `nodeUrl`. */
+export async function readPaths(nodeUrl: string, count = idsCount): Promise<string[]> {
   const [[low, high]] = (await rows(nodeUrl, 'SELECT min(id), max(id) FROM bench')) as [[number | null, number | null]]
-  if (low === null || high === null || high - low + 1 < idsCount) throw new Error(`the bench table on ${nodeUrl} holds fewer than ${idsCount} ids`)
-  return Array.from({ length: idsCount }, (_, i) => {
-    const id = low + Math.floor((i * (high - low)) / (idsCount - 1))
+  if (low === null || high === null || high - low + 1 < count) throw new Error(`the bench table on ${nodeUrl} holds fewer than ${count} ids`)
+  return Array.from({ length: count }, (_, i) => {
+    const id = low + Math.floor((i * (high - low)) / (count - 1))
     return `/db/query?level=none&q=${encodeURIComponent(readSql.replace('?', String(id)))}`
   })
 }
@@ -132,6 +139,7 @@ export const loadText = (load: ReadLoad) =>
 
 export async function measureHttpReads(resources: Resources, replica: NodeProcess, s: HttpReadsSettings, log: (line: string) => void): Promise<HttpReadsSamples> {
   const paths = await readPaths(replica.url)
+  const distinctPaths = await readPaths(replica.url, distinctTexts)
   const sample = await fetch(`${replica.url}${paths[0]}`, { signal: AbortSignal.timeout(10_000) })
   const body = await sample.text()
   if (sample.status !== 200 || !body.includes('"values"')) throw new Error(`the point read answered HTTP ${sample.status}: ${body}`)
@@ -141,6 +149,7 @@ export async function measureHttpReads(resources: Resources, replica: NodeProces
     floor: [],
     ceiling: [],
     replica: [],
+    distinct: [],
     readThreads: support.available ? { available: true, defaultThreads: support.defaultThreads, one: [], two: [], scanOne: [], scanTwo: [] } : support,
   }
   const load = (url: string, pid?: number) => readLoad(url, paths, s.connections, s.seconds, pid)
@@ -164,6 +173,8 @@ export async function measureHttpReads(resources: Resources, replica: NodeProces
       log(`${tag} node:http + SQLite (the stack's ceiling), ${s.connections} connections: ${loadText(out.ceiling.at(-1)!)}`)
       out.replica.push(await load(replica.url, replica.child?.pid))
       log(`${tag} replica, ${s.connections} connections: ${loadText(out.replica.at(-1)!)}`)
+      out.distinct.push(await readLoad(replica.url, distinctPaths, s.connections, s.seconds, replica.child?.pid))
+      log(`${tag} replica, ${distinctTexts.toLocaleString('en-US')} distinct SQL texts, ${s.connections} connections: ${loadText(out.distinct.at(-1)!)}`)
     }
   } finally {
     await floor.stop()
@@ -219,6 +230,9 @@ export function httpReadsFigures(r: HttpReadsSamples, s: HttpReadsSettings): Fig
       { label: `node:http floor answering the same bytes, ${c} connections`, unit: 'req/s', samples: perSec(r.floor) },
       { label: `node:http running the same SELECT on the replica's file, main thread (the stack's ceiling), ${c} connections`, unit: 'reads/s', samples: perSec(r.ceiling) },
     ]),
+    figure('http_reads_distinct', `HTTP point reads on a replica over ${distinctTexts.toLocaleString('en-US')} distinct SQL texts (ids inlined), ${c} connections`, 'reads/s', perSec(r.distinct), [
+      { label: `the same reads over ${idsCount} texts, same replica, ${c} connections`, unit: 'reads/s', samples: perSec(r.replica) },
+    ]),
     figure(`http_reads_ceiling_${c}`, `The stack's ceiling for the same point reads (node:http + SQLite), ${c} connections`, 'reads/s', perSec(r.ceiling), [
       { label: `node:http floor answering the same bytes, ${c} connections`, unit: 'req/s', samples: perSec(r.floor) },
     ]),
@@ -234,6 +248,6 @@ export function httpReadsNote(r: HttpReadsSamples, s: HttpReadsSettings): string
     : `Read threads 1 vs 2: not measured — ${r.readThreads.reason}.`
   return (
     `HTTP reads: autocannon, ${s.connections} keep-alive connections, GET /db/query?level=none&q=SELECT id, payload FROM bench WHERE id = N over ${idsCount} ids (every SQL text stays prepared), ` +
-    `${s.seconds} s per run, against a replica of the main cluster${r.readThreads.available ? ` (default --read-threads, ${r.readThreads.defaultThreads} in this build)` : ''}${coresText(r.replica)}; the floor answers the replica's own answer for the first id, byte for byte. ${threads}`
+    `${s.seconds} s per run, against a replica of the main cluster; then the same over ${distinctTexts.toLocaleString('en-US')} ids, each a SQL text of its own, far past what the node keeps prepared or measured (estimate before measuring: a read never seen is tried on the main thread within 1 ms, so it pays a prepare, ~5–10 µs, and no hop: ~0.8–0.9× the 128-text rate)${r.readThreads.available ? ` (default --read-threads, ${r.readThreads.defaultThreads} in this build)` : ''}${coresText(r.replica)}; the floor answers the replica's own answer for the first id, byte for byte. ${threads}`
   )
 }

@@ -11,7 +11,7 @@
  *   writes           ~115 s  HTTP and library writes, sync=1, lag at two rates (main cluster)
  *   catch-up          ~35 s  500,000 rows, three times (main cluster)
  *   reads             ~50 s  the client's point reads (main cluster), the embedded replica's
- *   http-reads        ~50 s  HTTP point reads vs the floor; --read-threads 1 vs 2 (main cluster)
+ *   http-reads        ~60 s  HTTP point reads vs the floor, over 128 and 10,000 distinct SQL texts; --read-threads 1 vs 2 (main cluster)
  *   security          ~35 s  writes and point reads with --auth, a cluster secret and TLS vs without
  *   statement-guard   ~55 s  writes and point reads with statement time limits vs without the guard; /readyz beside long writes
  *   rowid-tables      ~90 s  writes and point reads on Tandem's own SQLite vs the published binding; writes into a table without a PRIMARY KEY vs the keyed table, 64 clients and 1

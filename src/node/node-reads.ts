@@ -12,7 +12,7 @@ import type { ReadStops, SchemaGeneration, SqlStatement, StatementResult } from 
 import type { FormatOptions } from '../http-api/rqlite-format.ts'
 import type { NodeConfig } from './config.ts'
 import { LocalReads, OverBudget } from './local-reads.ts'
-import { ReadCosts } from './read-costs.ts'
+import { ReadCosts, firstRunBudgetMs } from './read-costs.ts'
 import { ReadPool } from './read-pool.ts'
 
 export type NodeReadsConfig = Pick<NodeConfig, 'readThreads' | 'readQueueMax' | 'inlineReadMaxUs' | 'queryTimeoutMs'>
@@ -112,9 +112,12 @@ export class NodeReads {
    */
   queryJsonIfCheap(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions): string | undefined {
     const local = this.local
-    if (local === undefined || !this.runsHere(statements)) return undefined
+    if (local === undefined) return undefined
+    if (this.pool === undefined) return local.queryJson(statements, transaction, format)
+    const budgetMs = this.budgetHere(statements)
+    if (budgetMs === undefined) return undefined
     try {
-      return this.runHere(statements, (budgetMs) => local.queryJson(statements, transaction, format, undefined, budgetMs))
+      return this.runHere(statements, budgetMs, (budget) => local.queryJson(statements, transaction, format, undefined, budget))
     } catch (error) {
       if (error instanceof OverBudget) return undefined
       throw error
@@ -127,7 +130,9 @@ export class NodeReads {
 
   /** The `reads` part of /status. */
   stats(): Record<string, unknown> {
-    return this.pool === undefined ? { threads: 0 } : { ...this.pool.stats(), inline: this.costs.inline, inline_max_us: this.inlineReadMaxUs }
+    return this.pool === undefined
+      ? { threads: 0 }
+      : { ...this.pool.stats(), inline: this.costs.inline, inline_max_us: this.inlineReadMaxUs, first_runs_over_budget: this.costs.trialsOverBudget }
   }
 
   /** The node is stopping: reads in flight on the read threads end now (SHUTTING_DOWN). */
@@ -141,36 +146,43 @@ export class NodeReads {
   }
 
   /**
-   * Where a read runs: on a read thread, unless it is known to be cheap (read-costs.ts) or there
-   * is no pool; then on the main thread's connection.
+   * Where a read runs: on a read thread, unless the main thread may try it (budgetHere); there,
+   * one that runs past its budget is stopped and goes to a thread after all.
    */
   private async read<T>(statements: readonly SqlStatement[], here: (local: LocalReads, budgetMs: number | undefined) => T, onThread: (pool: ReadPool) => Promise<T>): Promise<T> {
     const local = this.readsOrThrow()
-    if (this.pool !== undefined && !this.runsHere(statements)) return onThread(this.pool)
+    if (this.pool === undefined) return here(local, undefined)
+    const budgetMs = this.budgetHere(statements)
+    if (budgetMs === undefined) return onThread(this.pool)
     try {
-      return this.runHere(statements, (budgetMs) => here(local, budgetMs))
+      return this.runHere(statements, budgetMs, (budget) => here(local, budget))
     } catch (error) {
-      if (!(error instanceof OverBudget) || this.pool === undefined) throw error
+      if (!(error instanceof OverBudget)) throw error
       return onThread(this.pool)
     }
   }
 
   /**
-   * With no read threads every read runs here; with them, the cheap ones, and, while every
-   * thread is busy (a long read there would hold it up), one that last ran within the inline
-   * budget or was never seen: tried here within that budget, and sent to the threads if it runs
-   * past it (then it is known to, and goes there at once next time).
+   * How long a read may run on the main thread, or undefined when it goes to a read thread at
+   * once. The cheap ones get inlineBudgetMs; one never seen gets a trial of firstRunBudgetMs
+   * (read-costs.ts says why); and while every thread is busy (a long read there would hold it
+   * up), one that last ran within the inline budget gets it too.
    */
-  private runsHere(statements: readonly SqlStatement[]): boolean {
-    if (this.pool === undefined || this.costs.isCheap(statements)) return true
-    return this.pool.isBusy && this.costs.isShorterThan(statements, inlineBudgetMs * 1000)
+  private budgetHere(statements: readonly SqlStatement[]): number | undefined {
+    if (this.pool === undefined) return undefined
+    if (this.costs.isCheap(statements)) return inlineBudgetMs
+    if (this.costs.isWorthATrial(statements)) return firstRunBudgetMs
+    return this.pool.isBusy && this.costs.isShorterThan(statements, inlineBudgetMs * 1000) ? inlineBudgetMs : undefined
   }
 
-  /**
-   * Runs a read here. Without read threads it may take its whole limit; a cheap one (there are
-   * read threads) gets inlineBudgetMs, and is timed, to notice it turning slow.
-   */
-  private runHere<T>(statements: readonly SqlStatement[], run: (budgetMs: number | undefined) => T): T {
-    return this.pool === undefined ? run(undefined) : this.costs.runInline(statements, () => run(inlineBudgetMs))
+  /** Runs a read here within `budgetMs`, timed, to learn its cost; a run past it is counted against the trials. */
+  private runHere<T>(statements: readonly SqlStatement[], budgetMs: number, run: (budgetMs: number) => T): T {
+    const started = performance.now()
+    try {
+      return this.costs.runInline(statements, () => run(budgetMs))
+    } catch (error) {
+      if (error instanceof OverBudget) this.costs.stoppedOverBudget(statements, performance.now() - started)
+      throw error
+    }
   }
 }

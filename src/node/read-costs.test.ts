@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { ReadCosts } from './read-costs.ts'
+import { ReadCosts, trialLossMsPerSecond } from './read-costs.ts'
 
 const read = (sql: string) => [{ sql }]
 
@@ -64,4 +64,22 @@ test('what it remembers is bounded: the oldest SQL goes first', () => {
   assert.equal(costs.isCheap(read('a')), false, 'first in, first out')
   assert.equal(costs.isCheap(read('b')), true)
   assert.equal(costs.isCheap(read('c')), true)
+})
+
+test('a read never seen is worth a trial on the main thread until this second\'s stopped trials cost trialLossMsPerSecond', () => {
+  const costs = new ReadCosts(50)
+  assert.equal(costs.isWorthATrial(read('SELECT 1'), 0), true, 'never seen')
+  costs.record(read('SELECT 1'), 12)
+  assert.equal(costs.isWorthATrial(read('SELECT 1'), 0), false, 'seen: its cost decides (isCheap)')
+  assert.equal(costs.isWorthATrial([{ sql: 'SELECT 1' }, { sql: 'SELECT 2' }], 0), false, 'several statements go to the threads')
+  assert.equal(new ReadCosts(0).isWorthATrial(read('SELECT 9'), 0), false, 'limit 0: every read goes to the threads')
+  for (let ms = 0; ms < trialLossMsPerSecond; ms += 10) {
+    assert.equal(costs.isWorthATrial(read(`SELECT ${ms} + 1`), 500), true)
+    costs.stoppedOverBudget(read(`SELECT ${ms} + 1`), 10)
+  }
+  assert.equal(costs.isWorthATrial(read('SELECT 42'), 900), false, 'the second\'s allowance is spent')
+  assert.equal(costs.isWorthATrial(read('SELECT 42'), 1500), true, 'a new second')
+  assert.equal(costs.trialsOverBudget, trialLossMsPerSecond / 10)
+  assert.equal(costs.isShorterThan(read('SELECT 0 + 1'), 1e9), false, 'a read stopped past its budget is known to be slow, however long it ran')
+  assert.equal(costs.isCheap(read('SELECT 0 + 1')), false)
 })

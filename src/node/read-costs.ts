@@ -5,7 +5,13 @@
  * read thread, against ~30 µs all on the main thread, and the extra hop halved the reads per
  * second a replica answered over HTTP. So a read whose SQL ran in at most `cheapMicros` the last
  * time runs on the main thread's own read connection; any other read (never seen, slow last time,
- * several statements) goes to the read threads, which measure it too. Times are wall-clock, and a
+ * several statements) goes to the read threads, which measure it too. A read never seen (one
+ * statement of a text not kept here) is tried on the main thread first within a short budget
+ * (firstRunBudgetMs): applications inline values and send thousands of distinct texts, most of
+ * them point reads, and sending each to a thread would cost them the hop every time. One that
+ * runs past that budget is stopped and sent to the threads; the main thread's time lost to such
+ * trials is bounded (trialLossMsPerSecond), past which unseen reads go to the threads at once, so
+ * a stream of distinct slow queries cannot hold the event loop. Times are wall-clock, and a
  * thread preempted on a busy machine reads slow now and then: a cheap read goes to the threads
  * after two slow runs in a row, or at once after one run slower than 20 × the limit (a
  * preemption is not that long; a query whose parameters turned it into a scan is). So a cheap
@@ -13,13 +19,23 @@
  */
 import { cachedSqlCharsMax, type SqlStatement } from '../storage/index.ts'
 
+/** How long a read never seen may run on the main thread before it is stopped and sent to a thread. */
+export const firstRunBudgetMs = 1
+/** The most main-thread time per second that trials stopped past their budget may cost. */
+export const trialLossMsPerSecond = 50
+
 export class ReadCosts {
   /** By SQL text: cheap or not, the slow runs in a row since it was last cheap, and its last run. */
   private readonly known = new Map<string, { isCheap: boolean; slowRuns: number; lastMicros: number }>()
   private readonly cheapMicros: number
   private readonly capacity: number
-  /** Reads run on the main thread because they were cheap. */
+  /** Reads run on the main thread because they were cheap, or never seen and tried there. */
   inline = 0
+  /** Reads tried on the main thread that ran past their budget there, and went to a thread. */
+  trialsOverBudget = 0
+  /** Main-thread ms lost to trials past their budget in the current second, and when it began. */
+  private trialLossMs = 0
+  private trialWindowStartMs = 0
 
   /** `cheapMicros` 0: every read goes to the read threads. */
   constructor(cheapMicros: number, capacity = 1024) {
@@ -31,6 +47,30 @@ export class ReadCosts {
   isCheap(statements: readonly SqlStatement[]): boolean {
     if (this.cheapMicros <= 0 || statements.length !== 1) return false
     return this.known.get(statements[0]!.sql)?.isCheap ?? false
+  }
+
+  /**
+   * Never seen, and worth a trial on the main thread: one statement short enough to be kept, and
+   * this second's trials past their budget have not yet cost trialLossMsPerSecond.
+   */
+  isWorthATrial(statements: readonly SqlStatement[], nowMs = performance.now()): boolean {
+    if (this.cheapMicros <= 0 || statements.length !== 1 || statements[0]!.sql.length > cachedSqlCharsMax) return false
+    if (this.known.has(statements[0]!.sql)) return false
+    if (nowMs - this.trialWindowStartMs >= 1000) {
+      this.trialWindowStartMs = nowMs
+      this.trialLossMs = 0
+    }
+    return this.trialLossMs < trialLossMsPerSecond
+  }
+
+  /**
+   * A read run here was stopped past its budget after `ms` of the main thread, spent for nothing:
+   * it counts against this second's trials, and the read is known to take longer than any budget.
+   */
+  stoppedOverBudget(statements: readonly SqlStatement[], ms: number): void {
+    this.trialsOverBudget++
+    this.trialLossMs += ms
+    this.record(statements, Number.POSITIVE_INFINITY)
   }
 
   /** One statement whose last run, if it was measured, took at most `micros`. */

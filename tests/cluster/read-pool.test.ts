@@ -10,6 +10,7 @@ interface ReadStats {
   threads: number
   workers: { running: boolean; served: number; in_flight: number; restarts: number }[]
   inline: number
+  first_runs_over_budget: number
 }
 
 describe('reads on read threads', () => {
@@ -108,7 +109,7 @@ describe('reads on read threads', () => {
     assert.ok(stats.workers.every((w) => w.running && w.restarts === 0), JSON.stringify(stats))
   })
 
-  test('a cheap read runs on the main thread once measured; a slow one stays on the read threads', async () => {
+  test('a read never seen is tried on the main thread first: a cheap one stays there, a slow one is stopped and goes to the read threads', async () => {
     // A 10 ms limit: far above a point read, even a cold one, and far below the slow read's time.
     const replica = await cluster.addReplica(['--read-threads', '2', '--inline-read-max-us', '10000'])
     await cluster.converged()
@@ -117,14 +118,16 @@ describe('reads on read threads', () => {
     assert.equal(before.inline, 0)
     for (let i = 0; i < 20; i++) assert.deepEqual(await rows(replica.url, 'SELECT id FROM kv WHERE id = 1'), [[1]])
     const cheap = await reads(replica.url)
-    assert.equal(served(cheap) - served(before), 1, 'measured once on a read thread')
-    assert.equal(cheap.inline - before.inline, 19, 'then run inline')
-    // ~200 ms of SQLite work: it never runs inline.
+    assert.equal(served(cheap) - served(before), 0, 'never sent to a read thread')
+    assert.equal(cheap.inline - before.inline, 20, 'tried here the first time, then known cheap')
+    assert.equal(cheap.first_runs_over_budget, 0)
+    // ~200 ms of SQLite work: its first run is stopped after the trial's 1 ms, and every run is answered by a thread.
     const slow = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000) SELECT count(*) FROM c'
     for (let i = 0; i < 3; i++) assert.deepEqual(await rows(replica.url, slow), [[2000000]])
     const after = await reads(replica.url)
     assert.equal(served(after) - served(cheap), 3)
-    assert.equal(after.inline, cheap.inline)
+    assert.equal(after.inline - cheap.inline, 1, 'one trial')
+    assert.equal(after.first_runs_over_budget, 1, 'stopped past its budget, once')
   })
 
   test('--read-threads 0 reads on the main thread', async () => {
