@@ -6,7 +6,7 @@ declare module 'autocannon' {
     body?: string
     headers?: Record<string, string>
     /** A sequence every connection cycles through, in place of method/body. */
-    requests?: { method?: 'GET' | 'POST'; path?: string; body?: string; headers?: Record<string, string> }[]
+    requests?: { method?: 'GET' | 'POST'; path?: string; body?: string; headers?: Record<string, string>; setupRequest?: (request: Record<string, unknown>) => Record<string, unknown> }[]
     /** Concurrent keep-alive connections, each with one request in flight (pipelining 1). */
     connections?: number
     /** Seconds. */

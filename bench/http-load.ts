@@ -20,13 +20,27 @@ export interface LoadResult {
  */
 export type LoadRequest = { body: string } | { paths: readonly string[] }
 
+/**
+ * One GET whose path moves to the next of `paths` on every request, shared by all connections:
+ * autocannon's `requests` with one entry per path stalls some connections when there are
+ * thousands of paths (10,000 distinct point reads timed out after 10 s on every node tried).
+ */
+function cyclingGet(paths: readonly string[], headers: Record<string, string>) {
+  let next = 0
+  return {
+    method: 'GET' as const,
+    headers,
+    setupRequest: (request: Record<string, unknown>) => ({ ...request, path: paths[next++ % paths.length] }),
+  }
+}
+
 /** `headers`: sent with every request (credentials, say). An https:// URL is measured over TLS. */
 export async function closedLoop(url: string, options: { connections: number; durationSec: number; headers?: Record<string, string> } & LoadRequest): Promise<LoadResult> {
   const extra = options.headers ?? {}
   const request =
     'body' in options
       ? { method: 'POST' as const, body: options.body, headers: { 'content-type': 'application/json', ...extra } }
-      : { method: 'GET' as const, headers: extra, requests: options.paths.map((path) => ({ method: 'GET' as const, path, headers: extra })) }
+      : { method: 'GET' as const, headers: extra, requests: [cyclingGet(options.paths, extra)] }
   const result = await autocannon({
     url,
     ...request,
