@@ -10,6 +10,7 @@
  */
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
 import { DatabaseSync, constants } from '@photostructure/sqlite'
 
 export type SqlValue = null | number | bigint | string | Uint8Array
@@ -101,7 +102,7 @@ function loadNative(): NativeModule | undefined {
   if (process.env['TANDEM_SQLITE'] === 'binding') return undefined
   const path = new URL('../../build/tandem-sqlite.node', import.meta.url)
   if (!existsSync(path)) return undefined
-  const native = createRequire(import.meta.url)(path.pathname) as NativeModule
+  const native = createRequire(import.meta.url)(fileURLToPath(path)) as NativeModule
   interface NativeDatabase { limitLength(next?: number): number }
   interface NativeStatement { _bind(...params: unknown[]): void; _step(): unknown; _reset(): void }
   Object.defineProperty(native.Database.prototype, 'limits', {
@@ -145,8 +146,12 @@ export const engine = {
 } as const
 
 function bindingVersion(): string {
-  const row = new DatabaseSync(':memory:').prepare('SELECT sqlite_version() AS v').get() as { v: string }
-  return row.v
+  const db = new DatabaseSync(':memory:')
+  try {
+    return (db.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v
+  } finally {
+    db.close()
+  }
 }
 
 export function openConnection(path: string, options: OpenOptions = {}): Connection {
