@@ -1153,10 +1153,8 @@ static napi_value statement_columns(napi_env env, napi_callback_info info) {
   for (int i = 0; i < count; i++) {
     napi_value column;
     CHECK(napi_create_object(env, &column));
-    napi_set_named_property(env, column, "column", text_or_null(env, sqlite3_column_origin_name(s->stmt, i)));
-    napi_set_named_property(env, column, "database", text_or_null(env, sqlite3_column_database_name(s->stmt, i)));
+    /* Only what sqlite.ts's ColumnInfo holds: node:sqlite's origin fields cost a lookup each. */
     napi_set_named_property(env, column, "name", text_or_null(env, sqlite3_column_name(s->stmt, i)));
-    napi_set_named_property(env, column, "table", text_or_null(env, sqlite3_column_table_name(s->stmt, i)));
     napi_set_named_property(env, column, "type", text_or_null(env, sqlite3_column_decltype(s->stmt, i)));
     napi_set_element(env, columns, (uint32_t)i, column);
   }
