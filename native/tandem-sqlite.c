@@ -258,29 +258,27 @@ static char *utf8_of(napi_env env, napi_value value, size_t *length) {
   return text;
 }
 
-static int bool_option(napi_env env, napi_value options, const char *name, int fallback) {
+/* options[name] when it is of `type`, else NULL (absent, or of another type: the default holds). */
+static napi_value option_of(napi_env env, napi_value options, const char *name, napi_valuetype type) {
   bool has = false;
-  if (options == NULL || napi_has_named_property(env, options, name, &has) != napi_ok || !has) return fallback;
+  if (options == NULL || napi_has_named_property(env, options, name, &has) != napi_ok || !has) return NULL;
   napi_value value;
-  napi_get_named_property(env, options, name, &value);
-  napi_valuetype type;
-  napi_typeof(env, value, &type);
-  if (type != napi_boolean) return fallback;
-  bool b = false;
-  napi_get_value_bool(env, value, &b);
+  napi_valuetype actual;
+  if (napi_get_named_property(env, options, name, &value) != napi_ok || napi_typeof(env, value, &actual) != napi_ok) return NULL;
+  return actual == type ? value : NULL;
+}
+
+static int bool_option(napi_env env, napi_value options, const char *name, int fallback) {
+  napi_value value = option_of(env, options, name, napi_boolean);
+  bool b = fallback;
+  if (value != NULL) napi_get_value_bool(env, value, &b);
   return b;
 }
 
 static int64_t number_option(napi_env env, napi_value options, const char *name, int64_t fallback) {
-  bool has = false;
-  if (options == NULL || napi_has_named_property(env, options, name, &has) != napi_ok || !has) return fallback;
-  napi_value value;
-  napi_get_named_property(env, options, name, &value);
-  napi_valuetype type;
-  napi_typeof(env, value, &type);
-  if (type != napi_number) return fallback;
+  napi_value value = option_of(env, options, name, napi_number);
   int64_t n = fallback;
-  napi_get_value_int64(env, value, &n);
+  if (value != NULL) napi_get_value_int64(env, value, &n);
   return n;
 }
 

@@ -13,6 +13,7 @@ import { TandemError, messageOf } from '../shared/errors.ts'
 import {
   internalPrefix,
   prepareClientPart,
+  isKeyedByRowid,
   quoteIdentifier,
   rowidColumn,
   runPrepared,
@@ -190,10 +191,4 @@ export function runDump(writer: GuardedConnection, sql: string): StatementResult
   }
   if (last === undefined) throw new TandemError('BAD_REQUEST', 'the SQL text holds no statement to load')
   return [last]
-}
-
-/** No PRIMARY KEY, and `_rowid_` names its rowid (a column of that name is refused after the copy). */
-function isKeyedByRowid(connection: Connection, table: string): boolean {
-  const columns = connection.prepare('SELECT name, pk FROM main.pragma_table_xinfo(?)').all(table) as { name: string; pk: number }[]
-  return columns.every((c) => c.pk === 0 && c.name.toLowerCase() !== rowidColumn)
 }

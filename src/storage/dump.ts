@@ -6,7 +6,7 @@
  * their shadow tables are left out.
  */
 import { internalPrefix } from './sql-policy.ts'
-import { quoteIdentifier, rowidColumn } from './schema.ts'
+import { isKeyedByRowid, quoteIdentifier, rowidColumn } from './schema.ts'
 import type { Connection } from './sqlite.ts'
 
 interface SchemaRow {
@@ -43,10 +43,10 @@ export function* dumpLines(connection: Connection): Generator<string> {
  * `.dump --preserve-rowids` does), since replication names its rows by them.
  */
 function* rowsOf(connection: Connection, table: string, isOrdinary: boolean): Generator<string> {
-  const columns = connection.prepare('SELECT name, hidden, pk FROM pragma_table_xinfo(?)').all(table) as { name: string; hidden: number; pk: number }[]
-  const isKeyedByRowid = isOrdinary && columns.every((c) => c.pk === 0 && c.name.toLowerCase() !== rowidColumn)
-  const written = [...(isKeyedByRowid ? [rowidColumn] : []), ...columns.filter((c) => c.hidden === 0).map((c) => quoteIdentifier(c.name))]
-  const list = written.length === columns.length && !isKeyedByRowid ? '' : `(${written.join(',')})`
+  const columns = connection.prepare('SELECT name, hidden FROM pragma_table_xinfo(?)').all(table) as { name: string; hidden: number }[]
+  const byRowid = isOrdinary && isKeyedByRowid(connection, table)
+  const written = [...(byRowid ? [rowidColumn] : []), ...columns.filter((c) => c.hidden === 0).map((c) => quoteIdentifier(c.name))]
+  const list = written.length === columns.length && !byRowid ? '' : `(${written.join(',')})`
   const select = connection.prepare(`SELECT ${written.map((c) => `quote(${c})`).join(' || \',\' || ')} AS v FROM ${quoteIdentifier(table)}`)
   for (const row of select.iterate() as IterableIterator<{ v: string }>) yield `INSERT INTO ${quoteIdentifier(table)}${list} VALUES(${row.v});\n`
 }

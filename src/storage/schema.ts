@@ -38,6 +38,12 @@ export function userTables(connection: Connection): TableInfo[] {
   })
 }
 
+/** No PRIMARY KEY, and `_rowid_` still names its rowid: its rows are replicated by rowid. */
+export function isKeyedByRowid(connection: Connection, table: string): boolean {
+  const columns = connection.prepare('SELECT name, pk FROM main.pragma_table_xinfo(?)').all(table) as { name: string; pk: number }[]
+  return columns.every((c) => c.pk === 0 && c.name.toLowerCase() !== rowidColumn)
+}
+
 /**
  * Why the schema cannot be replicated exactly, or undefined when it can. A table without a
  * PRIMARY KEY is replicated by rowid, which needs Tandem's own SQLite (sqlite.ts) and a rowid
@@ -50,7 +56,7 @@ export function replicationRefusal(connection: Connection): string | undefined {
   if (!engine.rowidTables) {
     return `table ${names} has no PRIMARY KEY, and this node runs on the published SQLite binding, which replicates row changes by key only (build Tandem's own SQLite with a C compiler: npm run build; or add a PRIMARY KEY)`
   }
-  const hiding = keyless.filter((t) => (connection.prepare('SELECT 1 FROM pragma_table_xinfo(?) WHERE lower(name) = ?').get(t.name, rowidColumn) !== undefined))
+  const hiding = keyless.filter((t) => !isKeyedByRowid(connection, t.name))
   if (hiding.length === 0) return undefined
   return `table ${hiding.map((t) => t.name).join(', ')} has no PRIMARY KEY and a column named ${rowidColumn}, which hides the rowid Tandem replicates it by (rename the column or add a PRIMARY KEY)`
 }
