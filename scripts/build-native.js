@@ -6,6 +6,8 @@
 //                        It captures tables without a PRIMARY KEY; src/storage/sqlite.ts says more.
 //   statement-guard.so   the SQLite extension that stops statements past their time limit
 //                        (src/storage/statement-limits.ts), built against the same sqlite3ext.h.
+//   shared-memory.node   a file mapped into memory that processes share (native/shared-memory.c):
+//                        what a node's HTTP workers read of its state (src/node/http-workers.ts).
 //
 // Each is rebuilt only when older than its sources, so `npm ci` compiles SQLite once (about a
 // minute) and later builds take no time. Without a compiler or Node's headers Tandem still runs,
@@ -91,5 +93,19 @@ async function buildSqlite() {
   if (failure !== undefined) console.warn(`warning: could not build ${out} with ${compiler} (${failure}): ${fallback}`)
 }
 
+async function buildSharedMemory() {
+  const out = join(build, 'shared-memory.node')
+  const source = join(root, 'native', 'shared-memory.c')
+  if (!isStale(out, [source])) return
+  const headers = nodeHeaders()
+  const fallback = 'each node will answer HTTP on its main process alone (--http-workers 1).'
+  if (headers === undefined) {
+    console.warn(`warning: Node's headers (node_api.h) were not found beside ${process.execPath}: ${fallback}`)
+    return
+  }
+  const failure = await run(['-O2', '-std=c11', '-Wall', '-Wextra', '-fPIC', '-fvisibility=hidden', '-I', headers, ...shared, source, '-o', out])
+  if (failure !== undefined) console.warn(`warning: could not build ${out} with ${compiler} (${failure}): ${fallback}`)
+}
+
 mkdirSync(build, { recursive: true })
-await Promise.all([buildGuard(), buildSqlite()])
+await Promise.all([buildGuard(), buildSqlite(), buildSharedMemory()])

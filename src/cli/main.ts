@@ -1,6 +1,6 @@
 import { tandemVersion } from '../shared/version.ts'
 import { Command, Option } from 'commander'
-import { defaultConfig } from '../node/config.ts'
+import { defaultConfig, defaultHttpWorkers, httpWorkersMax } from '../node/config.ts'
 import { advertiseUrl, baseUrl, bytes, coordinatorPrefix, coordinatorTarget, coordinatorTtlMs, durationMs, integer, moduleUrl, nodeUrl, synchronous } from './options.ts'
 import { runAgainstNode, withAccessOptions, type AccessFlags } from './node-access.ts'
 import { hashPasswordCommand } from './hash-password.ts'
@@ -26,6 +26,12 @@ function nodeOptions(command: Command, defaultPort: number): Command {
     .option('--headers-timeout-ms <ms>', "a connection's request headers, or a replication WebSocket's hello, must arrive within this long", integer('--headers-timeout-ms', 100), defaultConfig.headersTimeoutMs)
     .option('--request-timeout-ms <ms>', 'a request must be received whole (headers and body) within this long; waits after it are not bounded by it', integer('--request-timeout-ms', 100), defaultConfig.requestTimeoutMs)
     .option('--max-connections <n>', 'connections held at once (WebSockets included); more are closed at once', integer('--max-connections', 1), defaultConfig.connectionsMax)
+    .option(
+      '--http-workers <n>',
+      'processes that answer HTTP, the node\'s own included: the others answer reads on their own read-only connections and hand the rest to it (1: the node\'s process alone)',
+      integer('--http-workers', 1, httpWorkersMax),
+      defaultHttpWorkers(),
+    )
     .option('--read-threads <n>', 'threads that run reads, each with its own read-only connection; 0 reads on the main thread', integer('--read-threads'), defaultConfig.readThreads)
     .option(
       '--inline-read-max-us <us>',
@@ -63,6 +69,7 @@ interface ServeFlags {
   headersTimeoutMs: number
   requestTimeoutMs: number
   maxConnections: number
+  httpWorkers: number
   readThreads: number
   inlineReadMaxUs: number
   queryTimeout: number
@@ -113,6 +120,7 @@ function toNodeOptions(role: 'master' | 'replica', flags: ServeFlags) {
     headersTimeoutMs: flags.headersTimeoutMs,
     requestTimeoutMs: flags.requestTimeoutMs,
     connectionsMax: flags.maxConnections,
+    httpWorkers: flags.httpWorkers,
     readThreads: flags.readThreads,
     inlineReadMaxUs: flags.inlineReadMaxUs,
     queryTimeoutMs: flags.queryTimeout,

@@ -4,9 +4,11 @@ import { pathToFileURL } from 'node:url'
 import { InvalidArgumentError } from 'commander'
 import { goDurationMs } from '../shared/duration.ts'
 
-export function integer(name: string, min = 0) {
+export function integer(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
-    if (!/^\d+$/.test(value) || Number(value) < min) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}`)
+    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+      throw new InvalidArgumentError(max === Number.MAX_SAFE_INTEGER ? `${name} must be an integer ≥ ${min}` : `${name} must be an integer from ${min} to ${max}`)
+    }
     return Number(value)
   }
 }

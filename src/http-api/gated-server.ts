@@ -52,8 +52,10 @@ function refuseUpgrade(socket: Duplex, error: TandemError): void {
   socket.end(`${head.join('\r\n')}\r\n\r\n${answer.body}`)
 }
 
-/** A server whose requests reach `serve` only past the gate, with their CORS headers set. */
-export function createGatedServer(options: GatedServerOptions, serve: (request: IncomingMessage, response: ServerResponse) => void): Server {
+type Serve = (request: IncomingMessage, response: ServerResponse) => void
+
+/** A request listener that hands requests to `serve` only past the gate, with their CORS headers set. */
+export function gatedListener(options: Pick<GatedServerOptions, 'gate' | 'bodyLimitBytes' | 'logger'>, serve: Serve): Serve {
   const { gate } = options
   const pass = (request: IncomingMessage, response: ServerResponse, verdict: Access | TandemError) => {
     if (verdict instanceof TandemError) return writeRefusal(response, verdict)
@@ -83,6 +85,12 @@ export function createGatedServer(options: GatedServerOptions, serve: (request: 
       )
     } else pass(request, response, verdict)
   }
+  return listener
+}
+
+/** The server's timeouts and connection cap (see GatedServerOptions), on a plain HTTP server or an HTTPS one. */
+export function createGatedServer(options: GatedServerOptions, serve: Serve): Server {
+  const listener = gatedListener(options, serve)
   // Node checks the two timeouts every connectionsCheckingInterval (30 s by default, which
   // let a silent socket live for up to 40 s past a 10 s limit): check every second instead.
   const timeouts = {

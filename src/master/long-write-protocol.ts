@@ -14,6 +14,8 @@ export interface LongWriteWorkerData {
   entryBytesMax: number
   /** The node's schema generation (SchemaGeneration.words). */
   schema: Int32Array
+  /** The file the schema generation is mirrored into for the node's HTTP workers (SchemaGeneration.mirrorPath). */
+  schemaMirror: string | undefined
 }
 
 export type ToLongWriter =

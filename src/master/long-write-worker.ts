@@ -16,7 +16,9 @@ const data = workerData as LongWriteWorkerData
 const port = parentPort!
 const writer = openWriter(data.dbPath, data.synchronous, data.queryTimeoutMs)
 const log = new LogStore(writer.connection, (fn) => writer.policy.internally(fn))
-const batch = new WriteBatch({ writer, log, schema: new SchemaGeneration(data.schema), clock: systemClock, entryBytesMax: data.entryBytesMax })
+const schema = new SchemaGeneration(data.schema)
+if (data.schemaMirror !== undefined) schema.mirrorInto(data.schemaMirror)
+const batch = new WriteBatch({ writer, log, schema, clock: systemClock, entryBytesMax: data.entryBytesMax })
 
 function run(item: BatchItem, lsn: number, epoch: number, previousHash: Uint8Array | null): LongWriteOutcome {
   try {

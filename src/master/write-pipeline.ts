@@ -285,7 +285,7 @@ export class WritePipeline {
     const { longWrites } = this.options
     if (this.thread === undefined || !this.thread.isAlive) {
       this.thread = new LongWriteThread(
-        { dbPath: longWrites!.dbPath, synchronous: longWrites!.synchronous, queryTimeoutMs: longWrites!.queryTimeoutMs, entryBytesMax: this.entryBytesMax, schema: this.options.schema.words },
+        { dbPath: longWrites!.dbPath, synchronous: longWrites!.synchronous, queryTimeoutMs: longWrites!.queryTimeoutMs, entryBytesMax: this.entryBytesMax, schema: this.options.schema.words, schemaMirror: this.options.schema.mirrorPath },
         this.options.logger,
       )
     }

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import type { Synchronous } from '../storage/index.ts'
 import type { Role } from '../http-api/node-api.ts'
 
@@ -95,6 +96,12 @@ export interface NodeConfig {
    * for one more isolate (~30 MB). More help heavy reads on machines with cores to spare; on 2
    * cores, point reads are bound by the main thread's HTTP work (README, Performance).
    */
+  /**
+   * Processes that answer HTTP, this one included (http-workers.ts): the others answer reads on
+   * their own read-only connections. Each costs one more Node process (README, Performance).
+   * The library's default is 1; `tandem master|replica` defaults to the machine's cores.
+   */
+  httpWorkers: number
   readThreads: number
   /** Reads queued or running on one read thread, at most; past it a read is refused with OVERLOADED. */
   readQueueMax: number
@@ -180,6 +187,7 @@ export const defaultConfig = {
   jobRetainMs: 7 * 24 * 60 * 60 * 1000,
   jobRetainCount: 10_000,
   queuedTasksMax: 100_000,
+  httpWorkers: 1,
   readThreads: 1,
   readQueueMax: 1024,
   inlineReadMaxUs: 50,
@@ -194,3 +202,11 @@ export const defaultConfig = {
   corsOrigins: [],
   insecure: false,
 } as const satisfies Partial<NodeConfig>
+
+/** The most --http-workers takes: past the cores, more processes only cost memory. */
+export const httpWorkersMax = 64
+
+/** `tandem master|replica`'s default --http-workers: one process per core. */
+export function defaultHttpWorkers(): number {
+  return Math.min(httpWorkersMax, availableParallelism())
+}

@@ -7,6 +7,12 @@ import { TandemError } from '../shared/errors.ts'
  */
 export class LsnWaiters {
   private waiters: { lsn: number; resolve: () => void; timer: NodeJS.Timeout; dispose: () => void }[] = []
+  /** Told of each LSN reached, before the waiters wake. */
+  private readonly onReached: ((lsn: number) => void) | undefined
+
+  constructor(onReached?: (lsn: number) => void) {
+    this.onReached = onReached
+  }
 
   wait(current: number, lsn: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     if (current >= lsn) return Promise.resolve()
@@ -40,6 +46,7 @@ export class LsnWaiters {
   /** Wakes everyone waiting for `lsn` or less. */
   reached(lsn: number): void {
     this.latest = lsn
+    this.onReached?.(lsn)
     if (this.waiters.length === 0) return
     const still: typeof this.waiters = []
     for (const waiter of this.waiters) {

@@ -12,17 +12,10 @@ import type { ReadStops, SchemaGeneration, SqlStatement, StatementResult } from 
 import type { FormatOptions } from '../http-api/rqlite-format.ts'
 import type { NodeConfig } from './config.ts'
 import { LocalReads, OverBudget } from './local-reads.ts'
-import { ReadCosts, firstRunBudgetMs } from './read-costs.ts'
+import { ReadCosts, inlineBudgetMs } from './read-costs.ts'
 import { ReadPool } from './read-pool.ts'
 
 export type NodeReadsConfig = Pick<NodeConfig, 'readThreads' | 'readQueueMax' | 'inlineReadMaxUs' | 'queryTimeoutMs'>
-
-/**
- * The longest a read known to be cheap may run on the main thread: past it, its statement is
- * stopped and the read goes to a read thread instead, so a cheap SQL text that turns slow (new
- * parameters, a grown table) holds the event loop this long at most, once.
- */
-export const inlineBudgetMs = 10
 
 export class NodeReads {
   private readonly dbPath: string
@@ -162,27 +155,12 @@ export class NodeReads {
     }
   }
 
-  /**
-   * How long a read may run on the main thread, or undefined when it goes to a read thread at
-   * once. The cheap ones get inlineBudgetMs; one never seen gets a trial of firstRunBudgetMs
-   * (read-costs.ts says why); and while every thread is busy (a long read there would hold it
-   * up), one that last ran within the inline budget gets it too.
-   */
+  /** How long a read may run on the main thread (ReadCosts.budgetFor), or undefined: on a read thread at once. */
   private budgetHere(statements: readonly SqlStatement[]): number | undefined {
-    if (this.pool === undefined) return undefined
-    if (this.costs.isCheap(statements)) return inlineBudgetMs
-    if (this.costs.isWorthATrial(statements)) return firstRunBudgetMs
-    return this.pool.isBusy && this.costs.isShorterThan(statements, inlineBudgetMs * 1000) ? inlineBudgetMs : undefined
+    return this.pool === undefined ? undefined : this.costs.budgetFor(statements, this.pool.isBusy)
   }
 
-  /** Runs a read here within `budgetMs`, timed, to learn its cost; a run past it is counted against the trials. */
   private runHere<T>(statements: readonly SqlStatement[], budgetMs: number, run: (budgetMs: number) => T): T {
-    const started = performance.now()
-    try {
-      return this.costs.runInline(statements, () => run(budgetMs))
-    } catch (error) {
-      if (error instanceof OverBudget) this.costs.stoppedOverBudget(statements, performance.now() - started)
-      throw error
-    }
+    return this.costs.runWithin(statements, budgetMs, run)
   }
 }

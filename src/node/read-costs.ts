@@ -18,7 +18,14 @@
  * SQL text that turns really slow blocks the event loop once, then runs on the threads.
  */
 import { cachedSqlCharsMax, type SqlStatement } from '../storage/index.ts'
+import { OverBudget } from './local-reads.ts'
 
+/**
+ * The longest a read known to be cheap may run on the main thread: past it, its statement is
+ * stopped and the read goes to a read thread instead, so a cheap SQL text that turns slow (new
+ * parameters, a grown table) holds the event loop this long at most, once.
+ */
+export const inlineBudgetMs = 10
 /** How long a read never seen may run on the main thread before it is stopped and sent to a thread. */
 export const firstRunBudgetMs = 1
 /** The most main-thread time per second that trials stopped past their budget may cost. */
@@ -98,6 +105,32 @@ export class ReadCosts {
     } else if (entry.isCheap && (++entry.slowRuns >= 2 || micros > this.cheapMicros * 20)) {
       entry.isCheap = false
       entry.slowRuns = 0
+    }
+  }
+
+  /**
+   * How long a read may run on this event loop, or undefined when it goes to a read thread at
+   * once. The cheap ones get inlineBudgetMs; one never seen gets a trial of firstRunBudgetMs;
+   * and while every thread is busy (`threadsBusy`: a long read there would hold it up), one that
+   * last ran within the inline budget gets it too.
+   */
+  budgetFor(statements: readonly SqlStatement[], threadsBusy: boolean): number | undefined {
+    if (this.isCheap(statements)) return inlineBudgetMs
+    if (this.isWorthATrial(statements)) return firstRunBudgetMs
+    return threadsBusy && this.isShorterThan(statements, inlineBudgetMs * 1000) ? inlineBudgetMs : undefined
+  }
+
+  /**
+   * Runs a read here within `budgetMs` (budgetFor), timed, to learn its cost. One stopped past
+   * its budget throws OverBudget (its caller runs it on a thread) and counts against the trials.
+   */
+  runWithin<T>(statements: readonly SqlStatement[], budgetMs: number, run: (budgetMs: number) => T): T {
+    const started = performance.now()
+    try {
+      return this.runInline(statements, () => run(budgetMs))
+    } catch (error) {
+      if (error instanceof OverBudget) this.stoppedOverBudget(statements, performance.now() - started)
+      throw error
     }
   }
 

@@ -34,6 +34,8 @@ import { loadNodeSecurity, type NodeSecurity } from './node-security.ts'
 import { ClusterId } from '../security/index.ts'
 import type { Coordinator } from '../coordinator/index.ts'
 import { coordinate } from './coordination.ts'
+import { HttpWorkers } from './http-workers.ts'
+import type { PublishedState, SharedNodeState } from './shared-node-state.ts'
 
 export type NodeOptions = Partial<NodeConfig> & Pick<NodeConfig, 'role' | 'dataDir' | 'port'>
 
@@ -53,7 +55,11 @@ export class TandemNode implements NodeApi {
   private readonly schema = new SchemaGeneration()
   /** The master's or the replica's parts, and changes from one to the other (node-roles.ts). */
   private readonly roles: NodeRoles
-  private readonly waiters = new LsnWaiters()
+  /** Each new LSN is published for the HTTP workers at once: a min_lsn read there sees it. */
+  private readonly waiters = new LsnWaiters(() => this.httpWorkers?.published())
+  /** What the HTTP workers read of this node (http-workers.ts); undefined: it answers HTTP alone. */
+  private readonly workerState: SharedNodeState | undefined
+  private httpWorkers: HttpWorkers | undefined
   private readonly startedAt: number
   private http: ReturnType<typeof createHttpServer> | undefined
   private readonly snapshots: Snapshots
@@ -81,6 +87,7 @@ export class TandemNode implements NodeApi {
     this.cluster = new ClusterId(this.config.dataDir)
     this.logger = createLogger(`${this.config.role}-${this.nodeId}`)
     this.dbPath = databasePath(this.config.dataDir)
+    this.workerState = HttpWorkers.stateFor(this.config, this.security.tls !== undefined, this.schema, this.logger)
     if (!this.config.fencing) this.logger.warn('fencing is DISABLED (TANDEM_UNSAFE_DISABLE_FENCING=1): for fault tests only')
     if (StatementLimits.unavailableReason !== undefined && this.config.queryTimeoutMs > 0) this.logger.warn(StatementLimits.unavailableReason)
     // Before any connection is opened: every one watched from now on, on any thread, takes it.
@@ -117,9 +124,13 @@ export class TandemNode implements NodeApi {
           }),
       onSwap: {
         // Every connection to the file is closed before it is replaced, the read threads' too.
-        before: () => this.reads.closeConnections(),
+        before: () => {
+          this.workerState?.closeFile()
+          this.reads.closeConnections()
+        },
         after: () => {
           this.reads.openConnections()
+          this.workerState?.openFile()
           this.executor?.databaseReplaced()
           this.waiters.reached(this.appliedLsn())
         },
@@ -160,6 +171,7 @@ export class TandemNode implements NodeApi {
       logger: node.logger, gate, tls, peers })
     const address = await node.http.listen({ host: node.config.host, port: node.config.port })
     node.url = advertisedUrl(tls === undefined ? address : address.replace(/^http:/, 'https:'), advertise)
+    if (node.workerState !== undefined) node.httpWorkers = await HttpWorkers.start(node.http.server, node.workerState, node.config, node.logger, () => node.publishedState())
     // Following starts once the URL is known: the replica tells the master where it serves.
     node.roles.replica?.start()
     node.coordinator?.start()
@@ -212,6 +224,8 @@ export class TandemNode implements NodeApi {
     this.roles.master?.sendHeldEntries()
     // A master gives its key up: a replica takes over now rather than at the lease's end.
     await this.coordinator?.stop()
+    // Their reads end with them: a worker holds nothing that needs an orderly end.
+    await this.httpWorkers?.close()
     await this.closeHttp()
     await this.roles.replica?.close()
     await this.executor?.close()
@@ -304,6 +318,17 @@ export class TandemNode implements NodeApi {
     return { sinceContactMs, dataAgeMs }
   }
 
+  /** What the HTTP workers may rely on now (shared-node-state.ts). */
+  private publishedState(): PublishedState {
+    let readable = true
+    try {
+      this.assertReadable()
+    } catch {
+      readable = false
+    }
+    return { role: this.role, epoch: this.epoch(), lsn: this.appliedLsn(), readable, sinceContactMs: this.staleness().sinceContactMs }
+  }
+
   assertReadable(): void {
     this.reads.readsOrThrow()
     if (this.roles.replica?.follower.state === 'diverged') {
@@ -365,6 +390,7 @@ export class TandemNode implements NodeApi {
       mutual_tls: this.security.tls?.clientAuth === true,
     }
     base['reads'] = { ...this.reads.stats(), min_lsn_waits: this.waiters.count }
+    base['http_workers'] = this.httpWorkers?.stats() ?? { processes: 1, workers: [] }
     // Whether statements can be stopped at all (the extension is built), and after how long.
     base['sqlite'] = { engine: sqliteEngine.name, version: sqliteEngine.version, rowid_tables: sqliteEngine.rowidTables }
     base['statements'] = { time_limits: StatementLimits.unavailableReason === undefined, query_timeout_ms: this.config.queryTimeoutMs, write_budget_ms: this.config.writeBudgetMs, result_bytes_max: this.config.resultBytesMax }

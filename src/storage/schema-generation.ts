@@ -15,9 +15,13 @@
  * node changes the schema: its data directory is locked, and a snapshot install reopens every
  * read connection, which starts every statement afresh.
  */
+import { mapSharedMemory } from '../shared/shared-memory.ts'
+
 export class SchemaGeneration {
   /** words[0]: the generation; odd while a commit that changes the schema is under way. */
   readonly words: Int32Array
+  /** Another process's view of the same counter (a node's HTTP workers'), moved in step. */
+  private mirrored: Int32Array | undefined
 
   /** `words`: another thread's generation (see ReadWorkerData); a fresh one when omitted. */
   constructor(words: Int32Array = new Int32Array(new SharedArrayBuffer(4))) {
@@ -28,13 +32,28 @@ export class SchemaGeneration {
     return Atomics.load(this.words, 0)
   }
 
+  /**
+   * The file whose first word moves with this generation from now on: memory a node's HTTP
+   * workers map (src/node/shared-node-state.ts), which a SharedArrayBuffer cannot reach. Every
+   * thread that commits schema changes mirrors into it (the long-write thread maps it too).
+   */
+  mirrorPath: string | undefined
+
+  /** The file's first word must hold current() already (its creator stores it, once). */
+  mirrorInto(path: string): void {
+    this.mirrored = new Int32Array(mapSharedMemory(path, 4), 0, 1)
+    this.mirrorPath = path
+  }
+
   /** Runs `commit`, the COMMIT of a transaction that changed the schema, with the generation odd. */
   changing<T>(commit: () => T): T {
     Atomics.add(this.words, 0, 1)
+    if (this.mirrored !== undefined) Atomics.add(this.mirrored, 0, 1)
     try {
       return commit()
     } finally {
       Atomics.add(this.words, 0, 1)
+      if (this.mirrored !== undefined) Atomics.add(this.mirrored, 0, 1)
     }
   }
 }
