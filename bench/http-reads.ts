@@ -117,11 +117,11 @@ export async function readPaths(nodeUrl: string, count = idsCount): Promise<stri
   })
 }
 
-/** Closed-loop GETs of `paths` against `url`, with the CPU the node at `pid` and the machine spent. */
-export async function readLoad(url: string, paths: readonly string[], connections: number, seconds: number, pid?: number): Promise<ReadLoad> {
+/** Closed-loop GETs of `paths` against `url` (autocannon, unless `loop` says), with the CPU the node at `pid` and the machine spent. */
+export async function readLoad(url: string, paths: readonly string[], connections: number, seconds: number, pid?: number, loop: typeof closedLoop = closedLoop): Promise<ReadLoad> {
   const cpuBefore = processCpuSeconds([pid])
   const started = performance.now()
-  const { result, busy } = await withMachineBusy(() => closedLoop(url, { connections, durationSec: seconds, paths }))
+  const { result, busy } = await withMachineBusy(() => loop(url, { connections, durationSec: seconds, paths }))
   const cpuAfter = processCpuSeconds([pid])
   const wallSec = (performance.now() - started) / 1000
   return {

@@ -12,6 +12,7 @@
  *   catch-up          ~35 s  500,000 rows, three times (main cluster)
  *   reads             ~50 s  the client's point reads (main cluster), the embedded replica's
  *   http-reads        ~60 s  HTTP point reads vs the floor, over 128 and 10,000 distinct SQL texts; --read-threads 1 vs 2 (main cluster)
+ *   vs-rqlite        ~110 s  a 3-node rqlited beside the main cluster: point reads (128 and 10,000 texts), range aggregates, writes; --http-workers 1 vs the default
  *   security          ~35 s  writes and point reads with --auth, a cluster secret and TLS vs without
  *   statement-guard   ~55 s  writes and point reads with statement time limits vs without the guard; /readyz beside long writes
  *   rowid-tables      ~90 s  writes and point reads on Tandem's own SQLite vs the published binding; writes into a table without a PRIMARY KEY vs the keyed table, 64 clients and 1
@@ -101,6 +102,7 @@ import { measureEmbeddedReads, type EmbeddedReadsResult } from './embedded-reads
 import { startHttpFloor } from './http-floor.ts'
 import { closedLoop, type LoadResult } from './http-load.ts'
 import { httpReadsFigures, httpReadsNote, measureHttpReads, scanRows, type HttpReadsSettings } from './http-reads.ts'
+import { measureVsRqlite, vsRqliteFigures, vsRqliteNote, type VsRqliteSettings } from './vs-rqlite.ts'
 import { httpWriteLatency, rawCommitLatency, type LatencySample } from './write-latency.ts'
 import { jobsFigures, jobsNote, measureJobs, type JobsSettings } from './jobs.ts'
 import { libraryBatchFigures, libraryBatchNote, measureLibraryBatches, type LibraryBatchSettings } from './library-batches.ts'
@@ -124,7 +126,7 @@ import { spread } from './stats.ts'
 import { insertManySql, insertOneBody, payload } from './workload.ts'
 
 /** The parts `--only` selects, in the order a full run measures them. */
-const partNames = ['writes', 'catch-up', 'reads', 'http-reads', 'security', 'statement-guard', 'rowid-tables', 'library-batches', 'failover', 'scaling', 'snapshot', 'load', 'soak', 'jobs'] as const
+const partNames = ['writes', 'catch-up', 'reads', 'http-reads', 'vs-rqlite', 'security', 'statement-guard', 'rowid-tables', 'library-batches', 'failover', 'scaling', 'snapshot', 'load', 'soak', 'jobs'] as const
 type PartName = (typeof partNames)[number]
 
 interface Settings {
@@ -149,6 +151,7 @@ interface Settings {
   clientCallers: number[]
   embeddedRows: number
   httpReads: HttpReadsSettings
+  vsRqlite: VsRqliteSettings
   security: SecuritySettings
   statementGuard: StatementGuardSettings
   rowidTables: RowidTablesSettings
@@ -206,6 +209,7 @@ function settingsFromArgs(): Settings & { json: boolean; parts: ReadonlySet<Part
     clientCallers: [1, 16],
     embeddedRows: 100_000,
     httpReads: { reps, seconds, connections: 64 },
+    vsRqlite: { reps, seconds, connections: 64 },
     security: { reps, seconds, connections: 64 },
     statementGuard: { reps, seconds, connections: 64 },
     rowidTables: { reps, seconds, connections: 64 },
@@ -693,7 +697,7 @@ async function measureParts(resources: Resources, s: Settings, parts: ReadonlySe
       add('catch-up', catchUpFigures(catchUps, s), [catchUpNote(s)], { catchUps })
     })
   }
-  if (parts.has('reads') || parts.has('http-reads')) await ensureRows(await mainCluster(), 2 * scanRows)
+  if (parts.has('reads') || parts.has('http-reads') || parts.has('vs-rqlite')) await ensureRows(await mainCluster(), 2 * scanRows)
   if (parts.has('reads')) {
     await timed('client reads', async () => {
       const client = await measureClientReads(await mainCluster(), s)
@@ -704,6 +708,12 @@ async function measureParts(resources: Resources, s: Settings, parts: ReadonlySe
     await timed('http-reads', async () => {
       const httpReads = await measureHttpReads(resources, (await mainCluster()).replicas.at(-1)!, s.httpReads, log)
       add('http-reads', httpReadsFigures(httpReads, s.httpReads), [httpReadsNote(httpReads, s.httpReads)], { httpReads })
+    })
+  }
+  if (parts.has('vs-rqlite')) {
+    await timed('vs-rqlite', async () => {
+      const vsRqlite = await measureVsRqlite(resources, await mainCluster(), s.vsRqlite, log)
+      add('vs-rqlite', vsRqliteFigures(vsRqlite, s.vsRqlite), [vsRqliteNote(vsRqlite, s.vsRqlite)], { vsRqlite })
     })
   }
   const main = held.cluster

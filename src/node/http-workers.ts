@@ -86,6 +86,8 @@ export class HttpWorkers {
   private readonly serveHere: (socket: Socket) => void
   private readonly forwards: NetServer
   private readonly forwardPath: string
+  /** Connections whose first bytes have not come: the HTTP server does not know them yet. */
+  private readonly waiting = new Set<Socket>()
   /** The next in turn of [main process, workers…]: 0 is the main process. */
   private turn = 0
   private closing = false
@@ -149,10 +151,20 @@ export class HttpWorkers {
   /** Waits for a new connection's first bytes, then serves it here or hands it to a worker. */
   private route(socket: Socket): void {
     const timer = setTimeout(() => socket.destroy(), this.config.headersTimeoutMs)
+    // The server's sockets stay half open after the peer's end (allowHalfOpen): one that ends
+    // before a byte is ours to close.
+    const onEnd = () => socket.destroy()
     socket.on('error', () => socket.destroy())
-    socket.once('close', () => clearTimeout(timer))
+    socket.once('end', onEnd)
+    this.waiting.add(socket)
+    socket.once('close', () => {
+      clearTimeout(timer)
+      this.waiting.delete(socket)
+    })
     socket.once('data', (chunk: Buffer) => {
       clearTimeout(timer)
+      this.waiting.delete(socket)
+      socket.off('end', onEnd)
       socket.pause()
       const worker = isReadStart(chunk) ? this.nextInTurn() : undefined
       if (worker === undefined || worker.child === undefined) {
@@ -167,9 +179,11 @@ export class HttpWorkers {
       ;(socket as Socket & { _handle?: { readStop?: () => number } })._handle?.readStop?.()
       worker.handed++
       const message: ToHttpWorker = { type: 'connection', head: Buffer.concat(parts).toString('latin1') }
-      worker.child.send(message, socket, (error) => {
-        if (error !== null && error !== undefined) socket.destroy()
-      })
+      // Without its `server`, Node does not make the server ask the worker about the socket when
+      // it closes (a server whose workers were all gone then waited for ever): the server counts
+      // the connection as its own until it is destroyed here, once sent.
+      ;(socket as Socket & { server: unknown }).server = null
+      worker.child.send(message, socket, () => socket.destroy())
     })
   }
 
@@ -225,6 +239,8 @@ export class HttpWorkers {
   async close(): Promise<void> {
     this.closing = true
     clearInterval(this.publisher)
+    // The HTTP server's close waits for every connection it accepted, these too, and cannot end them.
+    for (const socket of this.waiting) socket.destroy()
     const exits = this.workers.map((worker) => {
       clearTimeout(worker.restartTimer)
       const child = worker.child

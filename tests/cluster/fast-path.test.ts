@@ -38,8 +38,9 @@ describe('requests answered without the framework', () => {
   let cluster: Cluster
   before(async () => {
     // No read threads: every read is run on the main thread, so every plain GET /db/query that
-    // the node answers itself takes the fast path, and the test knows which ones do.
-    const args = ['--read-threads', '0']
+    // the node answers itself takes the fast path, and the test knows which ones do. No HTTP
+    // workers either: they would answer some of the reads (http-workers.test.ts tests them).
+    const args = ['--read-threads', '0', '--http-workers', '1']
     cluster = await Cluster.start({ replicas: 1, masterArgs: args, replicaArgs: args })
     const ok = await execute(cluster.master.url, [
       'CREATE TABLE kv (id INTEGER PRIMARY KEY, v TEXT, big INTEGER, b BLOB, r REAL)',
