@@ -117,12 +117,16 @@ export async function readPaths(nodeUrl: string, count = idsCount): Promise<stri
   })
 }
 
-/** Closed-loop GETs of `paths` against `url` (autocannon, unless `loop` says), with the CPU the node at `pid` and the machine spent. */
-export async function readLoad(url: string, paths: readonly string[], connections: number, seconds: number, pid?: number, loop: typeof closedLoop = closedLoop): Promise<ReadLoad> {
-  const cpuBefore = processCpuSeconds([pid])
+/**
+ * Closed-loop GETs of `paths` against `url` (autocannon, unless `loop` says), with the CPU the
+ * node spent (its process at `pid`, or all of `pid`'s processes together) and the machine's.
+ */
+export async function readLoad(url: string, paths: readonly string[], connections: number, seconds: number, pid?: number | readonly number[], loop: typeof closedLoop = closedLoop): Promise<ReadLoad> {
+  const pids = Array.isArray(pid) ? pid : [pid as number | undefined]
+  const cpuBefore = processCpuSeconds(pids)
   const started = performance.now()
   const { result, busy } = await withMachineBusy(() => loop(url, { connections, durationSec: seconds, paths }))
-  const cpuAfter = processCpuSeconds([pid])
+  const cpuAfter = processCpuSeconds(pids)
   const wallSec = (performance.now() - started) / 1000
   return {
     perSec: result.perSec,

@@ -51,7 +51,7 @@ export interface VsRqliteSamples {
 
 const scanConnections = 16
 /** readLoad() with wrk as the generator (when installed). */
-const load = (url: string, paths: readonly string[], connections: number, seconds: number, pid?: number) => readLoad(url, paths, connections, seconds, pid, closedLoop)
+const load = (url: string, paths: readonly string[], connections: number, seconds: number, pid?: number | readonly number[]) => readLoad(url, paths, connections, seconds, pid, closedLoop)
 const fillPerStatement = 1000
 
 async function postJson(url: string, body: string): Promise<Record<string, unknown>> {
@@ -103,6 +103,8 @@ export async function measureVsRqlite(resources: Resources, tandem: ProcessClust
     const follower = rqlite.nodes.find((n) => n !== leader)!
     const status = await replicaReady(replica.url)
     const httpWorkers = (status['http_workers'] as { processes: number }).processes
+    /** The replica's processes: its own and its workers'. */
+    const tandemPids = [replica.child!.pid!, ...workerPids(status)]
     const paths = { tandem: await readPaths(replica.url), rqlite: await readPaths(follower.url) }
     const distinct = { tandem: await readPaths(replica.url, distinctTexts), rqlite: await readPaths(follower.url, distinctTexts) }
     const scans = { tandem: await scanPaths(replica.url), rqlite: await scanPaths(follower.url) }
@@ -122,13 +124,13 @@ export async function measureVsRqlite(resources: Resources, tandem: ProcessClust
     await closedLoop(follower.url, { connections: c, durationSec: 1, paths: paths.rqlite })
     for (let rep = 1; rep <= s.reps; rep++) {
       const tag = `[vs rqlite ${rep}/${s.reps}]`
-      out.points.tandem.push(await load(replica.url, paths.tandem, c, s.seconds))
+      out.points.tandem.push(await load(replica.url, paths.tandem, c, s.seconds, tandemPids))
       out.points.rqlite.push(await load(follower.url, paths.rqlite, c, s.seconds, follower.pid))
       log(`${tag} point reads, 128 texts: Tandem ${loadText(out.points.tandem.at(-1)!)}; rqlite ${loadText(out.points.rqlite.at(-1)!)}`)
-      out.distinct.tandem.push(await load(replica.url, distinct.tandem, c, s.seconds))
+      out.distinct.tandem.push(await load(replica.url, distinct.tandem, c, s.seconds, tandemPids))
       out.distinct.rqlite.push(await load(follower.url, distinct.rqlite, c, s.seconds, follower.pid))
       log(`${tag} point reads, ${distinctTexts.toLocaleString('en-US')} texts: Tandem ${loadText(out.distinct.tandem.at(-1)!)}; rqlite ${loadText(out.distinct.rqlite.at(-1)!)}`)
-      out.scans.tandem.push(await load(replica.url, scans.tandem, scanConnections, s.seconds))
+      out.scans.tandem.push(await load(replica.url, scans.tandem, scanConnections, s.seconds, tandemPids))
       out.scans.rqlite.push(await load(follower.url, scans.rqlite, scanConnections, s.seconds, follower.pid))
       log(`${tag} range aggregates: Tandem ${loadText(out.scans.tandem.at(-1)!)}; rqlite ${loadText(out.scans.rqlite.at(-1)!)}`)
       const tandemWrites = await closedLoop(tandem.master.url + '/db/execute', { connections: c, durationSec: s.seconds, body: insertOneBody })
@@ -163,6 +165,8 @@ export async function measureVsRqlite(resources: Resources, tandem: ProcessClust
 }
 
 const perSec = (loads: ReadLoad[]) => loads.map((l) => l.perSec)
+/** µs of CPU the node spent per read answered (NaN when its CPU could not be read). */
+const cpuPerRead = (loads: ReadLoad[]) => loads.map((l) => ((l.nodeCores ?? Number.NaN) / l.perSec) * 1e6)
 
 export function vsRqliteFigures(r: VsRqliteSamples, s: VsRqliteSettings): Figure[] {
   const c = s.connections
@@ -179,6 +183,9 @@ export function vsRqliteFigures(r: VsRqliteSamples, s: VsRqliteSettings): Figure
     ]),
     figure('vs_rqlite_writes', `1-row writes to the master, ${c} connections (synchronous=full)`, 'tx/s', r.writes.tandem, [
       { label: `rqlited 8.26.8, 3 nodes: the same writes to the leader, ${c} connections`, unit: 'tx/s', samples: r.writes.rqlite },
+    ]),
+    figure('vs_rqlite_cpu_per_read', `CPU per point read on the replica, its ${r.httpWorkers} processes together, 128 texts (1 ÷ reads/s × cores used)`, 'µs', cpuPerRead(r.points.tandem), [
+      { label: 'rqlited 8.26.8: CPU per point read on the follower', unit: 'µs', samples: cpuPerRead(r.points.rqlite) },
     ]),
     figure('http_workers_point_reads', `Point reads on a replica answering on ${r.httpWorkers} processes (--http-workers default), 128 texts, ${c} connections`, 'reads/s', perSec(r.manyProcesses), [
       { label: `the same replica with --http-workers 1, ${c} connections`, unit: 'reads/s', samples: perSec(r.oneProcess) },
