@@ -3,6 +3,7 @@
  * directory, ready when it prints its ready line; killed, paused and restarted like a real one.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { nodeFlags } from '../../src/cli/node-flags.ts'
@@ -85,14 +86,21 @@ export class NodeProcess {
     })
   }
 
-  /** Sends a signal and waits for the process to exit. */
+  /**
+   * Sends a signal and waits for the process to exit, and for its HTTP workers (its child
+   * processes, which exit when it is gone) to be gone too: a test that removes the data
+   * directory next must not race a worker still reading in it.
+   */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const child = this.child
     if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+    const workers = child.pid === undefined ? [] : childPids(child.pid)
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
     if (signal !== 'SIGKILL') child.kill('SIGCONT')
     child.kill(signal)
     await exited
+    const deadline = Date.now() + 10_000
+    while (workers.some(isAlive) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
   }
 
   /** True while the process has not exited. */
@@ -119,5 +127,32 @@ export class NodeProcess {
     await this.kill('SIGKILL')
     Object.assign(this.spec, changes)
     await this.launch(this.port)
+  }
+}
+
+/** The processes whose parent is `pid` (Linux /proc; none elsewhere). */
+function childPids(pid: number): number[] {
+  try {
+    return readdirSync('/proc')
+      .filter((entry) => /^\d+$/.test(entry))
+      .filter((entry) => {
+        try {
+          return readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.split(' ')[1] === String(pid)
+        } catch {
+          return false
+        }
+      })
+      .map(Number)
+  } catch {
+    return []
+  }
+}
+
+/** Running or stopped; a zombie (exited, not yet reaped) is gone. */
+function isAlive(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z'
+  } catch {
+    return false
   }
 }
