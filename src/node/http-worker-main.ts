@@ -38,8 +38,9 @@ const state = SharedNodeState.open(init.statePath)
 const reads = new WorkerReads(databasePath(config.dataDir), state, config)
 const proxy = new PrimaryProxy(init.forwardPath)
 
-function answer(response: ServerResponse, reply: Answer): void {
-  response.writeHead(reply.status, { ...reply.headers, 'x-tandem-epoch': String(state.epoch), 'x-tandem-http-worker': workerName, 'content-length': String(Buffer.byteLength(reply.body)) })
+/** `epoch`: the newer of the node's and that of the snapshot read (WorkerReads.answer). */
+function answer(response: ServerResponse, reply: Answer & { epoch: number }): void {
+  response.writeHead(reply.status, { ...reply.headers, 'x-tandem-epoch': String(reply.epoch), 'x-tandem-http-worker': workerName, 'content-length': String(Buffer.byteLength(reply.body)) })
   response.end(reply.body)
 }
 
@@ -54,7 +55,7 @@ function queryOf(request: IncomingMessage, body: Buffer | undefined): { statemen
 
 /** Answers here, or forwards (with the body already read, when there was one). */
 function serveQuery(request: IncomingMessage, response: ServerResponse, body: Buffer | undefined): void {
-  let reply: Answer | undefined
+  let reply: (Answer & { epoch: number }) | undefined
   try {
     const query = queryOf(request, body)
     reply = query === undefined ? undefined : reads.answer(query.statements, query.params)

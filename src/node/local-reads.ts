@@ -15,6 +15,7 @@ import {
   type GuardedConnection,
   type SchemaGeneration,
   type SqlStatement,
+  type Statement,
   type StatementResult,
 } from '../storage/index.ts'
 
@@ -32,6 +33,9 @@ export class LocalReads {
   private readonly log: LogStore
   /** The node's: while it stands still, a statement's columns are known from its last run. */
   private readonly schema: SchemaGeneration
+
+  /** The newest log entry's position, prepared at its first use (queryJsonAt). */
+  private newestEntry: Statement | undefined
 
   /** The node's --query-timeout: each statement's limit unless a read asks for less (0: none). */
   private readonly queryTimeoutMs: number
@@ -91,6 +95,25 @@ export class LocalReads {
    */
   queryJson(statements: readonly SqlStatement[], transaction: boolean, format: FormatOptions, limitMs?: number, budgetMs?: number): string {
     return resultsJson(this.query(statements, transaction, limitMs, budgetMs), format)
+  }
+
+  /**
+   * queryJson() of one statement in a read transaction, with the log position (LSN and epoch of
+   * its newest entry) of the snapshot it read: what an HTTP worker reports, exactly, as the
+   * position of its answer. The statement runs first, so its snapshot begins while it runs, as
+   * in autocommit (what the schema generation's check needs), and the position is read after it
+   * in the same snapshot.
+   */
+  queryJsonAt(statement: SqlStatement, format: FormatOptions, budgetMs?: number): { text: string; lsn: number; epoch: number | undefined } {
+    const { connection, policy } = this.reader
+    policy.internally(() => connection.exec('BEGIN'))
+    try {
+      const text = this.queryJson([statement], false, format, undefined, budgetMs)
+      const newest = policy.internally(() => (this.newestEntry ??= connection.prepare('SELECT lsn, epoch FROM _tandem_log ORDER BY lsn DESC LIMIT 1')).get()) as { lsn: number; epoch: number } | undefined
+      return { text, lsn: newest?.lsn ?? 0, epoch: newest?.epoch }
+    } finally {
+      policy.internally(() => connection.exec('COMMIT'))
+    }
   }
 
   /** Its connection's handle for StatementLimits.cancel() from another thread; undefined without limits. */

@@ -14,6 +14,9 @@ import { errorAnswer } from '../http-api/error-reply.ts'
 /** Headers about one connection, not the request: each hop sets its own. */
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'])
 
+/** Errors of a connection to the node's process that was never made: nothing was sent. */
+const neverReached = new Set(['ECONNREFUSED', 'ENOENT'])
+
 function endToEnd(headers: IncomingHttpHeaders): IncomingHttpHeaders {
   const out: IncomingHttpHeaders = {}
   for (const [name, value] of Object.entries(headers)) if (!hopByHop.has(name) && value !== undefined) out[name] = value
@@ -43,8 +46,11 @@ export class PrimaryProxy {
       incoming.pipe(response)
       incoming.on('error', () => response.destroy())
     })
-    outgoing.on('error', () => {
-      if (response.headersSent) {
+    outgoing.on('error', (error: NodeJS.ErrnoException) => {
+      // Sent, or perhaps sent: whether it ran is unknown, and so it must stay to the client (a
+      // write refused here that the node committed would be a lie). Only a request that never
+      // reached the node's process is refused.
+      if (response.headersSent || !neverReached.has(error.code ?? '')) {
         response.destroy()
         return
       }

@@ -110,6 +110,15 @@ export class SharedNodeState {
   }
 
   /**
+   * Published within `ms`: the node's process is running. One paused (SIGSTOP) or stuck stops
+   * publishing, and its workers must not go on answering for it (as a master, say, that was
+   * deposed meanwhile).
+   */
+  isCurrent(ms: number, now = Date.now()): boolean {
+    return now - this.slots[publishedAtSlot]! <= ms
+  }
+
+  /**
    * Ms since the master was last heard, at least: what was published plus the time since it was
    * (never less than the truth, so a read it calls fresh enough is). Undefined: never heard.
    */

@@ -12,7 +12,7 @@ import { LogStore } from '../replication-log/log-store.ts'
 import { SchemaGeneration, openWriter } from '../storage/index.ts'
 import { parseQueryParams, type QueryParams } from '../http-api/query-params.ts'
 import { SharedNodeState, type PublishedState } from './shared-node-state.ts'
-import { WorkerReads } from './worker-reads.ts'
+import { WorkerReads, stateCurrentMs } from './worker-reads.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'tandem-worker-reads-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -21,6 +21,12 @@ const dbPath = join(dir, 'tandem.db')
 const writer = openWriter(dbPath, 'off')
 LogStore.ensureSchema(writer.connection, (fn) => writer.policy.internally(fn))
 writer.policy.internally(() => writer.connection.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'one')"))
+
+/** The node's writer commits entry `lsn` of `epoch` (its rows do not matter here: its position does). */
+function commitEntry(lsn: number, epoch = 3): void {
+  writer.policy.internally(() => writer.connection.exec(`INSERT INTO _tandem_log (lsn, epoch, time, crc, ops) VALUES (${lsn}, ${epoch}, 0, 0, x'')`))
+}
+commitEntry(10)
 
 const schema = new SchemaGeneration()
 const statePath = join(dir, 'http-workers.state')
@@ -33,19 +39,32 @@ const params = (query: Record<string, string>): QueryParams => parseQueryParams(
 const pointRead = [{ sql: 'SELECT v FROM t WHERE id = 1' }]
 
 describe('an HTTP worker', () => {
-  test('answers a level=none read with the LSN published before it ran, and the rows', () => {
+  test('answers a level=none read with the rows, and the position of the snapshot it read', () => {
     node.publish(replica)
     const answer = reads.answer(pointRead, params({ level: 'none' }))
     assert.ok(answer !== undefined)
     assert.equal(answer.headers['x-tandem-lsn'], '10')
+    assert.equal(answer.epoch, 3)
     assert.deepEqual(JSON.parse(answer.body).results[0].values, [['one']])
   })
 
-  test('leaves a min_lsn it has not seen applied to the node, and answers one it has', () => {
+  test('answers a min_lsn only when both the published LSN and its snapshot reached it', () => {
     node.publish({ ...replica, lsn: 10 })
-    assert.equal(reads.answer(pointRead, params({ min_lsn: '11' })), undefined)
+    assert.equal(reads.answer(pointRead, params({ min_lsn: '11' })), undefined, 'not published yet')
+    // Published, not yet in the file: an LSN published ahead of its commit would not fool it.
     node.publish({ ...replica, lsn: 11 })
-    assert.ok(reads.answer(pointRead, params({ min_lsn: '11' })) !== undefined)
+    assert.equal(reads.answer(pointRead, params({ min_lsn: '11' })), undefined, 'not committed yet')
+    commitEntry(11)
+    const answer = reads.answer(pointRead, params({ min_lsn: '11' }))
+    assert.equal(answer?.headers['x-tandem-lsn'], '11')
+  })
+
+  test('reports the newer epoch of the data and of the node: a promotion seen in the file first counts', () => {
+    commitEntry(12, 4)
+    node.publish({ ...replica, lsn: 12, epoch: 3 })
+    assert.equal(reads.answer(pointRead, params({ level: 'none' }))?.epoch, 4)
+    node.publish({ ...replica, lsn: 12, epoch: 5 })
+    assert.equal(reads.answer(pointRead, params({ level: 'none' }))?.epoch, 5)
   })
 
   test('answers a freshness only when the time since the master was heard, counted up to now, allows it', async () => {
@@ -81,6 +100,15 @@ describe('an HTTP worker', () => {
     assert.equal(reads.answer(pointRead, params({ level: 'none' })), undefined)
     node.openFile()
     assert.ok(reads.answer(pointRead, params({ level: 'none' })) !== undefined, 'the new file is opened')
+  })
+
+  test('answers nothing for a node that stopped publishing (paused or stuck): not even level=none', async () => {
+    node.publish(replica)
+    assert.ok(reads.answer(pointRead, params({ level: 'none' })) !== undefined)
+    await new Promise((resolve) => setTimeout(resolve, stateCurrentMs + 100))
+    assert.equal(reads.answer(pointRead, params({ level: 'none' })), undefined)
+    node.publish(replica)
+    assert.ok(reads.answer(pointRead, params({ level: 'none' })) !== undefined)
   })
 
   test('leaves pretty, db_timeout and refused SQL to the node, which answers them with its errors', () => {

@@ -16,6 +16,14 @@ import type { Connection, Statement } from './sqlite.ts'
  */
 export const cachedSqlCharsMax = 64 * 1024
 
+/**
+ * Statements kept per connection, and the most SQL text they may hold together. Applications
+ * that inline values send hundreds or thousands of distinct texts: 1,024 keeps a thousand of
+ * them prepared, and the text bound keeps the cache small when the texts are long.
+ */
+export const cachedStatementsMax = 1024
+export const cachedSqlCharsTotalMax = 4 * 1024 * 1024
+
 interface Prepared {
   statement: Statement
   observation: Observation
@@ -25,20 +33,23 @@ interface Prepared {
 
 export class StatementCache {
   private readonly prepared = new Map<string, Prepared>()
+  /** The length of every SQL text in `prepared`, together. */
+  private sqlChars = 0
   private uses = 0
   private readonly splits = new Map<string, SplitStatement[]>()
   private readonly connection: Connection
   private readonly policy: SqlPolicy
   private readonly capacity: number
 
-  constructor(connection: Connection, policy: SqlPolicy, capacity = 256) {
+  constructor(connection: Connection, policy: SqlPolicy, capacity = cachedStatementsMax) {
     this.connection = connection
     this.policy = policy
     this.capacity = capacity
   }
 
+  /** How a text splits into statements; kept for texts short enough that 1,024 of them stay small (4 MiB). */
   split(sql: string): SplitStatement[] {
-    if (sql.length > cachedSqlCharsMax) return splitSql(sql)
+    if (sql.length > cachedSqlCharsTotalMax / cachedStatementsMax) return splitSql(sql)
     let split = this.splits.get(sql)
     if (split === undefined) {
       split = splitSql(sql)
@@ -58,23 +69,28 @@ export class StatementCache {
     const { value: statement, observation } = this.policy.observe(() => this.connection.prepare(sql))
     const entry = { statement, observation: { ...observation }, usedAt: ++this.uses }
     if (!observation.isDdl && sql.length <= cachedSqlCharsMax) {
-      if (this.prepared.size >= this.capacity) this.evictLeastRecent()
+      if (this.prepared.size >= this.capacity || this.sqlChars + sql.length > cachedSqlCharsTotalMax) this.evictLeastRecent()
       this.prepared.set(sql, entry)
+      this.sqlChars += sql.length
     }
     return entry
   }
 
-  /** A scan of the entries, on a miss with the cache full only: misses cost a prepare anyway. */
+  /**
+   * Makes room: the least recently used eighth of the entries (at least one) goes, found in one
+   * scan and a sort, on a miss with the cache full only. One entry at a time cost a scan of every
+   * entry on every miss, which a stream of distinct texts makes every read.
+   */
   private evictLeastRecent(): void {
-    let oldest: string | undefined
-    let oldestAt = Infinity
+    const usedAt = [...this.prepared.values()].map((entry) => entry.usedAt).sort((a, b) => a - b)
+    const cutoff = usedAt[Math.max(0, Math.floor(usedAt.length / 8) - 1)]
+    if (cutoff === undefined) return
     for (const [sql, entry] of this.prepared) {
-      if (entry.usedAt < oldestAt) {
-        oldest = sql
-        oldestAt = entry.usedAt
+      if (entry.usedAt <= cutoff) {
+        this.prepared.delete(sql)
+        this.sqlChars -= sql.length
       }
     }
-    if (oldest !== undefined) this.prepared.delete(oldest)
   }
 }
 
