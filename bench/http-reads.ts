@@ -33,11 +33,11 @@ import { startStackCeiling } from './stack-ceiling.ts'
 import { spread } from './stats.ts'
 
 export const readSql = 'SELECT id, payload FROM bench WHERE id = ?'
-/** A power of two below the node's statement cache capacity (256), as in client-overhead.ts. */
+/** A power of two below the node's statement cache capacity (1,024), as in client-overhead.ts. */
 const idsCount = 128
 /**
  * Distinct SQL texts, as applications that inline values send them: far past the statement
- * cache (256) and what the node remembers of read costs (1,024), so nearly every read is new to it.
+ * cache (1,024 statements) and what the node remembers of read costs (1,024 texts), so nearly every read is new to it.
  */
 export const distinctTexts = 10_000
 

@@ -798,7 +798,7 @@ async function measureParts(resources: Resources, s: Settings, parts: ReadonlySe
     })
   }
   // The report's order: writes (HTTP, then library), lag, catch-up, reads, failover, snapshot, load, memory, jobs.
-  const order: PartName[] = ['writes', 'library-batches', 'catch-up', 'reads', 'http-reads', 'security', 'statement-guard', 'rowid-tables', 'failover', 'snapshot', 'load', 'soak', 'scaling', 'jobs']
+  const order: PartName[] = ['writes', 'library-batches', 'catch-up', 'reads', 'http-reads', 'vs-rqlite', 'security', 'statement-guard', 'rowid-tables', 'failover', 'snapshot', 'load', 'soak', 'scaling', 'jobs']
   for (const part of order) {
     const section = sections.get(part)
     if (section === undefined) continue

@@ -68,10 +68,13 @@ function isReadStart(head: Buffer): boolean {
   return readStarts.some((start) => text.startsWith(start) && (text.length === start.length || text[start.length] === ' ' || text[start.length] === '?'))
 }
 
-/** Where a worker's code is: the build's .js, or the .ts under tsx (tests run from source). */
+/**
+ * Where a worker's code is: the build's .js, or the .ts under tsx (tests run from source). It
+ * runs with the node's own V8 flags (the bin's heap settings: tens of MB less resident memory).
+ */
 function workerModule(): { path: string; execArgv: string[] } {
   const url = import.meta.url
-  if (!url.endsWith('.ts')) return { path: fileURLToPath(new URL('./http-worker-main.js', url)), execArgv: [] }
+  if (!url.endsWith('.ts')) return { path: fileURLToPath(new URL('./http-worker-main.js', url)), execArgv: process.execArgv }
   return { path: fileURLToPath(new URL('./http-worker-main.ts', url)), execArgv: ['--import', 'tsx'] }
 }
 
@@ -137,6 +140,8 @@ export class HttpWorkers {
     const name = `tandem-http-${process.pid}-${randomBytes(6).toString('hex')}`
     this.forwardPath = process.platform === 'linux' ? `\0${name}` : join(tmpdir(), `${name}.sock`)
     this.forwards = createNetServer((socket) => this.serveHere(socket))
+    // Any local process may connect to it, as to the port: it gets the same gate, and a cap.
+    this.forwards.maxConnections = config.connectionsMax
     this.workers = Array.from({ length: config.httpWorkers - 1 }, (_, i) => ({
       index: i + 1,
       child: undefined,

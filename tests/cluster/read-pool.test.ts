@@ -17,7 +17,8 @@ describe('reads on read threads', () => {
   let cluster: Cluster
   before(async () => {
     // Every read goes to the read threads here; the last test looks at cheap reads kept inline.
-    const args = ['--read-threads', '2', '--inline-read-max-us', '0']
+    // One HTTP process per node: these tests count what its main thread and read threads did.
+    const args = ['--read-threads', '2', '--inline-read-max-us', '0', '--http-workers', '1']
     cluster = await Cluster.start({ replicas: 1, masterArgs: args, replicaArgs: args })
     const ok = await execute(cluster.master.url, [
       'CREATE TABLE kv (id INTEGER PRIMARY KEY, v TEXT, big INTEGER, b BLOB)',
@@ -111,7 +112,7 @@ describe('reads on read threads', () => {
 
   test('a read never seen is tried on the main thread first: a cheap one stays there, a slow one is stopped and goes to the read threads', async () => {
     // A 10 ms limit: far above a point read, even a cold one, and far below the slow read's time.
-    const replica = await cluster.addReplica(['--read-threads', '2', '--inline-read-max-us', '10000'])
+    const replica = await cluster.addReplica(['--read-threads', '2', '--inline-read-max-us', '10000', '--http-workers', '1'])
     await cluster.converged()
     const served = (stats: ReadStats) => stats.workers.reduce((sum, w) => sum + w.served, 0)
     const before = await reads(replica.url)
@@ -131,7 +132,7 @@ describe('reads on read threads', () => {
   })
 
   test('--read-threads 0 reads on the main thread', async () => {
-    const replica = await cluster.addReplica(['--read-threads', '0'])
+    const replica = await cluster.addReplica(['--read-threads', '0', '--http-workers', '1'])
     await cluster.converged()
     assert.deepEqual(await rows(replica.url, 'SELECT v FROM kv WHERE id = 2'), [['two']])
     assert.deepEqual((await get(`${replica.url}/status`)).body['reads'], { threads: 0, min_lsn_waits: 0 })
