@@ -49,6 +49,8 @@ const readStarts = ['GET /db/query', 'POST /db/query']
 /** In the data directory: the state the workers read (shared-node-state.ts). */
 const statePathName = 'http-workers.state'
 const restartDelayMs = { first: 100, max: 5000 }
+/** A worker that ran this long before it exited is started again at once, however many exits before. */
+const restartResetMs = 60_000
 /** How often the state is published besides each new LSN (the time since the master was heard, mostly). */
 const publishEveryMs = 10
 
@@ -57,6 +59,9 @@ interface Worker {
   child: ChildProcess | undefined
   ready: boolean
   restarts: number
+  /** Exits in a row, each within restartResetMs of its start: the backoff before the next start. */
+  quickExits: number
+  startedAt: number
   /** Connections handed to it, in all. */
   handed: number
   stats: { served: number; forwarded: number; connections: number }
@@ -147,6 +152,8 @@ export class HttpWorkers {
       child: undefined,
       ready: false,
       restarts: 0,
+      quickExits: 0,
+      startedAt: 0,
       handed: 0,
       stats: { served: 0, forwarded: 0, connections: 0 },
       restartTimer: undefined,
@@ -211,6 +218,7 @@ export class HttpWorkers {
     const child = fork(path, [JSON.stringify(init)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' })
     worker.child = child
     worker.ready = false
+    worker.startedAt = Date.now()
     child.on('message', (message: FromHttpWorker) => {
       if (message.type === 'ready') worker.ready = true
       else if (message.type === 'stats') worker.stats = { served: message.served, forwarded: message.forwarded, connections: message.connections }
@@ -221,7 +229,8 @@ export class HttpWorkers {
       worker.ready = false
       if (this.closing) return
       worker.restarts++
-      const delay = Math.min(restartDelayMs.max, restartDelayMs.first * 2 ** Math.min(worker.restarts - 1, 6))
+      worker.quickExits = Date.now() - worker.startedAt >= restartResetMs ? 0 : worker.quickExits + 1
+      const delay = worker.quickExits === 0 ? 0 : Math.min(restartDelayMs.max, restartDelayMs.first * 2 ** Math.min(worker.quickExits - 1, 6))
       this.logger.warn({ worker: worker.index, code, signal, restartInMs: delay }, 'an HTTP worker exited; starting another')
       worker.restartTimer = setTimeout(() => this.spawn(worker), delay)
     })
