@@ -32,7 +32,7 @@ import { decodeUtf8Strict, parseStatements } from './request-parser.ts'
 type Query = Record<string, string | string[] | undefined>
 
 /** The query parameters of `url` at `path`, or undefined when the URL is another path. */
-function queryOf(url: string | undefined, path: string): Query | undefined {
+export function queryOf(url: string | undefined, path: string): Query | undefined {
   if (url === undefined || !url.startsWith(path)) return undefined
   if (url.length === path.length) return {}
   return url[path.length] === '?' ? (querystring.parse(url.slice(path.length + 1)) as Query) : undefined

@@ -10,10 +10,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import querystring from 'fast-querystring'
 import { createLogger } from '../shared/logger.ts'
 import { databasePath, StatementLimits } from '../storage/index.ts'
 import { createGatedServer } from '../http-api/gated-server.ts'
+import { queryOf } from '../http-api/fast-path.ts'
 import { parseQueryParams, type QueryParams } from '../http-api/query-params.ts'
 import { decodeUtf8Strict, parseStatements } from '../http-api/request-parser.ts'
 import type { Answer } from '../http-api/answer.ts'
@@ -45,10 +45,8 @@ function answer(response: ServerResponse, reply: Answer & { epoch: number }): vo
 }
 
 /** The statements and parameters of a /db/query request, or undefined when the main process should see it. */
-function queryOf(request: IncomingMessage, body: Buffer | undefined): { statements: SqlStatement[]; params: QueryParams } | undefined {
-  const url = request.url ?? ''
-  const mark = url.indexOf('?')
-  const params = parseQueryParams(mark < 0 ? {} : (querystring.parse(url.slice(mark + 1)) as Record<string, string | string[] | undefined>))
+function readOf(request: IncomingMessage, body: Buffer | undefined): { statements: SqlStatement[]; params: QueryParams } | undefined {
+  const params = parseQueryParams(queryOf(request.url, '/db/query') ?? {})
   if (body === undefined) return params.q === undefined ? undefined : { statements: [{ sql: params.q }], params }
   return { statements: parseStatements(decodeUtf8Strict(body), request.headers['content-type']), params }
 }
@@ -57,7 +55,7 @@ function queryOf(request: IncomingMessage, body: Buffer | undefined): { statemen
 function serveQuery(request: IncomingMessage, response: ServerResponse, body: Buffer | undefined): void {
   let reply: (Answer & { epoch: number }) | undefined
   try {
-    const query = queryOf(request, body)
+    const query = readOf(request, body)
     reply = query === undefined ? undefined : reads.answer(query.statements, query.params)
   } catch {
     // A bad parameter or body: the main process answers it with its error.
@@ -68,9 +66,7 @@ function serveQuery(request: IncomingMessage, response: ServerResponse, body: Bu
 }
 
 function serve(request: IncomingMessage, response: ServerResponse): void {
-  const url = request.url ?? ''
-  const isQuery = url === '/db/query' || url.startsWith('/db/query?')
-  if (!isQuery || (request.method !== 'GET' && request.method !== 'POST')) return proxy.forward(request, response)
+  if (queryOf(request.url, '/db/query') === undefined || (request.method !== 'GET' && request.method !== 'POST')) return proxy.forward(request, response)
   const length = request.headers['content-length']
   const chunked = request.headers['transfer-encoding'] !== undefined
   if (request.method === 'GET') {

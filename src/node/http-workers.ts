@@ -115,7 +115,7 @@ export class HttpWorkers {
   /**
    * Takes the connections `server` accepts from now on, and starts config.httpWorkers − 1 worker
    * processes in the background. `snapshot`: the node's state now, published for the workers
-   * at each new LSN (published()) and every publishEveryMs.
+   * every publishEveryMs; each new LSN is published at once (reached()).
    */
   static async start(server: Server, state: SharedNodeState, config: NodeConfig, logger: Logger, snapshot: () => PublishedState): Promise<HttpWorkers> {
     const workers = new HttpWorkers(server, state, config, logger, snapshot)
@@ -236,9 +236,14 @@ export class HttpWorkers {
     })
   }
 
-  /** Publishes the node's state now (after each new LSN, so min_lsn reads on the workers see it at once). */
+  /** Publishes the node's state now. */
   published(): void {
     if (!this.closing) this.state.publish(this.snapshot())
+  }
+
+  /** A new LSN, on the write pipeline's and the apply loop's path: one store, nothing else. */
+  reached(lsn: number): void {
+    this.state.publishLsn(lsn)
   }
 
   /** The `http_workers` part of /status. */

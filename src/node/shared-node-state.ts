@@ -78,6 +78,11 @@ export class SharedNodeState {
     this.slots[lsnSlot] = state.lsn
   }
 
+  /** A new LSN alone, at each commit or apply (the rest is published every few ms). */
+  publishLsn(lsn: number): void {
+    this.slots[lsnSlot] = lsn
+  }
+
   /** Before a snapshot install replaces the file: workers stop reading it. */
   closeFile(): void {
     if ((Atomics.load(this.words, fileWord) & 1) === 0) Atomics.add(this.words, fileWord, 1)

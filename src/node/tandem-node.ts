@@ -56,7 +56,7 @@ export class TandemNode implements NodeApi {
   /** The master's or the replica's parts, and changes from one to the other (node-roles.ts). */
   private readonly roles: NodeRoles
   /** Each new LSN is published for the HTTP workers at once: a min_lsn read there sees it. */
-  private readonly waiters = new LsnWaiters(() => this.httpWorkers?.published())
+  private readonly waiters = new LsnWaiters((lsn) => this.httpWorkers?.reached(lsn))
   /** What the HTTP workers read of this node (http-workers.ts); undefined: it answers HTTP alone. */
   private readonly workerState: SharedNodeState | undefined
   private httpWorkers: HttpWorkers | undefined
