@@ -3,7 +3,7 @@ import { openConnection } from '../../src/storage/sqlite.ts'
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -47,6 +47,16 @@ describe('the tandem command', () => {
     const result = tandem(['master', '--data', join(cluster.dir, 'x'), '--port', 'abc'])
     assert.notEqual(result.status, 0)
     assert.match(result.stderr, /--port must be an integer/)
+  })
+
+  test('--http-workers takes a whole number from 1 to 64, and anything else is refused before the node starts', () => {
+    for (const hostile of ['0', '65', '-1', 'abc', '2.5', '1e3', '']) {
+      const dataDir = join(cluster.dir, `workers-${hostile}`)
+      const result = tandem(['master', '--data', dataDir, '--port', '0', '--http-workers', hostile])
+      assert.notEqual(result.status, 0, hostile)
+      assert.match(result.stderr, /--http-workers must be an integer from 1 to 64/, hostile)
+      assert.equal(existsSync(dataDir), false, `nothing was written for ${JSON.stringify(hostile)}`)
+    }
   })
 
   test('status prints the topology as a table', async () => {
