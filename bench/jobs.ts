@@ -51,6 +51,7 @@ import { waitFor } from '../tests/harness/cluster.ts'
 import { execute, rows } from '../tests/harness/http.ts'
 import { NodeProcess } from '../tests/harness/node-process.ts'
 import { waitForLsn } from './bench-cluster.ts'
+import { redisMissing, redisServerPath, startBullmq, type Bullmq } from './bullmq.ts'
 import { processCpuSeconds } from './cpu.ts'
 import { rawSingleRowTps } from './raw-sqlite.ts'
 import { figure, type Figure } from './report.ts'
@@ -101,6 +102,8 @@ export interface JobsSamples {
   inProcessUsPerCall: number[]
   rawSingleTps: number[]
   latency: LatencyRun[]
+  /** The same fan-out and latency on BullMQ + Redis (AOF always), or why it was not run. */
+  bullmq: { redis: string; bullmq: string; tasksPerSec: number[]; p50Ms: number[]; p99Ms: number[] } | { skipped: string }
 }
 
 interface JobBody {
@@ -163,7 +166,9 @@ export async function measureJobs(resources: Resources, s: JobsSettings, log: (l
   const http = new Pool(master.url, { connections: 2, headersTimeout: jobTimeoutMs, bodyTimeout: jobTimeoutMs })
   const threads = await startThreadPool(slots, code)
   const { noop } = (await import(code.handlersUrl)) as { noop: (input: unknown) => Promise<unknown> }
+  let bullmq: Bullmq | undefined
   try {
+    if (redisServerPath !== undefined) bullmq = await startBullmq(resources, { workers: s.replicas, concurrency: s.concurrency })
     // A full-size fan-out: a first run left a short warm-up ~30 % slower than the runs after it.
     log(`[jobs] warming up: a fan-out of ${fmt(s.fanOutTasks)} tasks, 100 single-task jobs, 100 writes`)
     await fanOut(http, nodes, s.fanOutTasks)
@@ -171,8 +176,14 @@ export async function measureJobs(resources: Resources, s: JobsSettings, log: (l
     await threads.run(s.fanOutTasks)
     await inProcessUsPerCall(noop, inProcessCalls)
     rawSingleRowTps(resources.path('jobs-raw-warmup'), 200)
+    if (bullmq !== undefined) {
+      log(`[jobs] BullMQ ${bullmq.bullmqVersion} on Redis ${bullmq.redisVersion} (appendfsync always), ${s.replicas} worker processes × concurrency ${s.concurrency}: warming up the same way`)
+      await bullmq.fanOut(s.fanOutTasks)
+      await bullmq.latency(100)
+    } else log(`[jobs] ${redisMissing}`)
 
-    const out: JobsSamples = { fanOut: [], poolTasksPerSec: [], inProcessUsPerCall: [], rawSingleTps: [], latency: [] }
+    const compared = bullmq === undefined ? undefined : { redis: bullmq.redisVersion, bullmq: bullmq.bullmqVersion, tasksPerSec: [] as number[], p50Ms: [] as number[], p99Ms: [] as number[] }
+    const out: JobsSamples = { fanOut: [], poolTasksPerSec: [], inProcessUsPerCall: [], rawSingleTps: [], latency: [], bullmq: compared ?? { skipped: redisMissing } }
     for (let rep = 1; rep <= s.reps; rep++) {
       const tag = `[jobs ${rep}/${s.reps}]`
       out.poolTasksPerSec.push(await threads.run(s.fanOutTasks))
@@ -195,9 +206,17 @@ export async function measureJobs(resources: Resources, s: JobsSettings, log: (l
           `(submit → lease ${latency.submitToLeaseMs.toFixed(2)} ms, lease → result ${latency.leaseToResultMs.toFixed(2)} ms, rest ${latency.restMs.toFixed(2)} ms); ` +
           `one-row writes p50 ${latency.writeP50Ms.toFixed(2)} ms, p99 ${latency.writeP99Ms.toFixed(2)} ms`,
       )
+      if (bullmq !== undefined && compared !== undefined) {
+        compared.tasksPerSec.push(await bullmq.fanOut(s.fanOutTasks))
+        const single = await bullmq.latency(s.latencyJobs)
+        compared.p50Ms.push(single.p50Ms)
+        compared.p99Ms.push(single.p99Ms)
+        log(`${tag} BullMQ: fan-out of ${fmt(s.fanOutTasks)} no-op jobs ${fmt(compared.tasksPerSec.at(-1)!)} tasks/s; ${s.latencyJobs} single jobs p50 ${single.p50Ms.toFixed(2)} ms, p99 ${single.p99Ms.toFixed(2)} ms`)
+      }
     }
     return out
   } finally {
+    await bullmq?.stop()
     await http.close()
     await threads.close()
     // Off the CPU before anything else runs; `resources` would kill them at the end anyway.
@@ -417,6 +436,16 @@ export function jobsFigures(j: JobsSamples, s: JobsSettings): Figure[] {
     figure('jobs_latency_p99', 'Job latency p99, submit → result, single-task jobs one at a time', 'ms', latency((r) => r.jobP99Ms), [
       { label: 'HTTP write latency p99 (one-row INSERT), same client', unit: 'ms', samples: latency((r) => r.writeP99Ms) },
     ]),
+    ...('skipped' in j.bullmq
+      ? []
+      : [
+          figure('jobs_vs_bullmq_fan_out', `Jobs: a fan-out of ${fmt(s.fanOutTasks)} no-op tasks, ${s.replicas} replicas × ${s.concurrency} slots`, 'tasks/s', j.fanOut.map((r) => r.tasksPerSec), [
+            { label: `BullMQ ${j.bullmq.bullmq} on Redis ${j.bullmq.redis} (AOF fsync always): addBulk of as many no-op jobs, ${s.replicas} worker processes × concurrency ${s.concurrency}`, unit: 'tasks/s', samples: j.bullmq.tasksPerSec },
+          ]),
+          figure('jobs_vs_bullmq_latency_p50', 'Job latency p50, submit → result, single-task jobs one at a time', 'ms', latency((r) => r.jobP50Ms), [
+            { label: `BullMQ ${j.bullmq.bullmq}: add → waitUntilFinished, one job at a time`, unit: 'ms', samples: j.bullmq.p50Ms },
+          ]),
+        ]),
     figure('jobs_task_us', 'Jobs: time per no-op task in the fan-out (1 ÷ rate)', 'µs', j.fanOut.map((r) => r.usPerTask), [
       { label: 'the same handler awaited in-process, per call', unit: 'µs', samples: j.inProcessUsPerCall },
       { label: `the same handler on ${slots} worker threads, per task (1 ÷ rate)`, unit: 'µs', samples: j.poolTasksPerSec.map((perSec) => 1e6 / perSec) },
@@ -440,6 +469,10 @@ export function jobsNote(j: JobsSamples, s: JobsSettings): string {
     `raw SQLite's one-row transactions, the floor of one durable transition (a task takes two, its lease and its result, group-committed). ` +
     `Latency: ${s.latencyJobs} single-task jobs one at a time (POST /jobs, then GET /jobs/:id/wait) beside as many one-row POST /db/execute writes, one keep-alive undici pool on the master; ` +
     `by the master's clock (means over the 90 % fastest) a job spends ${phase((r) => r.submitToLeaseMs)} ms from submit to its lease, ${phase((r) => r.leaseToResultMs)} ms from lease to its result arriving, ${phase((r) => r.restMs)} ms in the rest (the result's write, HTTP both ways). ` +
-    `Overhead per task: ${perTask.toFixed(0)} µs over the cluster − ${inProcess.toFixed(3)} µs awaiting the handler in-process = ${(perTask - inProcess).toFixed(0)} µs.`
+    `Overhead per task: ${perTask.toFixed(0)} µs over the cluster − ${inProcess.toFixed(3)} µs awaiting the handler in-process = ${(perTask - inProcess).toFixed(0)} µs. ` +
+    ('skipped' in j.bullmq
+      ? j.bullmq.skipped + '.'
+      : `BullMQ ${j.bullmq.bullmq} on Redis ${j.bullmq.redis} (Debian's redis-server, --appendonly yes --appendfsync always: an acknowledged job is on disk, as Tandem's are), ${s.replicas} worker processes × concurrency ${s.concurrency}, the same no-op handler: ` +
+        `the fan-out is one addBulk of ${fmt(s.fanOutTasks)} jobs timed until the queue counts them all completed (every return value then checked), the latency one add → waitUntilFinished at a time; each repetition runs it right after Tandem's.`)
   )
 }

@@ -7,6 +7,8 @@
  *   inlined) and over 10,000;
  * - range aggregates (count and sum over 20,000 consecutive ids) on the same nodes;
  * - one-row writes to the master / the leader, 64 connections;
+ * - the HTTP floor: node:http on as many processes as the replica, answering the replica's bytes
+ *   for the first read to the same requests: the most a Node server answers here, beside rqlite;
  * - then the replica alone with --http-workers 1 (its main process answering everything) beside
  *   itself with the default (one process per core), over 128 texts;
  * - peak RSS (VmHWM) of the replica (its main process and its workers together) and of the
@@ -25,6 +27,7 @@ import type { ProcessCluster } from './bench-cluster.ts'
 import { wrkLoop as closedLoop, generatorName } from './wrk-load.ts'
 import { readLoad, readPaths, scanPaths, distinctTexts, loadText, type ReadLoad } from './http-reads.ts'
 import { statusMb } from './memory.ts'
+import { startHttpFloor } from './http-floor.ts'
 import { figure, type Figure } from './report.ts'
 import type { Resources } from './resources.ts'
 import { RqliteCluster } from './rqlite-cluster.ts'
@@ -41,6 +44,8 @@ export interface VsRqliteSamples {
   distinct: { tandem: ReadLoad[]; rqlite: ReadLoad[] }
   scans: { tandem: ReadLoad[]; rqlite: ReadLoad[] }
   writes: { tandem: number[]; rqlite: number[] }
+  /** node:http answering the replica's bytes for the first read, on as many processes as the replica. */
+  floor: ReadLoad[]
   /** The same replica, --http-workers 1 (after) beside the default (before). */
   oneProcess: ReadLoad[]
   manyProcesses: ReadLoad[]
@@ -108,11 +113,14 @@ export async function measureVsRqlite(resources: Resources, tandem: ProcessClust
     const paths = { tandem: await readPaths(replica.url), rqlite: await readPaths(follower.url) }
     const distinct = { tandem: await readPaths(replica.url, distinctTexts), rqlite: await readPaths(follower.url, distinctTexts) }
     const scans = { tandem: await scanPaths(replica.url), rqlite: await scanPaths(follower.url) }
+    const sample = await fetch(`${replica.url}${paths.tandem[0]}`, { signal: AbortSignal.timeout(10_000) })
+    const floor = await startHttpFloor(resources, await sample.text(), undefined, httpWorkers)
     const out: VsRqliteSamples = {
       points: { tandem: [], rqlite: [] },
       distinct: { tandem: [], rqlite: [] },
       scans: { tandem: [], rqlite: [] },
       writes: { tandem: [], rqlite: [] },
+      floor: [],
       oneProcess: [],
       manyProcesses: [],
       httpWorkers,
@@ -122,11 +130,13 @@ export async function measureVsRqlite(resources: Resources, tandem: ProcessClust
     log(`[vs rqlite] warming up (Tandem's replica answers on ${httpWorkers} processes)`)
     await closedLoop(replica.url, { connections: c, durationSec: 1, paths: paths.tandem })
     await closedLoop(follower.url, { connections: c, durationSec: 1, paths: paths.rqlite })
+    await closedLoop(floor.url, { connections: c, durationSec: 1, paths: paths.tandem })
     for (let rep = 1; rep <= s.reps; rep++) {
       const tag = `[vs rqlite ${rep}/${s.reps}]`
       out.points.tandem.push(await load(replica.url, paths.tandem, c, s.seconds, tandemPids))
       out.points.rqlite.push(await load(follower.url, paths.rqlite, c, s.seconds, follower.pid))
-      log(`${tag} point reads, 128 texts: Tandem ${loadText(out.points.tandem.at(-1)!)}; rqlite ${loadText(out.points.rqlite.at(-1)!)}`)
+      out.floor.push(await load(floor.url, paths.tandem, c, s.seconds))
+      log(`${tag} point reads, 128 texts: Tandem ${loadText(out.points.tandem.at(-1)!)}; rqlite ${loadText(out.points.rqlite.at(-1)!)}; node:http floor ${loadText(out.floor.at(-1)!)}`)
       out.distinct.tandem.push(await load(replica.url, distinct.tandem, c, s.seconds, tandemPids))
       out.distinct.rqlite.push(await load(follower.url, distinct.rqlite, c, s.seconds, follower.pid))
       log(`${tag} point reads, ${distinctTexts.toLocaleString('en-US')} texts: Tandem ${loadText(out.distinct.tandem.at(-1)!)}; rqlite ${loadText(out.distinct.rqlite.at(-1)!)}`)
@@ -139,6 +149,7 @@ export async function measureVsRqlite(resources: Resources, tandem: ProcessClust
       out.writes.rqlite.push(rqliteWrites.perSec)
       log(`${tag} 1-row writes, ${c} connections: Tandem ${Math.round(tandemWrites.perSec)}/s; rqlite ${Math.round(rqliteWrites.perSec)}/s`)
     }
+    await floor.stop()
     const replicaPids = [replica.child?.pid, ...workerPids(await get(`${replica.url}/status`).then((r) => r.body))]
     out.peakRssMb = {
       tandemReplica: replicaPids.reduce((sum: number, pid) => sum + (statusMb(pid, 'VmHWM') ?? Number.NaN), 0),
@@ -183,6 +194,9 @@ export function vsRqliteFigures(r: VsRqliteSamples, s: VsRqliteSettings): Figure
     ]),
     figure('vs_rqlite_writes', `1-row writes to the master, ${c} connections (synchronous=full)`, 'tx/s', r.writes.tandem, [
       { label: `rqlited 8.26.8, 3 nodes: the same writes to the leader, ${c} connections`, unit: 'tx/s', samples: r.writes.rqlite },
+    ]),
+    figure('vs_rqlite_http_floor', `node:http on ${r.httpWorkers} processes answering a fixed body (the replica's, byte for byte) to the same point-read requests, ${c} connections: the most a Node server answers here`, 'req/s', perSec(r.floor), [
+      { label: follower(`point reads, 128 texts, ${c} connections`), unit: 'reads/s', samples: perSec(r.points.rqlite) },
     ]),
     figure('vs_rqlite_cpu_per_read', `CPU per point read on the replica, its ${r.httpWorkers} processes together, 128 texts (1 ÷ reads/s × cores used)`, 'µs', cpuPerRead(r.points.tandem), [
       { label: 'rqlited 8.26.8: CPU per point read on the follower', unit: 'µs', samples: cpuPerRead(r.points.rqlite) },
