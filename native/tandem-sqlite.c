@@ -41,6 +41,8 @@ typedef struct Db {
   int allow_extension;
   int read_big_ints_default;
   napi_ref authorizer;
+  /* Action codes the authorizer allows without a call into JavaScript (setAuthorizer's second argument). */
+  unsigned char allowed[64];
   /* Set when a JavaScript callback threw inside SQLite: the JS exception is the error. */
   int callback_threw;
   Node *stmts;
@@ -448,6 +450,7 @@ static int authorize(void *data, int action, const char *a1, const char *a2, con
   Db *d = data;
   napi_env env = d->env;
   if (d->authorizer == NULL || d->callback_threw) return d->callback_threw ? SQLITE_DENY : SQLITE_OK;
+  if (action >= 0 && action < 64 && d->allowed[action]) return SQLITE_OK;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return SQLITE_DENY;
   int result = SQLITE_DENY;
@@ -476,23 +479,45 @@ done:
   return result;
 }
 
+/*
+ * setAuthorizer(callback | null, allowed?): everything is checked before anything changes, so a
+ * refused call leaves the connection with the authorizer it had (never with none).
+ */
 static napi_value database_set_authorizer(napi_env env, napi_callback_info info) {
   Args a;
   Db *d = db_call(env, info, &a, 1);
   if (d == NULL) return NULL;
-  if (d->authorizer != NULL) {
-    napi_delete_reference(env, d->authorizer);
-    d->authorizer = NULL;
-  }
   napi_valuetype type = napi_undefined;
   if (a.argc > 0) napi_typeof(env, a.argv[0], &type);
-  if (type == napi_null || type == napi_undefined) {
-    sqlite3_set_authorizer(d->db, NULL, NULL);
-    return NULL;
+  int clears = type == napi_null || type == napi_undefined;
+  if (!clears && type != napi_function) return throw_type(env, "ERR_INVALID_ARG_TYPE", "The \"callback\" argument must be a function or null.");
+  /* Optional: an array of action codes always allowed, answered here without calling the callback. */
+  unsigned char allowed[64] = {0};
+  napi_valuetype allowed_type = napi_undefined;
+  if (a.argc > 1) napi_typeof(env, a.argv[1], &allowed_type);
+  if (!clears && allowed_type != napi_undefined) {
+    bool is_array = false;
+    napi_is_array(env, a.argv[1], &is_array);
+    if (!is_array) return throw_type(env, "ERR_INVALID_ARG_TYPE", "The \"allowed\" argument must be an array of action codes.");
+    uint32_t length = 0;
+    CHECK(napi_get_array_length(env, a.argv[1], &length));
+    for (uint32_t i = 0; i < length; i++) {
+      napi_value item;
+      double code = -1;
+      CHECK(napi_get_element(env, a.argv[1], i, &item));
+      if (napi_get_value_double(env, item, &code) != napi_ok || !(code >= 0 && code < 64) || code != (double)(int)code) {
+        return throw_type(env, "ERR_INVALID_ARG_TYPE", "An action code must be an integer from 0 to 63.");
+      }
+      allowed[(int)code] = 1;
+    }
   }
-  if (type != napi_function) return throw_type(env, "ERR_INVALID_ARG_TYPE", "The \"callback\" argument must be a function or null.");
-  CHECK(napi_create_reference(env, a.argv[0], 1, &d->authorizer));
-  sqlite3_set_authorizer(d->db, authorize, d);
+  napi_ref fresh = NULL;
+  if (!clears) CHECK(napi_create_reference(env, a.argv[0], 1, &fresh));
+  if (d->authorizer != NULL) napi_delete_reference(env, d->authorizer);
+  d->authorizer = fresh;
+  memcpy(d->allowed, allowed, sizeof allowed);
+  if (clears) sqlite3_set_authorizer(d->db, NULL, NULL);
+  else sqlite3_set_authorizer(d->db, authorize, d);
   return NULL;
 }
 

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { isTandemError } from '../shared/errors.ts'
 import { openReader, openWriter, type GuardedConnection } from './database.ts'
+import { alwaysAllowed, SqlPolicy } from './sql-policy.ts'
+import { auth, type AuthorizerCallback, type Connection } from './sqlite.ts'
 import { runClientStatement } from './statement-runner.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'tandem-policy-'))
@@ -137,4 +139,23 @@ test('ordinary schema changes and triggers on user tables still run', () => {
   }
   assert.deepEqual(guarded.connection.prepare('SELECT v FROM t').all().map((row) => ({ ...(row as object) })), [{ v: 'tandem_note _tandem_ in a string' }])
   guarded.connection.close()
+})
+
+test('the codes the engine answers without the policy are ones the policy allows whatever their arguments', () => {
+  let installed: { callback: AuthorizerCallback | null; allowed: readonly number[] | undefined } | undefined
+  const capture = { setAuthorizer: (callback: AuthorizerCallback | null, allowed?: readonly number[]) => (installed = { callback, allowed }) } as unknown as Connection
+  const policy = new SqlPolicy()
+  policy.install(capture)
+  assert.deepEqual(installed?.allowed, alwaysAllowed)
+  const names = [null, '', 't', '_tandem_log', '_TANDEM_jobs', 'sqlite_schema', 'sqlite_temp_master']
+  for (const code of alwaysAllowed) {
+    for (const arg1 of names) {
+      for (const arg2 of names) {
+        for (const database of [null, 'main', 'temp']) {
+          for (const trigger of [null, 'tr']) assert.equal(installed?.callback?.(code, arg1, arg2, database, trigger), auth.OK, JSON.stringify([code, arg1, arg2, database, trigger]))
+          policy.internally(() => assert.equal(installed?.callback?.(code, arg1, arg2, database, null), auth.OK))
+        }
+      }
+    }
+  }
 })

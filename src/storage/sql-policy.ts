@@ -35,6 +35,13 @@ const pragmasReadOnly = new Set([
   'collation_list', 'function_list', 'module_list', 'pragma_list', 'synchronous', 'auto_vacuum',
 ])
 
+/**
+ * Codes `authorize` allows whatever their arguments, on any connection, inside Tandem's own
+ * statements or not: reading a column, a SELECT, a recursive CTE. The engine answers them without
+ * the call into JavaScript (sqlite.ts); sql-policy.test.ts checks authorize agrees.
+ */
+export const alwaysAllowed: readonly number[] = [action.READ, action.SELECT, action.RECURSIVE]
+
 const ddlActions = new Set<number>([
   action.CREATE_INDEX, action.CREATE_TABLE, action.CREATE_TRIGGER, action.CREATE_VIEW,
   action.DROP_INDEX, action.DROP_TABLE, action.DROP_TRIGGER, action.DROP_VIEW, action.ALTER_TABLE,
@@ -66,7 +73,7 @@ export class SqlPolicy {
 
   /** Installs the policy on a connection that runs client SQL. */
   install(connection: Connection): void {
-    connection.setAuthorizer(this.authorize)
+    connection.setAuthorizer(this.authorize, alwaysAllowed)
   }
 
   /** Runs Tandem's own statements (log append, position, pragmas) past the policy. */

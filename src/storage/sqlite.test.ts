@@ -99,6 +99,33 @@ test('a session captures a table without a PRIMARY KEY by rowid and leaves sqlit
   }
 })
 
+test("an authorizer's always-allowed codes are answered without calling it; anything but an array of codes from 0 to 63 is refused", () => {
+  const db = openConnection(':memory:')
+  try {
+    db.exec('CREATE TABLE secret(x, y)')
+    const seen: number[] = []
+    // It would refuse every column read: with READ (20) in the list, it is never asked.
+    db.setAuthorizer((action) => {
+      seen.push(action)
+      return action === 20 ? 1 : 0
+    }, [20, 21])
+    assert.deepEqual(db.prepare('SELECT x, y FROM secret WHERE x = 1').all(), [])
+    assert.deepEqual(seen, [], 'neither SELECT nor READ reached the callback')
+    db.prepare('INSERT INTO secret VALUES (1, 2)').run()
+    assert.deepEqual(seen, [18], 'INSERT did')
+    // Set again without the list: the callback answers every code again.
+    db.setAuthorizer((action) => (action === 20 ? 1 : 0))
+    assert.throws(() => db.prepare('SELECT x FROM secret'), /prohibited/)
+    for (const hostile of [[64], [-1], ['20'], [1.5], [20, Number.NaN], 20, 'READ', {}] as unknown[]) {
+      assert.throws(() => db.setAuthorizer(() => 0, hostile as number[]), { code: 'ERR_INVALID_ARG_TYPE' }, JSON.stringify(hostile))
+    }
+    assert.throws(() => db.setAuthorizer('allow' as unknown as null), { code: 'ERR_INVALID_ARG_TYPE' })
+    assert.throws(() => db.prepare('SELECT x FROM secret'), /prohibited/, 'a refused call left the authorizer it had')
+  } finally {
+    db.close()
+  }
+})
+
 test('an authorizer decides, and one that throws fails the prepare with its own error', () => {
   const db = openConnection(':memory:')
   try {

@@ -55,7 +55,12 @@ export interface Connection {
   close(): void
   createSession(): Session
   applyChangeset(changeset: Uint8Array, options: { onConflict: (kind: number) => number }): boolean
-  setAuthorizer(callback: AuthorizerCallback | null): void
+  /**
+   * `allowed`: action codes the callback would always allow. Tandem's engine answers them without
+   * calling into JavaScript (a column read is one call each, at every prepare); the binding
+   * ignores the list and calls the callback for them too, which answers the same.
+   */
+  setAuthorizer(callback: AuthorizerCallback | null, allowed?: readonly number[]): void
   /** SQLite's run-time limits; `length` is SQLITE_LIMIT_LENGTH (largest string, BLOB or row). */
   readonly limits: { length: number }
   /** Only on a connection opened with `extensions` (statement-limits.ts loads Tandem's own). */
