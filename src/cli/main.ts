@@ -98,6 +98,7 @@ interface ServeFlags {
   streamLingerMs?: number
   jobs?: string
   concurrency?: number
+  prefetch?: number
   jobThreads?: number
   killGraceMs?: number
   leaseMs?: number
@@ -151,6 +152,7 @@ function toNodeOptions(role: 'master' | 'replica', flags: ServeFlags) {
     ...(flags.streamLingerMs === undefined ? {} : { streamLingerMs: flags.streamLingerMs }),
     ...(flags.jobs === undefined ? {} : { jobsModuleUrl: flags.jobs }),
     ...(flags.concurrency === undefined ? {} : { concurrency: flags.concurrency }),
+    ...(flags.prefetch === undefined ? {} : { prefetch: flags.prefetch }),
     ...(flags.jobThreads === undefined ? {} : { jobThreads: flags.jobThreads }),
     ...(flags.killGraceMs === undefined ? {} : { killGraceMs: flags.killGraceMs }),
     ...(flags.leaseMs === undefined ? {} : { leaseMs: flags.leaseMs }),
@@ -195,7 +197,12 @@ export function buildProgram(): Command {
       defaultConfig.flushDelayMs,
     )
     .option('--jobs <module>', 'run jobs: a JavaScript module exporting an async function per handler', moduleUrl)
-    .option('--concurrency <n>', 'tasks run at once', integer('--concurrency', 1), defaultConfig.concurrency)
+    .option('--concurrency <n>', 'tasks run at once', integer('--concurrency', 1, 1024), defaultConfig.concurrency)
+    .option(
+      '--prefetch <n>',
+      'tasks the master may lease to this replica beyond --concurrency, queued here so that a slot that frees starts the next at once (default: as many as --concurrency; 0 for long tasks, which a queued task would wait behind)',
+      integer('--prefetch', 0, 1024),
+    )
     .option('--job-threads <n>', 'worker threads the tasks share (default: one per core, at most --concurrency); a CPU-bound handler holds up the tasks on its thread', integer('--job-threads', 1))
     .option('--kill-grace-ms <ms>', 'a handler still running this long after its abort (timeout, cancel) is killed', integer('--kill-grace-ms'), defaultConfig.killGraceMs)
     .action((flags: ServeFlags) => serve(toNodeOptions('replica', flags)))

@@ -24,6 +24,8 @@ export interface ExecutorOptions {
   moduleUrl: string
   /** Tasks run at once. */
   concurrency: number
+  /** Tasks the master may lease to this replica beyond `concurrency`: they wait here for a slot, so a slot that frees starts the next at once. */
+  prefetch: number
   /** Worker threads the tasks share; at most `concurrency` are started. */
   threads: number
   dbPath: string
@@ -156,7 +158,7 @@ export class Executor {
     this.send = send
     const running = [...this.runs.values()].filter((r) => r.stopping === undefined).map((r) => refOf(r.assignment))
     for (const result of this.unrecorded.values()) running.push(refOf(result))
-    send({ type: 'worker', handlers: this.handlers, concurrency: this.options.concurrency, running })
+    send({ type: 'worker', handlers: this.handlers, concurrency: this.options.concurrency, prefetch: this.options.prefetch, running })
     for (const result of this.unrecorded.values()) send(result)
   }
 
@@ -327,6 +329,7 @@ export class Executor {
     return {
       handlers: this.handlers,
       concurrency: this.options.concurrency,
+      prefetch: this.options.prefetch,
       threads: this.threads.length,
       running: this.runningCount,
       waiting: this.waiting.length,

@@ -122,8 +122,8 @@ class Harness {
     return this.scheduler.submit(parseJobSpec(body))
   }
 
-  register(nodeId: string, handlers: string[], concurrency: number, running: LeaseRef[] = []): void {
-    this.scheduler.receive(nodeId, { type: 'worker', handlers, concurrency, running })
+  register(nodeId: string, handlers: string[], concurrency: number, running: LeaseRef[] = [], prefetch?: number): void {
+    this.scheduler.receive(nodeId, { type: 'worker', handlers, concurrency, running, ...(prefetch === undefined ? {} : { prefetch }) })
   }
 
   succeed(nodeId: string, lease: LeaseRef, value: unknown): void {
@@ -256,6 +256,42 @@ test('tasks go only to registered replicas that have the handler, up to their co
   assert.equal(h.assigns('r3').length, 1)
   assert.deepEqual(countBy(h.tasks(id), (r) => r.state), { done: 2, leased: 3 })
   assert.equal(new Set([...h.assigns('r1'), ...h.assigns('r3')].map((a) => a.index)).size, 5, 'each task assigned once')
+})
+
+test('a replica with prefetch holds up to its slots plus its prefetch, and tasks go to idle slots anywhere before they queue on a busy replica', async (t) => {
+  const h = harness(t)
+  h.register('r1', ['a'], 2, [], 3)
+  const { id } = await h.submit({ name: 'a', inputs: [0, 1, 2, 3, 4, 5, 6, 7] })
+  await h.settle()
+  assert.equal(h.assigns('r1').length, 5, 'two slots and three queued there')
+  assert.deepEqual(countBy(h.tasks(id), (r) => r.state), { leased: 5, queued: 3 })
+
+  // A replica that joins with idle slots gets the next tasks, not the busy one's queue.
+  h.register('r2', ['a'], 2, [], 0)
+  await h.settle()
+  assert.equal(h.assigns('r2').length, 2)
+  assert.equal(h.assigns('r1').length, 5)
+
+  // A result on r1 frees room for one more lease there (its own queue refills).
+  const first = h.assignsByIndex('r1')[0]!
+  h.succeed('r1', first, first.index)
+  await h.settle()
+  assert.equal(h.assigns('r1').length, 6)
+  assert.equal(new Set([...h.assigns('r1'), ...h.assigns('r2')].map((a) => a.index)).size, 8, 'each task assigned once')
+  assert.deepEqual(countBy(h.tasks(id), (r) => r.state), { done: 1, leased: 7 })
+})
+
+test('a replica that does not say its prefetch (an older release) gets no more leases than its slots; a hostile one is held to 1,024', async (t) => {
+  const h = harness(t)
+  h.register('old', ['a'], 2)
+  await h.submit({ name: 'a', inputs: Array.from({ length: 5 }, (_, i) => i) })
+  await h.settle()
+  assert.equal(h.assigns('old').length, 2)
+  for (const hostile of [-5, Number.NaN, 'lots', 1e9] as unknown[]) {
+    h.scheduler.receive('hostile', { type: 'worker', handlers: ['b'], concurrency: 1, prefetch: hostile as number, running: [] })
+    const worker = (h.scheduler.stats()['workers'] as { id: string; prefetch: number }[]).find((w) => w.id === 'hostile')
+    assert.equal(worker?.prefetch, hostile === 1e9 ? 1024 : 0, String(hostile))
+  }
 })
 
 test('a task goes first to a replica that has already applied the job', async (t) => {

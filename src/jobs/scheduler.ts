@@ -275,7 +275,7 @@ export class Scheduler {
 
   /** A replica's job messages. */
   receive(nodeId: string, message: ReplicaMessage): void {
-    if (message.type === 'worker') this.register(nodeId, message.handlers, message.concurrency, message.running)
+    if (message.type === 'worker') this.register(nodeId, message.handlers, message.concurrency, message.prefetch, message.running)
     else if (message.type === 'result') this.record(nodeId, message)
     else if (message.type === 'progress') {
       const lease = this.liveLease(message)
@@ -299,9 +299,9 @@ export class Scheduler {
    * new master). Its leases it does not name are lost (it restarted): they expire now. Ones it
    * names that are not live any more are cancelled there.
    */
-  private register(nodeId: string, handlers: string[], concurrency: number, running: LeaseRef[]): void {
+  private register(nodeId: string, handlers: string[], concurrency: number, prefetch: number | undefined, running: LeaseRef[]): void {
     const now = this.now()
-    const worker = this.workers.register(nodeId, handlers, concurrency, now)
+    const worker = this.workers.register(nodeId, handlers, concurrency, prefetch, now)
     const held = new Set(running.map((r) => leaseId(r)))
     const lost: Lease[] = []
     for (const lease of this.leases) {
@@ -316,7 +316,7 @@ export class Scheduler {
       }
     }
     for (const ref of running) if (this.liveLease(ref)?.worker !== nodeId) this.options.send(nodeId, { type: 'cancel', ...refOf(ref) })
-    this.options.logger.info({ replica: nodeId, handlers, concurrency, holds: running.length, lost: lost.length }, 'replica runs jobs')
+    this.options.logger.info({ replica: nodeId, handlers, concurrency, prefetch: worker.prefetch, holds: running.length, lost: lost.length }, 'replica runs jobs')
     if (lost.length > 0) this.loseLeases(lost, `replica ${nodeId} restarted and no longer runs it`)
     this.scheduleAssign()
   }
@@ -487,7 +487,7 @@ export class Scheduler {
    */
   private assignBackups(): void {
     const now = this.now()
-    if (!this.workers.hasFreeSlot(now)) return
+    if (!this.workers.hasIdleSlot(now)) return
     for (const lease of [...this.leases]) {
       const { task } = lease
       const { job } = task

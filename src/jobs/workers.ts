@@ -1,6 +1,11 @@
 /**
  * The replicas that run jobs, as the master sees them: their handlers, their slots, the leases
  * they hold, and when they last acknowledged.
+ *
+ * A replica holds up to `concurrency + prefetch` leases: the ones beyond its slots wait in its
+ * own queue, so a slot that frees starts the next task without a round trip to the master. New
+ * tasks go first to replicas with an idle slot, so a prefetched task waits only when every
+ * replica is busy; a straggler's backup copy goes only to an idle slot.
  */
 import type { Lease } from './queue-model.ts'
 
@@ -8,7 +13,9 @@ export interface Worker {
   nodeId: string
   handlers: Set<string>
   concurrency: number
-  /** Leases it holds, including assignments still being written. Invariant: size <= concurrency, except after a reconnect names more. */
+  /** Leases it may hold beyond `concurrency`, queued there. */
+  prefetch: number
+  /** Leases it holds, including assignments still being written. Invariant: size <= concurrency + prefetch, except after a reconnect names more. */
   running: Set<Lease>
   isConnected: boolean
   /** When it last acknowledged: one silent for a lease period gets no new task (it may be paused). */
@@ -29,14 +36,16 @@ export class Workers {
     return this.byId.get(nodeId)
   }
 
-  register(nodeId: string, handlers: readonly string[], concurrency: number, now: number): Worker {
+  /** `prefetch`: undefined from a replica that does not say (an older release): none. */
+  register(nodeId: string, handlers: readonly string[], concurrency: number, prefetch: number | undefined, now: number): Worker {
     let worker = this.byId.get(nodeId)
     if (worker === undefined) {
-      worker = { nodeId, handlers: new Set(), concurrency: 0, running: new Set(), isConnected: true, lastAckAt: now }
+      worker = { nodeId, handlers: new Set(), concurrency: 0, prefetch: 0, running: new Set(), isConnected: true, lastAckAt: now }
       this.byId.set(nodeId, worker)
     }
     worker.handlers = new Set(handlers)
-    worker.concurrency = Math.max(0, Math.min(1024, Math.floor(concurrency)))
+    worker.concurrency = slotsOf(concurrency)
+    worker.prefetch = slotsOf(prefetch ?? 0)
     worker.isConnected = true
     worker.lastAckAt = now
     return worker
@@ -61,24 +70,29 @@ export class Workers {
     return false
   }
 
-  hasFreeSlot(now: number): boolean {
-    for (const worker of this.byId.values()) if (this.isAvailable(worker, now)) return true
+  /** Whether a replica has a slot no lease holds (what a backup copy needs). */
+  hasIdleSlot(now: number): boolean {
+    for (const worker of this.byId.values()) if (this.isAvailable(worker, now, 0)) return true
     return false
   }
 
   /**
-   * The replica to run a task of handler `name` at `lsn`: one with the handler and a free slot
+   * The replica to run a task of handler `name` at `lsn`: one with the handler and room for a lease
    * that acknowledged within the lease period, preferring one that has already applied the
-   * job's LSN (it can start at once), then the least loaded. `except`: not this one (a backup
-   * copy runs elsewhere).
+   * job's LSN (it can start at once), then the least loaded; one with an idle slot before any
+   * other, so that a task queues on a busy replica only when every replica is busy.
+   * `backupOf`: a backup copy of a task this replica runs: elsewhere, on an idle slot only.
    */
-  choose(name: string, lsn: number, now: number, except?: string): Worker | undefined {
+  choose(name: string, lsn: number, now: number, backupOf?: string): Worker | undefined {
     let best: Worker | undefined
     let bestScore = Infinity
     for (const worker of this.byId.values()) {
-      if (worker.nodeId === except || !worker.handlers.has(name) || !this.isAvailable(worker, now)) continue
+      if (worker.nodeId === backupOf || !worker.handlers.has(name) || !this.isAvailable(worker, now, backupOf === undefined ? worker.prefetch : 0)) continue
       const isCaughtUp = (this.appliedLsn(worker.nodeId) ?? 0) >= lsn
-      const score = (isCaughtUp ? 0 : 2) + worker.running.size / worker.concurrency
+      const isIdle = worker.running.size < worker.concurrency
+      // An idle slot first (a queued task waits only when every replica is busy), then caught
+      // up, then the least loaded (below 1 for any replica with room).
+      const score = (isIdle ? 0 : 4) + (isCaughtUp ? 0 : 2) + worker.running.size / (worker.concurrency + worker.prefetch)
       if (score < bestScore) {
         best = worker
         bestScore = score
@@ -87,11 +101,17 @@ export class Workers {
     return best
   }
 
-  private isAvailable(worker: Worker, now: number): boolean {
-    return worker.isConnected && worker.running.size < worker.concurrency && now - worker.lastAckAt < this.leaseMs
+  /** Connected, acknowledging, and holding fewer than its slots plus `beyond` leases. */
+  private isAvailable(worker: Worker, now: number, beyond: number): boolean {
+    return worker.isConnected && worker.running.size < worker.concurrency + beyond && now - worker.lastAckAt < this.leaseMs
   }
 
   stats(): Record<string, unknown>[] {
-    return [...this.byId.values()].map((w) => ({ id: w.nodeId, connected: w.isConnected, handlers: [...w.handlers], concurrency: w.concurrency, running: w.running.size }))
+    return [...this.byId.values()].map((w) => ({ id: w.nodeId, connected: w.isConnected, handlers: [...w.handlers], concurrency: w.concurrency, prefetch: w.prefetch, running: w.running.size }))
   }
+}
+
+/** A count a replica sent: a whole number from 0 to 1024. */
+function slotsOf(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) ? Math.max(0, Math.min(1024, Math.floor(value))) : 0
 }

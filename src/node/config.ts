@@ -71,6 +71,8 @@ export interface NodeConfig {
   jobsModuleUrl?: string
   /** Replica only: tasks run at once. */
   concurrency: number
+  /** Replica only: tasks leased to it beyond `concurrency`, queued there for a free slot; by default as many as `concurrency`. */
+  prefetch?: number
   /** Replica only: worker threads the tasks share, at most `concurrency`; by default one per core. */
   jobThreads?: number
   /** A handler still running this long after its abort (timeout, cancel) is killed with its thread. */

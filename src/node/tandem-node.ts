@@ -96,6 +96,7 @@ export class TandemNode implements NodeApi {
       this.executor = new Executor({
         moduleUrl: this.config.jobsModuleUrl,
         concurrency: this.config.concurrency,
+        prefetch: this.config.prefetch ?? this.config.concurrency,
         threads: this.config.jobThreads ?? availableParallelism(),
         dbPath: this.dbPath,
         killGraceMs: this.config.killGraceMs,

@@ -14,8 +14,10 @@
  *                      ack      {type, lsn}                                 applied and committed up to lsn
  *                      pong     {type, sentAt, receivedAt}                  answers ping
  *                      confirmed{type, id, epoch}                          answers confirm with the highest epoch it knows
- *                      worker   {type, handlers, concurrency, running}     runs jobs: its handlers, slots, and the
- *                                                                          leases it still holds (after a reconnect)
+ *                      worker   {type, handlers, concurrency, prefetch?, running}  runs jobs: its handlers, slots, the
+ *                                                                          tasks it takes beyond them (queued there; 0
+ *                                                                          without the field), and the leases it still
+ *                                                                          holds (after a reconnect)
  *                      result   {type, job, index, epoch, token, ok, value?, error?}   a task ended (value: JSON text)
  *                      progress {type, job, index, epoch, token, value}    in memory on the master, never durable
  *   master → replica   welcome  {type, nodeId, clusterId, epoch, lsn, time, replicas}  streaming starts after
@@ -58,7 +60,7 @@ export type ReplicaMessage =
   | { type: 'ack'; lsn: number }
   | { type: 'pong'; sentAt: number; receivedAt: number }
   | { type: 'confirmed'; id: number; epoch: number }
-  | { type: 'worker'; handlers: string[]; concurrency: number; running: LeaseRef[] }
+  | { type: 'worker'; handlers: string[]; concurrency: number; prefetch?: number; running: LeaseRef[] }
   | ({ type: 'result'; ok: boolean; value?: string; error?: string } & LeaseRef)
   | ({ type: 'progress'; value: unknown } & LeaseRef)
 

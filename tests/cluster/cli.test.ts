@@ -59,6 +59,23 @@ describe('the tandem command', () => {
     }
   })
 
+  test('--prefetch takes 0 to 1024 and --concurrency 1 to 1024; anything else is refused before the node starts', () => {
+    const cases: [string, string, RegExp][] = [
+      ['--prefetch', '-1', /--prefetch must be an integer from 0 to 1024/],
+      ['--prefetch', '1025', /--prefetch must be an integer from 0 to 1024/],
+      ['--prefetch', 'many', /--prefetch must be an integer from 0 to 1024/],
+      ['--concurrency', '0', /--concurrency must be an integer from 1 to 1024/],
+      ['--concurrency', '100000', /--concurrency must be an integer from 1 to 1024/],
+    ]
+    for (const [flag, hostile, message] of cases) {
+      const dataDir = join(cluster.dir, `jobs-${flag}-${hostile}`)
+      const result = tandem(['replica', '--data', dataDir, '--port', '0', '--master', cluster.master.url, flag, hostile])
+      assert.notEqual(result.status, 0, `${flag} ${hostile}`)
+      assert.match(result.stderr, message, `${flag} ${hostile}`)
+      assert.equal(existsSync(dataDir), false, `nothing was written for ${flag} ${hostile}`)
+    }
+  })
+
   test('status prints the topology as a table', async () => {
     await execute(cluster.master.url, ['CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)', "INSERT INTO t(v) VALUES ('x')"])
     await cluster.converged()
