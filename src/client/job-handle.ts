@@ -55,6 +55,10 @@ export class JobHandle extends EventEmitter<JobHandleEvents> {
   readonly lsn: number | undefined
   /** True when the master answered from an earlier submission with the same idempotency key. */
   readonly replayed: boolean
+  /** True when the job's dedupe key was held by this live job: the submission stored nothing. */
+  readonly deduplicated: boolean
+  /** True when the submission replaced this waiting job's input (a debounce). */
+  readonly debounced: boolean
   /** Set when no connected replica had the job's handler when it was submitted: its tasks wait for one. */
   readonly warning: string | undefined
   private readonly calls: JobCalls
@@ -64,12 +68,14 @@ export class JobHandle extends EventEmitter<JobHandleEvents> {
   private isClosed = false
 
   /** Use `client.jobs.submit()` or `client.jobs.handle(id)`. */
-  constructor(calls: JobCalls, id: string, submitted: { lsn: number; replayed: boolean; warning?: string } | undefined) {
+  constructor(calls: JobCalls, id: string, submitted: { lsn: number; replayed: boolean; deduplicated?: boolean; debounced?: boolean; warning?: string } | undefined) {
     super()
     this.calls = calls
     this.id = id
     this.lsn = submitted?.lsn
     this.replayed = submitted?.replayed ?? false
+    this.deduplicated = submitted?.deduplicated ?? false
+    this.debounced = submitted?.debounced ?? false
     this.warning = submitted?.warning
     // 'newListener' is EventEmitter's own event, outside JobHandleEvents.
     ;(this as EventEmitter).on('newListener', (event: string | symbol) => {

@@ -38,6 +38,14 @@ export interface JobOptions {
    * `replayed: true`), so the client also sends it again after a lost answer. 1 to 200 characters.
    */
   idempotencyKey?: string
+  /**
+   * At most one live job per `key` (1 to 200 characters). `drop` (the default): a submission
+   * while the key's job is unfinished — or, with `windowMs`, within that long after it was
+   * created — answers that job (`deduplicated: true`) and stores nothing. `debounce` (one input,
+   * with `delayMs`): a submission while the key's job still waits for its delay replaces its
+   * input and starts the delay again (`debounced: true`).
+   */
+  dedupe?: { key: string; mode?: 'drop' | 'debounce'; windowMs?: number }
 }
 
 export interface SubmitOptions extends JobOptions {
@@ -178,11 +186,19 @@ export class Jobs {
     }
     if (key !== undefined) call.idempotencyKey = key
     const answer = await this.connection.run(() => callMaster(this.connection, call))
-    const body = answer.body as { id?: unknown; lsn?: unknown; replayed?: unknown; warning?: unknown } | undefined
+    const body = answer.body as { id?: unknown; lsn?: unknown; replayed?: unknown; deduplicated?: unknown; debounced?: unknown; warning?: unknown } | undefined
     if (typeof body?.id !== 'string') throw badResponse(answer.node, `a job submission answered without an id: ${JSON.stringify(answer.body) ?? 'nothing'}`)
     const lsn = typeof body.lsn === 'number' ? body.lsn : 0
     this.session.observe(lsn)
-    const submitted = { lsn, replayed: body.replayed === true || answer.status === 200, ...(typeof body.warning === 'string' ? { warning: body.warning } : {}) }
+    const deduplicated = body.deduplicated === true
+    const debounced = body.debounced === true
+    const submitted = {
+      lsn,
+      replayed: body.replayed === true || (answer.status === 200 && !deduplicated && !debounced),
+      deduplicated,
+      debounced,
+      ...(typeof body.warning === 'string' ? { warning: body.warning } : {}),
+    }
     return new JobHandle(this.calls, body.id, submitted)
   }
 
@@ -208,6 +224,10 @@ function jobBody(name: string, inputs: { input: unknown } | { inputs: unknown[] 
   if (options.priority !== undefined) body['priority'] = options.priority
   if (options.delayMs !== undefined) body['delay_ms'] = options.delayMs
   if (options.idempotencyKey !== undefined) body['idempotency_key'] = options.idempotencyKey
+  if (options.dedupe !== undefined) {
+    const { key, mode, windowMs } = options.dedupe
+    body['dedupe'] = { key, ...(mode === undefined ? {} : { mode }), ...(windowMs === undefined ? {} : { window_ms: windowMs }) }
+  }
   return body
 }
 

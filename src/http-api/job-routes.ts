@@ -52,7 +52,8 @@ export function registerJobRoutes(app: Router, node: NodeApi, { toMaster, sendJs
         throw new TandemError('BAD_REQUEST', 'the body must be JSON: {"name": "handler", "input": …} or {"name": "handler", "inputs": […]}')
       }
       const outcome = await node.jobs().submit(parseJobSpec(body))
-      reply.status(outcome.replayed ? 200 : 201).header('x-tandem-lsn', String(outcome.lsn))
+      // 201 only for a job this request created; a replay, a dedupe or a debounce answers the job it found.
+      reply.status(outcome.replayed || outcome.deduplicated === true || outcome.debounced === true ? 200 : 201).header('x-tandem-lsn', String(outcome.lsn))
       return sendJson(reply, outcome, params)
     }),
   )

@@ -10,7 +10,7 @@ import type { JobEvent, JobSpec, readJob, summaryOf } from '../jobs/index.ts'
 /** The master's job queue, as the routes use it. */
 export interface JobsApi {
   /** `warning`: no connected replica has the handler (the job waits for one). */
-  submit(spec: JobSpec): Promise<{ id: string; state: string; tasks: number; lsn: number; replayed: boolean; sync?: SyncOutcome; warning?: string }>
+  submit(spec: JobSpec): Promise<{ id: string; state: string; tasks: number; lsn: number; replayed: boolean; deduplicated?: true; debounced?: true; sync?: SyncOutcome; warning?: string }>
   get(id: string): (ReturnType<typeof readJob> & { warning?: string }) | undefined
   list(filter: { state?: string; name?: string; limit: number; before?: string }): ReturnType<typeof summaryOf>[]
   cancel(id: string): Promise<void>

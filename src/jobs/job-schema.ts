@@ -7,6 +7,8 @@
  *                    waits until its replica has applied it), and its state
  *     _tandem_tasks  one row per input: state, attempts, the live lease (epoch, token, replica),
  *                    and the result or last error
+ *     _tandem_job_dedupe  one row per dedupe key: the job that holds it, since when, and for
+ *                    how long (window_ms; NULL: while the job is unfinished)
  *
  * Task states: queued → leased → done | failed (waits for its backoff, then queued again) |
  * dead (no attempts left); any unfinished state → cancelled. `lease_token` only grows: it is the
@@ -56,6 +58,13 @@ const schema = `
     PRIMARY KEY (job_id, idx)
   ) WITHOUT ROWID;
   CREATE INDEX IF NOT EXISTS _tandem_tasks_open ON _tandem_tasks(state) WHERE state IN ('queued', 'leased', 'failed');
+  CREATE TABLE IF NOT EXISTS _tandem_job_dedupe (
+    key TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    window_ms REAL
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS _tandem_job_dedupe_job ON _tandem_job_dedupe(job_id);
 `
 
 /** Creates the queue's tables if they are missing (call with the SQL policy suspended). */

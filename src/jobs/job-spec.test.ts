@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { isTandemError } from '../shared/errors.ts'
-import { defaultJobOptions, parseJobSpec, tasksPerJobMax } from './job-spec.ts'
+import { dedupeKeyCharsMax, defaultJobOptions, parseJobSpec, tasksPerJobMax } from './job-spec.ts'
 import { retryDelayMs } from './backoff.ts'
 import { Heap } from './heap.ts'
 
@@ -39,6 +39,27 @@ test('bad submissions name what is wrong', () => {
   refused({ name: 'n', input: 1, backoff: { jitter: 2 } }, /"backoff.jitter"/)
   refused({ name: 'n', input: 1, idempotency_key: '' }, /"idempotency_key"/)
   refused({ name: 'n', input: 1, colour: 'red' }, /unknown field "colour"/)
+})
+
+test('dedupe: a key, a mode and a window, each checked; debounce takes one input and a delay', () => {
+  assert.deepEqual(parseJobSpec({ name: 'n', input: 1, dedupe: { key: 'k' } }).dedupe, { key: 'k', mode: 'drop', windowMs: undefined })
+  assert.deepEqual(parseJobSpec({ name: 'n', inputs: [1], dedupe: { key: 'k', window_ms: 60_000 } }).dedupe, { key: 'k', mode: 'drop', windowMs: 60_000 })
+  assert.deepEqual(parseJobSpec({ name: 'n', input: 1, delay_ms: 500, dedupe: { key: 'k', mode: 'debounce' } }).dedupe, { key: 'k', mode: 'debounce', windowMs: undefined })
+  assert.notEqual(parseJobSpec({ name: 'n', input: 1, dedupe: { key: 'a' } }).hash, parseJobSpec({ name: 'n', input: 1, dedupe: { key: 'b' } }).hash, 'the idempotency hash tells dedupe keys apart')
+  refused({ name: 'n', input: 1, dedupe: 'k' }, /"dedupe" must be an object/)
+  refused({ name: 'n', input: 1, dedupe: ['k'] }, /"dedupe" must be an object/)
+  refused({ name: 'n', input: 1, dedupe: null }, /"dedupe" must be an object/)
+  refused({ name: 'n', input: 1, dedupe: {} }, /"dedupe.key"/)
+  refused({ name: 'n', input: 1, dedupe: { key: '' } }, /"dedupe.key"/)
+  refused({ name: 'n', input: 1, dedupe: { key: 7 } }, /"dedupe.key"/)
+  refused({ name: 'n', input: 1, dedupe: { key: 'x'.repeat(dedupeKeyCharsMax + 1) } }, /"dedupe.key"/)
+  refused({ name: 'n', input: 1, dedupe: { key: 'k', mode: 'throttle' } }, /"dedupe.mode"/)
+  refused({ name: 'n', input: 1, dedupe: { key: 'k', window_ms: 0 } }, /"dedupe.window_ms"/)
+  refused({ name: 'n', input: 1, dedupe: { key: 'k', window_ms: 1.5 } }, /"dedupe.window_ms"/)
+  refused({ name: 'n', input: 1, dedupe: { key: 'k', ttl: 5 } }, /unknown field "dedupe.ttl"/)
+  refused({ name: 'n', input: 1, dedupe: { key: 'k', mode: 'debounce' } }, /needs "delay_ms"/)
+  refused({ name: 'n', inputs: [1], delay_ms: 5, dedupe: { key: 'k', mode: 'debounce' } }, /takes one "input"/)
+  refused({ name: 'n', input: 1, delay_ms: 5, dedupe: { key: 'k', mode: 'debounce', window_ms: 10 } }, /"dedupe.window_ms" is for mode "drop"/)
 })
 
 test('backoff: fixed, exponential, capped, with jitter below the delay', () => {

@@ -14,6 +14,18 @@ export interface JobOptions {
   priority: number
 }
 
+/**
+ * `dedupe`: at most one live job per key. `drop`: a submission while the key's job is live
+ * answers that job instead (live: unfinished; with `windowMs`, for that long after it was
+ * created, finished or not). `debounce`: a submission while the key's job still waits for its
+ * delay replaces its input and starts its delay again.
+ */
+export interface Dedupe {
+  key: string
+  mode: 'drop' | 'debounce'
+  windowMs: number | undefined
+}
+
 export interface JobSpec {
   name: string
   /** One JSON text per task, in input order. */
@@ -23,6 +35,7 @@ export interface JobSpec {
   options: JobOptions
   delayMs: number
   idempotencyKey: string | undefined
+  dedupe: Dedupe | undefined
   /** Tells a retry of this submission from a different one under the same idempotency key. */
   hash: string
 }
@@ -44,7 +57,8 @@ export const defaultJobOptions: JobOptions = {
   priority: 0,
 }
 
-const known = new Set(['name', 'input', 'inputs', 'attempts', 'backoff', 'timeout_ms', 'priority', 'delay_ms', 'idempotency_key'])
+const known = new Set(['name', 'input', 'inputs', 'attempts', 'backoff', 'timeout_ms', 'priority', 'delay_ms', 'idempotency_key', 'dedupe'])
+export const dedupeKeyCharsMax = 200
 
 export function parseJobSpec(body: unknown): JobSpec {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('the body must be a JSON object: {"name": …, "input": …} or {"name": …, "inputs": […]}')
@@ -76,8 +90,29 @@ export function parseJobSpec(body: unknown): JobSpec {
   const key = fields['idempotency_key']
   if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 200)) throw bad('"idempotency_key" must be a string of 1 to 200 characters')
   const delayMs = integerField(fields, 'delay_ms', 0, timeoutMsMax) ?? 0
-  const hash = createHash('sha256').update(JSON.stringify([name, inputs, options, delayMs])).digest('hex')
-  return { name, inputs, isFanOut: hasInputs, options, delayMs, idempotencyKey: key, hash }
+  const dedupe = parseDedupe(fields['dedupe'], hasInputs, delayMs)
+  const hash = createHash('sha256').update(JSON.stringify([name, inputs, options, delayMs, dedupe ?? null])).digest('hex')
+  return { name, inputs, isFanOut: hasInputs, options, delayMs, idempotencyKey: key, dedupe, hash }
+}
+
+function parseDedupe(value: unknown, isFanOut: boolean, delayMs: number): Dedupe | undefined {
+  if (value === undefined) return undefined
+  const shape = '"dedupe" must be an object: {"key": "…", "mode": "drop" | "debounce", "window_ms": …}'
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad(shape)
+  const fields = value as Record<string, unknown>
+  const unknownField = Object.keys(fields).find((name) => name !== 'key' && name !== 'mode' && name !== 'window_ms')
+  if (unknownField !== undefined) throw bad(`unknown field "dedupe.${unknownField}"; ${shape}`)
+  const key = fields['key']
+  if (typeof key !== 'string' || key.length === 0 || key.length > dedupeKeyCharsMax) throw bad(`"dedupe.key" must be a string of 1 to ${dedupeKeyCharsMax} characters`)
+  const mode = fields['mode'] ?? 'drop'
+  if (mode !== 'drop' && mode !== 'debounce') throw bad('"dedupe.mode" must be "drop" (answer the live job instead) or "debounce" (replace the waiting job\'s input)')
+  const windowMs = integerField(fields, 'window_ms', 1, timeoutMsMax, 'dedupe.')
+  if (mode === 'debounce') {
+    if (windowMs !== undefined) throw bad('"dedupe.window_ms" is for mode "drop"; a debounced job waits "delay_ms" after the newest submission')
+    if (isFanOut) throw bad('"dedupe.mode" "debounce" takes one "input": it replaces the waiting job\'s input')
+    if (delayMs < 1) throw bad('"dedupe.mode" "debounce" needs "delay_ms" of 1 or more: how long the job waits for a newer submission to replace its input')
+  }
+  return { key, mode, windowMs }
 }
 
 function parseBackoff(value: unknown): Backoff {

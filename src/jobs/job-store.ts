@@ -55,6 +55,15 @@ export interface TaskRow {
   finished_at: number | null
 }
 
+export interface DedupeHolder {
+  job_id: string
+  created_at: number
+  window_ms: number | null
+  state: JobState
+  finished_at: number | null
+  task_count: number
+}
+
 export interface NewJob {
   id: string
   name: string
@@ -81,6 +90,31 @@ export class JobWrites {
 
   constructor(connection: Connection) {
     this.sql = new Statements(connection)
+  }
+
+  /** The job holding dedupe `key`, with what deciding on a new submission needs; undefined when none does. */
+  dedupeHolder(key: string): DedupeHolder | undefined {
+    return this.sql
+      .get(
+        `SELECT d.job_id, d.created_at, d.window_ms, j.state, j.finished_at, j.task_count FROM _tandem_job_dedupe d JOIN _tandem_jobs j ON j.id = d.job_id WHERE d.key = ?`,
+      )
+      .get(key) as DedupeHolder | undefined
+  }
+
+  holdDedupe(key: string, jobId: string, createdAt: number, windowMs: number | undefined): void {
+    this.sql.get('INSERT OR REPLACE INTO _tandem_job_dedupe(key, job_id, created_at, window_ms) VALUES (?, ?, ?, ?)').run(key, jobId, createdAt, windowMs ?? null)
+  }
+
+  /**
+   * A debounce: the waiting single task of `jobId` takes `input` and waits until `runAfter`;
+   * the job's LSN becomes this entry's (its task sees what was written before the newest
+   * submission). False when the task is no longer queued: then nothing changed.
+   */
+  debounce(jobId: string, input: string, runAfter: number, lsn: number): boolean {
+    const changed = this.sql.get(`UPDATE _tandem_tasks SET input = ?, run_after = ? WHERE job_id = ? AND idx = 0 AND state = 'queued'`).run(input, runAfter, jobId).changes
+    if (Number(changed) !== 1) return false
+    this.sql.get('UPDATE _tandem_jobs SET lsn = ? WHERE id = ?').run(lsn, jobId)
+    return true
   }
 
   jobByKey(key: string): JobRow | undefined {
@@ -183,9 +217,11 @@ export class JobWrites {
       .all(before, keep, limit) as { id: string }[]
     const deleteTasks = this.sql.get('DELETE FROM _tandem_tasks WHERE job_id = ?')
     const deleteJob = this.sql.get('DELETE FROM _tandem_jobs WHERE id = ?')
+    const deleteDedupe = this.sql.get('DELETE FROM _tandem_job_dedupe WHERE job_id = ?')
     for (const { id } of ids) {
       deleteTasks.run(id)
       deleteJob.run(id)
+      deleteDedupe.run(id)
     }
     return ids.length
   }

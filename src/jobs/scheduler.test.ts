@@ -949,3 +949,84 @@ test('retry racing the last running task\'s result: the job is not finished whil
   assert.equal(h.job(id).state, 'completed')
   assert.deepEqual(readJob(h.reads, id, new Map())?.results, ['zero', 'one'])
 })
+
+// ── Deduplication ────────────────────────────────────────────────────────
+
+test('dedupe drop: while the key\'s job is unfinished, a submission answers it instead; once it finished, the key takes a new job', async (t) => {
+  const h = harness(t)
+  const first = await h.submit({ name: 'a', input: 1, dedupe: { key: 'report:42' } })
+  const again = await h.submit({ name: 'a', input: 2, dedupe: { key: 'report:42' } })
+  assert.deepEqual({ id: again.id, deduplicated: again.deduplicated, replayed: again.replayed }, { id: first.id, deduplicated: true, replayed: false })
+  const other = await h.submit({ name: 'a', input: 3, dedupe: { key: 'report:43' } })
+  assert.notEqual(other.id, first.id, 'another key is another job')
+  assert.equal(h.reads.list({ limit: 10 }).length, 2, 'the dropped submission stored nothing')
+  assert.equal(h.task(first.id, 0).input, '1', 'the live job keeps its input')
+
+  h.register('r1', ['a'], 2)
+  await h.settle()
+  for (const a of h.assigns('r1')) h.succeed('r1', a, a.input)
+  await h.settle()
+  assert.equal(h.job(first.id).state, 'completed')
+  const after = await h.submit({ name: 'a', input: 4, dedupe: { key: 'report:42' } })
+  assert.notEqual(after.id, first.id)
+  assert.equal(after.deduplicated, undefined)
+})
+
+test('dedupe drop with a window: one job per key per window, finished or not', async (t) => {
+  const h = harness(t)
+  h.register('r1', ['a'], 1)
+  const first = await h.submit({ name: 'a', input: 1, dedupe: { key: 'k', window_ms: 1000 } })
+  await h.settle()
+  h.succeed('r1', only(h.assigns('r1'), 'assignment'), 'x')
+  await h.settle()
+  assert.equal(h.job(first.id).state, 'completed')
+  h.clock.t += 999
+  assert.equal((await h.submit({ name: 'a', input: 2, dedupe: { key: 'k', window_ms: 1000 } })).id, first.id, 'within the window: the finished job answers')
+  h.clock.t += 1
+  const next = await h.submit({ name: 'a', input: 3, dedupe: { key: 'k', window_ms: 1000 } })
+  assert.notEqual(next.id, first.id, 'past the window: a new job')
+  assert.equal((await h.submit({ name: 'a', input: 4, dedupe: { key: 'k', window_ms: 1000 } })).id, next.id, 'which now holds the key')
+})
+
+test('dedupe debounce: a submission while the job waits replaces its input and restarts its delay; once it started, the key takes a new job', async (t) => {
+  const h = harness(t)
+  h.register('r1', ['a'], 1)
+  const first = await h.submit({ name: 'a', input: 'v1', delay_ms: 50, dedupe: { key: 'save:doc-7', mode: 'debounce' } })
+  h.clock.t += 40
+  const second = await h.submit({ name: 'a', input: 'v2', delay_ms: 50, dedupe: { key: 'save:doc-7', mode: 'debounce' } })
+  assert.deepEqual({ id: second.id, debounced: second.debounced, state: second.state }, { id: first.id, debounced: true, state: 'queued' })
+  assert.ok(second.lsn > first.lsn)
+  const row = h.task(first.id, 0)
+  assert.deepEqual({ input: row.input, run_after: row.run_after, state: row.state }, { input: '"v2"', run_after: h.clock.t + 50, state: 'queued' })
+  assert.equal(h.job(first.id).lsn, second.lsn, 'the task waits for the newest submission\'s LSN')
+  h.clock.t += 20
+  await h.settle()
+  assert.equal(h.assigns('r1').length, 0, 'the first delay no longer counts')
+  h.clock.t += 30
+  await h.until(() => h.assigns('r1').length === 1, 'the debounced task runs once its new delay passed')
+  const a = only(h.assigns('r1'), 'assignment')
+  assert.deepEqual({ input: a.input, lsn: a.lsn }, { input: '"v2"', lsn: second.lsn })
+  // Running: a newer submission cannot change it, and becomes a job of its own.
+  const third = await h.submit({ name: 'a', input: 'v3', delay_ms: 50, dedupe: { key: 'save:doc-7', mode: 'debounce' } })
+  assert.notEqual(third.id, first.id)
+  assert.equal(third.debounced, undefined)
+  h.succeed('r1', a, 'saved')
+  await h.settle()
+  assert.deepEqual(h.reads.list({ limit: 10 }).map((j) => j.id).sort(), [first.id, third.id].sort(), 'two jobs in all: v1 never ran')
+  assert.equal(h.job(first.id).state, 'completed')
+})
+
+test('dedupe rows go with their jobs when retention deletes them', async (t) => {
+  const h = harness(t, { retainMs: 1000 })
+  h.register('r1', ['a'], 1)
+  const first = await h.submit({ name: 'a', input: 1, dedupe: { key: 'k', window_ms: 1000 } })
+  await h.settle()
+  h.succeed('r1', only(h.assigns('r1'), 'assignment'), 'x')
+  await h.settle()
+  const count = () => (h.readConnection.prepare('SELECT count(*) AS n FROM _tandem_job_dedupe').get() as { n: number }).n
+  assert.equal(count(), 1)
+  h.clock.t += 5000
+  await h.write((writes) => writes.expire(h.clock.t - 1000, 10_000, 100))
+  assert.equal(h.reads.job(first.id), undefined)
+  assert.equal(count(), 0)
+})

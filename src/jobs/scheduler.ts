@@ -27,7 +27,7 @@ import type { LeaseRef, MasterMessage, ReplicaMessage } from '../protocol/messag
 import { retryDelayMs } from './backoff.ts'
 import type { JobState } from './job-schema.ts'
 import type { JobOptions, JobSpec } from './job-spec.ts'
-import type { JobReads, JobRow, JobWrites, LeaseEnd, TaskRow } from './job-store.ts'
+import type { DedupeHolder, JobReads, JobRow, JobWrites, LeaseEnd, TaskRow } from './job-store.ts'
 import { keyOf, runsBefore, setPhase, type Job, type Lease, type Task } from './queue-model.ts'
 import { TaskQueue } from './task-queue.ts'
 import { Workers, type Worker } from './workers.ts'
@@ -137,27 +137,61 @@ export class Scheduler {
     return `no connected replica runs a handler named '${name}': the job's tasks wait until one connects (a replica started with --jobs whose module exports ${name})`
   }
 
-  async submit(spec: JobSpec): Promise<{ id: string; state: JobState; tasks: number; lsn: number; replayed: boolean; warning?: string }> {
+  async submit(spec: JobSpec): Promise<Submitted> {
     const now = this.now()
     const id = `j_${Math.floor(now).toString(36).padStart(9, '0')}${randomBytes(8).toString('hex')}`
     const runAfter = now + spec.delayMs
     this.reserve(spec.inputs.length)
+    /** The waiting task a debounce took out of the queue, while its write is in flight. */
+    let debounced: Task | undefined
     let written
     try {
-      written = await this.options.write((writes, nextLsn) => {
+      written = await this.options.write((writes, nextLsn): Outcome => {
         const row = spec.idempotencyKey === undefined ? undefined : writes.jobByKey(spec.idempotencyKey)
-        if (row === undefined) writes.insertJob({ id, name: spec.name, options: spec.options, inputs: spec.inputs, lsn: nextLsn, idempotencyKey: spec.idempotencyKey, requestHash: spec.hash, createdAt: now, runAfter })
-        return row
+        if (row !== undefined) return { kind: 'replayed', row }
+        const { dedupe } = spec
+        const holder = dedupe === undefined ? undefined : writes.dedupeHolder(dedupe.key)
+        if (dedupe?.mode === 'drop' && holder !== undefined && isLive(holder, now)) return { kind: 'deduplicated', holder }
+        if (dedupe?.mode === 'debounce' && holder !== undefined && holder.finished_at === null && holder.task_count === 1) {
+          // Only a task still waiting here, with no lease write in flight, takes the new input;
+          // the write pipeline runs this in its batch, between any two of the scheduler's turns.
+          const task = this.tasks.get(keyOf(holder.job_id, 0))
+          if (task?.phase === 'waiting' && writes.debounce(holder.job_id, spec.inputs[0]!, runAfter, nextLsn)) {
+            this.forget(task)
+            debounced = task
+            return { kind: 'debounced', task }
+          }
+        }
+        writes.insertJob({ id, name: spec.name, options: spec.options, inputs: spec.inputs, lsn: nextLsn, idempotencyKey: spec.idempotencyKey, requestHash: spec.hash, createdAt: now, runAfter })
+        if (dedupe !== undefined) writes.holdDedupe(dedupe.key, id, now, dedupe.windowMs)
+        return { kind: 'new' }
       })
+    } catch (error) {
+      // Not written: the task a debounce took out waits again as it was.
+      if (debounced !== undefined && this.jobs.get(debounced.job.id) === debounced.job && !debounced.job.isCancelled) this.enqueue(copyOf(debounced, debounced.input, debounced.runAfter))
+      throw error
     } finally {
       this.reservedTasks -= spec.inputs.length
     }
-    const { value: existing, lsn } = written
-    if (existing !== undefined) {
+    const { value: outcome, lsn } = written
+    if (outcome.kind === 'replayed') {
+      const existing = outcome.row
       if (existing.request_hash !== spec.hash) {
         throw new TandemError('IDEMPOTENCY_KEY_REUSED', `idempotency_key ${spec.idempotencyKey} was used for a different job (${existing.id}); use a new key for a new job`)
       }
       return { id: existing.id, state: existing.state, tasks: existing.task_count, lsn: existing.lsn, replayed: true }
+    }
+    if (outcome.kind === 'deduplicated') {
+      const { holder } = outcome
+      return { id: holder.job_id, state: holder.state, tasks: holder.task_count, lsn, replayed: false, deduplicated: true }
+    }
+    if (outcome.kind === 'debounced') {
+      const { job } = outcome.task
+      job.lsn = lsn
+      // Cancelled while the write was in flight: the cancel's own write left the table right.
+      if (this.jobs.get(job.id) === job && !job.isCancelled) this.enqueue(copyOf(outcome.task, spec.inputs[0]!, runAfter))
+      this.scheduleAssign()
+      return { id: job.id, state: 'queued', tasks: 1, lsn, replayed: false, debounced: true }
     }
     const job: Job = { id, name: spec.name, options: spec.options, lsn, createdAt: now, open: spec.inputs.length, dead: 0, waiting: 0, doneCount: 0, doneMsTotal: 0, isCancelled: false }
     this.jobs.set(id, job)
@@ -698,6 +732,21 @@ export function isFinished(state: JobState): boolean {
 
 function notFound(id: string): TandemError {
   return new TandemError('JOB_NOT_FOUND', `no job ${id} (it may have passed its retention)`)
+}
+
+export type Submitted = { id: string; state: JobState; tasks: number; lsn: number; replayed: boolean; deduplicated?: true; debounced?: true; warning?: string }
+
+/** What a submission's write did: a new job, or none (an idempotent replay, a dedupe, a debounce). */
+type Outcome = { kind: 'new' } | { kind: 'replayed'; row: JobRow } | { kind: 'deduplicated'; holder: DedupeHolder } | { kind: 'debounced'; task: Task }
+
+/** A dedupe key's job answers for the key while it is unfinished, or for its window after it was created. */
+function isLive(holder: DedupeHolder, now: number): boolean {
+  return holder.window_ms === null ? holder.finished_at === null : now < holder.created_at + holder.window_ms
+}
+
+/** The same task, as a new object waiting with `input` until `runAfter` (the old one stays out of the queue). */
+function copyOf(task: Task, input: string, runAfter: number): Task {
+  return { ...newTask(task.job, task.index, input, task.token, runAfter), attempts: task.attempts, lostLeases: task.lostLeases }
 }
 
 function newTask(job: Job, index: number, input: string, token: number, runAfter: number): Task {

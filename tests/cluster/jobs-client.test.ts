@@ -154,6 +154,28 @@ describe('jobs from the client and the CLI, run by two replicas', () => {
     assert.deepEqual((await again.wait()).results, ['once'])
   })
 
+  test('dedupe: a second submission while the key\'s job runs answers it; debounce replaces a waiting job\'s input; bad dedupe fields store nothing', async () => {
+    const file = newFile()
+    const key = `dedupe-${process.pid}`
+    const first = await db.jobs.submit('hold', { file, value: 'first' }, { dedupe: { key } })
+    const again = await db.jobs.submit('hold', { file, value: 'second' }, { dedupe: { key } })
+    assert.deepEqual([again.id, first.deduplicated, again.deduplicated, again.replayed], [first.id, false, true, false])
+    release(file)
+    assert.deepEqual((await first.wait()).results, ['first'], 'the dropped submission changed nothing')
+
+    const debounceKey = `debounce-${process.pid}`
+    const waiting = await db.jobs.submit('echo', 'draft 1', { delayMs: 60_000, dedupe: { key: debounceKey, mode: 'debounce' } })
+    const newer = await db.jobs.submit('echo', 'draft 2', { delayMs: 300, dedupe: { key: debounceKey, mode: 'debounce' } })
+    assert.deepEqual([newer.id, newer.debounced, newer.replayed], [waiting.id, true, false])
+    assert.deepEqual((await newer.wait()).results, ['draft 2'], 'the newest input ran, after the newest delay (not the first minute)')
+
+    const before = await db.jobs.list({ limit: 500 })
+    for (const dedupe of [{ key: '' }, { key: 'k', mode: 'throttle' }, { key: 'k', windowMs: -1 }, { key: 'k', mode: 'debounce' }] as { key: string }[]) {
+      await assert.rejects(db.jobs.submit('echo', 1, { dedupe }), (error) => isTandemClientError(error, 'BAD_REQUEST') && /dedupe/.test(error.message), JSON.stringify(dedupe))
+    }
+    assert.equal((await db.jobs.list({ limit: 500 })).length, before.length, 'nothing stored')
+  })
+
   test('get and retry of unknown jobs are JOB_NOT_FOUND; retry of a completed job is JOB_NOT_RETRYABLE; list filters', async () => {
     await assert.rejects(db.jobs.get('j_nope'), (error) => isTandemClientError(error, 'JOB_NOT_FOUND') && error.status === 404)
     await assert.rejects(db.jobs.retry('j_nope'), (error) => isTandemClientError(error, 'JOB_NOT_FOUND'))
