@@ -30,6 +30,9 @@ test('every endpoint names its permission', () => {
   assert.equal(permissionFor('/cluster/fence'), 'cluster')
   assert.equal(permissionFor('/jobs/abc/cancel'), 'jobs')
   assert.equal(permissionFor('/jobsx'), undefined)
+  assert.equal(permissionFor('/schedules'), 'jobs')
+  assert.equal(permissionFor('/schedules/nightly'), 'jobs')
+  assert.equal(permissionFor('/schedulesx'), undefined)
 })
 
 test('an open node (no secret, no mutual TLS) treats every caller as a node', async () => {

@@ -60,7 +60,8 @@ export function permissionFor(path: string): Permission | undefined {
     case '/cluster/fence':
       return 'cluster'
     default:
-      return path === '/jobs' || path.startsWith('/jobs/') ? 'jobs' : undefined
+      // A schedule submits jobs: it takes the same permission.
+      return path === '/jobs' || path.startsWith('/jobs/') || path === '/schedules' || path.startsWith('/schedules/') ? 'jobs' : undefined
   }
 }
 

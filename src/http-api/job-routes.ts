@@ -1,11 +1,11 @@
 /**
- * The jobs API (docs/jobs.md): submit, read, wait for, stream, cancel and retry jobs. Every
- * route needs the master's queue; a replica forwards the request (or redirects with
- * `redirect`).
+ * The jobs API (docs/jobs.md): submit, read, wait for, stream, cancel and retry jobs, and the
+ * schedules that submit them. Every route needs the master's queue; a replica forwards the
+ * request (or redirects with `redirect`). Permission: `jobs` (gate.ts), for both.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { TandemError } from '../shared/errors.ts'
-import { jobStates, parseJobSpec, type JobEvent } from '../jobs/index.ts'
+import { jobStates, parseJobSpec, parseScheduleSpec, type JobEvent } from '../jobs/index.ts'
 import type { NodeApi } from './node-api.ts'
 import { duration, parseQueryParams, type QueryParams } from './query-params.ts'
 
@@ -22,6 +22,7 @@ type Handler = (request: FastifyRequest, reply: FastifyReply) => unknown
 export interface Router {
   get(url: string, handler: Handler): unknown
   post(url: string, handler: Handler): unknown
+  delete(url: string, handler: Handler): unknown
 }
 
 const waitMsMax = 60_000
@@ -121,6 +122,39 @@ export function registerJobRoutes(app: Router, node: NodeApi, { toMaster, sendJs
         out.end()
       }
       request.raw.on('close', close)
+    }),
+  )
+
+  const bodyOf = (request: FastifyRequest, shape: string): unknown => {
+    try {
+      return JSON.parse(typeof request.body === 'string' ? request.body : '')
+    } catch {
+      throw new TandemError('BAD_REQUEST', `the body must be JSON: ${shape}`)
+    }
+  }
+
+  app.post(
+    '/schedules',
+    onMaster(async (request, reply, params) => {
+      const spec = parseScheduleSpec(bodyOf(request, '{"id": "nightly", "name": "handler", "cron": "0 3 * * *", "input": …}'))
+      const { schedule, created, lsn } = await node.jobs().schedules.upsert(spec)
+      return sendJson(reply.status(created ? 201 : 200).header('x-tandem-lsn', String(lsn)), schedule, params)
+    }),
+  )
+  app.get('/schedules', onMaster((_request, reply, params) => sendJson(reply, { schedules: node.jobs().schedules.list() }, params)))
+  app.get(
+    '/schedules/:id',
+    onMaster((request, reply, params) => {
+      const schedule = node.jobs().schedules.get(idOf(request))
+      if (schedule === undefined) throw new TandemError('SCHEDULE_NOT_FOUND', `no schedule ${idOf(request)}`)
+      return sendJson(reply, schedule, params)
+    }),
+  )
+  app.delete(
+    '/schedules/:id',
+    onMaster(async (request, reply, params) => {
+      const lsn = await node.jobs().schedules.remove(idOf(request))
+      return sendJson(reply.header('x-tandem-lsn', String(lsn)), { id: idOf(request), deleted: true }, params)
     }),
   )
 

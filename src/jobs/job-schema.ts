@@ -9,6 +9,9 @@
  *                    and the result or last error
  *     _tandem_job_dedupe  one row per dedupe key: the job that holds it, since when, and for
  *                    how long (window_ms; NULL: while the job is unfinished)
+ *     _tandem_schedules  one row per schedule: its rule (cron and tz, or every_ms from
+ *                    anchor_at), the job it makes, and next_at, the first occurrence not yet
+ *                    made: it moves in the same transaction as the occurrence's job is made
  *
  * Task states: queued → leased → done | failed (waits for its backoff, then queued again) |
  * dead (no attempts left); any unfinished state → cancelled. `lease_token` only grows: it is the
@@ -65,6 +68,22 @@ const schema = `
     window_ms REAL
   ) WITHOUT ROWID;
   CREATE INDEX IF NOT EXISTS _tandem_job_dedupe_job ON _tandem_job_dedupe(job_id);
+  CREATE TABLE IF NOT EXISTS _tandem_schedules (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    input TEXT NOT NULL,
+    options TEXT NOT NULL,
+    cron TEXT,
+    every_ms INTEGER,
+    tz TEXT,
+    catch_up TEXT NOT NULL,
+    anchor_at REAL NOT NULL,
+    next_at REAL NOT NULL,
+    last_at REAL,
+    last_job TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+  ) WITHOUT ROWID;
 `
 
 /** Creates the queue's tables if they are missing (call with the SQL policy suspended). */

@@ -81,14 +81,10 @@ export function parseJobSpec(body: unknown): JobSpec {
     checkDepth(fields['input'], '"input"')
     inputs = [JSON.stringify(fields['input'] ?? null)]
   }
-  const options: JobOptions = {
-    attempts: integerField(fields, 'attempts', 1, attemptsMax) ?? defaultJobOptions.attempts,
-    backoff: parseBackoff(fields['backoff']),
-    timeoutMs: integerField(fields, 'timeout_ms', 1, timeoutMsMax) ?? defaultJobOptions.timeoutMs,
-    priority: integerField(fields, 'priority', -1_000_000, 1_000_000) ?? defaultJobOptions.priority,
-  }
+  const options = parseJobOptions(fields)
   const key = fields['idempotency_key']
   if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 200)) throw bad('"idempotency_key" must be a string of 1 to 200 characters')
+  if (key?.startsWith(reservedKeyPrefix) === true) throw bad(`"idempotency_key" must not start with ${reservedKeyPrefix}: Tandem's schedules key their jobs so`)
   const delayMs = integerField(fields, 'delay_ms', 0, timeoutMsMax) ?? 0
   const dedupe = parseDedupe(fields['dedupe'], hasInputs, delayMs)
   const hash = createHash('sha256').update(JSON.stringify([name, inputs, options, delayMs, dedupe ?? null])).digest('hex')
@@ -115,6 +111,19 @@ function parseDedupe(value: unknown, isFanOut: boolean, delayMs: number): Dedupe
   return { key, mode, windowMs }
 }
 
+/** Idempotency keys starting so are Tandem's own (schedule-spec.ts keys each occurrence's job). */
+export const reservedKeyPrefix = '_tandem'
+
+/** `attempts`, `backoff`, `timeout_ms` and `priority` of a job, or of the jobs a schedule makes. */
+export function parseJobOptions(fields: Record<string, unknown>): JobOptions {
+  return {
+    attempts: integerField(fields, 'attempts', 1, attemptsMax) ?? defaultJobOptions.attempts,
+    backoff: parseBackoff(fields['backoff']),
+    timeoutMs: integerField(fields, 'timeout_ms', 1, timeoutMsMax) ?? defaultJobOptions.timeoutMs,
+    priority: integerField(fields, 'priority', -1_000_000, 1_000_000) ?? defaultJobOptions.priority,
+  }
+}
+
 function parseBackoff(value: unknown): Backoff {
   const fallback = defaultJobOptions.backoff
   if (value === undefined) return fallback
@@ -129,7 +138,7 @@ function parseBackoff(value: unknown): Backoff {
   return { type, delayMs, jitter, maxMs }
 }
 
-function integerField(fields: Record<string, unknown>, name: string, min: number, max: number, prefix = ''): number | undefined {
+export function integerField(fields: Record<string, unknown>, name: string, min: number, max: number, prefix = ''): number | undefined {
   const value = fields[name]
   if (value === undefined) return undefined
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) throw bad(`"${prefix}${name}" must be an integer from ${min} to ${max}`)
@@ -137,7 +146,7 @@ function integerField(fields: Record<string, unknown>, name: string, min: number
 }
 
 /** Walks without recursion, so the check itself cannot overflow the stack. */
-function checkDepth(value: unknown, what: string): void {
+export function checkDepth(value: unknown, what: string): void {
   const stack: [unknown, number][] = [[value, 1]]
   while (stack.length > 0) {
     const [node, depth] = stack.pop()!
@@ -149,6 +158,6 @@ function checkDepth(value: unknown, what: string): void {
   }
 }
 
-function bad(message: string): TandemError {
+export function bad(message: string): TandemError {
   return new TandemError('BAD_REQUEST', message)
 }

@@ -2,6 +2,7 @@
  * The scheduler's view of the queue in memory: what is waiting, who holds which lease. The
  * tables hold the durable truth; this is rebuilt from them when a node becomes master.
  */
+import { randomBytes } from 'node:crypto'
 import type { JobOptions } from './job-spec.ts'
 
 export interface Job {
@@ -59,6 +60,11 @@ export interface Task {
 }
 
 export const keyOf = (job: string, index: number) => `${job}#${index}`
+
+/** A new job's id: `j_`, the time in base 36 (ids sort by creation), and 16 random hex digits. */
+export function newJobId(now: number): string {
+  return `j_${Math.floor(now).toString(36).padStart(9, '0')}${randomBytes(8).toString('hex')}`
+}
 
 /** Moves a task to `phase`, keeping its job's count of waiting tasks. */
 export function setPhase(task: Task, phase: TaskPhase): void {

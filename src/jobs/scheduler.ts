@@ -18,7 +18,6 @@
  * much longer than the job's tasks take on average gets a second copy on another replica with a
  * free slot. The first result wins; the other copy is cancelled.
  */
-import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import type { Clock } from '../shared/clock.ts'
 import { TandemError, messageOf } from '../shared/errors.ts'
@@ -27,8 +26,8 @@ import type { LeaseRef, MasterMessage, ReplicaMessage } from '../protocol/messag
 import { retryDelayMs } from './backoff.ts'
 import type { JobState } from './job-schema.ts'
 import type { JobOptions, JobSpec } from './job-spec.ts'
-import type { DedupeHolder, JobReads, JobRow, JobWrites, LeaseEnd, TaskRow } from './job-store.ts'
-import { keyOf, runsBefore, setPhase, type Job, type Lease, type Task } from './queue-model.ts'
+import type { DedupeHolder, JobReads, JobRow, JobWrites, LeaseEnd, NewJob, TaskRow } from './job-store.ts'
+import { keyOf, newJobId, runsBefore, setPhase, type Job, type Lease, type Task } from './queue-model.ts'
 import { TaskQueue } from './task-queue.ts'
 import { Workers, type Worker } from './workers.ts'
 
@@ -139,7 +138,7 @@ export class Scheduler {
 
   async submit(spec: JobSpec): Promise<Submitted> {
     const now = this.now()
-    const id = `j_${Math.floor(now).toString(36).padStart(9, '0')}${randomBytes(8).toString('hex')}`
+    const id = newJobId(now)
     const runAfter = now + spec.delayMs
     this.reserve(spec.inputs.length)
     /** The waiting task a debounce took out of the queue, while its write is in flight. */
@@ -193,13 +192,25 @@ export class Scheduler {
       this.scheduleAssign()
       return { id: job.id, state: 'queued', tasks: 1, lsn, replayed: false, debounced: true }
     }
-    const job: Job = { id, name: spec.name, options: spec.options, lsn, createdAt: now, open: spec.inputs.length, dead: 0, waiting: 0, doneCount: 0, doneMsTotal: 0, isCancelled: false }
-    this.jobs.set(id, job)
-    spec.inputs.forEach((input, index) => this.enqueue(newTask(job, index, input, 0, runAfter)))
-    this.counters.submitted++
-    this.scheduleAssign()
+    this.adopt([{ id, name: spec.name, options: spec.options, inputs: spec.inputs, lsn, idempotencyKey: spec.idempotencyKey, requestHash: spec.hash, createdAt: now, runAfter }])
     const warning = this.handlerWarning(spec.name)
     return { id, state: 'queued', tasks: spec.inputs.length, lsn, replayed: false, ...(warning === undefined ? {} : { warning }) }
+  }
+
+  /** Jobs just committed (a submission, a schedule's occurrences): their tasks wait in memory from now on. */
+  adopt(jobs: readonly NewJob[]): void {
+    for (const spec of jobs) {
+      const job: Job = { id: spec.id, name: spec.name, options: spec.options, lsn: spec.lsn, createdAt: spec.createdAt, open: spec.inputs.length, dead: 0, waiting: 0, doneCount: 0, doneMsTotal: 0, isCancelled: false }
+      this.jobs.set(job.id, job)
+      spec.inputs.forEach((input, index) => this.enqueue(newTask(job, index, input, 0, spec.runAfter)))
+      this.counters.submitted++
+    }
+    this.scheduleAssign()
+  }
+
+  /** Whether `count` more tasks fit under queuedTasksMax now. */
+  hasRoom(count: number): boolean {
+    return this.tasks.size + this.reservedTasks + count <= this.options.queuedTasksMax
   }
 
   /**

@@ -18,7 +18,7 @@ import type { LogEntry } from '../replication-log/log-entry.ts'
 import { diskTakesWrites, foreignObjects, openConnection, openWriter, type Connection, type GuardedConnection, type SchemaGeneration } from '../storage/index.ts'
 import type { JobsApi, NodeInfo } from '../http-api/node-api.ts'
 import type { NodeConfig } from './config.ts'
-import { JobReads, JobWrites, Scheduler, ensureJobSchema, readJob, summaryOf, type JobSpec } from '../jobs/index.ts'
+import { JobReads, JobWrites, ScheduleReads, ScheduleWrites, Scheduler, Schedules, ensureJobSchema, readJob, summaryOf, type JobSpec } from '../jobs/index.ts'
 
 /** How often a master whose writes fail checks whether its disk takes writes again. */
 const writeProbeMs = 1000
@@ -28,6 +28,7 @@ export class MasterRole {
   readonly replication: ReplicationServer
   /** Takes jobs and leases their tasks to replicas. */
   readonly scheduler: Scheduler
+  readonly schedules: Schedules
   private readonly jobReads: JobReads
   /** The job queue as the HTTP API uses it. */
   readonly jobs: JobsApi
@@ -154,7 +155,20 @@ export class MasterRole {
       retainCount: config.jobRetainCount,
       queuedTasksMax: config.queuedTasksMax,
     })
-    const { scheduler, jobReads } = this
+    const scheduleWrites = new ScheduleWrites(this.writer.connection)
+    this.schedules = new Schedules({
+      write: async (fn) => {
+        let value: ReturnType<typeof fn> | undefined
+        const outcome = await this.pipeline.submit({ internal: () => (value = fn(jobWrites, scheduleWrites, this.pipeline.lastLsn + 1)) })
+        return { value: value as ReturnType<typeof fn>, lsn: outcome.lsn }
+      },
+      reads: new ScheduleReads(this.logReaderConnection),
+      clock,
+      logger,
+      hasRoom: (tasks) => this.scheduler.hasRoom(tasks),
+      adopt: (jobs) => this.scheduler.adopt(jobs),
+    })
+    const { scheduler, jobReads, schedules } = this
     this.jobs = {
       submit: (spec) => this.submitJob(spec),
       get: (id) => {
@@ -168,9 +182,16 @@ export class MasterRole {
       retry: (id) => scheduler.retry(id),
       waitFinished: (id, timeoutMs) => scheduler.waitFinished(id, timeoutMs),
       subscribe: (id, listener) => scheduler.subscribe(id, listener),
+      schedules: {
+        upsert: (spec) => this.refusingWhenDeposed(() => schedules.upsert(spec)),
+        remove: (id) => this.refusingWhenDeposed(() => schedules.remove(id)),
+        get: (id) => schedules.get(id),
+        list: () => schedules.list(),
+      },
     }
     this.recordEpochStart()
     this.scheduler.start()
+    this.schedules.start()
     this.retentionTimer = setInterval(() => this.truncateLog(), 1000)
     this.retentionTimer.unref()
     this.expiryTimer = setInterval(() => this.expireIdempotencyKeys(), Math.min(60_000, config.idempotencyWindowMs))
@@ -294,6 +315,19 @@ export class MasterRole {
     if (problem !== undefined) throw new TandemError('LEASE_LOST', `${problem} after committing LSN ${lsn} and before acknowledging it: the write may or may not survive the failover (retry only with the same Idempotency-Key)`, { lsn })
   }
 
+  /** A change to the queue's schedules: refused, as a write is, while this master is deposed or without its lease. */
+  private refusingWhenDeposed<T>(change: () => Promise<T>): Promise<T> {
+    if (this.deposedBy !== undefined) {
+      return Promise.reject(new TandemError('NOT_MASTER', `this master (epoch ${this.log.epoch()}) was deposed: epoch ${this.deposedBy} exists`, { epoch: this.deposedBy }))
+    }
+    try {
+      this.refuseWithoutLease()
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)))
+    }
+    return change()
+  }
+
   /**
    * A new job, with the same guarantees as a write: refused while this master is deposed, and
    * confirmed by `sync` replicas (the configured default) before it is acknowledged.
@@ -405,6 +439,7 @@ export class MasterRole {
     clearInterval(this.expiryTimer)
     clearInterval(this.checkTimer)
     clearInterval(this.probeTimer)
+    this.schedules.close()
     this.scheduler.close()
     await this.pipeline.stop()
     this.replication.close()

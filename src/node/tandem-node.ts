@@ -359,7 +359,7 @@ export class TandemNode implements NodeApi {
     }
     if (master !== undefined) {
       base['master'] = { url: this.url, lsn, epoch_start_lsn: master.epochStartLsn() ?? null, deposed_by_epoch: master.deposedEpoch ?? null, last_problem: master.writeFailure ?? master.replication.logProblem ?? null, write_queue: master.pipeline.pending, long_writes: { running: master.pipeline.isWritingLong, total: master.pipeline.longWrites }, log_retained_bytes: master.retainedLogBytes, log_oldest_lsn: master.oldestRetainedLsn() ?? null, ...master.guarantees() }
-      base['jobs'] = master.scheduler.stats()
+      base['jobs'] = { ...master.scheduler.stats(), ...master.schedules.stats() }
       base['replicas'] = master.replicaInfos(now).map((r) => ({ id: r.id, url: r.url, applied_lsn: r.appliedLsn, lag_entries: r.lagEntries, lag_ms: r.lagMs }))
     }
     if (replica !== undefined) {

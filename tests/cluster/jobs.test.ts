@@ -414,8 +414,10 @@ describe('prefetch: a replica holds leases beyond its slots', () => {
   test('its queued tasks start there as slots free; killed, its prefetched leases expire and run elsewhere, each recorded once', async () => {
     cluster = await Cluster.start({ replicas: 0, masterArgs: ['--lease-ms', '1000'] })
     const victim = await cluster.addReplica([...jobArgs(1), '--prefetch', '3'], { env: { TANDEM_TEST_NODE: 'r1' } })
-    const inputs = Array.from({ length: 12 }, (_, i) => ({ ms: 400, value: i }))
-    const id = await submit(cluster.master.url, { name: 'slow', inputs, attempts: 1 })
+    // On r1 a task never ends before the kill (its slot never frees: the three queued there never
+    // start); elsewhere it takes 50 ms.
+    const inputs = Array.from({ length: 12 }, (_, i) => ({ slowOn: 'r1', slowMs: 60_000, ms: 50, value: i }))
+    const id = await submit(cluster.master.url, { name: 'straggle', inputs, attempts: 1, timeout_ms: 120_000 })
     // One task runs on its one slot; three more wait on the replica itself.
     await waitFor(async () => {
       const replica = (await cluster.status(victim.url))['jobs'] as { running: number; waiting: number; prefetch: number }
@@ -423,15 +425,17 @@ describe('prefetch: a replica holds leases beyond its slots', () => {
     }, 20_000, () => `the replica to hold 1 running and 3 queued tasks\n${cluster.logs(10)}`)
     const held = (await jobStats(cluster, cluster.master.url)).workers.find((w) => w.id === victim.id)
     assert.equal(held?.running, 4, 'the master leased it its slot plus its prefetch')
-    await cluster.addReplica(jobArgs(4), { env: { TANDEM_TEST_NODE: 'r2' } })
     await victim.kill('SIGKILL')
+    // Alone, so that no backup copy runs them: its four leases, the three queued there included, expire.
+    await waitFor(async () => ((await jobStats(cluster, cluster.master.url)).leases_expired === 4 ? true : undefined), 20_000, () => `the killed replica's four leases to expire\n${cluster.logs(10)}`)
+    await cluster.addReplica(jobArgs(4), { env: { TANDEM_TEST_NODE: 'r2' } })
     const job = await finished(cluster.master.url, id)
     assert.equal(job.state, 'completed', JSON.stringify(job.tasks.filter((t) => t.state !== 'done')))
     assert.deepEqual(job.results.map((r) => r?.value), inputs.map((i) => i.value))
     const stats = await jobStats(cluster, cluster.master.url)
-    assert.ok(stats.leases_expired >= 3, `the killed replica's leases, queued ones included, expired (${stats.leases_expired})`)
+    assert.equal(stats.leases_expired, 4, "the killed replica's leases, the three queued ones included, expired")
     const lost = job.tasks.filter((t) => t.lost_leases > 0)
-    assert.ok(lost.length >= 3, `${lost.length} tasks ran again elsewhere`)
+    assert.equal(lost.length, 4, 'its four tasks ran again elsewhere')
     assert.ok(lost.every((t) => job.results[t.index]?.node === 'r2'), 'each ran to its end on the replica that lived')
     assert.equal(stats.results_recorded, inputs.length, 'exactly one recorded result per task')
   })
