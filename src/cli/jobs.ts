@@ -1,9 +1,9 @@
 /**
- * `tandem jobs list|show|cancel|retry URL …`: jobs over the HTTP API of any node (a replica
- * forwards /jobs to its master). Human tables by default, the master's JSON with --json; a
+ * `tandem jobs list|show|cancel|retry URL …` and `tandem jobs schedule|schedules|unschedule URL
+ * …`: jobs and schedules over the HTTP API of any node (a replica forwards them to its master). Human tables by default, the master's JSON with --json; a
  * refusal (JOB_NOT_FOUND, JOB_FINISHED…) is printed on stderr with its code and exits 1.
  */
-import { Command, Option } from 'commander'
+import { Command, InvalidArgumentError, Option } from 'commander'
 import { runAgainstNode, withAccessOptions, type AccessFlags, type NodeAccess } from './node-access.ts'
 import { integer, nodeUrl } from './options.ts'
 import { renderTable } from './table.ts'
@@ -36,8 +36,55 @@ interface JobView {
   errors?: { index: number; error: string | null; attempts: number }[]
 }
 
-function call(access: NodeAccess, method: 'GET' | 'POST', path: string): Promise<unknown> {
-  return access.json(method, `${access.url}${path}`, { timeoutMs: requestTimeoutMs })
+function call(access: NodeAccess, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<unknown> {
+  return access.json(method, `${access.url}${path}`, { timeoutMs: requestTimeoutMs, ...(body === undefined ? {} : { body }) })
+}
+
+interface ScheduleView {
+  id: string
+  name: string
+  cron: string | null
+  every_ms: number | null
+  tz: string | null
+  next_at: string
+  last_at: string | null
+  last_job: string | null
+}
+
+interface ScheduleFlags {
+  cron?: string
+  tz?: string
+  everyMs?: number
+  input?: string
+  catchUp?: string
+  json?: boolean
+}
+
+async function schedule(access: NodeAccess, id: string, name: string, flags: ScheduleFlags): Promise<void> {
+  let input: unknown = null
+  if (flags.input !== undefined) {
+    try {
+      input = JSON.parse(flags.input)
+    } catch {
+      throw new InvalidArgumentError(`--input must be JSON, such as '{"full": true}' or '"text"'`)
+    }
+  }
+  const body = { id, name, input, ...(flags.cron === undefined ? {} : { cron: flags.cron }), ...(flags.tz === undefined ? {} : { tz: flags.tz }), ...(flags.everyMs === undefined ? {} : { every_ms: flags.everyMs }), ...(flags.catchUp === undefined ? {} : { catch_up: flags.catchUp }) }
+  const view = (await call(access, 'POST', '/schedules', body)) as ScheduleView
+  if (flags.json === true) return print(JSON.stringify(view, null, 2))
+  print(`schedule ${view.id} makes a ${view.name} job ${ruleText(view)}; next at ${view.next_at}`)
+}
+
+function ruleText(view: ScheduleView): string {
+  return view.cron === null ? `every ${view.every_ms} ms` : `at "${view.cron}" (${view.tz ?? 'UTC'})`
+}
+
+async function schedules(access: NodeAccess, flags: { json?: boolean }): Promise<void> {
+  const body = (await call(access, 'GET', '/schedules')) as { schedules?: ScheduleView[] }
+  if (flags.json === true) return print(JSON.stringify(body, null, 2))
+  const all = body.schedules ?? []
+  if (all.length === 0) return print('no schedules')
+  print(renderTable(['id', 'handler', 'when', 'next', 'last job'], all.map((v) => [v.id, v.name, ruleText(v), v.next_at, v.last_job ?? ''])))
 }
 
 function print(text: string): void {
@@ -115,7 +162,7 @@ async function act(action: keyof typeof actions, access: NodeAccess, id: string,
 }
 
 export function jobsCommand(): Command {
-  const jobs = new Command('jobs').description('list, show, cancel and retry jobs (docs/jobs.md)')
+  const jobs = new Command('jobs').description('list, show, cancel and retry jobs, and schedule them (docs/jobs.md)')
   const json = () => new Option('--json', 'print the JSON the master answered')
   const listCommand = jobs
     .command('list')
@@ -142,5 +189,27 @@ export function jobsCommand(): Command {
       .addOption(json())
     withAccessOptions(actionCommand).action((url: string, id: string, flags: AccessFlags & { json?: boolean }) => runAgainstNode(url, flags, (access) => act(action, access, id, flags)))
   }
+  const scheduleCommand = jobs
+    .command('schedule')
+    .description('create or replace a schedule: one job of the handler per occurrence, made once, across failovers')
+    .argument('<url>', 'any node of the cluster', nodeUrl)
+    .argument('<id>', 'the schedule id: letters, digits and _ . : -')
+    .argument('<name>', 'the handler each occurrence runs')
+    .option('--cron <expression>', 'a cron expression (5 fields, or 6 with seconds first)')
+    .option('--tz <zone>', 'the IANA time zone of --cron (default UTC)')
+    .option('--every-ms <ms>', 'an occurrence every this long (at least 1000)', integer('--every-ms', 1000))
+    .option('--input <json>', 'the input of every job (JSON)')
+    .addOption(new Option('--catch-up <policy>', 'after a time without a master: one job (latest) or one per missed occurrence (all)').choices(['latest', 'all']))
+    .addOption(json())
+  withAccessOptions(scheduleCommand).action((url: string, id: string, name: string, flags: AccessFlags & ScheduleFlags) => runAgainstNode(url, flags, (access) => schedule(access, id, name, flags)))
+  const schedulesCommand = jobs.command('schedules').description('list the schedules').argument('<url>', 'any node of the cluster', nodeUrl).addOption(json())
+  withAccessOptions(schedulesCommand).action((url: string, flags: AccessFlags & { json?: boolean }) => runAgainstNode(url, flags, (access) => schedules(access, flags)))
+  const unscheduleCommand = jobs.command('unschedule').description('delete a schedule (the jobs it made stay)').argument('<url>', 'any node of the cluster', nodeUrl).argument('<id>', 'the schedule id')
+  withAccessOptions(unscheduleCommand).action((url: string, id: string, flags: AccessFlags) =>
+    runAgainstNode(url, flags, async (access) => {
+      await call(access, 'DELETE', `/schedules/${encodeURIComponent(id)}`)
+      print(`schedule ${id} deleted`)
+    }),
+  )
   return jobs
 }

@@ -111,7 +111,7 @@ export class NodeAccess {
   }
 
   /** A JSON request; an error answer is a CommandError with the node's code and message. */
-  async json(method: 'GET' | 'POST', url: string, options: { body?: unknown; timeoutMs: number }): Promise<unknown> {
+  async json(method: 'GET' | 'POST' | 'DELETE', url: string, options: { body?: unknown; timeoutMs: number }): Promise<unknown> {
     const response = await this.fetch(url, {
       method,
       headers: { accept: 'application/json', ...(options.body === undefined ? {} : { 'content-type': 'application/json' }) },

@@ -14,7 +14,7 @@ import { messageOf } from '../shared/errors.ts'
 import type { Credentials, TlsOptions } from './options.ts'
 
 export interface HttpRequest {
-  method: 'GET' | 'POST'
+  method: 'GET' | 'POST' | 'DELETE'
   /** The node's base URL, e.g. http://127.0.0.1:4001. */
   node: string
   /** Path and query string. */

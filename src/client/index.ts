@@ -20,6 +20,7 @@ export type { BatchResult, ExecResult, Row, Rows, StatementFailure, StatementRes
 export type { ReplicaView, TopologyView } from './topology.ts'
 export { Jobs, type CallOptions, type JobOptions, type ListFilter, type MapOptions, type SubmitOptions } from './jobs.ts'
 export { JobHandle, type JobHandleEvents, type WaitOptions } from './job-handle.ts'
+export { Schedules, type Schedule, type ScheduleRule } from './schedules.ts'
 export {
   JobFailedError,
   type Backoff,

@@ -18,6 +18,7 @@ import { decodeJob, decodeJobSummary, type Backoff, type Job, type JobState, typ
 import { stringifyJson } from './json-codec.ts'
 import { callMaster, type MasterCall } from './master-call.ts'
 import { badResponse } from './results.ts'
+import { Schedules } from './schedules.ts'
 import type { Session } from './session.ts'
 import type { Connection } from './writer.ts'
 
@@ -85,11 +86,14 @@ export class Jobs {
   private readonly connection: JobsConnection
   private readonly session: Session
   private readonly calls: JobCalls
+  /** Repeatable jobs: one per occurrence of a cron expression or an interval (docs/jobs.md). */
+  readonly schedules: Schedules
 
   /** Use `client.jobs`. */
   constructor(connection: JobsConnection, session: Session) {
     this.connection = connection
     this.session = session
+    this.schedules = new Schedules(connection)
     if (!openStreams.has(connection)) openStreams.set(connection, new Set())
     const streams = openStreams.get(connection)!
     this.calls = {

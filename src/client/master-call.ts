@@ -32,7 +32,7 @@ import { parseJson } from './json-codec.ts'
 import type { Connection } from './writer.ts'
 
 export interface MasterCall {
-  method: 'GET' | 'POST'
+  method: 'GET' | 'POST' | 'DELETE'
   /** Path and query string, e.g. `/jobs/j_1/wait?timeout=30000ms`. */
   path: string
   body?: string

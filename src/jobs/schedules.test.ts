@@ -145,6 +145,12 @@ test('occurrences: every_ms from the anchor, cron in its time zone across a DST 
   assert.equal(occurrencesDue(paris, 'all', first, daysLater).length, 6)
   assert.equal(occurrencesDue(every, 'all', 1500, 1500 + 10 * catchUpBatchMax * 1000).length, catchUpBatchMax)
   assert.deepEqual(occurrencesDue(every, 'all', 1500, 1499), [])
+  // 02:30 in Paris does not exist on 29 March (it runs at 03:30, 01:30 UTC) and happens twice on 25 October (it runs once).
+  const halfPastTwo = { cron: '30 2 * * *', everyMs: null, tz: 'Europe/Paris', anchorAt: 0 }
+  const spring = nextAfter(halfPastTwo, Date.parse('2026-03-28T12:00:00Z'))
+  assert.deepEqual([spring, nextAfter(halfPastTwo, spring)].map((at) => new Date(at).toISOString()), ['2026-03-29T01:30:00.000Z', '2026-03-30T00:30:00.000Z'])
+  const autumn = nextAfter(halfPastTwo, Date.parse('2026-10-24T12:00:00Z'))
+  assert.deepEqual([autumn, nextAfter(halfPastTwo, autumn)].map((at) => new Date(at).toISOString()), ['2026-10-25T00:30:00.000Z', '2026-10-26T01:30:00.000Z'])
   const seconds = { cron: '*/2 * * * * *', everyMs: null, tz: null, anchorAt: 0 }
   assert.deepEqual(occurrencesDue(seconds, 'all', 2000, 7000), [2000, 4000, 6000])
 })

@@ -176,6 +176,22 @@ describe('jobs from the client and the CLI, run by two replicas', () => {
     assert.equal((await db.jobs.list({ limit: 500 })).length, before.length, 'nothing stored')
   })
 
+  test('schedules: set, read, list and delete; each occurrence is a job that runs', async () => {
+    const id = `client-schedule-${process.pid}`
+    const set = await db.jobs.schedules.set(id, 'echo', { everyMs: 1000, input: 'tick' })
+    assert.deepEqual([set.id, set.everyMs, set.cron, set.catchUp, set.lastJob], [id, 1000, null, 'latest', null])
+    assert.ok(set.nextAt.getTime() > set.createdAt.getTime())
+    const ran = await waitFor(async () => (await db.jobs.schedules.get(id)).lastJob ?? undefined, 20_000, () => 'an occurrence')
+    assert.deepEqual((await db.jobs.handle(ran).wait()).results, ['tick'])
+    const replaced = await db.jobs.schedules.set(id, 'echo', { cron: '0 3 * * *', tz: 'Europe/Paris', input: 'nightly' })
+    assert.deepEqual([replaced.cron, replaced.tz, replaced.everyMs, replaced.input], ['0 3 * * *', 'Europe/Paris', null, 'nightly'])
+    assert.equal((await db.jobs.schedules.list()).filter((s) => s.id === id).length, 1)
+    await db.jobs.schedules.delete(id)
+    await assert.rejects(db.jobs.schedules.get(id), (error) => isTandemClientError(error, 'SCHEDULE_NOT_FOUND'))
+    await assert.rejects(db.jobs.schedules.delete(id), (error) => isTandemClientError(error, 'SCHEDULE_NOT_FOUND'))
+    await assert.rejects(db.jobs.schedules.set('bad id!', 'echo', { everyMs: 1000 }), (error) => isTandemClientError(error, 'BAD_REQUEST') && /"id"/.test(error.message))
+  })
+
   test('get and retry of unknown jobs are JOB_NOT_FOUND; retry of a completed job is JOB_NOT_RETRYABLE; list filters', async () => {
     await assert.rejects(db.jobs.get('j_nope'), (error) => isTandemClientError(error, 'JOB_NOT_FOUND') && error.status === 404)
     await assert.rejects(db.jobs.retry('j_nope'), (error) => isTandemClientError(error, 'JOB_NOT_FOUND'))
@@ -192,11 +208,38 @@ describe('jobs from the client and the CLI, run by two replicas', () => {
 
   describe('tandem jobs', () => {
     test('every jobs command has --help', () => {
-      for (const command of [['jobs'], ['jobs', 'list'], ['jobs', 'show'], ['jobs', 'cancel'], ['jobs', 'retry']]) {
+      for (const command of [['jobs'], ['jobs', 'list'], ['jobs', 'show'], ['jobs', 'cancel'], ['jobs', 'retry'], ['jobs', 'schedule'], ['jobs', 'schedules'], ['jobs', 'unschedule']]) {
         const result = tandem([...command, '--help'])
         assert.equal(result.status, 0, result.stderr)
         assert.match(result.stdout, /Usage: tandem jobs/)
       }
+    })
+
+    test('schedule, schedules and unschedule; a bad rule or input exits 1 naming it, and stores nothing', async () => {
+      const id = `cli-schedule-${process.pid}`
+      const made = tandem(['jobs', 'schedule', cluster.replicas[1]!.url, id, 'echo', '--cron', '0 3 * * *', '--tz', 'Europe/Paris', '--input', '{"full": true}'])
+      assert.equal(made.status, 0, made.stderr)
+      assert.match(made.stdout, new RegExp(`schedule ${id} makes a echo job at "0 3 \\* \\* \\*" \\(Europe/Paris\\); next at 20`))
+      assert.deepEqual((await db.jobs.schedules.get(id)).input, { full: true })
+      const listed = tandem(['jobs', 'schedules', cluster.master.url])
+      assert.equal(listed.status, 0, listed.stderr)
+      assert.ok(listed.stdout.split('\n').some((line) => line.startsWith(id) && line.includes('Europe/Paris')), listed.stdout)
+      for (const [args, message] of [
+        [['--cron', '0 3 * * *', '--input', '{not json'], /--input must be JSON/],
+        [['--cron', '99 * * * *'], /BAD_REQUEST.*"cron"/],
+        [['--every-ms', '10'], /--every-ms must be an integer/],
+        [['--every-ms', '5000', '--catch-up', 'sometimes'], /--catch-up/],
+      ] as [string[], RegExp][]) {
+        const bad = tandem(['jobs', 'schedule', cluster.master.url, `${id}-bad`, 'echo', ...args])
+        assert.notEqual(bad.status, 0, args.join(' '))
+        assert.match(bad.stderr, message, args.join(' '))
+      }
+      await assert.rejects(db.jobs.schedules.get(`${id}-bad`), (error) => isTandemClientError(error, 'SCHEDULE_NOT_FOUND'))
+      const removed = tandem(['jobs', 'unschedule', cluster.master.url, id])
+      assert.equal(removed.status, 0, removed.stderr)
+      const again = tandem(['jobs', 'unschedule', cluster.master.url, id])
+      assert.equal(again.status, 1)
+      assert.match(again.stderr, /SCHEDULE_NOT_FOUND/)
     })
 
     test('list prints jobs as a table, filtered; --json prints the master’s answer', async () => {
