@@ -8,7 +8,7 @@ import { runAgainstNode, withAccessOptions, type AccessFlags, type NodeAccess } 
 import { integer, nodeUrl } from './options.ts'
 import { renderTable } from './table.ts'
 
-const jobStates = ['queued', 'running', 'completed', 'failed', 'cancelled']
+const jobStates = ['waiting', 'queued', 'running', 'completed', 'failed', 'cancelled']
 const requestTimeoutMs = 30_000
 
 interface TaskView {

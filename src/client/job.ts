@@ -6,7 +6,8 @@ import { TandemClientError, type ClientErrorCode } from './client-errors.ts'
 import { badResponse } from './results.ts'
 
 /** `queued`: no task started; `failed`: every task finished, at least one `dead`. */
-export type JobState = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled'
+/** waiting: for the jobs it runs after (`after`). */
+export type JobState = 'waiting' | 'queued' | 'running' | 'completed' | 'failed' | 'cancelled'
 /** `running`: leased to a replica; `failed`: waiting to retry after its backoff; `dead`: no attempts left. */
 export type TaskState = 'queued' | 'running' | 'done' | 'failed' | 'dead' | 'cancelled'
 

@@ -47,6 +47,13 @@ export interface JobOptions {
    * input and starts the delay again (`debounced: true`).
    */
   dedupe?: { key: string; mode?: 'drop' | 'debounce'; windowMs?: number }
+  /**
+   * Jobs (ids) this one runs after: it waits (state `waiting`) until each has ended, and its
+   * handler gets their results as `ctx.after` ({id: results in input order}). At most 100.
+   */
+  after?: readonly string[]
+  /** When one of `after` ends failed or cancelled: `fail` this job too (the default), or `continue` (run it anyway). */
+  onFailure?: 'fail' | 'continue'
 }
 
 export interface SubmitOptions extends JobOptions {
@@ -228,6 +235,8 @@ function jobBody(name: string, inputs: { input: unknown } | { inputs: unknown[] 
   if (options.priority !== undefined) body['priority'] = options.priority
   if (options.delayMs !== undefined) body['delay_ms'] = options.delayMs
   if (options.idempotencyKey !== undefined) body['idempotency_key'] = options.idempotencyKey
+  if (options.after !== undefined) body['after'] = [...options.after]
+  if (options.onFailure !== undefined) body['on_failure'] = options.onFailure
   if (options.dedupe !== undefined) {
     const { key, mode, windowMs } = options.dedupe
     body['dedupe'] = { key, ...(mode === undefined ? {} : { mode }), ...(windowMs === undefined ? {} : { window_ms: windowMs }) }

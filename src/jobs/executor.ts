@@ -236,6 +236,7 @@ export class Executor {
         id: run.id,
         name: assignment.name,
         input: assignment.input,
+        ...(assignment.after === undefined ? {} : { after: assignment.after }),
         generation: this.generation,
         task: { job: assignment.job, index: assignment.index, attempt: assignment.attempt },
       })

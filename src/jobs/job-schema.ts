@@ -9,17 +9,21 @@
  *                    and the result or last error
  *     _tandem_job_dedupe  one row per dedupe key: the job that holds it, since when, and for
  *                    how long (window_ms; NULL: while the job is unfinished)
+ *     _tandem_job_deps  one row per job a job runs after (`after`), with what happens to it when
+ *                    that job ends failed or cancelled (on_failure: fail or continue)
  *     _tandem_schedules  one row per schedule: its rule (cron and tz, or every_ms from
  *                    anchor_at), the job it makes, and next_at, the first occurrence not yet
  *                    made: it moves in the same transaction as the occurrence's job is made
  *
+ * Job states: waiting (for the jobs it runs after) → queued → running → completed | failed;
+ * any unfinished state → cancelled.
  * Task states: queued → leased → done | failed (waits for its backoff, then queued again) |
  * dead (no attempts left); any unfinished state → cancelled. `lease_token` only grows: it is the
  * fencing token of the newest assignment.
  */
 import type { Connection } from '../storage/index.ts'
 
-export const jobStates = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const
+export const jobStates = ['waiting', 'queued', 'running', 'completed', 'failed', 'cancelled'] as const
 export type JobState = (typeof jobStates)[number]
 
 export const taskStates = ['queued', 'leased', 'done', 'failed', 'dead', 'cancelled'] as const
@@ -68,6 +72,13 @@ const schema = `
     window_ms REAL
   ) WITHOUT ROWID;
   CREATE INDEX IF NOT EXISTS _tandem_job_dedupe_job ON _tandem_job_dedupe(job_id);
+  CREATE TABLE IF NOT EXISTS _tandem_job_deps (
+    job_id TEXT NOT NULL,
+    after_id TEXT NOT NULL,
+    on_failure TEXT NOT NULL,
+    PRIMARY KEY (job_id, after_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS _tandem_job_deps_after ON _tandem_job_deps(after_id);
   CREATE TABLE IF NOT EXISTS _tandem_schedules (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { isTandemError } from '../shared/errors.ts'
-import { dedupeKeyCharsMax, defaultJobOptions, parseJobSpec, tasksPerJobMax } from './job-spec.ts'
+import { afterMax, dedupeKeyCharsMax, defaultJobOptions, parseJobSpec, tasksPerJobMax } from './job-spec.ts'
 import { retryDelayMs } from './backoff.ts'
 import { Heap } from './heap.ts'
 
@@ -60,6 +60,19 @@ test('dedupe: a key, a mode and a window, each checked; debounce takes one input
   refused({ name: 'n', input: 1, dedupe: { key: 'k', mode: 'debounce' } }, /needs "delay_ms"/)
   refused({ name: 'n', inputs: [1], delay_ms: 5, dedupe: { key: 'k', mode: 'debounce' } }, /takes one "input"/)
   refused({ name: 'n', input: 1, delay_ms: 5, dedupe: { key: 'k', mode: 'debounce', window_ms: 10 } }, /"dedupe.window_ms" is for mode "drop"/)
+})
+
+test('after: a list of job ids, each once, and what their failure does', () => {
+  const spec = parseJobSpec({ name: 'n', input: 1, after: ['j_a1', 'j_b2', 'j_a1'], on_failure: 'continue' })
+  assert.deepEqual([spec.after, spec.onFailure], [['j_a1', 'j_b2'], 'continue'])
+  assert.deepEqual([parseJobSpec({ name: 'n', input: 1 }).after, parseJobSpec({ name: 'n', input: 1 }).onFailure], [[], 'fail'])
+  refused({ name: 'n', input: 1, after: 'j_a1' }, /"after"/)
+  refused({ name: 'n', input: 1, after: [7] }, /"after"/)
+  refused({ name: 'n', input: 1, after: ['../x'] }, /"after"/)
+  refused({ name: 'n', input: 1, after: ["j_a' OR 1=1 --"] }, /"after"/)
+  refused({ name: 'n', input: 1, after: Array.from({ length: afterMax + 1 }, (_, i) => `j_${i}`) }, /"after"/)
+  refused({ name: 'n', input: 1, after: ['j_a1'], on_failure: 'retry' }, /"on_failure"/)
+  refused({ name: 'n', input: 1, on_failure: 'continue' }, /"on_failure" is for a job with "after"/)
 })
 
 test('backoff: fixed, exponential, capped, with jitter below the delay', () => {

@@ -36,6 +36,10 @@ export interface JobSpec {
   delayMs: number
   idempotencyKey: string | undefined
   dedupe: Dedupe | undefined
+  /** Jobs this one runs after: it waits until each has ended, and its tasks get their results (ctx.after). */
+  after: string[]
+  /** When one of `after` ends failed or cancelled: fail this job too, or run it anyway. */
+  onFailure: 'fail' | 'continue'
   /** Tells a retry of this submission from a different one under the same idempotency key. */
   hash: string
 }
@@ -57,7 +61,9 @@ export const defaultJobOptions: JobOptions = {
   priority: 0,
 }
 
-const known = new Set(['name', 'input', 'inputs', 'attempts', 'backoff', 'timeout_ms', 'priority', 'delay_ms', 'idempotency_key', 'dedupe'])
+const known = new Set(['name', 'input', 'inputs', 'attempts', 'backoff', 'timeout_ms', 'priority', 'delay_ms', 'idempotency_key', 'dedupe', 'after', 'on_failure'])
+/** Jobs one job may run after. */
+export const afterMax = 100
 export const dedupeKeyCharsMax = 200
 
 export function parseJobSpec(body: unknown): JobSpec {
@@ -87,8 +93,16 @@ export function parseJobSpec(body: unknown): JobSpec {
   if (key?.startsWith(reservedKeyPrefix) === true) throw bad(`"idempotency_key" must not start with ${reservedKeyPrefix}: Tandem's schedules key their jobs so`)
   const delayMs = integerField(fields, 'delay_ms', 0, timeoutMsMax) ?? 0
   const dedupe = parseDedupe(fields['dedupe'], hasInputs, delayMs)
-  const hash = createHash('sha256').update(JSON.stringify([name, inputs, options, delayMs, dedupe ?? null])).digest('hex')
-  return { name, inputs, isFanOut: hasInputs, options, delayMs, idempotencyKey: key, dedupe, hash }
+  const after = fields['after'] ?? []
+  if (!Array.isArray(after) || after.length > afterMax || after.some((id) => typeof id !== 'string' || !/^j_[0-9a-z]{1,64}$/.test(id))) {
+    throw bad(`"after" must be a list of at most ${afterMax} job ids (j_…)`)
+  }
+  const ids = [...new Set(after as string[])]
+  const onFailure = fields['on_failure'] ?? 'fail'
+  if (onFailure !== 'fail' && onFailure !== 'continue') throw bad('"on_failure" must be "fail" (the job fails when one it runs after fails or is cancelled) or "continue" (it runs anyway)')
+  if (fields['on_failure'] !== undefined && ids.length === 0) throw bad('"on_failure" is for a job with "after"')
+  const hash = createHash('sha256').update(JSON.stringify([name, inputs, options, delayMs, dedupe ?? null, ids, onFailure])).digest('hex')
+  return { name, inputs, isFanOut: hasInputs, options, delayMs, idempotencyKey: key, dedupe, after: ids, onFailure, hash }
 }
 
 function parseDedupe(value: unknown, isFanOut: boolean, delayMs: number): Dedupe | undefined {

@@ -66,6 +66,8 @@ export interface DedupeHolder {
 
 export interface NewJob {
   id: string
+  /** Default queued; waiting: it runs after other jobs (_tandem_job_deps). */
+  state?: 'queued' | 'waiting'
   name: string
   options: JobOptions
   inputs: readonly string[]
@@ -84,6 +86,18 @@ export type LeaseEnd =
   | { state: 'done'; result: string; worker: string }
   | { state: 'failed' | 'dead'; error: string; runAfter: number }
   | { state: 'queued' | 'dead'; lostLease: true; error: string }
+
+/**
+ * What a job's tasks get as `ctx.after`: for each job it runs after, that job's results in
+ * input order (null for a task with none), as JSON text; undefined for a job without `after`.
+ */
+function afterResults(sql: (sql: string) => Statement, jobId: string): string | undefined {
+  const deps = sql('SELECT after_id FROM _tandem_job_deps WHERE job_id = ? ORDER BY after_id').all(jobId) as { after_id: string }[]
+  if (deps.length === 0) return undefined
+  const results = sql('SELECT result FROM _tandem_tasks WHERE job_id = ? ORDER BY idx')
+  const parts = deps.map(({ after_id: id }) => `${JSON.stringify(id)}:[${(results.all(id) as { result: string | null }[]).map((r) => r.result ?? 'null').join(',')}]`)
+  return `{${parts.join(',')}}`
+}
 
 export class JobWrites {
   private readonly sql: Statements
@@ -117,6 +131,39 @@ export class JobWrites {
     return true
   }
 
+  /** The state of each of `ids` that exists. */
+  statesOf(ids: readonly string[]): Map<string, JobState> {
+    const get = this.sql.get('SELECT state FROM _tandem_jobs WHERE id = ?')
+    const states = new Map<string, JobState>()
+    for (const id of ids) {
+      const row = get.get(id) as { state: JobState } | undefined
+      if (row !== undefined) states.set(id, row.state)
+    }
+    return states
+  }
+
+  addDependencies(jobId: string, afterIds: readonly string[], onFailure: string): void {
+    const insert = this.sql.get('INSERT INTO _tandem_job_deps(job_id, after_id, on_failure) VALUES (?, ?, ?)')
+    for (const afterId of afterIds) insert.run(jobId, afterId, onFailure)
+  }
+
+  /** A waiting job may run: queued, at this entry's LSN (its tasks see the results it waited for). False when it was not waiting. */
+  release(jobId: string, lsn: number): boolean {
+    return Number(this.sql.get(`UPDATE _tandem_jobs SET state = 'queued', lsn = ? WHERE id = ? AND state = 'waiting'`).run(lsn, jobId).changes) === 1
+  }
+
+  /** A waiting job fails without running: its tasks are dead with `error`. False when it was not waiting. */
+  failWaiting(jobId: string, error: string, now: number): boolean {
+    const changed = this.sql.get(`UPDATE _tandem_jobs SET state = 'failed', finished_at = ? WHERE id = ? AND state = 'waiting'`).run(now, jobId).changes
+    if (Number(changed) !== 1) return false
+    this.sql.get(`UPDATE _tandem_tasks SET state = 'dead', error = ?, finished_at = ? WHERE job_id = ? AND state = 'queued'`).run(error, now, jobId)
+    return true
+  }
+
+  afterResults(jobId: string): string | undefined {
+    return afterResults((sql) => this.sql.get(sql), jobId)
+  }
+
   jobByKey(key: string): JobRow | undefined {
     return this.sql.get('SELECT * FROM _tandem_jobs WHERE idempotency_key = ?').get(key) as JobRow | undefined
   }
@@ -124,7 +171,7 @@ export class JobWrites {
   insertJob(job: NewJob): void {
     this.sql
       .get('INSERT INTO _tandem_jobs(id, name, state, options, task_count, lsn, idempotency_key, request_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(job.id, job.name, 'queued', JSON.stringify(job.options), job.inputs.length, job.lsn, job.idempotencyKey ?? null, job.requestHash, job.createdAt)
+      .run(job.id, job.name, job.state ?? 'queued', JSON.stringify(job.options), job.inputs.length, job.lsn, job.idempotencyKey ?? null, job.requestHash, job.createdAt)
     const insertTask = this.sql.get(`INSERT INTO _tandem_tasks(job_id, idx, state, input, run_after) VALUES (?, ?, 'queued', ?, ?)`)
     for (let i = 0; i < job.inputs.length; i++) insertTask.run(job.id, i, job.inputs[i]!, job.runAfter)
   }
@@ -218,10 +265,12 @@ export class JobWrites {
     const deleteTasks = this.sql.get('DELETE FROM _tandem_tasks WHERE job_id = ?')
     const deleteJob = this.sql.get('DELETE FROM _tandem_jobs WHERE id = ?')
     const deleteDedupe = this.sql.get('DELETE FROM _tandem_job_dedupe WHERE job_id = ?')
+    const deleteDependencies = this.sql.get('DELETE FROM _tandem_job_deps WHERE job_id = ?')
     for (const { id } of ids) {
       deleteTasks.run(id)
       deleteJob.run(id)
       deleteDedupe.run(id)
+      deleteDependencies.run(id)
     }
     return ids.length
   }
@@ -244,7 +293,16 @@ export class JobReads {
 
   /** Unfinished jobs and their unfinished tasks: what a new master must carry on with. */
   openJobs(): JobRow[] {
-    return this.sql.get(`SELECT * FROM _tandem_jobs WHERE state IN ('queued', 'running') ORDER BY created_at, id`).all() as JobRow[]
+    return this.sql.get(`SELECT * FROM _tandem_jobs WHERE state IN ('waiting', 'queued', 'running') ORDER BY created_at, id`).all() as JobRow[]
+  }
+
+  /** The jobs `jobId` runs after, with its rule for their failure. */
+  dependencies(jobId: string): { after_id: string; on_failure: string }[] {
+    return this.sql.get('SELECT after_id, on_failure FROM _tandem_job_deps WHERE job_id = ? ORDER BY after_id').all(jobId) as { after_id: string; on_failure: string }[]
+  }
+
+  afterResults(jobId: string): string | undefined {
+    return afterResults((sql) => this.sql.get(sql), jobId)
   }
 
   openTasks(): TaskRow[] {

@@ -10,6 +10,8 @@ export interface Job {
   name: string
   options: JobOptions
   lsn: number
+  /** The results of the jobs it runs after (JSON text, ctx.after); undefined without `after`. */
+  after?: string | undefined
   createdAt: number
   /** Tasks not yet done, dead or cancelled. Reaches 0 exactly once: then the job is finished. */
   open: number

@@ -29,6 +29,7 @@ import type { JobOptions, JobSpec } from './job-spec.ts'
 import type { DedupeHolder, JobReads, JobRow, JobWrites, LeaseEnd, NewJob, TaskRow } from './job-store.ts'
 import { keyOf, newJobId, runsBefore, setPhase, type Job, type Lease, type Task } from './queue-model.ts'
 import { TaskQueue } from './task-queue.ts'
+import { Dependencies } from './dependencies.ts'
 import { Workers, type Worker } from './workers.ts'
 
 export interface SchedulerOptions {
@@ -72,6 +73,8 @@ export class Scheduler {
   private readonly workers: Workers
   /** Every live lease, primary and backup. */
   private readonly leases = new Set<Lease>()
+  /** Jobs waiting for the jobs they run after: their tasks are in `tasks`, not queued. */
+  private readonly dependencies = new Dependencies()
   private readonly events = new EventEmitter()
   private readonly random: () => number
   private isAssignScheduled = false
@@ -104,15 +107,21 @@ export class Scheduler {
    */
   start(): void {
     const now = this.now()
+    const waiting: string[] = []
     for (const row of this.options.reads.openJobs()) {
       const counts = this.options.reads.counts(row.id)
-      this.jobs.set(row.id, jobFromRow(row, counts.queued + counts.leased + counts.failed, counts.dead))
+      const job = jobFromRow(row, counts.queued + counts.leased + counts.failed, counts.dead)
+      if (row.state === 'waiting') waiting.push(row.id)
+      else job.after = this.options.reads.afterResults(row.id)
+      this.jobs.set(row.id, job)
     }
+    const isWaiting = new Set(waiting)
     for (const row of this.options.reads.openTasks()) {
       const job = this.jobs.get(row.job_id)
       if (job === undefined) continue
       const task = taskFromRow(job, row)
       this.tasks.set(keyOf(job.id, task.index), task)
+      if (isWaiting.has(job.id)) continue
       if (row.state === 'leased' && row.lease_epoch !== null && row.worker !== null) {
         setPhase(task, 'leased')
         task.lease = { task, epoch: row.lease_epoch, token: row.lease_token, worker: row.worker, startedAt: row.started_at ?? now, renewedAt: now, isBackup: false }
@@ -121,8 +130,64 @@ export class Scheduler {
         this.enqueue(task)
       }
     }
-    if (this.tasks.size > 0) this.options.logger.info({ jobs: this.jobs.size, tasks: this.tasks.size, leased: this.leases.size }, 'carrying on with the job queue')
+    // What the jobs they wait for did meanwhile (the old master may have died between a job's end and its dependents' release).
+    for (const id of waiting) {
+      const dependencies = this.options.reads.dependencies(id)
+      const states = dependencies.map((d) => ({ id: d.after_id, state: this.options.reads.job(d.after_id)?.state ?? 'completed' }))
+      this.await(id, states, dependencies[0]?.on_failure === 'continue' ? 'continue' : 'fail')
+    }
+    if (this.tasks.size > 0) this.options.logger.info({ jobs: this.jobs.size, tasks: this.tasks.size, leased: this.leases.size, waiting: this.dependencies.size }, 'carrying on with the job queue')
     this.scheduleAssign()
+  }
+
+  /**
+   * Job `id` (its tasks in `tasks`, not queued) runs after jobs in `states`: it fails now if one
+   * of them failed under `fail`, runs now if none is unfinished, and waits otherwise.
+   */
+  private await(id: string, states: { id: string; state: JobState }[], onFailure: 'fail' | 'continue'): void {
+    const failed = onFailure === 'fail' ? states.find((s) => s.state === 'failed' || s.state === 'cancelled') : undefined
+    if (failed !== undefined) return this.failWaiting(id, `job ${failed.id}, which it runs after, ended ${failed.state}`)
+    const blockers = states.filter((s) => !isFinished(s.state)).map((s) => s.id)
+    if (blockers.length === 0) return this.releaseWaiting(id)
+    this.dependencies.wait(id, blockers, onFailure)
+  }
+
+  /** Every job it waited for ended: the job is queued, at a new LSN, with their results. */
+  private releaseWaiting(id: string): void {
+    this.options
+      .write((writes, nextLsn) => (writes.release(id, nextLsn) ? { after: writes.afterResults(id) } : undefined))
+      .then(({ value, lsn }) => {
+        const job = this.jobs.get(id)
+        if (value === undefined || job === undefined) return
+        job.lsn = lsn
+        job.after = value.after
+        for (const task of this.tasks.values()) if (task.job === job && task.phase === 'new') this.enqueue(task)
+        this.emit({ event: 'job', data: { job: id, state: 'queued' } })
+        this.scheduleAssign()
+      })
+      .catch((error: unknown) => {
+        // The next master finds it waiting with nothing to wait for, and releases it (start).
+        if (!this.isClosed) this.options.logger.warn({ err: error, job: id }, `could not release a job whose dependencies ended: ${messageOf(error)}`)
+      })
+  }
+
+  /** One of the jobs it waited for failed it: the job fails without running. */
+  private failWaiting(id: string, error: string): void {
+    this.options
+      .write((writes) => writes.failWaiting(id, error, this.now()))
+      .then(({ value: failed }) => {
+        const job = this.jobs.get(id)
+        if (!failed || job === undefined) return
+        for (const task of [...this.tasks.values()]) {
+          if (task.job !== job) continue
+          this.emit({ event: 'task', data: { job: id, index: task.index, state: 'dead', attempts: task.attempts, worker: null, error } })
+          this.forget(task)
+        }
+        this.finished(job, 'failed')
+      })
+      .catch((failure: unknown) => {
+        if (!this.isClosed) this.options.logger.warn({ err: failure, job: id }, `could not fail a job whose dependency failed: ${messageOf(failure)}`)
+      })
   }
 
   // ── Jobs ─────────────────────────────────────────────────────────────────
@@ -161,9 +226,16 @@ export class Scheduler {
             return { kind: 'debounced', task }
           }
         }
-        writes.insertJob({ id, name: spec.name, options: spec.options, inputs: spec.inputs, lsn: nextLsn, idempotencyKey: spec.idempotencyKey, requestHash: spec.hash, createdAt: now, runAfter })
+        // The jobs it runs after, as they stand in this transaction: each must exist.
+        const states = writes.statesOf(spec.after)
+        const missing = spec.after.find((after) => !states.has(after))
+        if (missing !== undefined) throw new TandemError('BAD_REQUEST', `"after" names job ${missing}, which does not exist (or passed its retention)`)
+        const after = spec.after.map((afterId) => ({ id: afterId, state: states.get(afterId)! }))
+        const waits = after.some((a) => !isFinished(a.state) || (spec.onFailure === 'fail' && a.state !== 'completed'))
+        writes.insertJob({ id, state: waits ? 'waiting' : 'queued', name: spec.name, options: spec.options, inputs: spec.inputs, lsn: nextLsn, idempotencyKey: spec.idempotencyKey, requestHash: spec.hash, createdAt: now, runAfter })
+        if (after.length > 0) writes.addDependencies(id, spec.after, spec.onFailure)
         if (dedupe !== undefined) writes.holdDedupe(dedupe.key, id, now, dedupe.windowMs)
-        return { kind: 'new' }
+        return { kind: 'new', after, waits, results: waits || after.length === 0 ? undefined : writes.afterResults(id) }
       })
     } catch (error) {
       // Not written: the task a debounce took out waits again as it was.
@@ -192,17 +264,27 @@ export class Scheduler {
       this.scheduleAssign()
       return { id: job.id, state: 'queued', tasks: 1, lsn, replayed: false, debounced: true }
     }
-    this.adopt([{ id, name: spec.name, options: spec.options, inputs: spec.inputs, lsn, idempotencyKey: spec.idempotencyKey, requestHash: spec.hash, createdAt: now, runAfter }])
+    const state = outcome.waits ? 'waiting' : 'queued'
+    this.adopt([{ id, state, name: spec.name, options: spec.options, inputs: spec.inputs, lsn, idempotencyKey: spec.idempotencyKey, requestHash: spec.hash, createdAt: now, runAfter }], outcome.results)
+    if (outcome.waits) this.await(id, outcome.after, spec.onFailure)
     const warning = this.handlerWarning(spec.name)
-    return { id, state: 'queued', tasks: spec.inputs.length, lsn, replayed: false, ...(warning === undefined ? {} : { warning }) }
+    return { id, state, tasks: spec.inputs.length, lsn, replayed: false, ...(warning === undefined ? {} : { warning }) }
   }
 
-  /** Jobs just committed (a submission, a schedule's occurrences): their tasks wait in memory from now on. */
-  adopt(jobs: readonly NewJob[]): void {
+  /**
+   * Jobs just committed (a submission, a schedule's occurrences): their tasks wait in memory from
+   * now on, queued, or (a job `waiting` for others) held until it is released. `after`: the
+   * results of the jobs they run after (ctx.after).
+   */
+  adopt(jobs: readonly NewJob[], after?: string): void {
     for (const spec of jobs) {
-      const job: Job = { id: spec.id, name: spec.name, options: spec.options, lsn: spec.lsn, createdAt: spec.createdAt, open: spec.inputs.length, dead: 0, waiting: 0, doneCount: 0, doneMsTotal: 0, isCancelled: false }
+      const job: Job = { id: spec.id, name: spec.name, options: spec.options, lsn: spec.lsn, after, createdAt: spec.createdAt, open: spec.inputs.length, dead: 0, waiting: 0, doneCount: 0, doneMsTotal: 0, isCancelled: false }
       this.jobs.set(job.id, job)
-      spec.inputs.forEach((input, index) => this.enqueue(newTask(job, index, input, 0, spec.runAfter)))
+      spec.inputs.forEach((input, index) => {
+        const task = newTask(job, index, input, 0, spec.runAfter)
+        if (spec.state === 'waiting') this.tasks.set(keyOf(job.id, index), task)
+        else this.enqueue(task)
+      })
       this.counters.submitted++
     }
     this.scheduleAssign()
@@ -248,6 +330,8 @@ export class Scheduler {
       this.jobs.delete(id)
     }
     this.emit({ event: 'job', data: { job: id, state: 'cancelled' } })
+    this.dependencies.forget(id)
+    this.endedForDependents(id, 'cancelled')
     this.scheduleAssign()
   }
 
@@ -270,6 +354,7 @@ export class Scheduler {
     let job = this.jobs.get(id)
     if (job === undefined) {
       job = jobFromRow(row, 0, 0)
+      job.after = this.options.reads.afterResults(id)
       this.jobs.set(id, job)
     }
     job.isCancelled = false
@@ -563,6 +648,7 @@ export class Scheduler {
       lsn: task.job.lsn,
       timeoutMs: task.job.options.timeoutMs,
       attempt: task.attempts + 1,
+      ...(task.job.after === undefined ? {} : { after: task.job.after }),
     })
     if (!sent && lease.isBackup) this.dropBackup(task)
     else if (!sent) this.loseLeases([lease], `replica ${lease.worker} disconnected before the assignment was sent`)
@@ -683,6 +769,15 @@ export class Scheduler {
   private finished(job: Job, state: JobState): void {
     this.jobs.delete(job.id)
     this.emit({ event: 'job', data: { job: job.id, state } })
+    this.endedForDependents(job.id, state)
+  }
+
+  /** Releases or fails the jobs that waited for `id`. */
+  private endedForDependents(id: string, state: JobState): void {
+    if (state !== 'completed' && state !== 'failed' && state !== 'cancelled') return
+    const { release, fail } = this.dependencies.ended(id, state)
+    for (const dependent of release) this.releaseWaiting(dependent)
+    for (const { id: dependent, error } of fail) this.failWaiting(dependent, error)
   }
 
   private emit(event: JobEvent): void {
@@ -704,6 +799,7 @@ export class Scheduler {
   stats(): Record<string, unknown> {
     return {
       open_jobs: this.jobs.size,
+      waiting_jobs: this.dependencies.size,
       // Not the queue's size: a cancelled task leaves its heap only when it reaches the top.
       waiting_tasks: [...this.jobs.values()].reduce((sum, job) => sum + job.waiting, 0),
       leases: this.leases.size,
@@ -748,7 +844,7 @@ function notFound(id: string): TandemError {
 export type Submitted = { id: string; state: JobState; tasks: number; lsn: number; replayed: boolean; deduplicated?: true; debounced?: true; warning?: string }
 
 /** What a submission's write did: a new job, or none (an idempotent replay, a dedupe, a debounce). */
-type Outcome = { kind: 'new' } | { kind: 'replayed'; row: JobRow } | { kind: 'deduplicated'; holder: DedupeHolder } | { kind: 'debounced'; task: Task }
+type Outcome = { kind: 'new'; after: { id: string; state: JobState }[]; waits: boolean; results: string | undefined } | { kind: 'replayed'; row: JobRow } | { kind: 'deduplicated'; holder: DedupeHolder } | { kind: 'debounced'; task: Task }
 
 /** A dedupe key's job answers for the key while it is unfinished, or for its window after it was created. */
 function isLive(holder: DedupeHolder, now: number): boolean {

@@ -3,7 +3,7 @@
  * says which handlers it found, then runs what it is sent. `ctx.db` is a read-only connection to
  * the replica's database, opened on first use and reopened after a snapshot replaced the file.
  *
- *   main → worker   {type: 'run', id, name, input, generation, task}   input: JSON text
+ *   main → worker   {type: 'run', id, name, input, after?, generation, task}   input, after: JSON text
  *                   {type: 'abort', id, reason}
  *   worker → main   {type: 'ready', handlers} | {type: 'broken', message}
  *                   {type: 'progress', id, value}
@@ -15,7 +15,7 @@ import { valueBytesMax } from '../shared/limits.ts'
 
 type Handler = (input: unknown, ctx: unknown) => unknown
 type FromMain =
-  | { type: 'run'; id: number; name: string; input: string; generation: number; task: { job: string; index: number; attempt: number } }
+  | { type: 'run'; id: number; name: string; input: string; after?: string; generation: number; task: { job: string; index: number; attempt: number } }
   | { type: 'abort'; id: number; reason: string }
 
 const { moduleUrl, dbPath, guard, queryTimeoutMs } = workerData as { moduleUrl: string; dbPath: string; guard: Int32Array; queryTimeoutMs: number }
@@ -85,6 +85,8 @@ async function run(message: Extract<FromMain, { type: 'run' }>): Promise<void> {
       db: database(message.generation),
       signal: controller.signal,
       task: message.task,
+      // The results of the jobs this one runs after, by job id, each in input order.
+      after: message.after === undefined ? {} : (JSON.parse(message.after) as Record<string, unknown[]>),
       progress: (value: unknown) => port.postMessage({ type: 'progress', id: message.id, value: value ?? null }),
     }
     const value = await handler(JSON.parse(message.input), ctx)

@@ -72,7 +72,8 @@ export interface LeaseRef {
   token: number
 }
 
-export type Assignment = { type: 'assign'; name: string; input: string; lsn: number; timeoutMs: number; attempt: number } & LeaseRef
+/** `after`: the results of the jobs this one runs after, as JSON text ({id: [result…]}); the handler's ctx.after. */
+export type Assignment = { type: 'assign'; name: string; input: string; lsn: number; timeoutMs: number; attempt: number; after?: string } & LeaseRef
 
 export type MasterMessage =
   | { type: 'welcome'; nodeId: string; clusterId: string; epoch: number; lsn: number; time: number; replicas: string[] }

@@ -192,6 +192,21 @@ describe('jobs from the client and the CLI, run by two replicas', () => {
     await assert.rejects(db.jobs.schedules.set('bad id!', 'echo', { everyMs: 1000 }), (error) => isTandemClientError(error, 'BAD_REQUEST') && /"id"/.test(error.message))
   })
 
+  test('after: a job waits for the jobs it runs after and gets their results; one that fails fails it, and the client says which', async () => {
+    const squares = await db.jobs.submitMany('square', [1, 2, 3])
+    const sum = await db.jobs.submit('sumAfter', 100, { after: [squares.id] })
+    assert.ok(['waiting', 'queued', 'running', 'completed'].includes((await db.jobs.get(sum.id)).state))
+    assert.deepEqual((await sum.wait()).results, [114], '100 + 1 + 4 + 9')
+
+    const failing = await db.jobs.submit('fail', 'no', { attempts: 1 })
+    const blocked = await db.jobs.submit('sumAfter', 0, { after: [failing.id] })
+    const tolerant = await db.jobs.submit('sumAfter', 1, { after: [failing.id], onFailure: 'continue' })
+    await assert.rejects(blocked.wait(), (error) => error instanceof JobFailedError && error.job.errors.some((e) => e.error?.includes(`job ${failing.id}, which it runs after, ended failed`) === true))
+    assert.deepEqual((await tolerant.wait()).results, [1], 'continue runs it anyway: the failed job\'s result is null')
+    assert.deepEqual((await db.jobs.list({ state: 'waiting' })).filter((j) => [blocked.id, tolerant.id].includes(j.id)), [], 'none stuck waiting')
+    await assert.rejects(db.jobs.submit('echo', 1, { after: ['j_nosuchjob'] }), (error) => isTandemClientError(error, 'BAD_REQUEST') && /does not exist/.test(error.message))
+  })
+
   test('get and retry of unknown jobs are JOB_NOT_FOUND; retry of a completed job is JOB_NOT_RETRYABLE; list filters', async () => {
     await assert.rejects(db.jobs.get('j_nope'), (error) => isTandemClientError(error, 'JOB_NOT_FOUND') && error.status === 404)
     await assert.rejects(db.jobs.retry('j_nope'), (error) => isTandemClientError(error, 'JOB_NOT_FOUND'))
