@@ -18,7 +18,7 @@ export { Session } from './session.ts'
 export type { Params, SqlValue, Statement } from './statements.ts'
 export type { BatchResult, ExecResult, Row, Rows, StatementFailure, StatementResult, SyncState, TxResult, Value, WriteAck } from './results.ts'
 export type { ReplicaView, TopologyView } from './topology.ts'
-export { Jobs, type CallOptions, type JobOptions, type ListFilter, type MapOptions, type SubmitOptions } from './jobs.ts'
+export { Jobs, type CallOptions, type JobLimit, type JobOptions, type ListFilter, type MapOptions, type SubmitOptions } from './jobs.ts'
 export { JobHandle, type JobHandleEvents, type WaitOptions } from './job-handle.ts'
 export { Schedules, type Schedule, type ScheduleRule } from './schedules.ts'
 export {

@@ -26,6 +26,8 @@ export interface JobOptionsView {
   backoff: Backoff
   timeoutMs: number
   priority: number
+  /** The job's group key, when it has one. */
+  group?: string
 }
 
 export interface TaskCounts {
@@ -194,6 +196,7 @@ function decodeOptions(raw: Json): JobOptionsView {
     },
     timeoutMs: num(raw['timeout_ms'] ?? raw['timeoutMs']),
     priority: num(raw['priority']),
+    ...(typeof raw['group'] === 'string' ? { group: raw['group'] } : {}),
   }
 }
 

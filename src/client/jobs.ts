@@ -32,6 +32,8 @@ export interface JobOptions {
   timeoutMs?: number
   /** Higher runs first. Default 0. */
   priority?: number
+  /** A group key (1 to 200 characters): per-group limits apply, and groups share slots fairly. */
+  group?: string
   /** The job's tasks start no sooner than this long after it is submitted. Default 0. */
   delayMs?: number
   /**
@@ -54,6 +56,14 @@ export interface JobOptions {
   after?: readonly string[]
   /** When one of `after` ends failed or cancelled: `fail` this job too (the default), or `continue` (run it anyway). */
   onFailure?: 'fail' | 'continue'
+}
+
+export interface JobLimit {
+  handler?: string
+  /** A group key, or `*`: each group that has no limit of its own. */
+  group?: string
+  concurrency?: number
+  rate?: { max: number; periodMs: number }
 }
 
 export interface SubmitOptions extends JobOptions {
@@ -178,6 +188,34 @@ export class Jobs {
     return decodeJob(answer.body, answer.node)
   }
 
+  /**
+   * Sets a limit, global across replicas, on one handler (`{ handler }`), one group (`{ group }`)
+   * or each group without its own (`{ group: '*' }`): tasks running at once, and/or tasks started
+   * per period. Replaces the scope's limit.
+   */
+  async setLimit(limit: JobLimit, options: CallOptions = {}): Promise<void> {
+    const body = {
+      ...(limit.handler === undefined ? {} : { handler: limit.handler }),
+      ...(limit.group === undefined ? {} : { group: limit.group }),
+      ...(limit.concurrency === undefined ? {} : { concurrency: limit.concurrency }),
+      ...(limit.rate === undefined ? {} : { rate: { max: limit.rate.max, period_ms: limit.rate.periodMs } }),
+    }
+    await this.call({ method: 'POST', path: '/jobs/limits?redirect', body: stringifyJson(body), isRepeatable: true, what: 'setting a job limit' }, options)
+  }
+
+  /** Every limit: `scope` is `handler:NAME`, `group:KEY` or `group:*`. */
+  async limits(options: CallOptions = {}): Promise<{ scope: string; concurrency: number | null; rate: { max: number; periodMs: number } | null }[]> {
+    const answer = await this.call({ method: 'GET', path: '/jobs/limits', what: 'the job limits' }, options)
+    const limits = (answer.body as { limits?: unknown } | undefined)?.limits
+    if (!Array.isArray(limits)) throw badResponse(answer.node, 'a limit list without "limits"')
+    return (limits as { scope: string; concurrency: number | null; rate: { max: number; period_ms: number } | null }[]).map((l) => ({ scope: l.scope, concurrency: l.concurrency, rate: l.rate === null ? null : { max: l.rate.max, periodMs: l.rate.period_ms } }))
+  }
+
+  /** Removes the limit on `scope` (as `limits()` names it); LIMIT_NOT_FOUND when there was none. */
+  async deleteLimit(scope: string, options: CallOptions = {}): Promise<void> {
+    await this.call({ method: 'DELETE', path: `/jobs/limits/${encodeURIComponent(scope)}?redirect`, what: `the deletion of the limit on ${scope}` }, options)
+  }
+
   /** Closes the event streams of every handle on this connection. */
   closeStreams(): void {
     for (const handle of openStreams.get(this.connection) ?? []) handle.close()
@@ -233,6 +271,7 @@ function jobBody(name: string, inputs: { input: unknown } | { inputs: unknown[] 
   }
   if (options.timeoutMs !== undefined) body['timeout_ms'] = options.timeoutMs
   if (options.priority !== undefined) body['priority'] = options.priority
+  if (options.group !== undefined) body['group'] = options.group
   if (options.delayMs !== undefined) body['delay_ms'] = options.delayMs
   if (options.idempotencyKey !== undefined) body['idempotency_key'] = options.idempotencyKey
   if (options.after !== undefined) body['after'] = [...options.after]

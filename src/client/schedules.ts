@@ -31,6 +31,7 @@ export interface ScheduleRule {
   backoff?: Partial<Backoff>
   timeoutMs?: number
   priority?: number
+  group?: string
 }
 
 export interface Schedule {
@@ -67,6 +68,7 @@ export class Schedules {
     if (rule.attempts !== undefined) body['attempts'] = rule.attempts
     if (rule.timeoutMs !== undefined) body['timeout_ms'] = rule.timeoutMs
     if (rule.priority !== undefined) body['priority'] = rule.priority
+    if (rule.group !== undefined) body['group'] = rule.group
     if (rule.backoff !== undefined) {
       const { type, delayMs, jitter, maxMs } = rule.backoff
       body['backoff'] = { ...(type === undefined ? {} : { type }), ...(delayMs === undefined ? {} : { delay_ms: delayMs }), ...(jitter === undefined ? {} : { jitter }), ...(maxMs === undefined ? {} : { max_ms: maxMs }) }

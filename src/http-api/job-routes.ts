@@ -5,7 +5,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { TandemError } from '../shared/errors.ts'
-import { jobStates, parseJobSpec, parseScheduleSpec, type JobEvent } from '../jobs/index.ts'
+import { jobStates, parseJobSpec, parseLimit, parseScheduleSpec, type JobEvent, type Limit } from '../jobs/index.ts'
 import type { NodeApi } from './node-api.ts'
 import { duration, parseQueryParams, type QueryParams } from './query-params.ts'
 
@@ -132,6 +132,25 @@ export function registerJobRoutes(app: Router, node: NodeApi, { toMaster, sendJs
       throw new TandemError('BAD_REQUEST', `the body must be JSON: ${shape}`)
     }
   }
+
+  const limitView = (limit: Limit) => ({ scope: limit.scope, concurrency: limit.concurrency ?? null, rate: limit.rate === undefined ? null : { max: limit.rate.max, period_ms: limit.rate.periodMs } })
+  app.post(
+    '/jobs/limits',
+    onMaster(async (request, reply, params) => {
+      const limit = parseLimit(bodyOf(request, '{"group": "tenant-42", "concurrency": 2, "rate": {"max": 10, "period_ms": 1000}}'))
+      const lsn = await node.jobs().limits.set(limit)
+      return sendJson(reply.header('x-tandem-lsn', String(lsn)), limitView(limit), params)
+    }),
+  )
+  app.get('/jobs/limits', onMaster((_request, reply, params) => sendJson(reply, { limits: node.jobs().limits.list().map(limitView) }, params)))
+  app.delete(
+    '/jobs/limits/:scope',
+    onMaster(async (request, reply, params) => {
+      const { scope } = request.params as { scope: string }
+      const lsn = await node.jobs().limits.remove(scope)
+      return sendJson(reply.header('x-tandem-lsn', String(lsn)), { scope, deleted: true }, params)
+    }),
+  )
 
   app.post(
     '/schedules',

@@ -5,7 +5,7 @@ import type { LoadRequest, WriteRequest, WriteOutcome } from '../master/write-pi
 import type { SyncOutcome, WriteOptions } from '../master/write-options.ts'
 import type { ReadStops, SqlStatement, StatementResult } from '../storage/index.ts'
 import type { FormatOptions } from './rqlite-format.ts'
-import type { JobEvent, JobSpec, ScheduleSpec, ScheduleView, readJob, summaryOf } from '../jobs/index.ts'
+import type { JobEvent, JobSpec, Limit, ScheduleSpec, ScheduleView, readJob, summaryOf } from '../jobs/index.ts'
 
 /** The master's job queue, as the routes use it. */
 export interface JobsApi {
@@ -18,6 +18,13 @@ export interface JobsApi {
   /** Resolves true once the job finished, false when `timeoutMs` passes first. */
   waitFinished(id: string, timeoutMs: number): Promise<boolean>
   subscribe(id: string, listener: (event: JobEvent) => void): () => void
+  limits: {
+    /** Sets the scope's limit (replacing it); resolves with the LSN. */
+    set(limit: Limit): Promise<number>
+    /** Resolves with the LSN of the deletion; LIMIT_NOT_FOUND when there was none. */
+    remove(scope: string): Promise<number>
+    list(): Limit[]
+  }
   schedules: {
     /** Creates the schedule, or replaces the one with its id. */
     upsert(spec: ScheduleSpec): Promise<{ schedule: ScheduleView; created: boolean; lsn: number }>

@@ -11,6 +11,8 @@
  *                    how long (window_ms; NULL: while the job is unfinished)
  *     _tandem_job_deps  one row per job a job runs after (`after`), with what happens to it when
  *                    that job ends failed or cancelled (on_failure: fail or continue)
+ *     _tandem_job_limits  one row per limit (limits.ts): its scope (handler:NAME, group:KEY,
+ *                    group:*), how many of its tasks may run at once, and start per period
  *     _tandem_schedules  one row per schedule: its rule (cron and tz, or every_ms from
  *                    anchor_at), the job it makes, and next_at, the first occurrence not yet
  *                    made: it moves in the same transaction as the occurrence's job is made
@@ -79,6 +81,13 @@ const schema = `
     PRIMARY KEY (job_id, after_id)
   ) WITHOUT ROWID;
   CREATE INDEX IF NOT EXISTS _tandem_job_deps_after ON _tandem_job_deps(after_id);
+  CREATE TABLE IF NOT EXISTS _tandem_job_limits (
+    scope TEXT PRIMARY KEY,
+    concurrency INTEGER,
+    rate_max INTEGER,
+    rate_period_ms INTEGER,
+    updated_at REAL NOT NULL
+  ) WITHOUT ROWID;
   CREATE TABLE IF NOT EXISTS _tandem_schedules (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,

@@ -12,6 +12,8 @@ export interface JobOptions {
   backoff: Backoff
   timeoutMs: number
   priority: number
+  /** The job's group key: per-group limits apply to it (limits.ts), and groups share slots fairly. */
+  group?: string
 }
 
 /**
@@ -61,7 +63,7 @@ export const defaultJobOptions: JobOptions = {
   priority: 0,
 }
 
-const known = new Set(['name', 'input', 'inputs', 'attempts', 'backoff', 'timeout_ms', 'priority', 'delay_ms', 'idempotency_key', 'dedupe', 'after', 'on_failure'])
+const known = new Set(['name', 'input', 'inputs', 'attempts', 'backoff', 'timeout_ms', 'priority', 'group', 'delay_ms', 'idempotency_key', 'dedupe', 'after', 'on_failure'])
 /** Jobs one job may run after. */
 export const afterMax = 100
 export const dedupeKeyCharsMax = 200
@@ -130,11 +132,14 @@ export const reservedKeyPrefix = '_tandem'
 
 /** `attempts`, `backoff`, `timeout_ms` and `priority` of a job, or of the jobs a schedule makes. */
 export function parseJobOptions(fields: Record<string, unknown>): JobOptions {
+  const group = fields['group']
+  if (group !== undefined && (typeof group !== 'string' || group.length === 0 || group.length > 200 || group === '*')) throw bad('"group" must be a group key of 1 to 200 characters (not "*")')
   return {
     attempts: integerField(fields, 'attempts', 1, attemptsMax) ?? defaultJobOptions.attempts,
     backoff: parseBackoff(fields['backoff']),
     timeoutMs: integerField(fields, 'timeout_ms', 1, timeoutMsMax) ?? defaultJobOptions.timeoutMs,
     priority: integerField(fields, 'priority', -1_000_000, 1_000_000) ?? defaultJobOptions.priority,
+    ...(group === undefined ? {} : { group }),
   }
 }
 

@@ -6,6 +6,7 @@
 import type { Connection, Statement } from '../storage/index.ts'
 import type { JobState, TaskState } from './job-schema.ts'
 import type { JobOptions } from './job-spec.ts'
+import type { Limit } from './limits.ts'
 
 class Statements {
   private readonly cache = new Map<string, Statement>()
@@ -164,6 +165,20 @@ export class JobWrites {
     return afterResults((sql) => this.sql.get(sql), jobId)
   }
 
+  /** Sets a limit (replacing the scope's), unless there are limitsMax already; false then. */
+  setLimit(limit: Limit, now: number, max: number): boolean {
+    const exists = this.sql.get('SELECT 1 FROM _tandem_job_limits WHERE scope = ?').get(limit.scope) !== undefined
+    if (!exists && (this.sql.get('SELECT count(*) AS n FROM _tandem_job_limits').get() as { n: number }).n >= max) return false
+    this.sql
+      .get('INSERT OR REPLACE INTO _tandem_job_limits(scope, concurrency, rate_max, rate_period_ms, updated_at) VALUES (?, ?, ?, ?, ?)')
+      .run(limit.scope, limit.concurrency ?? null, limit.rate?.max ?? null, limit.rate?.periodMs ?? null, now)
+    return true
+  }
+
+  deleteLimit(scope: string): boolean {
+    return Number(this.sql.get('DELETE FROM _tandem_job_limits WHERE scope = ?').run(scope).changes) === 1
+  }
+
   jobByKey(key: string): JobRow | undefined {
     return this.sql.get('SELECT * FROM _tandem_jobs WHERE idempotency_key = ?').get(key) as JobRow | undefined
   }
@@ -294,6 +309,11 @@ export class JobReads {
   /** Unfinished jobs and their unfinished tasks: what a new master must carry on with. */
   openJobs(): JobRow[] {
     return this.sql.get(`SELECT * FROM _tandem_jobs WHERE state IN ('waiting', 'queued', 'running') ORDER BY created_at, id`).all() as JobRow[]
+  }
+
+  limits(): Limit[] {
+    const rows = this.sql.get('SELECT * FROM _tandem_job_limits ORDER BY scope').all() as { scope: string; concurrency: number | null; rate_max: number | null; rate_period_ms: number | null }[]
+    return rows.map((r) => ({ scope: r.scope, concurrency: r.concurrency ?? undefined, rate: r.rate_max === null || r.rate_period_ms === null ? undefined : { max: r.rate_max, periodMs: r.rate_period_ms } }))
   }
 
   /** The jobs `jobId` runs after, with its rule for their failure. */

@@ -62,6 +62,7 @@ function optionsView(options: JobOptions) {
     backoff: { type: backoff.type, delay_ms: backoff.delayMs, jitter: backoff.jitter, max_ms: backoff.maxMs },
     timeout_ms: options.timeoutMs,
     priority: options.priority,
+    ...(options.group === undefined ? {} : { group: options.group }),
   }
 }
 

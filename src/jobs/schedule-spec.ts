@@ -39,7 +39,7 @@ export const schedulesMax = 10_000
 /** Occurrences one round of catch-up `all` makes for one schedule. */
 export const catchUpBatchMax = 100
 
-const known = new Set(['id', 'name', 'input', 'cron', 'tz', 'every_ms', 'catch_up', 'attempts', 'backoff', 'timeout_ms', 'priority'])
+const known = new Set(['id', 'name', 'input', 'cron', 'tz', 'every_ms', 'catch_up', 'attempts', 'backoff', 'timeout_ms', 'priority', 'group'])
 
 export function parseScheduleSpec(body: unknown): ScheduleSpec {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('the body must be a JSON object: {"id": …, "name": …, "cron": … or "every_ms": …, "input": …}')

@@ -21,6 +21,7 @@ import { parseJobSpec } from './job-spec.ts'
 import { JobReads, JobWrites, type JobRow, type TaskRow } from './job-store.ts'
 import { readJob } from './job-views.ts'
 import { Scheduler, type SchedulerOptions } from './scheduler.ts'
+import { parseLimit } from './limits.ts'
 
 class TestClock implements Clock {
   t = Date.UTC(2026, 10, 26, 15)
@@ -63,6 +64,20 @@ class Harness {
     this.writes = new JobWrites(this.connection)
     this.reads = new JobReads(this.readConnection)
     this.scheduler = this.newScheduler()
+  }
+
+  /**
+   * The master is replaced (a promotion): the scheduler stops, `between` runs (what happened
+   * while no master ran), and a new scheduler at a higher epoch starts from the same tables.
+   */
+  async replaceMaster(between?: () => void): Promise<void> {
+    this.scheduler.close()
+    await this.settle()
+    between?.()
+    this.epoch++
+    this.sent.clear()
+    this.scheduler = this.newScheduler()
+    this.scheduler.start()
   }
 
   newScheduler(): Scheduler {
@@ -651,12 +666,7 @@ test('a new master carries on from the tables: waiting tasks are assigned, a nam
   assert.deepEqual(countBy(h.tasks(id), (r) => r.state), { leased: 2, queued: 1 })
 
   // The master is replaced (a promotion): a new scheduler, a higher epoch, the same tables.
-  h.scheduler.close()
-  await h.settle()
-  h.epoch = 4
-  h.sent.clear()
-  h.scheduler = h.newScheduler()
-  h.scheduler.start()
+  await h.replaceMaster()
 
   h.register('r1', ['a'], 1, [ref(onR1)]) // still runs its task, from the old epoch
   h.register('r3', ['a'], 2)
@@ -703,12 +713,7 @@ test('a new master expires at once a lease from the tables that its replica does
   const { id } = await h.submit({ name: 'a', input: 0 })
   await h.settle()
   const old = only(h.assigns('r1'), 'assignment')
-  h.scheduler.close()
-  await h.settle()
-  h.epoch = 4
-  h.sent.clear()
-  h.scheduler = h.newScheduler()
-  h.scheduler.start()
+  await h.replaceMaster()
 
   h.register('r1', ['a'], 1, []) // restarted: it holds nothing
   await h.settle()
@@ -1100,17 +1105,98 @@ test('after: a new master releases a job whose dependency ended while no master 
   const h = harness(t)
   const root = await h.submit({ name: 'a', input: 1 })
   const dependent = await h.submit({ name: 'a', input: 2, after: [root.id] })
-  h.scheduler.close()
-  await h.settle()
   // The old master recorded the root's end and died before releasing its dependent.
-  h.connection.exec(`UPDATE _tandem_tasks SET state = 'done', result = '"r"' WHERE job_id = '${root.id}'`)
-  h.connection.exec(`UPDATE _tandem_jobs SET state = 'completed', finished_at = 1 WHERE id = '${root.id}'`)
-  h.epoch = 4
-  h.scheduler = h.newScheduler()
-  h.scheduler.start()
+  await h.replaceMaster(() => {
+    h.connection.exec(`UPDATE _tandem_tasks SET state = 'done', result = '"r"' WHERE job_id = '${root.id}'`)
+    h.connection.exec(`UPDATE _tandem_jobs SET state = 'completed', finished_at = 1 WHERE id = '${root.id}'`)
+  })
   h.register('r1', ['a'], 1)
   await h.until(() => h.assigns('r1').length === 1, 'the dependent runs under the new master')
   const a = only(h.assigns('r1'), 'assignment')
   assert.equal(a.job, dependent.id)
   assert.deepEqual(JSON.parse(a.after!), { [root.id]: ['r'] })
+})
+
+// ── Limits and fairness ──────────────────────────────────────────────────
+
+test('a group limit of 2 holds across replicas: never 3 of the group running; a freed slot takes the next of the group', async (t) => {
+  const h = harness(t)
+  await h.scheduler.setLimit(parseLimit({ group: 'tenant-42', concurrency: 2 }))
+  h.register('r1', ['a'], 4)
+  h.register('r2', ['a'], 4)
+  const limited = await h.submit({ name: 'a', inputs: Array.from({ length: 10 }, (_, i) => i), group: 'tenant-42' })
+  const other = await h.submit({ name: 'a', inputs: [1, 2, 3], group: 'tenant-7' })
+  await h.settle()
+  const all = () => [...h.assigns('r1'), ...h.assigns('r2')]
+  const running = () => h.tasks(limited.id).filter((r) => r.state === 'leased').length
+  assert.equal(running(), 2)
+  assert.equal(all().filter((a) => a.job === other.id).length, 3, 'another group is not held back')
+  for (let done = 0; done < 8; done++) {
+    const next = all().find((a) => a.job === limited.id && h.task(limited.id, a.index).state === 'leased')!
+    h.succeed(h.assigns('r1').includes(next) ? 'r1' : 'r2', next, null)
+    await h.settle()
+    assert.ok(running() <= 2, `at most 2 running, ${running()} after ${done + 1} results`)
+  }
+  assert.equal(all().filter((a) => a.job === limited.id).length, 10, 'every task ran in the end')
+})
+
+test('a handler rate limit lets N tasks start per period; "group:*" bounds each group apart; limits carry over to a new master', async (t) => {
+  const h = harness(t)
+  await h.scheduler.setLimit(parseLimit({ handler: 'a', rate: { max: 2, period_ms: 60 } }))
+  await h.scheduler.setLimit(parseLimit({ group: '*', concurrency: 1 }))
+  h.register('r1', ['a', 'b'], 8)
+  await h.submit({ name: 'a', inputs: [1, 2, 3, 4, 5] })
+  await h.settle()
+  assert.equal(h.assigns('r1').length, 2, 'two starts in the first period')
+  h.clock.t += 60
+  await h.until(() => h.assigns('r1').length === 4, 'two more once the period passed')
+  const g1 = await h.submit({ name: 'b', inputs: [1, 2], group: 'g1' })
+  const g2 = await h.submit({ name: 'b', inputs: [1, 2], group: 'g2' })
+  await h.settle()
+  assert.deepEqual([g1.id, g2.id].map((id) => h.tasks(id).filter((r) => r.state === 'leased').length), [1, 1], 'one at a time per group, both groups at once')
+
+  await h.replaceMaster()
+  assert.deepEqual(h.scheduler.limitsList().map((l) => l.scope), ['group:*', 'handler:a'])
+  await assert.rejects(h.scheduler.removeLimit('group:none'), (error) => isTandemError(error, 'LIMIT_NOT_FOUND'))
+})
+
+test('groups share slots fairly: a group that floods the queue does not starve one that comes later; priorities still come first', async (t) => {
+  const h = harness(t)
+  h.register('r1', ['a'], 2)
+  const flood = await h.submit({ name: 'a', inputs: Array.from({ length: 20 }, (_, i) => i), group: 'big' })
+  await h.settle()
+  const small = await h.submit({ name: 'a', inputs: [1, 2], group: 'small' })
+  const urgent = await h.submit({ name: 'a', input: 'now', priority: 5, group: 'big' })
+  const order: string[] = []
+  for (let i = 0; i < 6; i++) {
+    const a = h.assigns('r1').find((x) => h.task(x.job, x.index).state === 'leased')!
+    h.succeed('r1', a, null)
+    await h.settle()
+    order.push(h.assigns('r1').at(-1)!.job)
+  }
+  assert.equal(order[0], urgent.id, 'the higher priority first')
+  assert.equal(order[1], small.id, 'then the group that runs nothing, before the flood')
+  // From then on the two groups take turns (the one running fewer first, FIFO between equals):
+  // the small group's tasks do not wait behind the 18 the flood still has queued.
+  assert.deepEqual(order.slice(1, 4).filter((id) => id === small.id).length, 2, JSON.stringify(order))
+  assert.deepEqual(order.slice(4), [flood.id, flood.id])
+})
+
+test('limits are checked: a scope, a bound, nothing else', () => {
+  assert.deepEqual(parseLimit({ group: 'tenant-42', concurrency: 2, rate: { max: 10, period_ms: 1000 } }), { scope: 'group:tenant-42', concurrency: 2, rate: { max: 10, periodMs: 1000 } })
+  assert.deepEqual(parseLimit({ handler: 'resize', concurrency: 4 }), { scope: 'handler:resize', concurrency: 4, rate: undefined })
+  const refused = (body: unknown, message: RegExp) => assert.throws(() => parseLimit(body), (error) => isTandemError(error, 'BAD_REQUEST') && message.test(error.message), JSON.stringify(body))
+  refused([], /JSON object/)
+  refused({ concurrency: 1 }, /exactly one of "handler" and "group"/)
+  refused({ handler: 'a', group: 'g', concurrency: 1 }, /exactly one/)
+  refused({ handler: 'no such', concurrency: 1 }, /"handler"/)
+  refused({ group: '', concurrency: 1 }, /"group"/)
+  refused({ group: 'x'.repeat(201), concurrency: 1 }, /"group"/)
+  refused({ group: 'g' }, /give "concurrency", "rate", or both/)
+  refused({ group: 'g', concurrency: 0 }, /"concurrency"/)
+  refused({ group: 'g', rate: { max: 1 } }, /"rate"/)
+  refused({ group: 'g', rate: { max: 1, period_ms: 0 } }, /"rate.period_ms"/)
+  refused({ group: 'g', rate: 5 }, /"rate"/)
+  refused({ group: 'g', concurrency: 1, burst: 2 }, /unknown field "burst"/)
+  assert.throws(() => parseJobSpec({ name: 'a', input: 1, group: '*' }), (error) => isTandemError(error, 'BAD_REQUEST') && /"group"/.test(error.message))
 })

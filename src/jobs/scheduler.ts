@@ -30,6 +30,7 @@ import type { DedupeHolder, JobReads, JobRow, JobWrites, LeaseEnd, NewJob, TaskR
 import { keyOf, newJobId, runsBefore, setPhase, type Job, type Lease, type Task } from './queue-model.ts'
 import { TaskQueue } from './task-queue.ts'
 import { Dependencies } from './dependencies.ts'
+import { Limits, limitsMax, type Limit } from './limits.ts'
 import { Workers, type Worker } from './workers.ts'
 
 export interface SchedulerOptions {
@@ -75,6 +76,9 @@ export class Scheduler {
   private readonly leases = new Set<Lease>()
   /** Jobs waiting for the jobs they run after: their tasks are in `tasks`, not queued. */
   private readonly dependencies = new Dependencies()
+  private readonly limits = new Limits()
+  /** Set while a rate limit holds tasks back: the next assign is due when it allows one. */
+  private limitTimer: NodeJS.Timeout | undefined
   private readonly events = new EventEmitter()
   private readonly random: () => number
   private isAssignScheduled = false
@@ -107,6 +111,7 @@ export class Scheduler {
    */
   start(): void {
     const now = this.now()
+    for (const limit of this.options.reads.limits()) this.limits.set(limit)
     const waiting: string[] = []
     for (const row of this.options.reads.openJobs()) {
       const counts = this.options.reads.counts(row.id)
@@ -560,21 +565,39 @@ export class Scheduler {
     const now = this.now()
     const epoch = this.options.epoch()
     const picks: Lease[] = []
+    const running = this.runningByScope()
+    let wakeAt = Infinity
     for (;;) {
       let best: { task: Task; worker: Worker } | undefined
       for (const task of this.queue.heads()) {
-        if (best !== undefined && !runsBefore(task, best.task)) continue
+        if (best !== undefined && !runsFirst(task, best.task, running)) continue
+        if (!this.limits.isEmpty) {
+          const allowed = this.limits.allows(task, running, now)
+          if (allowed !== true) {
+            wakeAt = Math.min(wakeAt, allowed)
+            continue
+          }
+        }
         const worker = this.workers.choose(task.job.name, task.job.lsn, now)
         if (worker !== undefined) best = { task, worker }
       }
       if (best === undefined) break
       const { task, worker } = best
+      this.limits.started(task, now)
+      this.countRunning(running, task)
       this.queue.take(task)
       setPhase(task, 'leasing')
       const lease: Lease = { task, epoch, token: task.token + 1, worker: worker.nodeId, startedAt: now, renewedAt: now, isBackup: false }
       task.token = lease.token
       worker.running.add(lease)
       picks.push(lease)
+    }
+    if (wakeAt < Infinity && this.limitTimer === undefined) {
+      this.limitTimer = setTimeout(() => {
+        this.limitTimer = undefined
+        this.scheduleAssign()
+      }, Math.max(1, wakeAt - now))
+      this.limitTimer.unref()
     }
     if (picks.length === 0) {
       this.assignBackups()
@@ -618,10 +641,13 @@ export class Scheduler {
   private assignBackups(): void {
     const now = this.now()
     if (!this.workers.hasIdleSlot(now)) return
+    // A copy runs as a task does: within its limits.
+    const running = this.limits.isEmpty ? undefined : this.runningByScope()
     for (const lease of [...this.leases]) {
       const { task } = lease
       const { job } = task
       if (lease.isBackup || task.phase !== 'leased' || task.backup !== undefined || job.waiting > 0 || job.doneCount === 0) continue
+      if (running !== undefined && this.limits.allows(task, running, now) !== true) continue
       if (now - lease.startedAt < Math.max(this.options.backupAfterMs, (2 * job.doneMsTotal) / job.doneCount)) continue
       const worker = this.workers.choose(job.name, job.lsn, now, lease.worker)
       if (worker === undefined) continue
@@ -629,6 +655,10 @@ export class Scheduler {
       task.token++
       task.backup = { task, epoch: lease.epoch, token: task.token, worker: worker.nodeId, startedAt: now, renewedAt: now, isBackup: true }
       this.hold(task.backup)
+      if (running !== undefined) {
+        this.limits.started(task, now)
+        this.countRunning(running, task)
+      }
       this.counters.backups++
       this.options.logger.info({ job: job.id, index: task.index, primary: lease.worker, backup: worker.nodeId }, 'running a backup copy of a straggling task')
       this.sendAssignment(task.backup)
@@ -814,8 +844,47 @@ export class Scheduler {
     }
   }
 
+  // ── Limits ───────────────────────────────────────────────────────────────
+
+  /** Sets (or replaces) a limit; OVERLOADED past limitsMax. */
+  async setLimit(limit: Limit): Promise<number> {
+    const { value: isSet, lsn } = await this.options.write((writes) => writes.setLimit(limit, this.now(), limitsMax))
+    if (!isSet) throw new TandemError('OVERLOADED', `the master holds ${limitsMax} limits, the most it takes: delete one first`)
+    this.limits.set(limit)
+    this.scheduleAssign()
+    return lsn
+  }
+
+  async removeLimit(scope: string): Promise<number> {
+    const { value: removed, lsn } = await this.options.write((writes) => writes.deleteLimit(scope))
+    this.limits.delete(scope)
+    if (!removed) throw new TandemError('LIMIT_NOT_FOUND', `no limit on ${scope}`)
+    this.scheduleAssign()
+    return lsn
+  }
+
+  limitsList(): Limit[] {
+    return this.limits.list()
+  }
+
+  /**
+   * Tasks running (leased, or being leased) by every key a limit or fairness counts under: each
+   * limit's (limits.ts) and each group's own (`fair:KEY`, the empty key for jobs without one).
+   */
+  private runningByScope(): Map<string, number> {
+    const running = new Map<string, number>()
+    for (const lease of this.workers.leases()) this.countRunning(running, lease.task)
+    return running
+  }
+
+  private countRunning(running: Map<string, number>, task: Task): void {
+    const keys = [fairKey(task), ...(this.limits.isEmpty ? [] : this.limits.keysOf(task))]
+    for (const key of keys) running.set(key, (running.get(key) ?? 0) + 1)
+  }
+
   close(): void {
     this.isClosed = true
+    clearTimeout(this.limitTimer)
     clearInterval(this.leaseTimer)
     clearInterval(this.retentionTimer)
     this.queue.close()
@@ -854,6 +923,19 @@ function isLive(holder: DedupeHolder, now: number): boolean {
 /** The same task, as a new object waiting with `input` until `runAfter` (the old one stays out of the queue). */
 function copyOf(task: Task, input: string, runAfter: number): Task {
   return { ...newTask(task.job, task.index, input, task.token, runAfter), attempts: task.attempts, lostLeases: task.lostLeases }
+}
+
+const fairKey = (task: Task) => `fair:${task.job.options.group ?? ''}`
+
+/**
+ * Whether `a` runs before `b`: higher priority first; then the task whose group runs fewer tasks
+ * now (groups share the slots fairly: one group's flood does not starve another); then FIFO.
+ */
+function runsFirst(a: Task, b: Task, running: ReadonlyMap<string, number>): boolean {
+  if (a.job.options.priority !== b.job.options.priority) return a.job.options.priority > b.job.options.priority
+  const ra = running.get(fairKey(a)) ?? 0
+  const rb = running.get(fairKey(b)) ?? 0
+  return ra !== rb ? ra < rb : runsBefore(a, b)
 }
 
 function newTask(job: Job, index: number, input: string, token: number, runAfter: number): Task {

@@ -1,10 +1,13 @@
 /**
- * Waiting tasks: one heap per handler for those that may run now (higher priority first, then
- * FIFO), and one heap by time for those that must wait (a delay, a retry's backoff). Tasks that
+ * Waiting tasks: one heap per handler and group for those that may run now (higher priority
+ * first, then FIFO; a group's head blocked by its limit holds up only its group), and one heap by time for those that must wait (a delay, a retry's backoff). Tasks that
  * stop waiting while in a heap (cancelled) are dropped when they reach the top.
  */
 import { Heap } from './heap.ts'
 import { runsBefore, type Task } from './queue-model.ts'
+
+/** A ready heap per handler and group (the empty group: jobs without one). */
+const heapKey = (task: Task) => `${task.job.name}\u0000${task.job.options.group ?? ''}`
 
 export class TaskQueue {
   private readonly ready = new Map<string, Heap<Task>>()
@@ -29,15 +32,15 @@ export class TaskQueue {
       this.armTimer()
       return
     }
-    let heap = this.ready.get(task.job.name)
+    let heap = this.ready.get(heapKey(task))
     if (heap === undefined) {
       heap = new Heap(runsBefore)
-      this.ready.set(task.job.name, heap)
+      this.ready.set(heapKey(task), heap)
     }
     heap.push(task)
   }
 
-  /** The first waiting task of each handler, once due tasks have moved to the ready heaps. */
+  /** The first waiting task of each handler and group, once due tasks have moved to the ready heaps. */
   *heads(): Generator<Task> {
     this.promoteDue()
     for (const heap of this.ready.values()) {
@@ -53,7 +56,7 @@ export class TaskQueue {
 
   /** Removes the head of its handler's heap (a task `heads` just yielded). */
   take(task: Task): void {
-    const popped = this.ready.get(task.job.name)?.pop()
+    const popped = this.ready.get(heapKey(task))?.pop()
     if (popped !== task) throw new Error('TaskQueue.take: the task is not the head of its heap')
   }
 

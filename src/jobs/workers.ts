@@ -70,6 +70,11 @@ export class Workers {
     return false
   }
 
+  /** Every lease the replicas hold, those being written included. */
+  *leases(): Generator<Lease> {
+    for (const worker of this.byId.values()) yield* worker.running
+  }
+
   /** Whether a replica has a slot no lease holds (what a backup copy needs). */
   hasIdleSlot(now: number): boolean {
     for (const worker of this.byId.values()) if (this.isAvailable(worker, now, 0)) return true

@@ -182,6 +182,11 @@ export class MasterRole {
       retry: (id) => scheduler.retry(id),
       waitFinished: (id, timeoutMs) => scheduler.waitFinished(id, timeoutMs),
       subscribe: (id, listener) => scheduler.subscribe(id, listener),
+      limits: {
+        set: (limit) => this.refusingWhenDeposed(() => scheduler.setLimit(limit)),
+        remove: (scope) => this.refusingWhenDeposed(() => scheduler.removeLimit(scope)),
+        list: () => scheduler.limitsList(),
+      },
       schedules: {
         upsert: (spec) => this.refusingWhenDeposed(() => schedules.upsert(spec)),
         remove: (id) => this.refusingWhenDeposed(() => schedules.remove(id)),

@@ -207,6 +207,19 @@ describe('jobs from the client and the CLI, run by two replicas', () => {
     await assert.rejects(db.jobs.submit('echo', 1, { after: ['j_nosuchjob'] }), (error) => isTandemClientError(error, 'BAD_REQUEST') && /does not exist/.test(error.message))
   })
 
+  test('limits from the client: set, list and delete; a job shows its group', async () => {
+    await db.jobs.setLimit({ group: 'client-tenant', concurrency: 1, rate: { max: 100, periodMs: 1000 } })
+    await db.jobs.setLimit({ handler: 'square', concurrency: 50 })
+    const limits = await db.jobs.limits()
+    assert.deepEqual(limits.find((l) => l.scope === 'group:client-tenant'), { scope: 'group:client-tenant', concurrency: 1, rate: { max: 100, periodMs: 1000 } })
+    const job = await (await db.jobs.submitMany('square', [2, 3], { group: 'client-tenant' })).wait()
+    assert.deepEqual([job.results, job.options.group], [[4, 9], 'client-tenant'])
+    await db.jobs.deleteLimit('group:client-tenant')
+    await db.jobs.deleteLimit('handler:square')
+    await assert.rejects(db.jobs.deleteLimit('handler:square'), (error) => isTandemClientError(error, 'LIMIT_NOT_FOUND'))
+    await assert.rejects(db.jobs.setLimit({ group: 'g' }), (error) => isTandemClientError(error, 'BAD_REQUEST') && /concurrency/.test(error.message))
+  })
+
   test('get and retry of unknown jobs are JOB_NOT_FOUND; retry of a completed job is JOB_NOT_RETRYABLE; list filters', async () => {
     await assert.rejects(db.jobs.get('j_nope'), (error) => isTandemClientError(error, 'JOB_NOT_FOUND') && error.status === 404)
     await assert.rejects(db.jobs.retry('j_nope'), (error) => isTandemClientError(error, 'JOB_NOT_FOUND'))

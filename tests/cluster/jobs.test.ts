@@ -5,6 +5,9 @@
  */
 import { after, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Cluster, waitFor } from '../harness/cluster.ts'
 import { get, post, type ExecuteBody } from '../harness/http.ts'
@@ -438,5 +441,42 @@ describe('prefetch: a replica holds leases beyond its slots', () => {
     assert.equal(lost.length, 4, 'its four tasks ran again elsewhere')
     assert.ok(lost.every((t) => job.results[t.index]?.node === 'r2'), 'each ran to its end on the replica that lived')
     assert.equal(stats.results_recorded, inputs.length, 'exactly one recorded result per task')
+  })
+})
+
+describe('flow control: limits hold across replicas', () => {
+  let cluster: Cluster
+  after(() => cluster?.stop())
+
+  test('a group limit of 2 over two replicas × 4 slots: never 3 of the group running; another group is not held to it', async () => {
+    cluster = await Cluster.start({ replicas: 0 })
+    await cluster.addReplica(jobArgs(4), { env: { TANDEM_TEST_NODE: 'r1' } })
+    await cluster.addReplica(jobArgs(4), { env: { TANDEM_TEST_NODE: 'r2' } })
+    await waitFor(async () => ((await jobStats(cluster, cluster.master.url)).workers.length === 2 ? true : undefined), 20_000)
+    const set = await post<{ scope: string; concurrency: number }>(`${cluster.master.url}/jobs/limits`, { group: 'tenant-42', concurrency: 2 })
+    assert.deepEqual([set.status, set.body.scope, set.body.concurrency], [200, 'group:tenant-42', 2])
+    const limitedDir = mkdtempSync(join(tmpdir(), 'tandem-limit-'))
+    const freeDir = mkdtempSync(join(tmpdir(), 'tandem-free-'))
+    try {
+      const limited = await submit(cluster.master.url, { name: 'countRunning', inputs: Array.from({ length: 12 }, () => ({ dir: limitedDir, ms: 150 })), group: 'tenant-42' })
+      const free = await submit(cluster.master.url, { name: 'countRunning', inputs: Array.from({ length: 12 }, () => ({ dir: freeDir, ms: 400 })), group: 'tenant-7' })
+      const [a, b] = [await finished(cluster.master.url, limited), await finished(cluster.master.url, free)]
+      const peak = (job: JobView) => Math.max(...job.results.map((r) => r as unknown as number))
+      assert.equal(a.state, 'completed', JSON.stringify(a.errors))
+      assert.equal(peak(a), 2, `the limited group ran at most 2 at once (and did run 2): ${JSON.stringify(a.results)}`)
+      assert.ok(new Set(a.tasks.map((t) => t.worker)).size === 2, 'on both replicas')
+      assert.ok(peak(b) > 2, `the other group was not limited: ${JSON.stringify(b.results)}`)
+    } finally {
+      rmSync(limitedDir, { recursive: true, force: true })
+      rmSync(freeDir, { recursive: true, force: true })
+    }
+    const listed = await get<{ limits: { scope: string }[] }>(`${cluster.replicas[0]!.url}/jobs/limits`)
+    assert.deepEqual(listed.body.limits.map((l) => l.scope), ['group:tenant-42'], 'a replica forwards')
+    const bad = await post<{ code: string }>(`${cluster.master.url}/jobs/limits`, { group: 'g', concurrency: -1 })
+    assert.deepEqual([bad.status, bad.body.code], [400, 'BAD_REQUEST'])
+    const removed = await fetch(`${cluster.master.url}/jobs/limits/${encodeURIComponent('group:tenant-42')}`, { method: 'DELETE' })
+    assert.equal(removed.status, 200)
+    const again = await fetch(`${cluster.master.url}/jobs/limits/${encodeURIComponent('group:tenant-42')}`, { method: 'DELETE' })
+    assert.equal(again.status, 404)
   })
 })
