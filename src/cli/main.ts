@@ -200,7 +200,7 @@ export function buildProgram(): Command {
     .option('--concurrency <n>', 'tasks run at once', integer('--concurrency', 1, 1024), defaultConfig.concurrency)
     .option(
       '--prefetch <n>',
-      'tasks the master may lease to this replica beyond --concurrency, queued here so that a slot that frees starts the next at once (default: as many as --concurrency; 0 for long tasks, which a queued task would wait behind)',
+      'at most this many tasks leased to this replica beyond --concurrency, queued here so that a slot that frees starts the next at once; the master holds it to what the slots start within 100 ms, by the tasks\' run time (default 64; 0: none)',
       integer('--prefetch', 0, 1024),
     )
     .option('--job-threads <n>', 'worker threads the tasks share (default: one per core, at most --concurrency); a CPU-bound handler holds up the tasks on its thread', integer('--job-threads', 1))

@@ -50,6 +50,8 @@ interface Run {
   timer: NodeJS.Timeout | undefined
   /** performance.now() by which the handler must be done, set when it first starts (its timeout). */
   deadline: number | undefined
+  /** performance.now() when it first started on a thread. */
+  startedAt: number | undefined
   /** Set once the run is being stopped: why, and whether a result is still owed. */
   stopping: { reason: string; reportAs: string | undefined } | undefined
 }
@@ -190,7 +192,7 @@ export class Executor {
       this.stop(current, 'a newer lease of the same task replaced it', undefined)
     }
     this.unrecorded.delete(key)
-    const run: Run = { id: this.nextRunId++, assignment, thread: undefined, timer: undefined, deadline: undefined, stopping: undefined }
+    const run: Run = { id: this.nextRunId++, assignment, thread: undefined, timer: undefined, deadline: undefined, startedAt: undefined, stopping: undefined }
     this.runs.set(key, run)
     // The job must see every write acknowledged before it was submitted.
     this.options.waitForLsn(assignment.lsn, assignment.timeoutMs).then(
@@ -230,6 +232,7 @@ export class Executor {
       run.thread = thread
       const now = performance.now()
       run.deadline ??= now + assignment.timeoutMs
+      run.startedAt ??= now
       this.counters.started++
       thread.worker.postMessage({
         type: 'run',
@@ -307,7 +310,9 @@ export class Executor {
     if (final !== undefined) {
       if (final.ok) this.counters.succeeded++
       else this.counters.failed++
-      const result = { type: 'result' as const, ...refOf(run.assignment), ...final }
+      // How long it ran here (not how long it waited in this replica's queue): what the master sizes prefetch by.
+      const ms = run.startedAt === undefined ? undefined : Math.round((performance.now() - run.startedAt) * 1000) / 1000
+      const result = { type: 'result' as const, ...refOf(run.assignment), ...final, ...(ms === undefined ? {} : { ms }) }
       this.unrecorded.set(key, result)
       this.send?.(result)
     }

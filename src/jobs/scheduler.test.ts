@@ -273,27 +273,40 @@ test('tasks go only to registered replicas that have the handler, up to their co
   assert.equal(new Set([...h.assigns('r1'), ...h.assigns('r3')].map((a) => a.index)).size, 5, 'each task assigned once')
 })
 
-test('a replica with prefetch holds up to its slots plus its prefetch, and tasks go to idle slots anywhere before they queue on a busy replica', async (t) => {
+test('prefetch: one round queued beyond the slots until the run time is known, then what the slots start in 100 ms; idle slots anywhere first', async (t) => {
   const h = harness(t)
   h.register('r1', ['a'], 2, [], 3)
   const { id } = await h.submit({ name: 'a', inputs: [0, 1, 2, 3, 4, 5, 6, 7] })
   await h.settle()
-  assert.equal(h.assigns('r1').length, 5, 'two slots and three queued there')
-  assert.deepEqual(countBy(h.tasks(id), (r) => r.state), { leased: 5, queued: 3 })
-
+  assert.equal(h.assigns('r1').length, 4, 'two slots, and one round (two) queued there')
   // A replica that joins with idle slots gets the next tasks, not the busy one's queue.
   h.register('r2', ['a'], 2, [], 0)
   await h.settle()
   assert.equal(h.assigns('r2').length, 2)
-  assert.equal(h.assigns('r1').length, 5)
-
-  // A result on r1 frees room for one more lease there (its own queue refills).
+  // A task ran 1 ms: r1's slots get through far more than its prefetch in 100 ms, so it holds its all.
   const first = h.assignsByIndex('r1')[0]!
-  h.succeed('r1', first, first.index)
+  h.scheduler.receive('r1', { type: 'result', ...ref(first), ok: true, value: '0', ms: 1 })
   await h.settle()
-  assert.equal(h.assigns('r1').length, 6)
+  assert.equal(h.assigns('r1').length, 6, 'refilled to 2 slots + 3 queued')
   assert.equal(new Set([...h.assigns('r1'), ...h.assigns('r2')].map((a) => a.index)).size, 8, 'each task assigned once')
   assert.deepEqual(countBy(h.tasks(id), (r) => r.state), { done: 1, leased: 7 })
+
+  // Tasks that run 5 s: nothing waits behind them on a replica.
+  const slow = await h.submit({ name: 'a', inputs: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] })
+  for (const a of [...h.assigns('r1'), ...h.assigns('r2')].filter((x) => x.job === id && h.task(id, x.index).state === 'leased')) {
+    h.scheduler.receive(h.assigns('r1').includes(a) ? 'r1' : 'r2', { type: 'result', ...ref(a), ok: true, value: '0', ms: 1 })
+  }
+  await h.settle()
+  const onR1 = () => h.assigns('r1').filter((a) => a.job === slow.id && h.task(slow.id, a.index).state === 'leased')
+  assert.equal(onR1().length, 4, 'one round queued while the run time is unknown')
+  h.clock.t += 5000
+  h.scheduler.receive('r1', { type: 'result', ...ref(onR1()[0]!), ok: true, value: '0', ms: 5000 })
+  await h.settle()
+  assert.equal(onR1().length, 3, 'not refilled: a 5 s task would queue behind the running ones')
+  h.scheduler.receive('r1', { type: 'result', ...ref(onR1()[0]!), ok: true, value: '0', ms: 5000 })
+  h.scheduler.receive('r1', { type: 'result', ...ref(onR1()[0]!), ok: true, value: '0', ms: 5000 })
+  await h.settle()
+  assert.equal(onR1().length, 2, 'down to its slots, and held there')
 })
 
 test('a replica that does not say its prefetch (an older release) gets no more leases than its slots; a hostile one is held to 1,024', async (t) => {

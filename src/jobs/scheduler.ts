@@ -61,7 +61,7 @@ export type JobEvent =
   | { event: 'progress'; data: { job: string; index: number; value: unknown } }
   | { event: 'job'; data: { job: string; state: JobState } }
 
-type Result = LeaseRef & { ok: boolean; value?: string; error?: string }
+type Result = LeaseRef & { ok: boolean; value?: string; error?: string; ms?: number }
 
 export class Scheduler {
   private readonly options: SchedulerOptions
@@ -508,7 +508,9 @@ export class Scheduler {
         this.emit({ event: 'task', data: { job: job.id, index: task.index, state: end.state, attempts, worker: nodeId, ...error } })
         if (end.state === 'done') {
           job.doneCount++
-          job.doneMsTotal += now - lease.startedAt
+          // The run time the replica measured (not the time queued there); the lease's age from an older replica.
+          const ran = typeof message.ms === 'number' && message.ms >= 0 ? Math.min(message.ms, now - lease.startedAt) : now - lease.startedAt
+          job.doneMsTotal += ran
         }
         if (end.state === 'failed') {
           task.runAfter = end.runAfter
@@ -578,7 +580,7 @@ export class Scheduler {
             continue
           }
         }
-        const worker = this.workers.choose(task.job.name, task.job.lsn, now)
+        const worker = this.workers.choose(task.job.name, task.job.lsn, now, undefined, meanRunMs(task.job))
         if (worker !== undefined) best = { task, worker }
       }
       if (best === undefined) break
@@ -926,6 +928,9 @@ function copyOf(task: Task, input: string, runAfter: number): Task {
 }
 
 const fairKey = (task: Task) => `fair:${task.job.options.group ?? ''}`
+
+/** The job's tasks' mean run time so far; undefined before one finished. */
+const meanRunMs = (job: Job) => (job.doneCount === 0 ? undefined : job.doneMsTotal / job.doneCount)
 
 /**
  * Whether `a` runs before `b`: higher priority first; then the task whose group runs fewer tasks

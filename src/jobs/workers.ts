@@ -5,8 +5,14 @@
  * A replica holds up to `concurrency + prefetch` leases: the ones beyond its slots wait in its
  * own queue, so a slot that frees starts the next task without a round trip to the master. New
  * tasks go first to replicas with an idle slot, so a prefetched task waits only when every
- * replica is busy; a straggler's backup copy goes only to an idle slot.
+ * replica is busy; a straggler's backup copy goes only to an idle slot. How many of a job's
+ * tasks wait beyond the slots is sized by how long they run: what the slots get through in
+ * `prefetchHorizonMs` (by the job's mean run time so far), one round before any finished; so
+ * short tasks batch deep, and long ones do not queue behind each other.
  */
+
+/** A replica holds at most the tasks its slots start within this long (prefetch.). */
+export const prefetchHorizonMs = 100
 import type { Lease } from './queue-model.ts'
 
 export interface Worker {
@@ -88,11 +94,11 @@ export class Workers {
    * other, so that a task queues on a busy replica only when every replica is busy.
    * `backupOf`: a backup copy of a task this replica runs: elsewhere, on an idle slot only.
    */
-  choose(name: string, lsn: number, now: number, backupOf?: string): Worker | undefined {
+  choose(name: string, lsn: number, now: number, backupOf?: string, meanRunMs?: number): Worker | undefined {
     let best: Worker | undefined
     let bestScore = Infinity
     for (const worker of this.byId.values()) {
-      if (worker.nodeId === backupOf || !worker.handlers.has(name) || !this.isAvailable(worker, now, backupOf === undefined ? worker.prefetch : 0)) continue
+      if (worker.nodeId === backupOf || !worker.handlers.has(name) || !this.isAvailable(worker, now, backupOf === undefined ? prefetchFor(worker, meanRunMs) : 0)) continue
       const isCaughtUp = (this.appliedLsn(worker.nodeId) ?? 0) >= lsn
       const isIdle = worker.running.size < worker.concurrency
       // An idle slot first (a queued task waits only when every replica is busy), then caught
@@ -114,6 +120,16 @@ export class Workers {
   stats(): Record<string, unknown>[] {
     return [...this.byId.values()].map((w) => ({ id: w.nodeId, connected: w.isConnected, handlers: [...w.handlers], concurrency: w.concurrency, prefetch: w.prefetch, running: w.running.size }))
   }
+}
+
+/**
+ * How many tasks `worker` may hold beyond its slots, for tasks that run `meanRunMs` on average
+ * (undefined: not known yet): at most its prefetch, and what its slots start within
+ * prefetchHorizonMs — one round (its concurrency) while the run time is unknown.
+ */
+export function prefetchFor(worker: Pick<Worker, 'concurrency' | 'prefetch'>, meanRunMs: number | undefined): number {
+  const rounds = meanRunMs === undefined ? 1 : prefetchHorizonMs / Math.max(meanRunMs, 0.01)
+  return Math.min(worker.prefetch, Math.floor(worker.concurrency * rounds))
 }
 
 /** A count a replica sent: a whole number from 0 to 1024. */

@@ -24,7 +24,7 @@ import type { FormatOptions } from '../http-api/rqlite-format.ts'
 import { Executor } from '../jobs/index.ts'
 import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from 'ws'
-import { defaultConfig, type NodeConfig } from './config.ts'
+import { defaultConfig, defaultPrefetch, type NodeConfig } from './config.ts'
 import { NodeReads } from './node-reads.ts'
 import { LsnWaiters } from './lsn-waiters.ts'
 import { NodeRoles } from './node-roles.ts'
@@ -96,7 +96,7 @@ export class TandemNode implements NodeApi {
       this.executor = new Executor({
         moduleUrl: this.config.jobsModuleUrl,
         concurrency: this.config.concurrency,
-        prefetch: this.config.prefetch ?? this.config.concurrency,
+        prefetch: this.config.prefetch ?? defaultPrefetch,
         threads: this.config.jobThreads ?? availableParallelism(),
         dbPath: this.dbPath,
         killGraceMs: this.config.killGraceMs,

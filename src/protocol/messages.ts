@@ -18,7 +18,8 @@
  *                                                                          tasks it takes beyond them (queued there; 0
  *                                                                          without the field), and the leases it still
  *                                                                          holds (after a reconnect)
- *                      result   {type, job, index, epoch, token, ok, value?, error?}   a task ended (value: JSON text)
+ *                      result   {type, job, index, epoch, token, ok, value?, error?, ms?}   a task ended (value: JSON
+ *                                                                          text; ms: how long it ran there)
  *                      progress {type, job, index, epoch, token, value}    in memory on the master, never durable
  *   master → replica   welcome  {type, nodeId, clusterId, epoch, lsn, time, replicas}  streaming starts after
  *                                                                          position; a replica without a cluster id adopts this one
@@ -61,7 +62,7 @@ export type ReplicaMessage =
   | { type: 'pong'; sentAt: number; receivedAt: number }
   | { type: 'confirmed'; id: number; epoch: number }
   | { type: 'worker'; handlers: string[]; concurrency: number; prefetch?: number; running: LeaseRef[] }
-  | ({ type: 'result'; ok: boolean; value?: string; error?: string } & LeaseRef)
+  | ({ type: 'result'; ok: boolean; value?: string; error?: string; ms?: number } & LeaseRef)
   | ({ type: 'progress'; value: unknown } & LeaseRef)
 
 /** Names one lease of one task. */

@@ -416,20 +416,21 @@ describe('prefetch: a replica holds leases beyond its slots', () => {
 
   test('its queued tasks start there as slots free; killed, its prefetched leases expire and run elsewhere, each recorded once', async () => {
     cluster = await Cluster.start({ replicas: 0, masterArgs: ['--lease-ms', '1000'] })
-    const victim = await cluster.addReplica([...jobArgs(1), '--prefetch', '3'], { env: { TANDEM_TEST_NODE: 'r1' } })
-    // On r1 a task never ends before the kill (its slot never frees: the three queued there never
+    const victim = await cluster.addReplica([...jobArgs(2), '--prefetch', '3'], { env: { TANDEM_TEST_NODE: 'r1' } })
+    // On r1 a task never ends before the kill (its slots never free: the ones queued there never
     // start); elsewhere it takes 50 ms.
     const inputs = Array.from({ length: 12 }, (_, i) => ({ slowOn: 'r1', slowMs: 60_000, ms: 50, value: i }))
     const id = await submit(cluster.master.url, { name: 'straggle', inputs, attempts: 1, timeout_ms: 120_000 })
-    // One task runs on its one slot; three more wait on the replica itself.
+    // Two tasks run on its two slots; two more (one round: no task's run time is known yet) wait
+    // on the replica itself.
     await waitFor(async () => {
       const replica = (await cluster.status(victim.url))['jobs'] as { running: number; waiting: number; prefetch: number }
-      return replica.running === 1 && replica.waiting === 3 && replica.prefetch === 3 ? true : undefined
-    }, 20_000, () => `the replica to hold 1 running and 3 queued tasks\n${cluster.logs(10)}`)
+      return replica.running === 2 && replica.waiting === 2 && replica.prefetch === 3 ? true : undefined
+    }, 20_000, () => `the replica to hold 2 running and 2 queued tasks\n${cluster.logs(10)}`)
     const held = (await jobStats(cluster, cluster.master.url)).workers.find((w) => w.id === victim.id)
-    assert.equal(held?.running, 4, 'the master leased it its slot plus its prefetch')
+    assert.equal(held?.running, 4, 'the master leased it its slots plus a round of prefetch')
     await victim.kill('SIGKILL')
-    // Alone, so that no backup copy runs them: its four leases, the three queued there included, expire.
+    // Alone, so that no backup copy runs them: its four leases, the two queued there included, expire.
     await waitFor(async () => ((await jobStats(cluster, cluster.master.url)).leases_expired === 4 ? true : undefined), 20_000, () => `the killed replica's four leases to expire\n${cluster.logs(10)}`)
     await cluster.addReplica(jobArgs(4), { env: { TANDEM_TEST_NODE: 'r2' } })
     const job = await finished(cluster.master.url, id)
