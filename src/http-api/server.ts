@@ -77,7 +77,7 @@ export function createHttpServer(node: NodeApi, options: HttpServerOptions) {
     // Fastify logs every request at info; its logger sees warnings and errors only.
     loggerInstance: options.logger.child({}, { level: 'warn' }),
     bodyLimit: options.bodyLimitBytes,
-    maxParamLength,
+    routerOptions: { maxParamLength },
     frameworkErrors: answerFrameworkError,
     clientErrorHandler: answerClientError,
     // Cheap point reads and plain writes are answered before the framework sees them
