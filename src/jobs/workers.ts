@@ -10,10 +10,10 @@
  * `prefetchHorizonMs` (by the job's mean run time so far), one round before any finished; so
  * short tasks batch deep, and long ones do not queue behind each other.
  */
-
-/** A replica holds at most the tasks its slots start within this long (prefetch.). */
-export const prefetchHorizonMs = 100
 import type { Lease } from './queue-model.ts'
+
+/** A replica holds at most the tasks its slots start within this long (prefetchFor). */
+export const prefetchHorizonMs = 100
 
 export interface Worker {
   nodeId: string
@@ -93,6 +93,7 @@ export class Workers {
    * job's LSN (it can start at once), then the least loaded; one with an idle slot before any
    * other, so that a task queues on a busy replica only when every replica is busy.
    * `backupOf`: a backup copy of a task this replica runs: elsewhere, on an idle slot only.
+   * `meanRunMs`: how long the job's tasks run, when known (prefetchFor).
    */
   choose(name: string, lsn: number, now: number, backupOf?: string, meanRunMs?: number): Worker | undefined {
     let best: Worker | undefined
