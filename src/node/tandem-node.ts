@@ -25,6 +25,7 @@ import { Executor } from '../jobs/index.ts'
 import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from 'ws'
 import { defaultConfig, defaultPrefetch, type NodeConfig } from './config.ts'
+import { DataLock } from './data-lock.ts'
 import { NodeReads } from './node-reads.ts'
 import { LsnWaiters } from './lsn-waiters.ts'
 import { NodeRoles } from './node-roles.ts'
@@ -71,6 +72,9 @@ export class TandemNode implements NodeApi {
   /** Automatic failover on etcd (--coordinator). */
   private readonly coordinator: Coordinator | undefined
 
+  /** Held from start to stop. */
+  private readonly dataLock: DataLock
+
   private constructor(options: NodeOptions, clock: Clock) {
     const frameBytesMax = Number(process.env['TANDEM_TEST_FRAME_BYTES_MAX'] ?? NaN)
     this.config = {
@@ -81,6 +85,8 @@ export class TandemNode implements NodeApi {
     }
     // First: a node that may not start this way stops before it touches its data directory.
     this.security = loadNodeSecurity(this.config)
+    // Then one node per data directory (data-lock.ts), before anything in it is read or written.
+    this.dataLock = DataLock.take(this.config.dataDir)
     this.clock = clock
     this.startedAt = clock.now()
     this.nodeId = loadNodeId(this.config.dataDir)
@@ -150,7 +156,14 @@ export class TandemNode implements NodeApi {
 
 
   static async start(options: NodeOptions, clock: Clock = systemClock): Promise<TandemNode> {
-    const node = new TandemNode(options, clock)
+    let node: TandemNode
+    try {
+      node = new TandemNode(options, clock)
+    } catch (error) {
+      // A start that failed after taking the directory's lock lets it go.
+      DataLock.releaseHeld(options.dataDir)
+      throw error
+    }
     try {
       await node.executor?.start()
     } catch (error) {
@@ -233,6 +246,7 @@ export class TandemNode implements NodeApi {
     await this.roles.master?.close()
     await this.reads.close()
     await this.security.peers.close()
+    this.dataLock.release()
     this.logger.flush()
   }
 

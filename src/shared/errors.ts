@@ -25,6 +25,7 @@ export const codes = {
   JOB_NOT_FOUND: { status: 404, retry: 'never', summary: 'no job with this id (it may have passed its retention)' },
   SCHEDULE_NOT_FOUND: { status: 404, retry: 'never', summary: 'no schedule with this id' },
   LIMIT_NOT_FOUND: { status: 404, retry: 'never', summary: 'no job limit on this scope' },
+  DATA_DIR_IN_USE: { status: 409, retry: 'never', summary: 'another Tandem node runs on this data directory: a node refuses to start on it' },
   JOB_FINISHED: { status: 409, retry: 'never', summary: 'the job already finished: it cannot be cancelled' },
   JOB_NOT_RETRYABLE: { status: 409, retry: 'never', summary: 'the job has no dead or cancelled tasks to retry' },
   NOT_MASTER: { status: 421, retry: 'redirect', summary: 'this node is a replica and the request needs the master' },

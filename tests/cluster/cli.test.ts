@@ -43,6 +43,21 @@ describe('the tandem command', () => {
     assert.equal(result.stdout.trim(), (createRequire(import.meta.url)('../../package.json') as { version: string }).version)
   })
 
+  test('a second node on a running node\'s data directory refuses to start, naming the holder; a node killed with SIGKILL leaves nothing in the way', async () => {
+    const replica = cluster.replicas[0]!
+    for (const [node, role] of [[cluster.master, 'master'], [replica, 'replica']] as const) {
+      const args = [role, '--data', node.spec.dataDir, '--port', '0', ...(role === 'replica' ? ['--master', cluster.master.url] : [])]
+      const result = tandem(args)
+      assert.notEqual(result.status, 0, `a second ${role} started`)
+      assert.match(result.stderr, new RegExp(`in use by process ${node.child!.pid} \\(a Tandem node\\)`), result.stderr)
+    }
+    // The running master still takes writes: the refused one touched nothing.
+    assert.equal((await execute(cluster.master.url, ["CREATE TABLE IF NOT EXISTS locked (id INTEGER PRIMARY KEY)", 'INSERT INTO locked DEFAULT VALUES'])).status, 200)
+    await replica.kill('SIGKILL')
+    await replica.restart()
+    await cluster.converged()
+  })
+
   test('a bad flag is refused with a message', () => {
     const result = tandem(['master', '--data', join(cluster.dir, 'x'), '--port', 'abc'])
     assert.notEqual(result.status, 0)
