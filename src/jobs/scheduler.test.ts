@@ -299,7 +299,10 @@ test('prefetch: one round queued beyond the slots until the run time is known, t
   await h.settle()
   const onR1 = () => h.assigns('r1').filter((a) => a.job === slow.id && h.task(slow.id, a.index).state === 'leased')
   assert.equal(onR1().length, 4, 'one round queued while the run time is unknown')
+  // Five seconds pass, the replicas acknowledging all along (in the same turn: the lease tick sees no gap).
   h.clock.t += 5000
+  h.scheduler.renew('r1')
+  h.scheduler.renew('r2')
   h.scheduler.receive('r1', { type: 'result', ...ref(onR1()[0]!), ok: true, value: '0', ms: 5000 })
   await h.settle()
   assert.equal(onR1().length, 3, 'not refilled: a 5 s task would queue behind the running ones')

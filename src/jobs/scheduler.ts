@@ -476,6 +476,13 @@ export class Scheduler {
     const primary = task.lease!
     const copies = [primary, ...(task.backup === undefined ? [] : [task.backup])]
     for (const copy of copies) this.release(copy)
+    // The run time counts now, before the slot it freed is filled: it sizes the prefetch of that
+    // very refill. The replica's measure (not the time queued there); the lease's age from an older replica.
+    if (message.ok) {
+      const now = this.now()
+      task.job.doneCount++
+      task.job.doneMsTotal += typeof message.ms === 'number' && message.ms >= 0 ? Math.min(message.ms, now - lease.startedAt) : now - lease.startedAt
+    }
     this.scheduleAssign()
     setPhase(task, 'ending')
     const { job } = task
@@ -506,12 +513,6 @@ export class Scheduler {
         for (const copy of copies) if (copy !== lease) this.sendCancel(copy)
         const error = 'error' in end ? { error: end.error } : {}
         this.emit({ event: 'task', data: { job: job.id, index: task.index, state: end.state, attempts, worker: nodeId, ...error } })
-        if (end.state === 'done') {
-          job.doneCount++
-          // The run time the replica measured (not the time queued there); the lease's age from an older replica.
-          const ran = typeof message.ms === 'number' && message.ms >= 0 ? Math.min(message.ms, now - lease.startedAt) : now - lease.startedAt
-          job.doneMsTotal += ran
-        }
         if (end.state === 'failed') {
           task.runAfter = end.runAfter
           this.enqueue(task)
