@@ -71,8 +71,7 @@ export const dedupeKeyCharsMax = 200
 export function parseJobSpec(body: unknown): JobSpec {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('the body must be a JSON object: {"name": …, "input": …} or {"name": …, "inputs": […]}')
   const fields = body as Record<string, unknown>
-  const unknownField = Object.keys(fields).find((key) => !known.has(key))
-  if (unknownField !== undefined) throw bad(`unknown field "${unknownField}"; allowed: ${[...known].join(', ')}`)
+  refuseUnknownFields(fields, known)
   const name = fields['name']
   if (typeof name !== 'string' || !/^[A-Za-z_$][\w$]{0,127}$/.test(name)) throw bad('"name" must be the name of a handler (an exported function name)')
   const hasInput = 'input' in fields
@@ -112,8 +111,7 @@ function parseDedupe(value: unknown, isFanOut: boolean, delayMs: number): Dedupe
   const shape = '"dedupe" must be an object: {"key": "…", "mode": "drop" | "debounce", "window_ms": …}'
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad(shape)
   const fields = value as Record<string, unknown>
-  const unknownField = Object.keys(fields).find((name) => name !== 'key' && name !== 'mode' && name !== 'window_ms')
-  if (unknownField !== undefined) throw bad(`unknown field "dedupe.${unknownField}"; ${shape}`)
+  refuseUnknownFields(fields, dedupeFields, 'dedupe.', shape)
   const key = fields['key']
   if (typeof key !== 'string' || key.length === 0 || key.length > dedupeKeyCharsMax) throw bad(`"dedupe.key" must be a string of 1 to ${dedupeKeyCharsMax} characters`)
   const mode = fields['mode'] ?? 'drop'
@@ -175,6 +173,14 @@ export function checkDepth(value: unknown, what: string): void {
       if (typeof child === 'object' && child !== null) stack.push([child, depth + 1])
     }
   }
+}
+
+const dedupeFields = new Set(['key', 'mode', 'window_ms'])
+
+/** BAD_REQUEST naming the first field of `fields` not in `known` (with its `prefix`), and what is allowed (or `hint`). */
+export function refuseUnknownFields(fields: Record<string, unknown>, known: ReadonlySet<string>, prefix = '', hint?: string): void {
+  const unknownField = Object.keys(fields).find((key) => !known.has(key))
+  if (unknownField !== undefined) throw bad(`unknown field "${prefix}${unknownField}"; ${hint ?? `allowed: ${[...known].join(', ')}`}`)
 }
 
 export function bad(message: string): TandemError {

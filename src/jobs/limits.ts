@@ -8,7 +8,7 @@
  *
  * What `POST /jobs/limits` takes, validated here too.
  */
-import { bad, integerField } from './job-spec.ts'
+import { bad, integerField, refuseUnknownFields } from './job-spec.ts'
 import type { Task } from './queue-model.ts'
 
 export interface Limit {
@@ -21,6 +21,7 @@ export interface Limit {
 }
 
 export const limitsMax = 10_000
+const limitFields = new Set(['handler', 'group', 'concurrency', 'rate'])
 const periodMsMax = 24 * 60 * 60 * 1000
 
 /** `{"handler": name} | {"group": key | "*"}` with `concurrency` and/or `rate: {max, period_ms}`; null removes that bound. */
@@ -28,8 +29,7 @@ export function parseLimit(body: unknown): Limit {
   const shape = '{"handler": "name"} or {"group": "key" | "*"}, with "concurrency": n and/or "rate": {"max": n, "period_ms": ms}'
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad(`the body must be a JSON object: ${shape}`)
   const fields = body as Record<string, unknown>
-  const unknownField = Object.keys(fields).find((key) => !['handler', 'group', 'concurrency', 'rate'].includes(key))
-  if (unknownField !== undefined) throw bad(`unknown field "${unknownField}"; ${shape}`)
+  refuseUnknownFields(fields, limitFields, '', shape)
   const { handler, group } = fields
   if ((handler === undefined) === (group === undefined)) throw bad(`give exactly one of "handler" and "group": ${shape}`)
   if (handler !== undefined && (typeof handler !== 'string' || !/^[A-Za-z_$][\w$]{0,127}$/.test(handler))) throw bad('"handler" must be the name of a handler')

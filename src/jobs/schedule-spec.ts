@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto'
 import { CronExpressionParser } from 'cron-parser'
-import { bad, checkDepth, integerField, parseJobOptions, reservedKeyPrefix, type JobOptions } from './job-spec.ts'
+import { bad, checkDepth, integerField, parseJobOptions, refuseUnknownFields, reservedKeyPrefix, type JobOptions } from './job-spec.ts'
 
 /**
  * After a time without a master (or with the queue full): `latest` makes one job, for the most
@@ -44,8 +44,7 @@ const known = new Set(['id', 'name', 'input', 'cron', 'tz', 'every_ms', 'catch_u
 export function parseScheduleSpec(body: unknown): ScheduleSpec {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('the body must be a JSON object: {"id": …, "name": …, "cron": … or "every_ms": …, "input": …}')
   const fields = body as Record<string, unknown>
-  const unknownField = Object.keys(fields).find((key) => !known.has(key))
-  if (unknownField !== undefined) throw bad(`unknown field "${unknownField}"; allowed: ${[...known].join(', ')}`)
+  refuseUnknownFields(fields, known)
   const id = fields['id']
   if (typeof id !== 'string' || !scheduleIdPattern.test(id)) throw bad('"id" must name the schedule: 1 to 128 letters, digits and _ . : - (starting with a letter or digit)')
   const name = fields['name']

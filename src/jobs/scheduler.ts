@@ -568,14 +568,16 @@ export class Scheduler {
     const now = this.now()
     const epoch = this.options.epoch()
     const picks: Lease[] = []
-    const running = this.runningByScope()
+    // Counted only when a limit or a tie between two groups needs it: off the common path.
+    let counted: Map<string, number> | undefined
+    const running = () => (counted ??= this.runningByScope())
     let wakeAt = Infinity
     for (;;) {
       let best: { task: Task; worker: Worker } | undefined
       for (const task of this.queue.heads()) {
         if (best !== undefined && !runsFirst(task, best.task, running)) continue
         if (!this.limits.isEmpty) {
-          const allowed = this.limits.allows(task, running, now)
+          const allowed = this.limits.allows(task, running(), now)
           if (allowed !== true) {
             wakeAt = Math.min(wakeAt, allowed)
             continue
@@ -587,7 +589,7 @@ export class Scheduler {
       if (best === undefined) break
       const { task, worker } = best
       this.limits.started(task, now)
-      this.countRunning(running, task)
+      if (counted !== undefined) this.countRunning(counted, task)
       this.queue.take(task)
       setPhase(task, 'leasing')
       const lease: Lease = { task, epoch, token: task.token + 1, worker: worker.nodeId, startedAt: now, renewedAt: now, isBackup: false }
@@ -937,10 +939,11 @@ const meanRunMs = (job: Job) => (job.doneCount === 0 ? undefined : job.doneMsTot
  * Whether `a` runs before `b`: higher priority first; then the task whose group runs fewer tasks
  * now (groups share the slots fairly: one group's flood does not starve another); then FIFO.
  */
-function runsFirst(a: Task, b: Task, running: ReadonlyMap<string, number>): boolean {
+function runsFirst(a: Task, b: Task, running: () => ReadonlyMap<string, number>): boolean {
   if (a.job.options.priority !== b.job.options.priority) return a.job.options.priority > b.job.options.priority
-  const ra = running.get(fairKey(a)) ?? 0
-  const rb = running.get(fairKey(b)) ?? 0
+  if (fairKey(a) === fairKey(b)) return runsBefore(a, b)
+  const ra = running().get(fairKey(a)) ?? 0
+  const rb = running().get(fairKey(b)) ?? 0
   return ra !== rb ? ra < rb : runsBefore(a, b)
 }
 
